@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs Cairn's build and test dependencies from Debian bookworm packages.
+# Idempotent: runs `apt-get update` and `apt-get install` only when a package
+# is missing. Run as root (or with sudo available).
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libcaf-dev          # CAF 0.17.6: caf_core, caf_io
+  liblmdb-dev lmdb-utils
+  libcereal-dev
+  catch2              # Catch2 2.13
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "cairn: all dependencies are installed"
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+echo "cairn: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

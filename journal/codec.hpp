@@ -1,0 +1,274 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <istream>
+#include <map>
+#include <ostream>
+#include <streambuf>
+#include <string>
+#include <typeindex>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+
+#include <cereal/archives/binary.hpp>
+#include <cereal/types/map.hpp>
+#include <cereal/types/optional.hpp>
+#include <cereal/types/string.hpp>
+#include <cereal/types/vector.hpp>
+
+#include "caf/expected.hpp"
+
+#include "journal/errc.hpp"
+#include "journal/event_record.hpp"
+
+/// The event codec: cereal binary payloads, a registry of stable type names
+/// and schema versions, and upcasters.
+///
+/// An event type is any struct cereal can serialize (a `serialize` member or
+/// free function). Register it once with a stable name and its current
+/// schema version:
+///
+/// ```
+/// codec c;
+/// c.add<invoice_sent>("invoice_sent", 2);
+/// c.add_upcaster<invoice_sent_v1, invoice_sent>(
+///   "invoice_sent", 1, [](invoice_sent_v1 old) { return invoice_sent{...}; });
+/// ```
+///
+/// Decoding an event stored at version 1 then reads it as `invoice_sent_v1`,
+/// converts it and returns an `invoice_sent`. Decoding never throws: bytes
+/// that do not decode give `errc::corrupt_record` and an unregistered type
+/// name `errc::unknown_event_type`, both naming the stream and version.
+namespace cairn::journal {
+
+namespace detail {
+
+/// A read-only streambuf over a byte range, so cereal reads without a copy.
+class input_buffer : public std::streambuf {
+public:
+  input_buffer(const char* data, size_t size) {
+    auto p = const_cast<char*>(data);
+    setg(p, p, p + size);
+  }
+
+  /// Bytes not consumed yet.
+  size_t remaining() const {
+    return static_cast<size_t>(egptr() - gptr());
+  }
+};
+
+/// A streambuf that appends to a string.
+class output_buffer : public std::streambuf {
+public:
+  explicit output_buffer(std::string& out) : out_(out) {
+    // nop
+  }
+
+protected:
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    out_.append(s, static_cast<size_t>(n));
+    return n;
+  }
+
+  int_type overflow(int_type ch) override {
+    if (ch != traits_type::eof())
+      out_.push_back(static_cast<char>(ch));
+    return ch;
+  }
+
+private:
+  std::string& out_;
+};
+
+} // namespace detail
+
+/// Serializes `x` with cereal's binary archive.
+template <class T>
+std::string to_bytes(const T& x) {
+  std::string result;
+  detail::output_buffer buf{result};
+  std::ostream os{&buf};
+  {
+    cereal::BinaryOutputArchive ar{os};
+    ar(x);
+  }
+  return result;
+}
+
+/// Deserializes a `T` from all of `bytes`. Errors: `errc::corrupt_record`
+/// with `what` and the reason when the bytes do not decode or are not used
+/// up.
+template <class T>
+caf::expected<T> from_bytes(const std::string& bytes,
+                            const std::string& what = "value") {
+  detail::input_buffer buf{bytes.data(), bytes.size()};
+  std::istream is{&buf};
+  T result{};
+  try {
+    cereal::BinaryInputArchive ar{is};
+    ar(result);
+  } catch (const std::exception& ex) {
+    return make_error(errc::corrupt_record,
+                      what + ": payload does not decode: " + ex.what());
+  }
+  if (auto n = buf.remaining(); n > 0)
+    return make_error(errc::corrupt_record,
+                      what + ": payload has " + std::to_string(n)
+                        + " trailing bytes");
+  return result;
+}
+
+/// Registry of event types. Register everything before use; after that a
+/// codec is read-only and safe to share between threads.
+class codec {
+public:
+  // -- member types ----------------------------------------------------------
+
+  /// Converts a payload of one schema version into the next.
+  using upcaster = std::function<caf::expected<std::string>(const std::string&,
+                                                            const std::string&)>;
+
+  // -- registration ----------------------------------------------------------
+
+  /// Registers `T` under `name` at schema version `version`. Registering a
+  /// second type under the same name, or `T` under a second name, throws
+  /// `std::logic_error`: it is a programming error.
+  template <class T>
+  codec& add(const std::string& name, uint32_t version = 1) {
+    add_entry(std::type_index{typeid(T)}, name, version);
+    return *this;
+  }
+
+  /// Registers how to read payloads of `name` stored at `from_version`:
+  /// decode them as `From`, convert with `f` (`From -> To`) and encode the
+  /// result as version `from_version + 1`. Chains run until the current
+  /// version of `name`.
+  template <class From, class To, class F>
+  codec& add_upcaster(const std::string& name, uint32_t from_version, F f) {
+    add_upcaster_fn(name, from_version,
+                    [f](const std::string& bytes,
+                        const std::string& what) -> caf::expected<std::string> {
+                      auto old = from_bytes<From>(bytes, what);
+                      if (!old)
+                        return std::move(old.error());
+                      return to_bytes<To>(f(std::move(*old)));
+                    });
+    return *this;
+  }
+
+  // -- queries ---------------------------------------------------------------
+
+  /// Returns whether `name` is registered.
+  bool knows(const std::string& name) const;
+
+  /// Returns the registered name of `T`; throws `std::logic_error` when `T`
+  /// is not registered.
+  template <class T>
+  const std::string& name_of() const {
+    return entry_of(std::type_index{typeid(T)}).name;
+  }
+
+  /// Returns the current schema version of `name`, 0 if unknown.
+  uint32_t version_of(const std::string& name) const;
+
+  // -- encoding --------------------------------------------------------------
+
+  /// Encodes `x` into a record with its type name, version and payload.
+  /// Throws `std::logic_error` when `T` is not registered.
+  template <class T>
+  event_record encode(const T& x) const {
+    auto& e = entry_of(std::type_index{typeid(T)});
+    event_record rec;
+    rec.type = e.name;
+    rec.schema_version = e.version;
+    rec.payload = to_bytes(x);
+    return rec;
+  }
+
+  // -- decoding --------------------------------------------------------------
+
+  /// Returns the payload of `ev` raised to the current version of its type.
+  /// Errors: `unknown_event_type`, `corrupt_record` (also for a stored
+  /// version newer than the registered one, or a missing upcaster).
+  caf::expected<std::string> upcast(const stored_event& ev) const;
+
+  /// Decodes `ev` as a `T`. Errors as `upcast`, and `corrupt_record` when
+  /// `ev` holds another type.
+  template <class T>
+  caf::expected<T> decode(const stored_event& ev) const {
+    auto& e = entry_of(std::type_index{typeid(T)});
+    if (ev.record.type != e.name) {
+      if (!knows(ev.record.type))
+        return unknown_type(ev);
+      return make_error(errc::corrupt_record,
+                        where(ev) + ": holds " + ev.record.type
+                          + ", expected " + e.name);
+    }
+    if (ev.record.schema_version == e.version)
+      return from_bytes<T>(ev.record.payload, where(ev));
+    auto bytes = upcast(ev);
+    if (!bytes)
+      return std::move(bytes.error());
+    return from_bytes<T>(*bytes, where(ev));
+  }
+
+  /// Decodes `ev` as whichever of `Ts...` its type name names.
+  template <class... Ts>
+  caf::expected<std::variant<Ts...>> decode_variant(const stored_event& ev)
+    const {
+    caf::expected<std::variant<Ts...>> result{caf::error{}};
+    bool found = false;
+    (try_alternative<Ts>(ev, result, found), ...);
+    if (!found) {
+      if (!knows(ev.record.type))
+        return unknown_type(ev);
+      return make_error(errc::corrupt_record,
+                        where(ev) + ": type " + ev.record.type
+                          + " is not one this reader handles");
+    }
+    return result;
+  }
+
+  /// Names an event for error messages: `"stream order-1 version 3"`.
+  static std::string where(const stored_event& ev);
+
+private:
+  struct entry {
+    std::string name;
+    uint32_t version = 1;
+  };
+
+  template <class T, class Variant>
+  void try_alternative(const stored_event& ev, caf::expected<Variant>& out,
+                       bool& found) const {
+    if (found)
+      return;
+    auto& e = entry_of(std::type_index{typeid(T)});
+    if (e.name != ev.record.type)
+      return;
+    found = true;
+    auto x = decode<T>(ev);
+    if (x)
+      out = Variant{std::move(*x)};
+    else
+      out = std::move(x.error());
+  }
+
+  void add_entry(std::type_index type, const std::string& name,
+                 uint32_t version);
+
+  void add_upcaster_fn(const std::string& name, uint32_t from_version,
+                       upcaster fn);
+
+  const entry& entry_of(std::type_index type) const;
+
+  static caf::error unknown_type(const stored_event& ev);
+
+  std::unordered_map<std::type_index, entry> by_type_;
+  std::unordered_map<std::string, uint32_t> versions_;
+  std::map<std::pair<std::string, uint32_t>, upcaster> upcasters_;
+};
+
+} // namespace cairn::journal

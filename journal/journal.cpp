@@ -1,0 +1,1119 @@
+#include "journal/journal.hpp"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstring>
+#include <limits>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "journal/detail/bytes.hpp"
+#include "journal/detail/journal_impl.hpp"
+#include "journal/detail/record_format.hpp"
+#include "journal/errc.hpp"
+
+namespace cairn::journal {
+
+using detail::get_be64;
+using detail::put_be64;
+using detail::to_val;
+using detail::to_view;
+
+// -- free functions -----------------------------------------------------------
+
+std::string category_of(const std::string& stream) {
+  auto pos = stream.find('-');
+  return pos == std::string::npos ? stream : stream.substr(0, pos);
+}
+
+std::string expected_version::to_string() const {
+  switch (kind_) {
+    case kind::any:
+      return "any";
+    case kind::no_stream:
+      return "no_stream";
+    default:
+      return std::to_string(value_);
+  }
+}
+
+size_t write_group::event_count() const noexcept {
+  size_t n = 0;
+  for (auto& a : appends)
+    n += a.events.size();
+  return n;
+}
+
+size_t write_group::byte_size() const noexcept {
+  size_t n = 0;
+  for (auto& a : appends) {
+    n += a.stream.size();
+    for (auto& e : a.events)
+      n += detail::record_header_size + e.type.size() + e.correlation_id.size()
+           + e.causation_id.size() + e.metadata.size() + e.payload.size();
+  }
+  for (auto& s : snapshots)
+    n += s.stream.size() + s.type.size() + s.payload.size() + 16;
+  for (auto& t : tables)
+    n += t.table.size() + t.key.size() + t.value.size();
+  for (auto& k : dedup_keys)
+    n += k.size();
+  for (auto& c : checkpoints)
+    n += c.first.size() + 8;
+  return n;
+}
+
+std::string to_string(sync_mode x) {
+  switch (x) {
+    case sync_mode::full:
+      return "full";
+    case sync_mode::no_meta_sync:
+      return "no-meta-sync";
+    default:
+      return "none";
+  }
+}
+
+caf::expected<sync_mode> parse_sync_mode(const std::string& str) {
+  if (str == "full")
+    return sync_mode::full;
+  if (str == "no-meta-sync")
+    return sync_mode::no_meta_sync;
+  if (str == "none")
+    return sync_mode::none;
+  return make_error(errc::invalid_argument,
+                    "sync mode '" + str
+                      + "' is not one of: full, no-meta-sync, none");
+}
+
+namespace detail {
+
+caf::error lmdb_error(int rc, std::string_view operation) {
+  std::string what{operation};
+  what += ": ";
+  what += mdb_strerror(rc);
+  return make_error(errc::storage_error, std::move(what));
+}
+
+bool decode_stream_row(std::string_view bytes, stream_row& out) noexcept {
+  if (bytes.size() != 24)
+    return false;
+  out.id = get_be64(bytes.data());
+  out.version = get_be64(bytes.data() + 8);
+  out.first = get_be64(bytes.data() + 16);
+  return true;
+}
+
+} // namespace detail
+
+namespace {
+
+constexpr std::string_view format_key = "format";
+constexpr std::string_view next_id_key = "next-stream-id";
+
+void encode_stream_row(const stream_row& row, char* out) noexcept {
+  put_be64(out, row.id);
+  put_be64(out + 8, row.version);
+  put_be64(out + 16, row.first);
+}
+
+std::string table_key(const std::string& table, const std::string& key) {
+  std::string result;
+  result.reserve(table.size() + 1 + key.size());
+  result += table;
+  result += '\0';
+  result += key;
+  return result;
+}
+
+int64_t now_ns() {
+  using namespace std::chrono;
+  return duration_cast<nanoseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
+
+caf::error corrupt(const std::string& stream, uint64_t version,
+                   const std::string& why) {
+  return make_error(errc::corrupt_record, "stream " + stream + " version "
+                                            + std::to_string(version) + ": "
+                                            + why);
+}
+
+} // namespace
+
+// -- impl ---------------------------------------------------------------------
+
+caf::error journal::impl::begin_read(detail::txn& out) const {
+  auto rc = detail::txn::begin(env.get(), MDB_RDONLY, out);
+  if (rc == MDB_MAP_RESIZED) {
+    // Another process grew the map. Adopting its size needs no transaction
+    // of ours open; our callers hold resize_mutex shared, so we cannot take
+    // it exclusive here. LMDB allows mdb_env_set_mapsize(0) in this state.
+    mdb_env_set_mapsize(env.get(), 0);
+    rc = detail::txn::begin(env.get(), MDB_RDONLY, out);
+  }
+  if (rc != MDB_SUCCESS)
+    return detail::lmdb_error(rc, "mdb_txn_begin(read)");
+  return caf::none;
+}
+
+caf::error journal::impl::grow_map() {
+  std::unique_lock<std::shared_mutex> guard{resize_mutex};
+  MDB_envinfo info;
+  mdb_env_info(env.get(), &info);
+  auto current = static_cast<uint64_t>(info.me_mapsize);
+  if (current >= opts.max_map_size)
+    return make_error(errc::storage_error,
+                      "the map is full at its maximum size of "
+                        + std::to_string(opts.max_map_size)
+                        + " bytes (journal.max-map-size)");
+  auto next = std::min(current * 2, opts.max_map_size);
+  auto rc = mdb_env_set_mapsize(env.get(), next);
+  if (rc != MDB_SUCCESS)
+    return detail::lmdb_error(rc, "mdb_env_set_mapsize");
+  ++map_growths;
+  return caf::none;
+}
+
+// -- construction -------------------------------------------------------------
+
+journal::journal(std::unique_ptr<impl> ptr) : impl_(std::move(ptr)) {
+  // nop
+}
+
+journal::~journal() = default;
+
+caf::expected<std::unique_ptr<journal>>
+journal::open(const std::string& dir, const options& opts) {
+  if (dir.empty())
+    return make_error(errc::invalid_argument, "journal path is empty");
+  if (opts.map_size < (uint64_t{1} << 16))
+    return make_error(errc::invalid_argument,
+                      "map size " + std::to_string(opts.map_size)
+                        + " is below the minimum of 65536 bytes");
+  if (opts.max_readers == 0)
+    return make_error(errc::invalid_argument, "max readers must be positive");
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (!opts.create || opts.read_only)
+      return make_error(errc::not_found, "no journal at " + dir);
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+      return make_error(errc::storage_error, "cannot create directory " + dir
+                                               + ": " + std::strerror(errno));
+  } else if (!S_ISDIR(st.st_mode)) {
+    return make_error(errc::invalid_argument,
+                      "journal path " + dir + " is not a directory");
+  }
+  auto self = std::make_unique<impl>();
+  self->dir = dir;
+  self->opts = opts;
+  self->opts.max_map_size = std::max(opts.max_map_size, opts.map_size);
+  if (auto rc = self->env.create(); rc != MDB_SUCCESS)
+    return detail::lmdb_error(rc, "mdb_env_create");
+  auto env = self->env.get();
+  mdb_env_set_maxdbs(env, 16);
+  mdb_env_set_maxreaders(env, opts.max_readers);
+  if (auto rc = mdb_env_set_mapsize(env, opts.map_size); rc != MDB_SUCCESS)
+    return detail::lmdb_error(rc, "mdb_env_set_mapsize");
+  unsigned flags = MDB_NOTLS;
+  if (opts.read_only)
+    flags |= MDB_RDONLY;
+  if (opts.sync == sync_mode::no_meta_sync)
+    flags |= MDB_NOMETASYNC;
+  else if (opts.sync == sync_mode::none)
+    flags |= MDB_NOSYNC;
+  if (auto rc = mdb_env_open(env, dir.c_str(), flags, 0644); rc != MDB_SUCCESS)
+    return detail::lmdb_error(rc, "mdb_env_open(" + dir + ")");
+  // Open (and create) the named databases.
+  detail::txn t;
+  auto rc = detail::txn::begin(env, opts.read_only ? MDB_RDONLY : 0, t);
+  if (rc != MDB_SUCCESS)
+    return detail::lmdb_error(rc, "mdb_txn_begin(open)");
+  unsigned dbi_flags = opts.read_only ? 0 : MDB_CREATE;
+  struct {
+    const char* name;
+    MDB_dbi* dbi;
+  } dbs[] = {{"meta", &self->meta},
+             {"streams", &self->streams},
+             {"names", &self->names},
+             {"events", &self->events},
+             {"log", &self->log},
+             {"snapshots", &self->snapshots},
+             {"checkpoints", &self->checkpoints},
+             {"dedup", &self->dedup},
+             {"tables", &self->tables}};
+  // Check the format first, so that a journal of another format is named as
+  // such rather than as a missing database.
+  if (auto rc = mdb_dbi_open(t.get(), "meta", dbi_flags, &self->meta);
+      rc == MDB_NOTFOUND) {
+    return make_error(errc::format_mismatch,
+                      dir + " is not a Cairn journal (no meta database)");
+  } else if (rc != MDB_SUCCESS) {
+    return detail::lmdb_error(rc, "mdb_dbi_open(meta)");
+  }
+  MDB_val key = to_val(format_key);
+  MDB_val val;
+  rc = mdb_get(t.get(), self->meta, &key, &val);
+  if (rc == MDB_SUCCESS) {
+    uint32_t found = 0;
+    if (val.mv_size == 4)
+      found = detail::get_le<uint32_t>(static_cast<const char*>(val.mv_data));
+    if (val.mv_size != 4 || found != format_version)
+      return make_error(errc::format_mismatch,
+                        "journal at " + dir + " has format version "
+                          + (val.mv_size == 4 ? std::to_string(found)
+                                              : std::string{"(unreadable)"})
+                          + "; this build reads format version "
+                          + std::to_string(format_version));
+  } else if (rc == MDB_NOTFOUND) {
+    if (opts.read_only)
+      return make_error(errc::format_mismatch,
+                        dir + " is not a Cairn journal (no format version)");
+    char buf[4];
+    detail::put_le<uint32_t>(buf, format_version);
+    MDB_val v = to_val(buf, 4);
+    if (auto rc = mdb_put(t.get(), self->meta, &key, &v, 0); rc != MDB_SUCCESS)
+      return detail::lmdb_error(rc, "mdb_put(meta)");
+  } else {
+    return detail::lmdb_error(rc, "mdb_get(meta)");
+  }
+  for (auto& db : dbs) {
+    if (auto rc = mdb_dbi_open(t.get(), db.name, dbi_flags, db.dbi);
+        rc != MDB_SUCCESS)
+      return detail::lmdb_error(rc, std::string{"mdb_dbi_open("} + db.name
+                                      + ")");
+  }
+  if (rc = t.commit(); rc != MDB_SUCCESS)
+    return detail::lmdb_error(rc, "mdb_txn_commit(open)");
+  return std::unique_ptr<journal>{new journal(std::move(self))};
+}
+
+const std::string& journal::path() const noexcept {
+  return impl_->dir;
+}
+
+const options& journal::opts() const noexcept {
+  return impl_->opts;
+}
+
+// -- writes -------------------------------------------------------------------
+
+namespace {
+
+/// One write transaction's work: validation against the state it has built
+/// so far, then the puts. Lives for one attempt of `journal::commit`.
+class commit_builder {
+public:
+  commit_builder(journal::impl& self, MDB_txn* t) : self_(self), txn_(t) {
+    // nop
+  }
+
+  /// Loads the counters this commit continues from.
+  caf::error init() {
+    detail::cursor c;
+    if (auto rc = c.open(txn_, self_.log); rc != MDB_SUCCESS)
+      return detail::lmdb_error(rc, "mdb_cursor_open(log)");
+    MDB_val k, v;
+    auto rc = c.get(k, v, MDB_LAST);
+    if (rc == MDB_SUCCESS)
+      next_position_ = get_be64(static_cast<const char*>(k.mv_data)) + 1;
+    else if (rc != MDB_NOTFOUND)
+      return detail::lmdb_error(rc, "mdb_cursor_get(log)");
+    MDB_val key = to_val(next_id_key);
+    rc = mdb_get(txn_, self_.meta, &key, &v);
+    if (rc == MDB_SUCCESS && v.mv_size == 8)
+      next_stream_id_ = get_be64(static_cast<const char*>(v.mv_data));
+    else if (rc != MDB_NOTFOUND && rc != MDB_SUCCESS)
+      return detail::lmdb_error(rc, "mdb_get(meta)");
+    if (auto rc = events_cursor_.open(txn_, self_.events); rc != MDB_SUCCESS)
+      return detail::lmdb_error(rc, "mdb_cursor_open(events)");
+    if (auto rc = log_cursor_.open(txn_, self_.log); rc != MDB_SUCCESS)
+      return detail::lmdb_error(rc, "mdb_cursor_open(log)");
+    return caf::none;
+  }
+
+  /// Validates `group`; returns its validation error, or an empty error.
+  /// A storage error is reported through `fatal`.
+  caf::error validate(const write_group& group, caf::error& fatal) {
+    overlay_.clear();
+    for (auto& a : group.appends) {
+      if (a.stream.empty())
+        return make_error(errc::invalid_argument, "an append has an empty "
+                                                  "stream name");
+      uint64_t current = 0;
+      if (auto i = overlay_.find(a.stream); i != overlay_.end()) {
+        current = i->second;
+      } else {
+        auto row = lookup(a.stream, fatal);
+        if (fatal)
+          return caf::none;
+        current = row ? row->value.version : 0;
+      }
+      if (!a.expected.matches(current))
+        return make_error(errc::conflict,
+                          "stream " + a.stream + " expected version "
+                            + a.expected.to_string() + ", is at "
+                            + std::to_string(current));
+      for (auto& e : a.events) {
+        if (e.type.empty())
+          return make_error(errc::invalid_argument,
+                            "an event for stream " + a.stream
+                              + " has an empty type name");
+        if (detail::encoded_size(e) == 0)
+          return make_error(errc::invalid_argument,
+                            "an event of type " + e.type + " for stream "
+                              + a.stream + " has a field over its size limit");
+      }
+      overlay_[a.stream] = current + a.events.size();
+    }
+    group_keys_.clear();
+    for (auto& k : group.dedup_keys) {
+      if (k.empty())
+        return make_error(errc::invalid_argument, "a dedup key is empty");
+      if (!group_keys_.insert(k).second || commit_keys_.count(k) > 0)
+        return make_error(errc::duplicate, "dedup key " + k + " exists");
+      MDB_val key = to_val(k), v;
+      auto rc = mdb_get(txn_, self_.dedup, &key, &v);
+      if (rc == MDB_SUCCESS)
+        return make_error(errc::duplicate, "dedup key " + k + " exists");
+      if (rc != MDB_NOTFOUND) {
+        fatal = detail::lmdb_error(rc, "mdb_get(dedup)");
+        return caf::none;
+      }
+    }
+    for (auto& s : group.snapshots)
+      if (s.stream.empty())
+        return make_error(errc::invalid_argument,
+                          "a snapshot has an empty stream name");
+    for (auto& t : group.tables)
+      if (t.table.empty() || t.table.find('\0') != std::string::npos)
+        return make_error(errc::invalid_argument,
+                          "a table write has an empty table name or one "
+                          "with a NUL byte");
+    for (auto& c : group.checkpoints)
+      if (c.first.empty())
+        return make_error(errc::invalid_argument, "a checkpoint name is empty");
+    return caf::none;
+  }
+
+  /// Writes a validated group. Returns an LMDB error (MDB_MAP_FULL
+  /// included) through `rc`.
+  int apply(const write_group& group, int64_t now, group_receipt& receipt) {
+    receipt.appends.clear();
+    receipt.appends.reserve(group.appends.size());
+    for (auto& a : group.appends) {
+      auto& row = rows_.at(a.stream); // validate() loaded or created it
+      if (!row.exists) {
+        row.exists = true;
+        row.value.id = next_stream_id_++;
+        row.value.version = 0;
+        row.value.first = 1;
+        ids_dirty_ = true;
+        detail::u64_key idk{row.value.id};
+        MDB_val k = to_val(idk.bytes, 8), v = to_val(a.stream);
+        if (auto rc = mdb_put(txn_, self_.names, &k, &v, MDB_APPEND))
+          return rc;
+      }
+      append_result res;
+      res.stream = a.stream;
+      res.first_version = a.events.empty() ? 0 : row.value.version + 1;
+      res.first_position = a.events.empty() ? 0 : next_position_;
+      for (auto& e : a.events) {
+        auto seq = ++row.value.version;
+        auto pos = next_position_++;
+        detail::event_key ek{row.value.id, seq};
+        MDB_val k = to_val(ek.bytes, 16);
+        MDB_val v{detail::encoded_size(e), nullptr};
+        if (auto rc = mdb_cursor_put(events_cursor_.get(), &k, &v,
+                                     MDB_RESERVE))
+          return rc;
+        detail::encode_record(e, pos, e.timestamp_ns != 0 ? e.timestamp_ns
+                                                          : now,
+                              static_cast<char*>(v.mv_data));
+        detail::u64_key pk{pos};
+        MDB_val lk = to_val(pk.bytes, 8);
+        MDB_val lv = to_val(ek.bytes, 16);
+        if (auto rc = mdb_cursor_put(log_cursor_.get(), &lk, &lv, MDB_APPEND))
+          return rc;
+      }
+      row.dirty = true;
+      res.last_version = row.value.version;
+      receipt.appends.push_back(std::move(res));
+    }
+    for (auto& [name, pos] : group.checkpoints) {
+      char buf[8];
+      put_be64(buf, pos);
+      MDB_val k = to_val(name), v = to_val(buf, 8);
+      if (auto rc = mdb_put(txn_, self_.checkpoints, &k, &v, 0))
+        return rc;
+    }
+    for (auto& key : group.dedup_keys) {
+      char buf[8];
+      put_be64(buf, next_position_ - 1);
+      MDB_val k = to_val(key), v = to_val(buf, 8);
+      if (auto rc = mdb_put(txn_, self_.dedup, &k, &v, 0))
+        return rc;
+      commit_keys_.insert(key);
+    }
+    for (auto& s : group.snapshots)
+      if (auto rc = put_snapshot(s))
+        return rc;
+    for (auto& t : group.tables) {
+      auto key = table_key(t.table, t.key);
+      MDB_val k = to_val(key);
+      if (t.erase) {
+        auto rc = mdb_del(txn_, self_.tables, &k, nullptr);
+        if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+          return rc;
+      } else {
+        MDB_val v = to_val(t.value);
+        if (auto rc = mdb_put(txn_, self_.tables, &k, &v, 0))
+          return rc;
+      }
+    }
+    return MDB_SUCCESS;
+  }
+
+  /// Stores the stream rows and counters changed by the applied groups.
+  int finish() {
+    for (auto& [name, row] : rows_) {
+      if (!row.dirty)
+        continue;
+      char buf[24];
+      encode_stream_row(row.value, buf);
+      MDB_val k = to_val(name), v = to_val(buf, 24);
+      if (auto rc = mdb_put(txn_, self_.streams, &k, &v, 0))
+        return rc;
+    }
+    if (ids_dirty_) {
+      char buf[8];
+      put_be64(buf, next_stream_id_);
+      MDB_val k = to_val(next_id_key), v = to_val(buf, 8);
+      if (auto rc = mdb_put(txn_, self_.meta, &k, &v, 0))
+        return rc;
+    }
+    return MDB_SUCCESS;
+  }
+
+private:
+  struct cached_row {
+    stream_row value;
+    bool exists = false;
+    bool dirty = false;
+  };
+
+  const cached_row* lookup(const std::string& stream, caf::error& fatal) {
+    if (auto i = rows_.find(stream); i != rows_.end())
+      return i->second.exists ? &i->second : nullptr;
+    cached_row row;
+    MDB_val k = to_val(stream), v;
+    auto rc = mdb_get(txn_, self_.streams, &k, &v);
+    if (rc == MDB_SUCCESS) {
+      if (!detail::decode_stream_row(to_view(v), row.value)) {
+        fatal = make_error(errc::corrupt_record,
+                           "stream " + stream + ": bad stream row");
+        return nullptr;
+      }
+      row.exists = true;
+    } else if (rc != MDB_NOTFOUND) {
+      fatal = detail::lmdb_error(rc, "mdb_get(streams)");
+      return nullptr;
+    }
+    auto& ref = rows_.emplace(stream, row).first->second;
+    return ref.exists ? &ref : nullptr;
+  }
+
+  int put_snapshot(const snapshot& s) {
+    MDB_val k = to_val(s.stream), v;
+    auto rc = mdb_get(txn_, self_.snapshots, &k, &v);
+    if (rc == MDB_SUCCESS && v.mv_size >= 8
+        && get_be64(static_cast<const char*>(v.mv_data)) > s.version)
+      return MDB_SUCCESS; // a later snapshot is already stored
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+      return rc;
+    if (s.type.size() > std::numeric_limits<uint16_t>::max())
+      return EINVAL;
+    std::string buf;
+    buf.resize(8 + 2 + s.type.size() + s.payload.size());
+    put_be64(buf.data(), s.version);
+    detail::put_le<uint16_t>(buf.data() + 8,
+                             static_cast<uint16_t>(s.type.size()));
+    std::memcpy(buf.data() + 10, s.type.data(), s.type.size());
+    std::memcpy(buf.data() + 10 + s.type.size(), s.payload.data(),
+                s.payload.size());
+    v = to_val(buf);
+    return mdb_put(txn_, self_.snapshots, &k, &v, 0);
+  }
+
+  journal::impl& self_;
+  MDB_txn* txn_;
+  uint64_t next_position_ = 1;
+  uint64_t next_stream_id_ = 1;
+  bool ids_dirty_ = false;
+  std::unordered_map<std::string, cached_row> rows_;
+  std::unordered_map<std::string, uint64_t> overlay_;
+  std::unordered_set<std::string> group_keys_;
+  std::unordered_set<std::string> commit_keys_;
+  detail::cursor events_cursor_;
+  detail::cursor log_cursor_;
+};
+
+} // namespace
+
+caf::expected<std::vector<journal::group_outcome>>
+journal::commit(const std::vector<write_group>& groups) {
+  auto& self = *impl_;
+  std::lock_guard<std::mutex> write_guard{self.write_mutex};
+  if (self.opts.read_only)
+    return make_error(errc::invalid_argument,
+                      "journal " + self.dir + " is open read-only");
+  if (self.failed)
+    return make_error(errc::journal_failed,
+                      "journal " + self.dir
+                        + " failed an earlier commit; reopen it to write");
+  auto now = now_ns();
+  for (;;) {
+    std::vector<group_outcome> outcomes;
+    outcomes.reserve(groups.size());
+    int rc = MDB_SUCCESS;
+    const char* op = "mdb_put";
+    {
+      std::shared_lock<std::shared_mutex> guard{self.resize_mutex};
+      detail::txn t;
+      if (rc = detail::txn::begin(self.env.get(), 0, t); rc != MDB_SUCCESS) {
+        self.failed = true;
+        return detail::lmdb_error(rc, "mdb_txn_begin(write)");
+      }
+      commit_builder builder{self, t.get()};
+      if (auto err = builder.init()) {
+        self.failed = true;
+        return err;
+      }
+      for (auto& g : groups) {
+        caf::error fatal;
+        auto err = builder.validate(g, fatal);
+        if (fatal) {
+          self.failed = true;
+          return fatal;
+        }
+        if (err) {
+          outcomes.emplace_back(std::move(err));
+          continue;
+        }
+        group_receipt receipt;
+        if (rc = builder.apply(g, now, receipt); rc != MDB_SUCCESS)
+          break;
+        outcomes.emplace_back(std::move(receipt));
+      }
+      if (rc == MDB_SUCCESS)
+        rc = builder.finish();
+      if (rc == MDB_SUCCESS) {
+        if (self.inject_failure.exchange(false)) {
+          t.abort();
+          self.failed = true;
+          return make_error(errc::storage_error,
+                            "mdb_txn_commit: injected commit failure");
+        }
+        op = "mdb_txn_commit";
+        rc = t.commit();
+      }
+    } // releases the transaction before the map may grow
+    if (rc == MDB_SUCCESS) {
+      ++self.commits;
+      return outcomes;
+    }
+    if (rc == MDB_MAP_FULL) {
+      if (auto err = self.grow_map())
+        return err; // at the maximum: the commit fails, the journal is fine
+      continue;
+    }
+    self.failed = true;
+    return detail::lmdb_error(rc, op);
+  }
+}
+
+caf::expected<group_receipt> journal::commit(const write_group& group) {
+  std::vector<write_group> groups;
+  groups.push_back(group);
+  auto res = commit(groups);
+  if (!res)
+    return std::move(res.error());
+  return std::move(res->front());
+}
+
+caf::error journal::truncate_before(const std::string& stream,
+                                    uint64_t version) {
+  auto& self = *impl_;
+  std::lock_guard<std::mutex> write_guard{self.write_mutex};
+  if (self.opts.read_only)
+    return make_error(errc::invalid_argument,
+                      "journal " + self.dir + " is open read-only");
+  if (self.failed)
+    return make_error(errc::journal_failed,
+                      "journal " + self.dir
+                        + " failed an earlier commit; reopen it to write");
+  for (;;) {
+    int rc = MDB_SUCCESS;
+    const char* op = "truncate";
+    {
+      std::shared_lock<std::shared_mutex> guard{self.resize_mutex};
+      detail::txn t;
+      if (rc = detail::txn::begin(self.env.get(), 0, t); rc != MDB_SUCCESS)
+        return detail::lmdb_error(rc, "mdb_txn_begin(write)");
+      MDB_val k = to_val(stream), v;
+      rc = mdb_get(t.get(), self.streams, &k, &v);
+      if (rc == MDB_NOTFOUND)
+        return make_error(errc::not_found, "no stream " + stream);
+      if (rc != MDB_SUCCESS)
+        return detail::lmdb_error(rc, "mdb_get(streams)");
+      stream_row row;
+      if (!detail::decode_stream_row(to_view(v), row))
+        return make_error(errc::corrupt_record,
+                          "stream " + stream + ": bad stream row");
+      if (version > row.version + 1)
+        return make_error(errc::invalid_argument,
+                          "cannot truncate stream " + stream + " below version "
+                            + std::to_string(version) + ": it is at version "
+                            + std::to_string(row.version));
+      if (version <= row.first)
+        return caf::none; // nothing to delete
+      detail::cursor c;
+      if (rc = c.open(t.get(), self.events); rc != MDB_SUCCESS)
+        return detail::lmdb_error(rc, "mdb_cursor_open(events)");
+      for (auto seq = row.first; seq < version && rc == MDB_SUCCESS; ++seq) {
+        detail::event_key ek{row.id, seq};
+        MDB_val ekv = to_val(ek.bytes, 16), ev;
+        rc = mdb_get(t.get(), self.events, &ekv, &ev);
+        if (rc == MDB_NOTFOUND) {
+          rc = MDB_SUCCESS;
+          continue;
+        }
+        if (rc != MDB_SUCCESS)
+          break;
+        uint64_t pos = 0;
+        if (detail::peek_position(static_cast<const char*>(ev.mv_data),
+                                  ev.mv_size, pos)) {
+          detail::u64_key pk{pos};
+          MDB_val lk = to_val(pk.bytes, 8);
+          rc = mdb_del(t.get(), self.log, &lk, nullptr);
+          if (rc == MDB_NOTFOUND)
+            rc = MDB_SUCCESS;
+          if (rc != MDB_SUCCESS)
+            break;
+        }
+        rc = mdb_del(t.get(), self.events, &ekv, nullptr);
+      }
+      if (rc == MDB_SUCCESS) {
+        row.first = version;
+        char buf[24];
+        encode_stream_row(row, buf);
+        MDB_val nv = to_val(buf, 24);
+        rc = mdb_put(t.get(), self.streams, &k, &nv, 0);
+      }
+      if (rc == MDB_SUCCESS) {
+        op = "mdb_txn_commit";
+        rc = t.commit();
+      }
+    }
+    if (rc == MDB_SUCCESS) {
+      ++self.commits;
+      return caf::none;
+    }
+    if (rc == MDB_MAP_FULL) {
+      if (auto err = self.grow_map())
+        return err;
+      continue;
+    }
+    self.failed = true;
+    return detail::lmdb_error(rc, op);
+  }
+}
+
+void journal::inject_commit_failure() {
+  impl_->inject_failure = true;
+}
+
+bool journal::failed() const noexcept {
+  return impl_->failed;
+}
+
+// -- reads --------------------------------------------------------------------
+
+namespace {
+
+/// A read transaction that holds the resize lock shared while it lives.
+class read_scope {
+public:
+  explicit read_scope(const journal::impl& self)
+    : self_(self), guard_(self.resize_mutex) {
+    err_ = self.begin_read(txn_);
+  }
+
+  const caf::error& error() const noexcept {
+    return err_;
+  }
+
+  MDB_txn* get() const noexcept {
+    return txn_.get();
+  }
+
+  /// Looks up a stream row; false if missing; errors through `err`.
+  bool row(const std::string& stream, stream_row& out, caf::error& err) {
+    MDB_val k = to_val(stream), v;
+    auto rc = mdb_get(txn_.get(), self_.streams, &k, &v);
+    if (rc == MDB_NOTFOUND)
+      return false;
+    if (rc != MDB_SUCCESS) {
+      err = detail::lmdb_error(rc, "mdb_get(streams)");
+      return false;
+    }
+    if (!detail::decode_stream_row(to_view(v), out)) {
+      err = make_error(errc::corrupt_record,
+                       "stream " + stream + ": bad stream row");
+      return false;
+    }
+    return true;
+  }
+
+private:
+  const journal::impl& self_;
+  std::shared_lock<std::shared_mutex> guard_;
+  detail::txn txn_;
+  caf::error err_;
+};
+
+caf::error decode_into(const std::string& stream, uint64_t seq,
+                       const MDB_val& v, stored_event& out) {
+  out.stream = stream;
+  out.version = seq;
+  auto why = detail::decode_record(static_cast<const char*>(v.mv_data),
+                                   v.mv_size, out.record, out.position);
+  if (!why.empty())
+    return corrupt(stream, seq, why);
+  return caf::none;
+}
+
+} // namespace
+
+caf::expected<std::vector<stored_event>>
+journal::read_stream(const std::string& stream, uint64_t from,
+                     size_t max_count) const {
+  read_scope rs{*impl_};
+  if (rs.error())
+    return rs.error();
+  std::vector<stored_event> result;
+  stream_row row;
+  caf::error err;
+  if (!rs.row(stream, row, err)) {
+    if (err)
+      return err;
+    return result;
+  }
+  from = std::max({from, row.first, uint64_t{1}});
+  if (from > row.version || max_count == 0)
+    return result;
+  auto count = std::min<uint64_t>(max_count, row.version - from + 1);
+  result.reserve(count);
+  detail::cursor c;
+  if (auto rc = c.open(rs.get(), impl_->events); rc != MDB_SUCCESS)
+    return detail::lmdb_error(rc, "mdb_cursor_open(events)");
+  detail::event_key ek{row.id, from};
+  MDB_val k = to_val(ek.bytes, 16), v;
+  auto rc = c.get(k, v, MDB_SET_RANGE);
+  for (uint64_t expected = from; result.size() < count; ++expected) {
+    if (rc == MDB_NOTFOUND || (rc == MDB_SUCCESS && k.mv_size == 16
+                               && get_be64(static_cast<const char*>(
+                                    k.mv_data))
+                                    != row.id))
+      return corrupt(stream, expected, "event is missing");
+    if (rc != MDB_SUCCESS)
+      return detail::lmdb_error(rc, "mdb_cursor_get(events)");
+    auto seq = get_be64(static_cast<const char*>(k.mv_data) + 8);
+    if (seq != expected)
+      return corrupt(stream, expected, "event is missing");
+    auto& ev = result.emplace_back();
+    if (auto err = decode_into(stream, seq, v, ev))
+      return err;
+    rc = c.get(k, v, MDB_NEXT);
+  }
+  return result;
+}
+
+caf::expected<log_slice> journal::read_all(uint64_t from, size_t max_count,
+                                           const std::string& category) const {
+  read_scope rs{*impl_};
+  if (rs.error())
+    return rs.error();
+  log_slice result;
+  from = std::max(from, uint64_t{1});
+  result.next_position = from;
+  if (max_count == 0)
+    return result;
+  size_t max_scan = category.empty() ? max_count : max_count * 16;
+  detail::cursor c;
+  if (auto rc = c.open(rs.get(), impl_->log); rc != MDB_SUCCESS)
+    return detail::lmdb_error(rc, "mdb_cursor_open(log)");
+  std::unordered_map<uint64_t, std::string> names;
+  detail::u64_key pk{from};
+  MDB_val k = to_val(pk.bytes, 8), v;
+  auto rc = c.get(k, v, MDB_SET_RANGE);
+  size_t scanned = 0;
+  while (rc == MDB_SUCCESS && result.events.size() < max_count
+         && scanned < max_scan) {
+    ++scanned;
+    auto pos = get_be64(static_cast<const char*>(k.mv_data));
+    result.next_position = pos + 1;
+    if (v.mv_size != 16)
+      return make_error(errc::corrupt_record,
+                        "log position " + std::to_string(pos)
+                          + ": bad log entry");
+    auto id = get_be64(static_cast<const char*>(v.mv_data));
+    auto seq = get_be64(static_cast<const char*>(v.mv_data) + 8);
+    auto i = names.find(id);
+    if (i == names.end()) {
+      detail::u64_key idk{id};
+      MDB_val nk = to_val(idk.bytes, 8), nv;
+      auto nrc = mdb_get(rs.get(), impl_->names, &nk, &nv);
+      if (nrc != MDB_SUCCESS)
+        return make_error(errc::corrupt_record,
+                          "log position " + std::to_string(pos)
+                            + ": unknown stream id " + std::to_string(id));
+      i = names.emplace(id, std::string{to_view(nv)}).first;
+    }
+    if (category.empty() || category_of(i->second) == category) {
+      MDB_val ek = v, ev;
+      auto erc = mdb_get(rs.get(), impl_->events, &ek, &ev);
+      if (erc == MDB_NOTFOUND)
+        return corrupt(i->second, seq, "event of log position "
+                                         + std::to_string(pos)
+                                         + " is missing");
+      if (erc != MDB_SUCCESS)
+        return detail::lmdb_error(erc, "mdb_get(events)");
+      stored_event se;
+      if (auto err = decode_into(i->second, seq, ev, se))
+        return err;
+      result.events.push_back(std::move(se));
+    }
+    rc = c.get(k, v, MDB_NEXT);
+  }
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+    return detail::lmdb_error(rc, "mdb_cursor_get(log)");
+  return result;
+}
+
+caf::expected<uint64_t>
+journal::stream_version(const std::string& stream) const {
+  read_scope rs{*impl_};
+  if (rs.error())
+    return rs.error();
+  stream_row row;
+  caf::error err;
+  if (rs.row(stream, row, err))
+    return row.version;
+  if (err)
+    return err;
+  return uint64_t{0};
+}
+
+caf::expected<std::vector<stream_info>> journal::streams() const {
+  read_scope rs{*impl_};
+  if (rs.error())
+    return rs.error();
+  std::vector<stream_info> result;
+  detail::cursor c;
+  if (auto rc = c.open(rs.get(), impl_->streams); rc != MDB_SUCCESS)
+    return detail::lmdb_error(rc, "mdb_cursor_open(streams)");
+  MDB_val k, v;
+  auto rc = c.get(k, v, MDB_FIRST);
+  for (; rc == MDB_SUCCESS; rc = c.get(k, v, MDB_NEXT)) {
+    stream_row row;
+    std::string name{to_view(k)};
+    if (!detail::decode_stream_row(to_view(v), row))
+      return make_error(errc::corrupt_record,
+                        "stream " + name + ": bad stream row");
+    result.push_back(stream_info{std::move(name), row.version, row.first});
+  }
+  if (rc != MDB_NOTFOUND)
+    return detail::lmdb_error(rc, "mdb_cursor_get(streams)");
+  return result;
+}
+
+caf::expected<std::optional<snapshot>>
+journal::latest_snapshot(const std::string& stream) const {
+  read_scope rs{*impl_};
+  if (rs.error())
+    return rs.error();
+  MDB_val k = to_val(stream), v;
+  auto rc = mdb_get(rs.get(), impl_->snapshots, &k, &v);
+  if (rc == MDB_NOTFOUND)
+    return std::optional<snapshot>{};
+  if (rc != MDB_SUCCESS)
+    return detail::lmdb_error(rc, "mdb_get(snapshots)");
+  auto bytes = to_view(v);
+  if (bytes.size() < 10)
+    return make_error(errc::corrupt_record,
+                      "snapshot of stream " + stream + ": too short");
+  auto type_len = detail::get_le<uint16_t>(bytes.data() + 8);
+  if (bytes.size() < 10u + type_len)
+    return make_error(errc::corrupt_record,
+                      "snapshot of stream " + stream
+                        + ": type name runs past the end");
+  snapshot result;
+  result.stream = stream;
+  result.version = get_be64(bytes.data());
+  result.type.assign(bytes.data() + 10, type_len);
+  result.payload.assign(bytes.data() + 10 + type_len,
+                        bytes.size() - 10 - type_len);
+  return std::optional<snapshot>{std::move(result)};
+}
+
+caf::expected<std::optional<uint64_t>>
+journal::checkpoint(const std::string& name) const {
+  read_scope rs{*impl_};
+  if (rs.error())
+    return rs.error();
+  MDB_val k = to_val(name), v;
+  auto rc = mdb_get(rs.get(), impl_->checkpoints, &k, &v);
+  if (rc == MDB_NOTFOUND)
+    return std::optional<uint64_t>{};
+  if (rc != MDB_SUCCESS)
+    return detail::lmdb_error(rc, "mdb_get(checkpoints)");
+  if (v.mv_size != 8)
+    return make_error(errc::corrupt_record, "checkpoint " + name
+                                              + ": bad value");
+  return std::optional<uint64_t>{get_be64(static_cast<const char*>(v.mv_data))};
+}
+
+caf::expected<bool> journal::has_dedup_key(const std::string& key) const {
+  read_scope rs{*impl_};
+  if (rs.error())
+    return rs.error();
+  if (key.empty())
+    return false;
+  MDB_val k = to_val(key), v;
+  auto rc = mdb_get(rs.get(), impl_->dedup, &k, &v);
+  if (rc == MDB_NOTFOUND)
+    return false;
+  if (rc != MDB_SUCCESS)
+    return detail::lmdb_error(rc, "mdb_get(dedup)");
+  return true;
+}
+
+caf::expected<std::optional<std::string>>
+journal::table_get(const std::string& table, const std::string& key) const {
+  read_scope rs{*impl_};
+  if (rs.error())
+    return rs.error();
+  auto full = table_key(table, key);
+  MDB_val k = to_val(full), v;
+  auto rc = mdb_get(rs.get(), impl_->tables, &k, &v);
+  if (rc == MDB_NOTFOUND)
+    return std::optional<std::string>{};
+  if (rc != MDB_SUCCESS)
+    return detail::lmdb_error(rc, "mdb_get(tables)");
+  return std::optional<std::string>{std::string{to_view(v)}};
+}
+
+caf::expected<std::vector<std::pair<std::string, std::string>>>
+journal::table_scan(const std::string& table) const {
+  read_scope rs{*impl_};
+  if (rs.error())
+    return rs.error();
+  std::vector<std::pair<std::string, std::string>> result;
+  auto prefix = table_key(table, "");
+  detail::cursor c;
+  if (auto rc = c.open(rs.get(), impl_->tables); rc != MDB_SUCCESS)
+    return detail::lmdb_error(rc, "mdb_cursor_open(tables)");
+  MDB_val k = to_val(prefix), v;
+  auto rc = c.get(k, v, MDB_SET_RANGE);
+  for (; rc == MDB_SUCCESS; rc = c.get(k, v, MDB_NEXT)) {
+    auto key = to_view(k);
+    if (key.substr(0, prefix.size()) != prefix)
+      break;
+    result.emplace_back(std::string{key.substr(prefix.size())},
+                        std::string{to_view(v)});
+  }
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+    return detail::lmdb_error(rc, "mdb_cursor_get(tables)");
+  return result;
+}
+
+caf::expected<uint64_t> journal::last_position() const {
+  read_scope rs{*impl_};
+  if (rs.error())
+    return rs.error();
+  detail::cursor c;
+  if (auto rc = c.open(rs.get(), impl_->log); rc != MDB_SUCCESS)
+    return detail::lmdb_error(rc, "mdb_cursor_open(log)");
+  MDB_val k, v;
+  auto rc = c.get(k, v, MDB_LAST);
+  if (rc == MDB_NOTFOUND)
+    return uint64_t{0};
+  if (rc != MDB_SUCCESS)
+    return detail::lmdb_error(rc, "mdb_cursor_get(log)");
+  return get_be64(static_cast<const char*>(k.mv_data));
+}
+
+caf::expected<journal_stats> journal::stats() const {
+  journal_stats result;
+  {
+    read_scope rs{*impl_};
+    if (rs.error())
+      return rs.error();
+    auto count = [&](MDB_dbi dbi) -> uint64_t {
+      MDB_stat st;
+      if (mdb_stat(rs.get(), dbi, &st) != MDB_SUCCESS)
+        return 0;
+      return st.ms_entries;
+    };
+    result.streams = count(impl_->streams);
+    result.events = count(impl_->events);
+    result.snapshots = count(impl_->snapshots);
+    result.checkpoints = count(impl_->checkpoints);
+    result.dedup_keys = count(impl_->dedup);
+    MDB_envinfo info;
+    MDB_stat est;
+    mdb_env_info(impl_->env.get(), &info);
+    mdb_env_stat(impl_->env.get(), &est);
+    result.map_size = info.me_mapsize;
+    result.page_size = est.ms_psize;
+    result.map_used = (static_cast<uint64_t>(info.me_last_pgno) + 1)
+                      * est.ms_psize;
+  }
+  if (auto pos = last_position())
+    result.last_position = *pos;
+  else
+    return pos.error();
+  struct stat st;
+  auto file = impl_->dir + "/data.mdb";
+  if (::stat(file.c_str(), &st) == 0)
+    result.file_size = static_cast<uint64_t>(st.st_size);
+  result.commits = impl_->commits;
+  result.map_growths = impl_->map_growths;
+  return result;
+}
+
+caf::expected<std::optional<std::string>>
+journal::raw_event(const std::string& stream, uint64_t version) const {
+  read_scope rs{*impl_};
+  if (rs.error())
+    return rs.error();
+  stream_row row;
+  caf::error err;
+  if (!rs.row(stream, row, err)) {
+    if (err)
+      return err;
+    return std::optional<std::string>{};
+  }
+  detail::event_key ek{row.id, version};
+  MDB_val k = to_val(ek.bytes, 16), v;
+  auto rc = mdb_get(rs.get(), impl_->events, &k, &v);
+  if (rc == MDB_NOTFOUND)
+    return std::optional<std::string>{};
+  if (rc != MDB_SUCCESS)
+    return detail::lmdb_error(rc, "mdb_get(events)");
+  return std::optional<std::string>{std::string{to_view(v)}};
+}
+
+} // namespace cairn::journal

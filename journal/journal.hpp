@@ -1,0 +1,235 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "caf/error.hpp"
+#include "caf/expected.hpp"
+
+#include "journal/event_record.hpp"
+#include "journal/options.hpp"
+#include "journal/write_group.hpp"
+
+/// The Cairn journal: an event store in one LMDB environment.
+///
+/// # Caveats
+///
+/// - **One writer.** `commit`, `truncate_before` and `put_meta` serialize on
+///   LMDB's writer lock. Cairn's coordinator actor is meant to be the only
+///   caller of them; other threads only read. Two processes must not write
+///   the same journal at once.
+/// - **Readers run concurrently** with the writer, each in its own LMDB read
+///   transaction that sees the state of the last commit before it started.
+///   A read call never holds its transaction after it returns.
+/// - **The map size** grows by doubling when a commit does not fit
+///   (`MDB_MAP_FULL`), up to `options::max_map_size`; growing waits for the
+///   reads under way to end.
+/// - **Sync modes**: `full` survives power loss; `no_meta_sync` may lose the
+///   last commits on power loss; `none` may lose more on power loss. None of
+///   them loses an acknowledged commit when only the process crashes.
+/// - **Fail-stop.** When a commit fails for a reason other than a validation
+///   error of one group (I/O error, sync error, an injected failure), what
+///   reached the disk is unknown: every later write returns
+///   `errc::journal_failed` until the journal is reopened. Reads go on.
+///
+/// # On-disk layout
+///
+/// Named LMDB databases, integer keys big-endian so that cursor order is
+/// numeric order:
+///
+/// | database   | key                     | value                              |
+/// |------------|-------------------------|------------------------------------|
+/// | `meta`     | name                    | format version, next stream id     |
+/// | `streams`  | stream name             | u64 id, u64 version, u64 first     |
+/// | `names`    | u64 stream id           | stream name                        |
+/// | `events`   | u64 stream id, u64 seq  | event record (see event_record.hpp) |
+/// | `log`      | u64 position            | u64 stream id, u64 seq             |
+/// | `snapshots`| stream name             | u64 version, type, payload         |
+/// | `checkpoints` | name                 | u64 position                       |
+/// | `dedup`    | key                     | u64 position of the commit         |
+/// | `tables`   | table, 0, key           | value                              |
+namespace cairn::journal {
+
+/// The format version this build writes and reads.
+constexpr uint32_t format_version = 1;
+
+/// A stream as listed by `journal::streams`.
+struct stream_info {
+  std::string name;
+  /// Sequence number of the last event.
+  uint64_t version = 0;
+  /// Sequence number of the first event still stored (after retention).
+  uint64_t first_version = 1;
+};
+
+/// A slice of the global log.
+struct log_slice {
+  /// The events, in position order.
+  std::vector<stored_event> events;
+  /// The position to read from next (one past the last position scanned).
+  uint64_t next_position = 1;
+};
+
+/// Counts and sizes of a journal.
+struct journal_stats {
+  uint64_t streams = 0;
+  uint64_t events = 0;
+  uint64_t last_position = 0;
+  uint64_t snapshots = 0;
+  uint64_t checkpoints = 0;
+  uint64_t dedup_keys = 0;
+  uint64_t map_size = 0;
+  /// Bytes of the map in use (last page number times page size).
+  uint64_t map_used = 0;
+  uint64_t page_size = 0;
+  /// Bytes of the data file on disk.
+  uint64_t file_size = 0;
+  /// Commits done by this handle since it was opened.
+  uint64_t commits = 0;
+  /// Times this handle grew the map.
+  uint64_t map_growths = 0;
+};
+
+/// An LMDB-backed event journal. Thread-safe: reads from any thread, writes
+/// serialized (see the caveats above).
+class journal {
+public:
+  // -- member types ----------------------------------------------------------
+
+  /// The result of one group in a commit: its receipt, or its validation
+  /// error (`errc::conflict`, `errc::duplicate`, `errc::invalid_argument`).
+  using group_outcome = caf::expected<group_receipt>;
+
+  // -- construction ----------------------------------------------------------
+
+  ~journal();
+
+  journal(const journal&) = delete;
+  journal& operator=(const journal&) = delete;
+
+  /// Opens (or creates) the journal in directory `dir`.
+  ///
+  /// Errors:
+  /// - `errc::format_mismatch` when the journal has another format version;
+  /// - `errc::invalid_argument` for bad options or a path that is a file;
+  /// - `errc::storage_error` for LMDB errors, with mdb_strerror's text.
+  static caf::expected<std::unique_ptr<journal>>
+  open(const std::string& dir, const options& opts = {});
+
+  /// The directory the journal lives in.
+  const std::string& path() const noexcept;
+
+  /// The options the journal was opened with.
+  const options& opts() const noexcept;
+
+  // -- writes ----------------------------------------------------------------
+
+  /// Commits `groups` in one LMDB write transaction. Each group is validated
+  /// and applied in order; a group that fails validation is skipped and gets
+  /// its error, the others commit. Events without timestamp get the commit
+  /// time.
+  ///
+  /// Returns one outcome per group, in order, once the transaction is
+  /// durable per the sync mode. Returns an error for the whole commit when
+  /// the transaction fails (`errc::storage_error`, then fail-stop), when
+  /// the journal is already failed (`errc::journal_failed`) or read-only.
+  ///
+  /// REQUIRES: at most one thread calls write functions at a time.
+  caf::expected<std::vector<group_outcome>>
+  commit(const std::vector<write_group>& groups);
+
+  /// Convenience for one group: its receipt or its error.
+  caf::expected<group_receipt> commit(const write_group& group);
+
+  /// Deletes the events of `stream` with versions below `version`, and their
+  /// entries in the global log, in one transaction. The stream keeps its
+  /// version; reads from below the cut start at the first kept event.
+  /// Typically called after a snapshot at `version - 1` or later.
+  ///
+  /// Errors: `errc::not_found` for an unknown stream; `invalid_argument` when
+  /// `version` is beyond the stream's version plus one; write errors as
+  /// `commit`.
+  caf::error truncate_before(const std::string& stream, uint64_t version);
+
+  /// Makes the next commit fail after its writes, before it reaches the
+  /// disk, as a failed fsync would: the commit returns
+  /// `errc::storage_error` and the journal turns fail-stop. For tests.
+  void inject_commit_failure();
+
+  /// Returns whether the journal refuses writes after a failed commit.
+  bool failed() const noexcept;
+
+  // -- reads -----------------------------------------------------------------
+
+  /// Reads up to `max_count` events of `stream`, starting at version `from`
+  /// (or at the first stored one, if that is later).
+  ///
+  /// Errors: `errc::corrupt_record` naming the stream and version when a
+  /// record fails its checksum or does not decode. An unknown stream reads
+  /// as empty.
+  caf::expected<std::vector<stored_event>>
+  read_stream(const std::string& stream, uint64_t from = 1,
+              size_t max_count = 1024) const;
+
+  /// Reads up to `max_count` events of the global log from position `from`.
+  /// With a non-empty `category`, only events of streams of that category
+  /// are returned, and at most `max_count * 16` log entries are scanned per
+  /// call: `next_position` tells where to go on.
+  caf::expected<log_slice> read_all(uint64_t from = 1, size_t max_count = 1024,
+                                    const std::string& category = {}) const;
+
+  /// Returns the version of `stream`, 0 if it does not exist.
+  caf::expected<uint64_t> stream_version(const std::string& stream) const;
+
+  /// Returns every stream, ordered by name.
+  caf::expected<std::vector<stream_info>> streams() const;
+
+  /// Returns the latest snapshot of `stream`, or none.
+  caf::expected<std::optional<snapshot>>
+  latest_snapshot(const std::string& stream) const;
+
+  /// Returns the position stored under checkpoint `name`, or none.
+  caf::expected<std::optional<uint64_t>>
+  checkpoint(const std::string& name) const;
+
+  /// Returns whether dedup key `key` exists.
+  caf::expected<bool> has_dedup_key(const std::string& key) const;
+
+  /// Returns the value of `key` in application table `table`, or none.
+  caf::expected<std::optional<std::string>>
+  table_get(const std::string& table, const std::string& key) const;
+
+  /// Returns all key/value pairs of application table `table`, key order.
+  caf::expected<std::vector<std::pair<std::string, std::string>>>
+  table_scan(const std::string& table) const;
+
+  /// Returns the position of the last committed event, 0 if none.
+  caf::expected<uint64_t> last_position() const;
+
+  /// Returns counts and sizes.
+  caf::expected<journal_stats> stats() const;
+
+  // -- raw access for tools --------------------------------------------------
+
+  /// Raw stored bytes of one event, unchecked; for verification tools.
+  /// Returns none if the stream or version is not stored.
+  caf::expected<std::optional<std::string>>
+  raw_event(const std::string& stream, uint64_t version) const;
+
+  struct impl;
+
+  /// The internals, for journal/detail/ code (verification) only.
+  const impl& internals() const noexcept {
+    return *impl_;
+  }
+
+private:
+  explicit journal(std::unique_ptr<impl> ptr);
+
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace cairn::journal

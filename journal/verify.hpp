@@ -1,0 +1,51 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "caf/expected.hpp"
+
+#include "journal/journal.hpp"
+
+/// Consistency check of a whole journal, for `cairn-journal verify` and tests.
+namespace cairn::journal {
+
+/// One inconsistency found by `verify`.
+struct problem {
+  /// The stream concerned, empty for problems of the global log alone.
+  std::string stream;
+  /// The event's version in its stream, 0 when not about one event.
+  uint64_t version = 0;
+  /// The global position concerned, 0 when unknown.
+  uint64_t position = 0;
+  /// What is wrong, for humans.
+  std::string what;
+};
+
+/// What `verify` checked and found.
+struct verify_report {
+  uint64_t streams = 0;
+  uint64_t events = 0;
+  uint64_t log_entries = 0;
+  std::vector<problem> problems;
+
+  bool ok() const noexcept {
+    return problems.empty();
+  }
+};
+
+/// Checks, in one read transaction:
+/// - every event record's checksum and structure;
+/// - that each stream's versions run without gap from its first stored
+///   version to its version;
+/// - that every log entry names an existing event that records the same
+///   position, and every event has its log entry;
+/// - that the stream names and ids agree.
+///
+/// Returns the report; an error only when the journal cannot be read at all.
+/// Stops collecting after `max_problems` problems.
+caf::expected<verify_report> verify(const journal& j,
+                                    size_t max_problems = 1000);
+
+} // namespace cairn::journal
