@@ -1,1 +1,157 @@
+#include "journal/codec.hpp"
 
+#include <catch2/catch.hpp>
+
+using namespace cairn;
+using namespace cairn::journal;
+
+namespace {
+
+struct item_added {
+  std::string description;
+  int64_t cents = 0;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(description, cents);
+  }
+};
+
+// Version 1 of invoice_sent had no currency.
+struct invoice_sent_v1 {
+  std::string address;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(address);
+  }
+};
+
+struct invoice_sent {
+  std::string address;
+  std::string currency;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(address, currency);
+  }
+};
+
+stored_event stored(event_record rec, std::string stream = "invoice-1",
+                    uint64_t version = 4) {
+  stored_event ev;
+  ev.stream = std::move(stream);
+  ev.version = version;
+  ev.position = 10;
+  ev.record = std::move(rec);
+  return ev;
+}
+
+codec make_codec() {
+  codec c;
+  c.add<item_added>("item_added");
+  c.add<invoice_sent>("invoice_sent", 2);
+  c.add_upcaster<invoice_sent_v1, invoice_sent>(
+    "invoice_sent", 1, [](invoice_sent_v1 old) {
+      return invoice_sent{std::move(old.address), "EUR"};
+    });
+  return c;
+}
+
+} // namespace
+
+TEST_CASE("an event encodes with its registered name and version") {
+  auto c = make_codec();
+  auto rec = c.encode(item_added{"coffee", 350});
+  CHECK(rec.type == "item_added");
+  CHECK(rec.schema_version == 1);
+  auto back = c.decode<item_added>(stored(rec));
+  REQUIRE(back);
+  CHECK(back->description == "coffee");
+  CHECK(back->cents == 350);
+  CHECK(c.name_of<invoice_sent>() == "invoice_sent");
+  CHECK(c.version_of("invoice_sent") == 2);
+  CHECK(c.version_of("nope") == 0);
+}
+
+TEST_CASE("an upcaster raises an old version at read time") {
+  auto c = make_codec();
+  event_record old;
+  old.type = "invoice_sent";
+  old.schema_version = 1;
+  old.payload = to_bytes(invoice_sent_v1{"Main Street 1"});
+  auto x = c.decode<invoice_sent>(stored(old));
+  REQUIRE(x);
+  CHECK(x->address == "Main Street 1");
+  CHECK(x->currency == "EUR");
+}
+
+TEST_CASE("decoding as a variant picks the stored type") {
+  auto c = make_codec();
+  auto v = c.decode_variant<item_added, invoice_sent>(
+    stored(c.encode(invoice_sent{"Elm 2", "USD"})));
+  REQUIRE(v);
+  REQUIRE(std::holds_alternative<invoice_sent>(*v));
+  CHECK(std::get<invoice_sent>(*v).currency == "USD");
+}
+
+TEST_CASE("an unknown type name gives unknown_event_type naming the event") {
+  auto c = make_codec();
+  event_record rec;
+  rec.type = "invoice_voided";
+  rec.payload = "abc";
+  auto x = c.decode<item_added>(stored(rec, "invoice-9", 7));
+  REQUIRE(!x);
+  CHECK(code_of(x.error()) == errc::unknown_event_type);
+  CHECK(describe(x.error()).find("invoice-9 version 7") != std::string::npos);
+  auto v = c.decode_variant<item_added>(stored(rec));
+  REQUIRE(!v);
+  CHECK(code_of(v.error()) == errc::unknown_event_type);
+}
+
+TEST_CASE("bytes that do not decode give corrupt_record, never a crash") {
+  auto c = make_codec();
+  auto good = c.encode(item_added{"tea", 200});
+  SECTION("truncated payload") {
+    auto rec = good;
+    rec.payload.resize(rec.payload.size() / 2);
+    auto x = c.decode<item_added>(stored(rec, "invoice-3", 2));
+    REQUIRE(!x);
+    CHECK(code_of(x.error()) == errc::corrupt_record);
+    CHECK(describe(x.error()).find("invoice-3 version 2") != std::string::npos);
+  }
+  SECTION("trailing bytes") {
+    auto rec = good;
+    rec.payload += "junk";
+    auto x = c.decode<item_added>(stored(rec));
+    REQUIRE(!x);
+    CHECK(code_of(x.error()) == errc::corrupt_record);
+    CHECK(describe(x.error()).find("trailing") != std::string::npos);
+  }
+  SECTION("a huge length prefix") {
+    event_record rec = good;
+    rec.payload = std::string(8, '\xff');
+    auto x = c.decode<item_added>(stored(rec));
+    REQUIRE(!x);
+    CHECK(code_of(x.error()) == errc::corrupt_record);
+  }
+  SECTION("a stored version newer than the registered one") {
+    auto rec = good;
+    rec.schema_version = 9;
+    auto x = c.decode<item_added>(stored(rec));
+    REQUIRE(!x);
+    CHECK(code_of(x.error()) == errc::corrupt_record);
+    CHECK(describe(x.error()).find("newer") != std::string::npos);
+  }
+  SECTION("another registered type than the one asked for") {
+    auto x = c.decode<invoice_sent>(stored(good));
+    REQUIRE(!x);
+    CHECK(code_of(x.error()) == errc::corrupt_record);
+  }
+}
+
+TEST_CASE("registering a name or a type twice is a programming error") {
+  codec c;
+  c.add<item_added>("item_added");
+  CHECK_THROWS_AS(c.add<item_added>("item_added_again"), std::logic_error);
+  CHECK_THROWS_AS(c.add<invoice_sent>("item_added"), std::logic_error);
+  CHECK_THROWS_AS(c.add<invoice_sent_v1>(""), std::logic_error);
+  CHECK_THROWS_AS(c.encode(invoice_sent{}), std::logic_error);
+}

@@ -1,1 +1,116 @@
+#include "journal/verify.hpp"
 
+#include <catch2/catch.hpp>
+
+#include <lmdb.h>
+
+#include "journal/detail/bytes.hpp"
+#include "journal/errc.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace cairn;
+using namespace cairn::journal;
+using cairn::test::temp_dir;
+
+namespace {
+
+void fill(journal::journal& j) {
+  for (int i = 0; i < 5; ++i) {
+    write_group g;
+    append a;
+    a.stream = "order-" + std::to_string(i);
+    for (int k = 0; k < 3; ++k) {
+      event_record r;
+      r.type = "e";
+      r.payload = "payload-" + std::to_string(i * 10 + k);
+      a.events.push_back(r);
+    }
+    g.appends.push_back(a);
+    REQUIRE(j.commit(g));
+  }
+}
+
+std::unique_ptr<journal::journal> open_fast(const std::string& dir) {
+  options opts;
+  opts.sync = sync_mode::none;
+  auto j = journal::journal::open(dir, opts);
+  REQUIRE(j);
+  return std::move(*j);
+}
+
+/// Edits the raw LMDB database `db` through `f(txn, dbi)`.
+template <class F>
+void edit_raw(const std::string& dir, const char* db, F f) {
+  MDB_env* env = nullptr;
+  REQUIRE(mdb_env_create(&env) == 0);
+  mdb_env_set_maxdbs(env, 16);
+  REQUIRE(mdb_env_open(env, dir.c_str(), 0, 0644) == 0);
+  MDB_txn* txn = nullptr;
+  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  MDB_dbi dbi;
+  REQUIRE(mdb_dbi_open(txn, db, 0, &dbi) == 0);
+  f(txn, dbi);
+  REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_close(env);
+}
+
+} // namespace
+
+TEST_CASE("verify passes on a consistent journal") {
+  temp_dir dir;
+  auto j = open_fast(dir.path());
+  fill(*j);
+  REQUIRE(!j->truncate_before("order-2", 3));
+  auto report = verify(*j);
+  REQUIRE(report);
+  CHECK(report->ok());
+  CHECK(report->streams == 5);
+  CHECK(report->events == 13);
+  CHECK(report->log_entries == 13);
+}
+
+TEST_CASE("verify names a stream and version whose event is missing") {
+  temp_dir dir;
+  {
+    auto j = open_fast(dir.path());
+    fill(*j);
+  }
+  // Delete order-3 version 2 (stream id 4) behind the journal's back.
+  edit_raw(dir.path(), "events", [](MDB_txn* txn, MDB_dbi dbi) {
+    detail::event_key k{4, 2};
+    MDB_val key{16, k.bytes};
+    REQUIRE(mdb_del(txn, dbi, &key, nullptr) == 0);
+  });
+  auto j = open_fast(dir.path());
+  auto report = verify(*j);
+  REQUIRE(report);
+  REQUIRE(!report->ok());
+  bool named = false;
+  for (auto& p : report->problems)
+    if (p.stream == "order-3" && p.version == 2)
+      named = true;
+  CHECK(named);
+  auto read = j->read_stream("order-3");
+  REQUIRE(!read);
+  CHECK(code_of(read.error()) == errc::corrupt_record);
+  CHECK(describe(read.error()).find("order-3 version 2") != std::string::npos);
+}
+
+TEST_CASE("verify reports a log entry without its event") {
+  temp_dir dir;
+  {
+    auto j = open_fast(dir.path());
+    fill(*j);
+  }
+  edit_raw(dir.path(), "log", [](MDB_txn* txn, MDB_dbi dbi) {
+    detail::u64_key k{100};
+    detail::event_key target{1, 99};
+    MDB_val key{8, k.bytes}, val{16, target.bytes};
+    REQUIRE(mdb_put(txn, dbi, &key, &val, 0) == 0);
+  });
+  auto j = open_fast(dir.path());
+  auto report = verify(*j);
+  REQUIRE(report);
+  REQUIRE(!report->ok());
+  CHECK(report->problems.front().position == 100);
+}

@@ -1,0 +1,219 @@
+#include "bench/bench.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+namespace cairn::bench {
+
+// -- settings -----------------------------------------------------------------
+
+bool settings::has(const std::string& name) const {
+  return values.count(name) > 0;
+}
+
+uint64_t settings::get_count(const std::string& name,
+                             uint64_t fallback) const {
+  auto i = values.find(name);
+  if (i == values.end())
+    return fallback;
+  const auto& str = i->second;
+  char* end = nullptr;
+  errno = 0;
+  auto x = std::strtoull(str.c_str(), &end, 10);
+  if (str.empty() || str[0] == '-' || *end != '\0' || errno != 0 || x == 0)
+    throw usage_error(name + " expects a positive integer, got '" + str
+                      + "'");
+  return x;
+}
+
+double settings::get_number(const std::string& name, double fallback) const {
+  auto i = values.find(name);
+  if (i == values.end())
+    return fallback;
+  const auto& str = i->second;
+  char* end = nullptr;
+  errno = 0;
+  auto x = std::strtod(str.c_str(), &end);
+  if (str.empty() || *end != '\0' || errno != 0 || !std::isfinite(x)
+      || x <= 0)
+    throw usage_error(name + " expects a positive number, got '" + str + "'");
+  return x;
+}
+
+// -- environment --------------------------------------------------------------
+
+temp_dir::temp_dir(const std::string& base) {
+  std::string root = base;
+  if (root.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    root = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+  }
+  struct stat st;
+  if (::stat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    throw usage_error("--dir " + root + ": not a directory");
+  std::string tmpl = root + "/cairn-bench-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr)
+    throw std::runtime_error("cannot create a directory in " + root + ": "
+                             + std::strerror(errno));
+  path_ = std::move(tmpl);
+}
+
+temp_dir::~temp_dir() {
+  remove_tree(path_);
+}
+
+void remove_tree(const std::string& path) noexcept {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+}
+
+double percentile(std::vector<double> xs, double p) {
+  if (xs.empty())
+    return 0;
+  std::sort(xs.begin(), xs.end());
+  auto rank = static_cast<size_t>(std::ceil(p / 100.0 * xs.size()));
+  rank = std::clamp<size_t>(rank, 1, xs.size());
+  return xs[rank - 1];
+}
+
+// -- json_object --------------------------------------------------------------
+
+std::string json_quote(const std::string& str) {
+  std::string result = "\"";
+  for (auto ch : str) {
+    switch (ch) {
+      case '"':
+        result += "\\\"";
+        break;
+      case '\\':
+        result += "\\\\";
+        break;
+      case '\n':
+        result += "\\n";
+        break;
+      case '\t':
+        result += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(ch) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", ch);
+          result += buf;
+        } else {
+          result += ch;
+        }
+    }
+  }
+  result += '"';
+  return result;
+}
+
+json_object& json_object::set(const std::string& key, double x) {
+  if (!std::isfinite(x))
+    return put(key, "null");
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.10g", x);
+  return put(key, buf);
+}
+
+json_object& json_object::set(const std::string& key, bool x) {
+  return put(key, x ? "true" : "false");
+}
+
+json_object& json_object::set(const std::string& key, const std::string& x) {
+  return put(key, json_quote(x));
+}
+
+json_object& json_object::set(const std::string& key, const json_object& x) {
+  return put(key, x.str());
+}
+
+std::string json_object::str() const {
+  std::string result = "{";
+  for (auto& [key, value] : fields_) {
+    if (result.size() > 1)
+      result += ", ";
+    result += json_quote(key);
+    result += ": ";
+    result += value;
+  }
+  result += '}';
+  return result;
+}
+
+json_object& json_object::put(const std::string& key, std::string rendered) {
+  for (auto& field : fields_)
+    if (field.first == key) {
+      field.second = std::move(rendered);
+      return *this;
+    }
+  fields_.emplace_back(key, std::move(rendered));
+  return *this;
+}
+
+// -- table --------------------------------------------------------------------
+
+table::table(std::vector<std::string> headers) : headers_(std::move(headers)) {
+  // nop
+}
+
+void table::add_row(std::vector<std::string> cells) {
+  cells.resize(headers_.size());
+  rows_.push_back(std::move(cells));
+}
+
+void table::print(std::ostream& out) const {
+  std::vector<size_t> widths;
+  for (auto& h : headers_)
+    widths.push_back(h.size());
+  for (auto& row : rows_)
+    for (size_t i = 0; i < row.size(); ++i)
+      widths[i] = std::max(widths[i], row[i].size());
+  auto line = [&](const std::vector<std::string>& cells) {
+    for (size_t i = 0; i < cells.size(); ++i) {
+      auto pad = std::string(widths[i] - cells[i].size(), ' ');
+      if (i > 0)
+        out << "  ";
+      out << (i == 0 ? cells[i] + pad : pad + cells[i]);
+    }
+    out << '\n';
+  };
+  line(headers_);
+  size_t total = 0;
+  for (auto w : widths)
+    total += w;
+  out << std::string(total + 2 * (widths.size() - 1), '-') << '\n';
+  for (auto& row : rows_)
+    line(row);
+}
+
+std::string fmt_count(double x) {
+  if (!std::isfinite(x))
+    return "-";
+  auto digits = std::to_string(static_cast<long long>(std::llround(x)));
+  std::string result;
+  size_t start = digits[0] == '-' ? 1 : 0;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > start && (digits.size() - i) % 3 == 0)
+      result += ',';
+    result += digits[i];
+  }
+  return result;
+}
+
+std::string fmt_fixed(double x, int decimals) {
+  if (!std::isfinite(x))
+    return "-";
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.*f", decimals, x);
+  return buf;
+}
+
+} // namespace cairn::bench

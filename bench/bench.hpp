@@ -1,0 +1,201 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+/// Shared parts of `cairn-bench`: the subcommand table, command-line
+/// settings, a temporary directory, a timer, percentiles and the two output
+/// formats (a table for people, one JSON object for machines).
+///
+/// Adding a subcommand takes three steps: write `bench/<name>_bench.cpp`
+/// defining `subcommand <name>_subcommand()`, declare that function below,
+/// and list it in `bench/main.cpp` (and the source in CMakeLists.txt).
+namespace cairn::bench {
+
+// -- command line -------------------------------------------------------------
+
+/// A wrong command line: `cairn-bench` prints the message and exits with 2.
+class usage_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// A flag that one subcommand accepts besides the common ones (`--json`,
+/// `--dir DIR`, `--quick`, `--help`).
+struct flag_spec {
+  /// The flag with its dashes, e.g. `"--seconds"`.
+  std::string name;
+  /// Name of its value in the help text (`"S"`); empty for a switch.
+  std::string value_name;
+  /// One line of help.
+  std::string help;
+};
+
+/// The parsed command line of one subcommand.
+struct settings {
+  /// Print one JSON object instead of a table.
+  bool json = false;
+  /// Shrink every measurement to a smoke test of a few seconds.
+  bool quick = false;
+  /// Where to create the temporary directory; empty for $TMPDIR or /tmp.
+  std::string dir;
+  /// The subcommand's own flags: name (with dashes) -> value ("" for a
+  /// switch).
+  std::map<std::string, std::string> values;
+
+  /// Returns whether flag `name` was given.
+  bool has(const std::string& name) const;
+
+  /// Returns the value of flag `name` as a positive integer, or `fallback`
+  /// when absent. Throws `usage_error` naming the flag for a bad value.
+  uint64_t get_count(const std::string& name, uint64_t fallback) const;
+
+  /// Returns the value of flag `name` as a positive number, or `fallback`
+  /// when absent. Throws `usage_error` naming the flag for a bad value.
+  double get_number(const std::string& name, double fallback) const;
+};
+
+/// One subcommand: its name, a line of description, its own flags and its
+/// entry point. `run` returns the exit code (0 done, 1 failed) and may throw
+/// `usage_error` (exit code 2) or any `std::exception` (exit code 1).
+struct subcommand {
+  std::string name;
+  std::string description;
+  std::vector<flag_spec> flags;
+  int (*run)(const settings&);
+};
+
+/// `cairn-bench journal`: journal append and read vs raw LMDB.
+subcommand journal_subcommand();
+
+// -- environment --------------------------------------------------------------
+
+/// A fresh directory `cairn-bench-XXXXXX` under a base directory, removed
+/// with its contents on destruction.
+class temp_dir {
+public:
+  /// Creates the directory under `base`, or under $TMPDIR (else /tmp) when
+  /// `base` is empty. Throws `usage_error` when `base` is not a directory
+  /// and `std::runtime_error` when the directory cannot be created.
+  explicit temp_dir(const std::string& base);
+
+  ~temp_dir();
+
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+
+  const std::string& path() const noexcept {
+    return path_;
+  }
+
+  /// Returns `path() + "/" + name`.
+  std::string sub(const std::string& name) const {
+    return path_ + "/" + name;
+  }
+
+private:
+  std::string path_;
+};
+
+/// Removes `path` and everything below it; ignores errors.
+void remove_tree(const std::string& path) noexcept;
+
+/// Measures elapsed time on the steady clock from construction or the last
+/// `restart`.
+class stopwatch {
+public:
+  using clock = std::chrono::steady_clock;
+
+  stopwatch() : start_(clock::now()) {
+    // nop
+  }
+
+  void restart() noexcept {
+    start_ = clock::now();
+  }
+
+  /// Seconds since the start.
+  double seconds() const noexcept {
+    return std::chrono::duration<double>(clock::now() - start_).count();
+  }
+
+  /// Microseconds since the start.
+  double micros() const noexcept {
+    return std::chrono::duration<double, std::micro>(clock::now() - start_)
+      .count();
+  }
+
+private:
+  clock::time_point start_;
+};
+
+/// Returns the `p`-th percentile (0 to 100) of `xs` by the nearest-rank
+/// method, 0 for an empty sample.
+double percentile(std::vector<double> xs, double p);
+
+// -- output -------------------------------------------------------------------
+
+/// Builds one JSON object, keys in insertion order. Numbers that are not
+/// finite render as `null`.
+class json_object {
+public:
+  json_object& set(const std::string& key, double x);
+
+  json_object& set(const std::string& key, bool x);
+
+  json_object& set(const std::string& key, const std::string& x);
+
+  json_object& set(const std::string& key, const char* x) {
+    return set(key, std::string{x});
+  }
+
+  json_object& set(const std::string& key, const json_object& x);
+
+  template <class T>
+  std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>,
+                   json_object&>
+  set(const std::string& key, T x) {
+    return put(key, std::to_string(x));
+  }
+
+  /// Renders the object on one line.
+  std::string str() const;
+
+private:
+  json_object& put(const std::string& key, std::string rendered);
+
+  std::vector<std::pair<std::string, std::string>> fields_;
+};
+
+/// Quotes and escapes `str` as a JSON string.
+std::string json_quote(const std::string& str);
+
+/// A text table: the first column left-aligned, the others right-aligned.
+class table {
+public:
+  explicit table(std::vector<std::string> headers);
+
+  /// Adds a row; missing cells print empty.
+  void add_row(std::vector<std::string> cells);
+
+  void print(std::ostream& out) const;
+
+private:
+  std::vector<std::string> headers_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+/// Formats `x` rounded to an integer with thousands separators: `1,234,567`.
+std::string fmt_count(double x);
+
+/// Formats `x` with `decimals` digits after the point.
+std::string fmt_fixed(double x, int decimals);
+
+} // namespace cairn::bench
