@@ -74,6 +74,74 @@ void remove_tree(const std::string& path) noexcept {
   std::filesystem::remove_all(path, ec);
 }
 
+// -- raw_lmdb -----------------------------------------------------------------
+
+raw_lmdb::raw_lmdb(const std::string& dir, uint64_t map_size, unsigned flags) {
+  if (::mkdir(dir.c_str(), 0755) != 0)
+    throw std::runtime_error("cannot create " + dir + ": "
+                             + std::strerror(errno));
+  check(mdb_env_create(&env_), "mdb_env_create");
+  check(mdb_env_set_mapsize(env_, map_size), "mdb_env_set_mapsize");
+  check(mdb_env_open(env_, dir.c_str(), MDB_NOTLS | flags, 0644),
+        "mdb_env_open(" + dir + ")");
+  MDB_txn* t = nullptr;
+  check(mdb_txn_begin(env_, nullptr, 0, &t), "mdb_txn_begin");
+  if (auto rc = mdb_dbi_open(t, nullptr, 0, &dbi_)) {
+    mdb_txn_abort(t);
+    check(rc, "mdb_dbi_open");
+  }
+  check(mdb_txn_commit(t), "mdb_txn_commit");
+}
+
+raw_lmdb::~raw_lmdb() {
+  mdb_env_close(env_);
+}
+
+template <class F>
+void raw_lmdb::put_all(size_t count, F value_at) {
+  MDB_txn* t = nullptr;
+  check(mdb_txn_begin(env_, nullptr, 0, &t), "mdb_txn_begin");
+  for (size_t i = 0; i < count; ++i) {
+    char key[16];
+    uint64_t hi = 1;
+    uint64_t lo = ++last_;
+    for (int j = 7; j >= 0; --j, hi >>= 8, lo >>= 8) {
+      key[j] = static_cast<char>(hi & 0xFF);
+      key[8 + j] = static_cast<char>(lo & 0xFF);
+    }
+    const std::string& value = value_at(i);
+    MDB_val k{sizeof(key), key};
+    MDB_val v{value.size(), const_cast<char*>(value.data())};
+    if (auto rc = mdb_put(t, dbi_, &k, &v, MDB_APPEND)) {
+      mdb_txn_abort(t);
+      check(rc, "mdb_put");
+    }
+  }
+  check(mdb_txn_commit(t), "mdb_txn_commit");
+}
+
+void raw_lmdb::append(size_t count, const std::string& value) {
+  put_all(count, [&](size_t) -> const std::string& { return value; });
+}
+
+void raw_lmdb::append(const std::vector<std::string>& values) {
+  put_all(values.size(),
+          [&](size_t i) -> const std::string& { return values[i]; });
+}
+
+uint64_t raw_lmdb::used_bytes() const {
+  MDB_envinfo info;
+  MDB_stat st;
+  mdb_env_info(env_, &info);
+  mdb_env_stat(env_, &st);
+  return (static_cast<uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
+}
+
+void raw_lmdb::check(int rc, const std::string& what) {
+  if (rc != MDB_SUCCESS)
+    throw std::runtime_error(what + ": " + mdb_strerror(rc));
+}
+
 double percentile(std::vector<double> xs, double p) {
   if (xs.empty())
     return 0;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <lmdb.h>
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -106,6 +108,71 @@ private:
 
 /// Removes `path` and everything below it; ignores errors.
 void remove_tree(const std::string& path) noexcept;
+
+/// A plain LMDB environment with its main database and 16-byte big-endian
+/// keys `(1, n)` for n = 1, 2, ...: the baseline the journal is measured
+/// against. Opened with `MDB_NOTLS` plus the given flags (0 is LMDB's
+/// default: full sync).
+class raw_lmdb {
+public:
+  /// Creates directory `dir` and the environment in it, with a map of
+  /// `map_size` bytes. Throws `std::runtime_error` with mdb_strerror's text.
+  raw_lmdb(const std::string& dir, uint64_t map_size, unsigned flags);
+
+  ~raw_lmdb();
+
+  raw_lmdb(const raw_lmdb&) = delete;
+  raw_lmdb& operator=(const raw_lmdb&) = delete;
+
+  /// Puts `count` copies of `value` under the next keys with `MDB_APPEND`,
+  /// in one write transaction.
+  void append(size_t count, const std::string& value);
+
+  /// Puts `values` under the next keys with `MDB_APPEND`, in one write
+  /// transaction.
+  void append(const std::vector<std::string>& values);
+
+  /// Scans all records with one cursor (`MDB_NEXT`) in one read
+  /// transaction, calling `f(const char* data, size_t size)` for each value.
+  /// Returns the number of records.
+  template <class F>
+  uint64_t scan(F f) {
+    MDB_txn* t = nullptr;
+    check(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &t), "mdb_txn_begin");
+    MDB_cursor* c = nullptr;
+    if (auto rc = mdb_cursor_open(t, dbi_, &c)) {
+      mdb_txn_abort(t);
+      check(rc, "mdb_cursor_open");
+    }
+    uint64_t n = 0;
+    MDB_val k;
+    MDB_val v;
+    auto rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    for (; rc == MDB_SUCCESS; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+      f(static_cast<const char*>(v.mv_data), v.mv_size);
+      ++n;
+    }
+    mdb_cursor_close(c);
+    mdb_txn_abort(t);
+    if (rc != MDB_NOTFOUND)
+      check(rc, "mdb_cursor_get");
+    return n;
+  }
+
+  /// Bytes of the map in use (last page number times page size).
+  uint64_t used_bytes() const;
+
+  /// Throws `std::runtime_error` naming `what` unless `rc` is success.
+  static void check(int rc, const std::string& what);
+
+private:
+  template <class F>
+  void put_all(size_t count, F value_at);
+
+  MDB_env* env_ = nullptr;
+  MDB_dbi dbi_ = 0;
+  uint64_t last_ = 0;
+};
 
 /// Measures elapsed time on the steady clock from construction or the last
 /// `restart`.

@@ -1,1 +1,629 @@
+/// `cairn-bench journal`: the journal against raw LMDB on the same
+/// filesystem, in one run.
+///
+/// - **Append.** A plain LMDB environment (its own directory, same map size,
+///   LMDB's default flags plus `MDB_NOTLS`: full sync) puts `batch` 200-byte
+///   values per write transaction with `MDB_APPEND` under 16-byte
+///   big-endian keys, as the journal's `events` keys are. The journal (sync
+///   mode `full`) commits `batch` write groups per `journal::commit`, each
+///   appending one 200-byte event to its own stream `bench-<i>` with an
+///   exact expected version. Every commit appends to the same streams, as a
+///   fixed population of aggregates would. Each batch size gets fresh
+///   directories. To cancel the drift of a shared disk, raw and journal
+///   alternate in rounds; the first raw round runs for `--seconds` divided
+///   by the rounds and fixes the commits of every later round of both.
+/// - **Read.** One stream of `--read-events` events, written in commits of
+///   10,000 events with sync mode `none` (only to save time: the sync mode
+///   does not change what is read), read back with `read_stream` in chunks
+///   of `--chunk` events, each payload decoded with `journal::codec`. The
+///   baseline is a raw LMDB environment holding as many 200-byte values
+///   (the same payload bytes), scanned with one cursor (`MDB_NEXT`),
+///   touching one byte of each value. For information, the same scan that
+///   also decodes each value with the codec's `from_bytes` shows what the
+///   journal costs beyond decoding. Each read is warmed up by one untimed
+///   pass and then repeated until `--seconds` passed.
 
+#include <lmdb.h>
+
+#include <algorithm>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "bench/bench.hpp"
+#include "journal/codec.hpp"
+#include "journal/errc.hpp"
+#include "journal/journal.hpp"
+
+namespace cairn::bench {
+
+namespace {
+
+namespace jr = cairn::journal;
+
+// -- parameters ---------------------------------------------------------------
+
+constexpr size_t event_bytes = 200;
+constexpr uint64_t map_size = uint64_t{4} << 30;
+constexpr double append_target = 0.6;
+constexpr double read_target = 0.3;
+constexpr const char* event_type = "bench_event";
+constexpr const char* read_stream_name = "read-1";
+constexpr size_t batch_sizes[] = {1, 10, 100, 1000};
+/// Events per commit while filling the journals of the read test.
+constexpr size_t fill_batch = 10000;
+
+struct params {
+  /// Target duration of each raw append case and of each read case.
+  double seconds = 1.5;
+  /// Commits per append case; 0 calibrates on the raw case.
+  uint64_t commits = 0;
+  /// Rounds of raw then journal commits per append case.
+  uint64_t rounds = 3;
+  /// Untimed commits before each append case.
+  uint64_t warmup_commits = 3;
+  /// At least this many commits per calibrated round.
+  uint64_t min_commits = 5;
+  /// At most this many events per calibrated case.
+  uint64_t max_events = 1000000;
+  uint64_t read_events = 1000000;
+  uint64_t read_chunk = 4096;
+  /// Sync mode of the append cases, for both the journal and raw LMDB.
+  jr::sync_mode sync = jr::sync_mode::full;
+  /// Whether `--quick` shrank the sizes.
+  bool quick = false;
+};
+
+/// The LMDB environment flags that give raw LMDB the journal's `sync`.
+unsigned raw_sync_flags(jr::sync_mode sync) {
+  switch (sync) {
+    case jr::sync_mode::full:
+      return 0;
+    case jr::sync_mode::no_meta_sync:
+      return MDB_NOMETASYNC;
+    default:
+      return MDB_NOSYNC;
+  }
+}
+
+/// The event of the benchmark: 200 bytes as a cereal binary archive (8 + 4
+/// + 4 + 8-byte length + 176 characters).
+struct bench_event {
+  uint64_t id = 0;
+  uint32_t kind = 0;
+  uint32_t flags = 0;
+  std::string text;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(id, kind, flags, text);
+  }
+};
+
+std::string make_payload(uint64_t id) {
+  bench_event x;
+  x.id = id;
+  x.kind = static_cast<uint32_t>(id % 7);
+  x.flags = 1;
+  x.text.assign(176, static_cast<char>('a' + id % 26));
+  auto bytes = jr::to_bytes(x);
+  if (bytes.size() != event_bytes)
+    throw std::logic_error("the bench event encodes to "
+                           + std::to_string(bytes.size()) + " bytes, not "
+                           + std::to_string(event_bytes));
+  return bytes;
+}
+
+/// Keeps results of read loops alive so that the compiler cannot drop them.
+volatile uint64_t sink = 0;
+
+/// Prints progress to stderr when the output is a table.
+void progress(const settings& cfg, const std::string& what) {
+  if (!cfg.json)
+    std::cerr << "  " << what << "...\n";
+}
+
+// -- the journal --------------------------------------------------------------
+
+std::unique_ptr<jr::journal> open_journal(const std::string& dir,
+                                          jr::sync_mode sync) {
+  jr::options opts;
+  opts.sync = sync;
+  opts.map_size = map_size;
+  auto j = jr::journal::open(dir, opts);
+  if (!j)
+    throw std::runtime_error("journal::open(" + dir
+                             + "): " + describe(j.error()));
+  return std::move(*j);
+}
+
+/// Commits `groups` and throws unless every group committed.
+void commit_all(jr::journal& j, const std::vector<jr::write_group>& groups) {
+  auto res = j.commit(groups);
+  if (!res)
+    throw std::runtime_error("journal::commit: " + describe(res.error()));
+  for (auto& outcome : *res)
+    if (!outcome)
+      throw std::runtime_error("journal::commit: a group failed: "
+                               + describe(outcome.error()));
+}
+
+// -- append cases -------------------------------------------------------------
+
+/// The figures of one side (raw or journal) of one append case.
+struct append_result {
+  uint64_t commits = 0;
+  uint64_t events = 0;
+  double seconds = 0;
+  std::vector<double> commit_us;
+  /// Bytes of the map in use per event written, at the end.
+  double bytes_per_event = 0;
+
+  double events_per_s() const {
+    return seconds > 0 ? events / seconds : 0;
+  }
+
+  double us_per_commit() const {
+    return commits > 0 ? seconds * 1e6 / commits : 0;
+  }
+
+  double p99_us() const {
+    return percentile(commit_us, 99);
+  }
+};
+
+/// Raw LMDB's side: `batch` values per write transaction.
+class raw_writer {
+public:
+  raw_writer(const std::string& dir, size_t batch, const params& p)
+    : db_(dir, map_size, raw_sync_flags(p.sync)),
+      batch_(batch),
+      value_(make_payload(0)) {
+    // nop
+  }
+
+  void commit() {
+    db_.append(batch_, value_);
+    written_ += batch_;
+  }
+
+  double bytes_per_event() const {
+    return static_cast<double>(db_.used_bytes()) / written_;
+  }
+
+private:
+  raw_lmdb db_;
+  size_t batch_;
+  std::string value_;
+  uint64_t written_ = 0;
+};
+
+/// The journal's side: `batch` single-event groups per commit, group `i`
+/// appending to stream `bench-<i>`.
+class journal_writer {
+public:
+  journal_writer(const std::string& dir, size_t batch, const params& p)
+    : journal_(open_journal(dir, p.sync)), groups_(batch) {
+    for (size_t i = 0; i < batch; ++i) {
+      auto& a = groups_[i].appends.emplace_back();
+      a.stream = "bench-" + std::to_string(i);
+      auto& rec = a.events.emplace_back();
+      rec.type = event_type;
+      rec.payload = make_payload(i);
+    }
+  }
+
+  void commit() {
+    for (auto& g : groups_)
+      g.appends.front().expected = jr::expected_version::exact(version_);
+    commit_all(*journal_, groups_);
+    ++version_;
+  }
+
+  double bytes_per_event() const {
+    auto stats = journal_->stats();
+    if (!stats)
+      throw std::runtime_error("journal::stats: " + describe(stats.error()));
+    return static_cast<double>(stats->map_used) / stats->events;
+  }
+
+  /// Bytes of one stored event record.
+  uint64_t record_bytes() const {
+    auto raw = journal_->raw_event("bench-0", 1);
+    return raw && *raw ? (*raw)->size() : 0;
+  }
+
+private:
+  std::unique_ptr<jr::journal> journal_;
+  std::vector<jr::write_group> groups_;
+  uint64_t version_ = 0;
+};
+
+/// Runs `w.commit()` `commits` times, or with `commits == 0` until
+/// `seconds` passed (at least `p.min_commits`, at most `max_commits`
+/// times), adding the figures to `r`. Returns the number of commits run.
+template <class Writer>
+uint64_t timed_commits(Writer& w, size_t batch, uint64_t commits,
+                       double seconds, uint64_t max_commits, const params& p,
+                       append_result& r) {
+  uint64_t done = 0;
+  stopwatch total;
+  for (;;) {
+    if (commits > 0) {
+      if (done == commits)
+        break;
+    } else if (done >= max_commits
+               || (done >= p.min_commits && total.seconds() >= seconds)) {
+      break;
+    }
+    stopwatch one;
+    w.commit();
+    r.commit_us.push_back(one.micros());
+    ++done;
+  }
+  r.seconds += total.seconds();
+  r.commits += done;
+  r.events += done * batch;
+  return done;
+}
+
+/// The figures of one batch size.
+struct batch_figures {
+  size_t batch = 0;
+  append_result raw;
+  append_result cairn;
+  uint64_t record_bytes = 0;
+
+  double ratio() const {
+    return cairn.events_per_s() / raw.events_per_s();
+  }
+};
+
+batch_figures append_case(const temp_dir& tmp, size_t batch,
+                          const params& p) {
+  batch_figures f;
+  f.batch = batch;
+  auto raw_dir = tmp.sub("raw-" + std::to_string(batch));
+  auto dir = tmp.sub("journal-" + std::to_string(batch));
+  {
+    raw_writer raw{raw_dir, batch, p};
+    journal_writer cairn{dir, batch, p};
+    for (uint64_t i = 0; i < p.warmup_commits; ++i) {
+      raw.commit();
+      cairn.commit();
+    }
+    auto rounds = std::max<uint64_t>(p.rounds, 1);
+    auto per_round = p.commits > 0 ? std::max<uint64_t>(p.commits / rounds, 1)
+                                   : 0;
+    auto max_commits = std::max(p.min_commits, p.max_events / batch / rounds);
+    for (uint64_t i = 0; i < rounds; ++i) {
+      per_round = timed_commits(raw, batch, per_round, p.seconds / rounds,
+                                max_commits, p, f.raw);
+      timed_commits(cairn, batch, per_round, 0, max_commits, p, f.cairn);
+    }
+    f.raw.bytes_per_event = raw.bytes_per_event();
+    f.cairn.bytes_per_event = cairn.bytes_per_event();
+    f.record_bytes = cairn.record_bytes();
+  }
+  remove_tree(raw_dir);
+  remove_tree(dir);
+  return f;
+}
+
+// -- read cases ---------------------------------------------------------------
+
+/// The figures of one read case.
+struct read_result {
+  uint64_t events = 0;
+  uint64_t passes = 0;
+  double seconds = 0;
+  double bytes_per_event = 0;
+
+  double events_per_s() const {
+    return seconds > 0 ? events / seconds : 0;
+  }
+};
+
+/// Runs `pass` (which returns the events it read) once untimed, then until
+/// `seconds` passed.
+template <class F>
+read_result timed_passes(F&& pass, double seconds) {
+  pass();
+  read_result r;
+  stopwatch sw;
+  do {
+    r.events += pass();
+    ++r.passes;
+  } while (sw.seconds() < seconds);
+  r.seconds = sw.seconds();
+  return r;
+}
+
+void check_count(uint64_t n, const params& p) {
+  if (n != p.read_events)
+    throw std::runtime_error("read " + std::to_string(n) + " events, not "
+                             + std::to_string(p.read_events));
+}
+
+read_result journal_read_case(const std::string& dir, const params& p) {
+  auto j = open_journal(dir, jr::sync_mode::none);
+  std::vector<jr::write_group> groups(1);
+  auto& a = groups[0].appends.emplace_back();
+  a.stream = read_stream_name;
+  for (uint64_t done = 0; done < p.read_events;) {
+    auto n = std::min<uint64_t>(fill_batch, p.read_events - done);
+    a.expected = jr::expected_version::exact(done);
+    a.events.resize(n);
+    for (uint64_t i = 0; i < n; ++i) {
+      a.events[i].type = event_type;
+      a.events[i].payload = make_payload(done + i + 1);
+    }
+    commit_all(*j, groups);
+    done += n;
+  }
+  jr::codec c;
+  c.add<bench_event>(event_type);
+  auto pass = [&] {
+    uint64_t n = 0;
+    uint64_t sum = 0;
+    for (uint64_t from = 1;;) {
+      auto evs = j->read_stream(read_stream_name, from, p.read_chunk);
+      if (!evs)
+        throw std::runtime_error("journal::read_stream: "
+                                 + describe(evs.error()));
+      if (evs->empty())
+        break;
+      for (auto& ev : *evs) {
+        auto x = c.decode<bench_event>(ev);
+        if (!x)
+          throw std::runtime_error("codec::decode: " + describe(x.error()));
+        sum += x->id + x->text.size();
+      }
+      n += evs->size();
+      from = evs->back().version + 1;
+    }
+    check_count(n, p);
+    sink = sink + sum;
+    return n;
+  };
+  auto r = timed_passes(pass, p.seconds);
+  if (auto stats = j->stats())
+    r.bytes_per_event = static_cast<double>(stats->map_used)
+                        / p.read_events;
+  return r;
+}
+
+/// Returns the plain scan and the scan that decodes each value.
+std::pair<read_result, read_result> raw_scan_cases(const std::string& dir,
+                                                   const params& p) {
+  raw_lmdb db{dir, map_size, MDB_NOSYNC};
+  std::vector<std::string> values;
+  for (uint64_t done = 0; done < p.read_events;) {
+    auto n = std::min<uint64_t>(fill_batch, p.read_events - done);
+    values.resize(n);
+    for (uint64_t i = 0; i < n; ++i)
+      values[i] = make_payload(done + i + 1);
+    db.append(values);
+    done += n;
+  }
+  auto scan = [&] {
+    uint64_t sum = 0;
+    auto n = db.scan([&](const char* data, size_t size) {
+      sum += static_cast<unsigned char>(data[size - 1]);
+    });
+    check_count(n, p);
+    sink = sink + sum;
+    return n;
+  };
+  auto plain = timed_passes(scan, p.seconds);
+  plain.bytes_per_event = static_cast<double>(db.used_bytes())
+                          / p.read_events;
+  std::string buf;
+  auto decode = [&] {
+    uint64_t sum = 0;
+    auto n = db.scan([&](const char* data, size_t size) {
+      buf.assign(data, size);
+      auto x = jr::from_bytes<bench_event>(buf);
+      if (!x)
+        throw std::runtime_error("from_bytes: " + describe(x.error()));
+      sum += x->id + x->text.size();
+    });
+    check_count(n, p);
+    sink = sink + sum;
+    return n;
+  };
+  auto decoded = timed_passes(decode, p.seconds);
+  decoded.bytes_per_event = plain.bytes_per_event;
+  return {plain, decoded};
+}
+
+// -- output -------------------------------------------------------------------
+
+/// All figures of one run.
+struct figures {
+  std::vector<batch_figures> appends;
+  read_result read;
+  read_result scan;
+  read_result scan_decode;
+
+  const batch_figures& largest() const {
+    return appends.back();
+  }
+
+  double append_ratio() const {
+    return largest().ratio();
+  }
+
+  double read_ratio() const {
+    return read.events_per_s() / scan.events_per_s();
+  }
+};
+
+void print_json(const params& p, const figures& f) {
+  json_object batches;
+  for (auto& b : f.appends) {
+    json_object x;
+    x.set("commits", b.raw.commits)
+      .set("events", b.raw.events)
+      .set("raw_events_per_s", b.raw.events_per_s())
+      .set("events_per_s", b.cairn.events_per_s())
+      .set("ratio", b.ratio())
+      .set("raw_us_per_commit", b.raw.us_per_commit())
+      .set("us_per_commit", b.cairn.us_per_commit())
+      .set("raw_p99_us", b.raw.p99_us())
+      .set("p99_us", b.cairn.p99_us())
+      .set("raw_bytes_per_event", b.raw.bytes_per_event)
+      .set("bytes_per_event", b.cairn.bytes_per_event);
+    batches.set(std::to_string(b.batch), x);
+  }
+  json_object conditions;
+  conditions.set("event_bytes", event_bytes)
+    .set("record_bytes", f.largest().record_bytes)
+    .set("sync", jr::to_string(p.sync))
+    .set("map_size", map_size)
+    .set("append_commits", p.commits > 0 ? "fixed" : "calibrated")
+    .set("append_rounds", p.rounds)
+    .set("seconds_per_case", p.seconds)
+    .set("warmup_commits", p.warmup_commits)
+    .set("streams", "one per group, reused by every commit")
+    .set("read_events", p.read_events)
+    .set("read_chunk", p.read_chunk)
+    .set("read_fill_sync", "none");
+  auto raw_decode_ratio = f.read.events_per_s() / f.scan_decode.events_per_s();
+  json_object out;
+  out.set("subcommand", "journal")
+    .set("quick", p.quick)
+    .set("events_per_s", f.largest().cairn.events_per_s())
+    .set("raw_events_per_s", f.largest().raw.events_per_s())
+    .set("append_ratio", f.append_ratio())
+    .set("append_target", append_target)
+    .set("append_target_met", f.append_ratio() >= append_target)
+    .set("read_events_per_s", f.read.events_per_s())
+    .set("raw_scan_per_s", f.scan.events_per_s())
+    .set("read_ratio", f.read_ratio())
+    .set("read_target", read_target)
+    .set("read_target_met", f.read_ratio() >= read_target)
+    .set("raw_scan_decode_per_s", f.scan_decode.events_per_s())
+    .set("read_vs_raw_decode_ratio", raw_decode_ratio)
+    .set("read_bytes_per_event", f.read.bytes_per_event)
+    .set("raw_scan_bytes_per_event", f.scan.bytes_per_event)
+    .set("batches", batches)
+    .set("conditions", conditions);
+  std::cout << out.str() << std::endl;
+}
+
+void print_tables(const params& p, const figures& f) {
+  auto& out = std::cout;
+  out << "\njournal append vs raw LMDB (MDB_APPEND): " << event_bytes
+      << "-byte events (journal record " << f.largest().record_bytes
+      << " bytes), sync " << jr::to_string(p.sync)
+      << ", one stream per group\n\n";
+  table t{{"case", "events/commit", "commits", "events/s", "ratio",
+           "us/commit", "p99 us", "map bytes/event"}};
+  for (auto& b : f.appends) {
+    auto add = [&](const char* name, const append_result& r, double ratio) {
+      t.add_row({name, std::to_string(b.batch), std::to_string(r.commits),
+                 fmt_count(r.events_per_s()), fmt_fixed(ratio, 2),
+                 fmt_count(r.us_per_commit()), fmt_count(r.p99_us()),
+                 fmt_count(r.bytes_per_event)});
+    };
+    add("raw lmdb", b.raw, 1.0);
+    add("journal", b.cairn, b.ratio());
+  }
+  t.print(out);
+  out << "\nread one stream vs raw cursor scan: " << p.read_events
+      << " events, chunks of " << p.read_chunk
+      << ", decoded with journal::codec\n\n";
+  table r{{"case", "events", "passes", "events/s", "ratio",
+           "map bytes/event"}};
+  auto add = [&](const char* name, const read_result& x) {
+    r.add_row({name, std::to_string(p.read_events), std::to_string(x.passes),
+               fmt_count(x.events_per_s()),
+               fmt_fixed(x.events_per_s() / f.scan.events_per_s(), 2),
+               fmt_count(x.bytes_per_event)});
+  };
+  add("raw cursor scan", f.scan);
+  add("raw scan + from_bytes", f.scan_decode);
+  add("journal read + decode", f.read);
+  r.print(out);
+  auto verdict = [&](const char* what, double ratio, double target) {
+    out << what << fmt_fixed(ratio, 2) << " (target >= "
+        << fmt_fixed(target, 2) << "): " << (ratio >= target ? "met" : "MISSED")
+        << '\n';
+  };
+  out << '\n';
+  verdict("append ratio at 1000 events/commit: ", f.append_ratio(),
+          append_target);
+  verdict("read ratio:                         ", f.read_ratio(), read_target);
+}
+
+// -- the subcommand -----------------------------------------------------------
+
+params make_params(const settings& cfg) {
+  params p;
+  p.quick = cfg.quick;
+  if (cfg.quick) {
+    p.seconds = 0.05;
+    p.commits = 20;
+    p.rounds = 1;
+    p.warmup_commits = 2;
+    p.read_events = 20000;
+  }
+  p.seconds = cfg.get_number("--seconds", p.seconds);
+  p.commits = cfg.get_count("--commits", p.commits);
+  p.rounds = cfg.get_count("--rounds", p.rounds);
+  p.read_events = cfg.get_count("--read-events", p.read_events);
+  p.read_chunk = cfg.get_count("--chunk", p.read_chunk);
+  if (cfg.has("--sync")) {
+    auto sync = jr::parse_sync_mode(cfg.values.at("--sync"));
+    if (!sync)
+      throw usage_error("--sync: " + context_of(sync.error()));
+    p.sync = *sync;
+  }
+  return p;
+}
+
+int run_journal(const settings& cfg) {
+  auto p = make_params(cfg);
+  temp_dir tmp{cfg.dir};
+  if (!cfg.json)
+    std::cerr << "cairn-bench journal in " << tmp.path() << '\n';
+  figures f;
+  for (auto batch : batch_sizes) {
+    progress(cfg, "append, " + std::to_string(batch)
+                    + " events/commit, raw lmdb and journal");
+    f.appends.push_back(append_case(tmp, batch, p));
+  }
+  progress(cfg, "journal read of " + std::to_string(p.read_events)
+                  + " events (filling first)");
+  f.read = journal_read_case(tmp.sub("journal-read"), p);
+  remove_tree(tmp.sub("journal-read"));
+  progress(cfg, "raw lmdb cursor scans of " + std::to_string(p.read_events)
+                  + " records (filling first)");
+  std::tie(f.scan, f.scan_decode) = raw_scan_cases(tmp.sub("raw-read"), p);
+  remove_tree(tmp.sub("raw-read"));
+  if (cfg.json)
+    print_json(p, f);
+  else
+    print_tables(p, f);
+  return 0;
+}
+
+} // namespace
+
+subcommand journal_subcommand() {
+  return {"journal",
+          "journal append and read+decode vs raw LMDB (targets 0.6x, 0.3x)",
+          {{"--seconds", "S", "target seconds per measurement (default 1.5)"},
+           {"--commits", "N", "commits per append case (default: calibrated)"},
+           {"--rounds", "N", "raw/journal alternations per case (default 3)"},
+           {"--read-events", "N", "events of the read test (default 1000000)"},
+           {"--chunk", "N", "events per read_stream call (default 4096)"},
+           {"--sync", "MODE", "full (default), no-meta-sync or none"}},
+          run_journal};
+}
+
+} // namespace cairn::bench

@@ -111,6 +111,19 @@ namespace {
 
 constexpr std::string_view format_key = "format";
 constexpr std::string_view next_id_key = "next-stream-id";
+/// High-water mark of positions, written when retention deletes the newest
+/// log entries, so that positions are never handed out twice.
+constexpr std::string_view next_position_key = "next-position";
+
+/// Reads the position mark of `meta`: 0 when absent.
+int read_position_mark(MDB_txn* t, MDB_dbi meta, uint64_t& out) {
+  MDB_val k = to_val(next_position_key), v;
+  auto rc = mdb_get(t, meta, &k, &v);
+  out = 0;
+  if (rc == MDB_SUCCESS && v.mv_size == 8)
+    out = get_be64(static_cast<const char*>(v.mv_data));
+  return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+}
 
 void encode_stream_row(const stream_row& row, char* out) noexcept {
   put_be64(out, row.id);
@@ -144,18 +157,26 @@ caf::error corrupt(const std::string& stream, uint64_t version,
 
 // -- impl ---------------------------------------------------------------------
 
-caf::error journal::impl::begin_read(detail::txn& out) const {
+caf::error
+journal::impl::read_txn(std::shared_lock<std::shared_mutex>& guard,
+                        detail::txn& out) const {
+  guard = std::shared_lock<std::shared_mutex>{resize_mutex};
   auto rc = detail::txn::begin(env.get(), MDB_RDONLY, out);
   if (rc == MDB_MAP_RESIZED) {
-    // Another process grew the map. Adopting its size needs no transaction
-    // of ours open; our callers hold resize_mutex shared, so we cannot take
-    // it exclusive here. LMDB allows mdb_env_set_mapsize(0) in this state.
-    mdb_env_set_mapsize(env.get(), 0);
+    // Another process (a writer while we read, say) grew the map.
+    guard.unlock();
+    adopt_map_size();
+    guard.lock();
     rc = detail::txn::begin(env.get(), MDB_RDONLY, out);
   }
   if (rc != MDB_SUCCESS)
     return detail::lmdb_error(rc, "mdb_txn_begin(read)");
   return caf::none;
+}
+
+void journal::impl::adopt_map_size() const {
+  std::unique_lock<std::shared_mutex> guard{resize_mutex};
+  mdb_env_set_mapsize(env.get(), 0);
 }
 
 caf::error journal::impl::grow_map() {
@@ -225,6 +246,8 @@ journal::open(const std::string& dir, const options& opts) {
     flags |= MDB_NOSYNC;
   if (auto rc = mdb_env_open(env, dir.c_str(), flags, 0644); rc != MDB_SUCCESS)
     return detail::lmdb_error(rc, "mdb_env_open(" + dir + ")");
+  if (opts.read_only)
+    mdb_env_set_mapsize(env, 0); // adopt the writer's map size
   // Open (and create) the named databases.
   detail::txn t;
   auto rc = detail::txn::begin(env, opts.read_only ? MDB_RDONLY : 0, t);
@@ -320,6 +343,10 @@ public:
       next_position_ = get_be64(static_cast<const char*>(k.mv_data)) + 1;
     else if (rc != MDB_NOTFOUND)
       return detail::lmdb_error(rc, "mdb_cursor_get(log)");
+    uint64_t mark = 0;
+    if (auto mrc = read_position_mark(txn_, self_.meta, mark))
+      return detail::lmdb_error(mrc, "mdb_get(meta)");
+    next_position_ = std::max(next_position_, mark);
     MDB_val key = to_val(next_id_key);
     rc = mdb_get(txn_, self_.meta, &key, &v);
     if (rc == MDB_SUCCESS && v.mv_size == 8)
@@ -475,6 +502,13 @@ public:
     return MDB_SUCCESS;
   }
 
+  /// Closes the write cursors. REQUIRES: called before the transaction
+  /// commits or aborts.
+  void close_cursors() noexcept {
+    events_cursor_.close();
+    log_cursor_.close();
+  }
+
   /// Stores the stream rows and counters changed by the applied groups.
   int finish() {
     for (auto& [name, row] : rows_) {
@@ -608,6 +642,7 @@ journal::commit(const std::vector<write_group>& groups) {
       }
       if (rc == MDB_SUCCESS)
         rc = builder.finish();
+      builder.close_cursors(); // LMDB frees them when the transaction ends
       if (rc == MDB_SUCCESS) {
         if (self.inject_failure.exchange(false)) {
           t.abort();
@@ -678,9 +713,27 @@ caf::error journal::truncate_before(const std::string& stream,
                             + std::to_string(row.version));
       if (version <= row.first)
         return caf::none; // nothing to delete
-      detail::cursor c;
-      if (rc = c.open(t.get(), self.events); rc != MDB_SUCCESS)
-        return detail::lmdb_error(rc, "mdb_cursor_open(events)");
+      {
+        // Keep the high-water mark of positions: the entries deleted below
+        // may be the newest of the log.
+        detail::cursor c;
+        if (rc = c.open(t.get(), self.log); rc != MDB_SUCCESS)
+          return detail::lmdb_error(rc, "mdb_cursor_open(log)");
+        MDB_val lk, lv;
+        rc = c.get(lk, lv, MDB_LAST);
+        if (rc == MDB_SUCCESS) {
+          char buf[8];
+          put_be64(buf, get_be64(static_cast<const char*>(lk.mv_data)) + 1);
+          uint64_t mark = 0;
+          if (read_position_mark(t.get(), self.meta, mark) == MDB_SUCCESS
+              && mark > get_be64(buf))
+            put_be64(buf, mark);
+          MDB_val mk = to_val(next_position_key), mv = to_val(buf, 8);
+          rc = mdb_put(t.get(), self.meta, &mk, &mv, 0);
+        } else if (rc == MDB_NOTFOUND) {
+          rc = MDB_SUCCESS;
+        }
+      }
       for (auto seq = row.first; seq < version && rc == MDB_SUCCESS; ++seq) {
         detail::event_key ek{row.id, seq};
         MDB_val ekv = to_val(ek.bytes, 16), ev;
@@ -745,9 +798,8 @@ namespace {
 /// A read transaction that holds the resize lock shared while it lives.
 class read_scope {
 public:
-  explicit read_scope(const journal::impl& self)
-    : self_(self), guard_(self.resize_mutex) {
-    err_ = self.begin_read(txn_);
+  explicit read_scope(const journal::impl& self) : self_(self) {
+    err_ = self.read_txn(guard_, txn_);
   }
 
   const caf::error& error() const noexcept {
@@ -1048,11 +1100,15 @@ caf::expected<uint64_t> journal::last_position() const {
     return detail::lmdb_error(rc, "mdb_cursor_open(log)");
   MDB_val k, v;
   auto rc = c.get(k, v, MDB_LAST);
-  if (rc == MDB_NOTFOUND)
-    return uint64_t{0};
-  if (rc != MDB_SUCCESS)
+  uint64_t last = 0;
+  if (rc == MDB_SUCCESS)
+    last = get_be64(static_cast<const char*>(k.mv_data));
+  else if (rc != MDB_NOTFOUND)
     return detail::lmdb_error(rc, "mdb_cursor_get(log)");
-  return get_be64(static_cast<const char*>(k.mv_data));
+  uint64_t mark = 0;
+  if (auto mrc = read_position_mark(rs.get(), impl_->meta, mark))
+    return detail::lmdb_error(mrc, "mdb_get(meta)");
+  return std::max(last, mark > 0 ? mark - 1 : 0);
 }
 
 caf::expected<journal_stats> journal::stats() const {

@@ -181,9 +181,9 @@ private:
 
 caf::expected<verify_report> verify(const journal& j, size_t max_problems) {
   auto& self = j.internals();
-  std::shared_lock<std::shared_mutex> guard{self.resize_mutex};
+  std::shared_lock<std::shared_mutex> guard;
   detail::txn t;
-  if (auto err = self.begin_read(t))
+  if (auto err = self.read_txn(guard, t))
     return err;
   verify_report report;
   checker chk{self, t.get(), max_problems, report};

@@ -37,6 +37,11 @@ public:
     return {v == 0 ? kind::no_stream : kind::exact, v};
   }
 
+  /// Rebuilds an expectation from `what()` and `value()` (deserialization).
+  static expected_version from_parts(kind k, uint64_t v) noexcept {
+    return {k, v};
+  }
+
   kind what() const noexcept {
     return kind_;
   }

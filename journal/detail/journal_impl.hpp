@@ -39,9 +39,15 @@ struct journal::impl {
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> map_growths{0};
 
-  /// Begins a read transaction, adopting a map size grown by another
-  /// process. REQUIRES: the caller holds `resize_mutex` shared.
-  caf::error begin_read(detail::txn& out) const;
+  /// Adopts a map size grown by another process. Takes `resize_mutex`
+  /// exclusive: REQUIRES that the caller holds no transaction.
+  void adopt_map_size() const;
+
+  /// Begins a read transaction and takes `guard` (shared on
+  /// `resize_mutex`), adopting a map grown by another process first if
+  /// needed.
+  caf::error read_txn(std::shared_lock<std::shared_mutex>& guard,
+                      detail::txn& out) const;
 
   /// Doubles the map size (up to the maximum). Takes `resize_mutex`.
   caf::error grow_map();

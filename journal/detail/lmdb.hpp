@@ -100,6 +100,16 @@ public:
     return mdb_cursor_open(t, dbi, &ptr_);
   }
 
+  /// Closes the cursor now. A cursor of a write transaction must be closed
+  /// before its transaction commits or aborts: LMDB frees it at that point,
+  /// and closing it afterwards would free it twice.
+  void close() noexcept {
+    if (ptr_ != nullptr) {
+      mdb_cursor_close(ptr_);
+      ptr_ = nullptr;
+    }
+  }
+
   int get(MDB_val& key, MDB_val& val, MDB_cursor_op op) noexcept {
     return mdb_cursor_get(ptr_, &key, &val, op);
   }

@@ -1,1 +1,162 @@
+// Smoke tests of cairn-bench: it runs end to end on tiny sizes and prints one
+// valid JSON object. Not timed: nothing here asserts on speed.
 
+#include <catch2/catch.hpp>
+
+#include <cctype>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "tests/support/child_process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace cairn;
+
+namespace {
+
+/// A strict little JSON reader that keeps the numbers of the top-level
+/// object; nested values are checked for syntax and skipped.
+class json_reader {
+public:
+  explicit json_reader(const std::string& text) : text_(text) {
+    // nop
+  }
+
+  /// Parses the whole text as one object; false on any syntax error.
+  bool parse_object(std::map<std::string, double>& numbers) {
+    skip_ws();
+    if (!object(&numbers))
+      return false;
+    skip_ws();
+    return pos_ == text_.size();
+  }
+
+private:
+  bool object(std::map<std::string, double>* numbers) {
+    if (!eat('{'))
+      return false;
+    skip_ws();
+    if (eat('}'))
+      return true;
+    do {
+      skip_ws();
+      std::string key;
+      if (!string(key))
+        return false;
+      skip_ws();
+      if (!eat(':'))
+        return false;
+      skip_ws();
+      if (!value(numbers != nullptr ? &(*numbers)[key] : nullptr))
+        return false;
+      skip_ws();
+    } while (eat(','));
+    return eat('}');
+  }
+
+  bool value(double* number) {
+    if (peek() == '{')
+      return object(nullptr);
+    if (peek() == '"') {
+      std::string ignored;
+      return string(ignored);
+    }
+    for (auto word : {"true", "false", "null"})
+      if (text_.compare(pos_, std::strlen(word), word) == 0) {
+        pos_ += std::strlen(word);
+        return true;
+      }
+    const char* begin = text_.c_str() + pos_;
+    char* end = nullptr;
+    auto x = std::strtod(begin, &end);
+    if (end == begin)
+      return false;
+    pos_ += static_cast<size_t>(end - begin);
+    if (number != nullptr)
+      *number = x;
+    return true;
+  }
+
+  bool string(std::string& out) {
+    if (!eat('"'))
+      return false;
+    while (pos_ < text_.size() && text_[pos_] != '"') {
+      if (text_[pos_] == '\\')
+        ++pos_;
+      out += text_[pos_++];
+    }
+    return eat('"');
+  }
+
+  char peek() const {
+    return pos_ < text_.size() ? text_[pos_] : '\0';
+  }
+
+  bool eat(char ch) {
+    if (peek() != ch)
+      return false;
+    ++pos_;
+    return true;
+  }
+
+  void skip_ws() {
+    while (pos_ < text_.size()
+           && std::isspace(static_cast<unsigned char>(text_[pos_])))
+      ++pos_;
+  }
+
+  const std::string& text_;
+  size_t pos_ = 0;
+};
+
+bool dir_is_empty(const std::string& path) {
+  return std::filesystem::is_empty(path);
+}
+
+} // namespace
+
+TEST_CASE("cairn-bench journal --quick --json prints every figure") {
+  test::temp_dir tmp;
+  auto res = test::run({test::bin_path("cairn-bench"), "journal", "--quick",
+                        "--json", "--dir", tmp.path()},
+                       120000);
+  INFO(res.output);
+  REQUIRE(res.exit_code == 0);
+  std::map<std::string, double> numbers;
+  json_reader reader{res.output};
+  REQUIRE(reader.parse_object(numbers));
+  for (auto key : {"events_per_s", "raw_events_per_s", "append_ratio",
+                   "read_events_per_s", "raw_scan_per_s", "read_ratio"}) {
+    INFO("key " << key);
+    REQUIRE(numbers.count(key) == 1);
+    CHECK(numbers[key] > 0);
+  }
+  CHECK(res.output.find("\"append_target_met\"") != std::string::npos);
+  CHECK(res.output.find("\"read_target_met\"") != std::string::npos);
+  CHECK(res.output.find("\"batches\"") != std::string::npos);
+  CHECK(res.output.find("\"conditions\"") != std::string::npos);
+  // The benchmark removed its temporary directory.
+  CHECK(dir_is_empty(tmp.path()));
+}
+
+TEST_CASE("cairn-bench names an unknown subcommand and exits with 2") {
+  auto res = test::run({test::bin_path("cairn-bench"), "no-such-bench"});
+  CHECK(res.exit_code == 2);
+  CHECK(res.output.find("no-such-bench") != std::string::npos);
+}
+
+TEST_CASE("cairn-bench names an unknown flag and exits with 2") {
+  auto res = test::run(
+    {test::bin_path("cairn-bench"), "journal", "--quick", "--no-such-flag"});
+  CHECK(res.exit_code == 2);
+  CHECK(res.output.find("--no-such-flag") != std::string::npos);
+}
+
+TEST_CASE("cairn-bench --help lists the journal subcommand") {
+  auto res = test::run({test::bin_path("cairn-bench"), "--help"});
+  CHECK(res.exit_code == 0);
+  CHECK(res.output.find("journal") != std::string::npos);
+}

@@ -54,11 +54,10 @@ constexpr const char* table_name = "crash";
 std::string make_payload(uint64_t gid, const std::string& stream,
                          uint64_t index, uint64_t total, bool dedup,
                          bool checkpoint) {
-  std::string result = "g=" + std::to_string(gid) + " s=" + stream
-                       + " i=" + std::to_string(index)
-                       + " n=" + std::to_string(total)
-                       + " d=" + (dedup ? "1" : "0")
-                       + " c=" + (checkpoint ? "1" : "0") + " x=";
+  std::string result
+    = "g=" + std::to_string(gid) + " s=" + stream
+      + " i=" + std::to_string(index) + " n=" + std::to_string(total)
+      + " d=" + (dedup ? "1" : "0") + " c=" + (checkpoint ? "1" : "0") + " x=";
   result.append((gid * 7 + index * 13) % 97,
                 static_cast<char>('a' + (gid + index) % 26));
   return result;
@@ -199,8 +198,8 @@ private:
         event_record rec;
         rec.type = "crash_event";
         rec.correlation_id = "g-" + std::to_string(p.gid);
-        rec.payload = make_payload(p.gid, ap.stream, index++, total, dedup,
-                                   checkpoint);
+        rec.payload
+          = make_payload(p.gid, ap.stream, index++, total, dedup, checkpoint);
         ap.events.push_back(std::move(rec));
       }
       p.ranges.push_back({k, local[k] + 1, local[k] + count});
@@ -214,8 +213,7 @@ private:
         table_write{table_name, p.own_key, std::to_string(total), false});
     }
     if (p.expected_error == errc::duplicate)
-      wg.dedup_keys.push_back(
-        batch_keys[uniform(0, batch_keys.size() - 1)]);
+      wg.dedup_keys.push_back(batch_keys[uniform(0, batch_keys.size() - 1)]);
     if (checkpoint)
       wg.checkpoints.emplace_back(checkpoint_name, p.gid);
     if (good) {

@@ -359,6 +359,24 @@ TEST_CASE("retention deletes events below a version and their log entries") {
   }
 }
 
+TEST_CASE("positions are never handed out twice, even after retention "
+          "deleted the newest events") {
+  temp_dir dir;
+  {
+    auto j = open_or_fail(dir.path());
+    REQUIRE(j->commit(group_of(app("a-1", expected_version::any(),
+                                   {ev("x"), ev("y")}))));
+    REQUIRE(!j->truncate_before("a-1", 3)); // deletes positions 1 and 2
+    CHECK(*j->last_position() == 2);
+    auto r = j->commit(group_of(app("b-1", expected_version::any(),
+                                    {ev("z")})));
+    REQUIRE(r);
+    CHECK(r->appends[0].first_position == 3);
+  }
+  auto j = open_or_fail(dir.path());
+  CHECK(*j->last_position() == 3);
+}
+
 TEST_CASE("a journal reopens with everything it committed") {
   temp_dir dir;
   {

@@ -1,0 +1,148 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <variant>
+
+#include "caf/meta/type_name.hpp"
+
+#include "actors/coordinator.hpp"
+#include "actors/effect.hpp"
+#include "journal/codec.hpp"
+#include "journal/journal.hpp"
+
+/// The user-facing side of aggregates.
+///
+/// An aggregate type is a struct with:
+///
+/// ```
+/// struct invoice {
+///   static constexpr const char* category = "invoice";  // stream prefix
+///   using state = invoice_state;        // default-constructible, cereal
+///   using events = cairn::event_list<invoice_created, item_added>;
+///   using commands = cairn::command_list<create_invoice, add_item>;
+///   static state apply(state s, const item_added& e);     // one per event
+///   static cairn::effect<invoice> handle(const state& s,  // one per command
+///                                        const add_item& c);
+/// };
+/// ```
+///
+/// Each event type names itself for the journal with
+/// `static constexpr const char* event_name = "item_added";` and may set
+/// `static constexpr uint32_t event_version = 2;` (default 1); it is
+/// serialized with cereal (a `serialize(Archive&)` member). An aggregate may
+/// add `static void upcasters(cairn::journal::codec&)` to register
+/// upcasters for old event versions. Commands and replies travel in CAF
+/// messages and need an `inspect` overload.
+///
+/// The entity with id `42` of `invoice` lives in stream `invoice-42`.
+namespace cairn {
+
+/// The event types of an aggregate.
+template <class... Ts>
+struct event_list {
+  using variant_type = std::variant<Ts...>;
+};
+
+/// The command types of an aggregate.
+template <class... Ts>
+struct command_list {
+  using variant_type = std::variant<Ts...>;
+};
+
+/// Identifies the entity a command is for; the first element of a command
+/// message sent to an entity registry: `request(reg, 5s, entity_id{"42"},
+/// add_item{...})`.
+struct entity_id {
+  std::string value;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, entity_id& x) {
+  return f(caf::meta::type_name("cairn.entity_id"), x.value);
+}
+
+/// Runtime settings of the entities of one aggregate type.
+struct aggregate_settings {
+  /// Snapshot every this many events (0: never).
+  uint64_t snapshot_every = 0;
+  /// Commands held while an entity recovers or persists; the next one is
+  /// refused with `errc::overloaded`.
+  size_t stash_capacity = 1024;
+  /// Events replayed per step of recovery before the entity yields.
+  size_t recovery_chunk = 512;
+};
+
+/// What the entities of one aggregate type share: the journal to read, the
+/// coordinator to write through, the settings.
+struct aggregate_env {
+  std::shared_ptr<journal::journal> journal;
+  coordinator_actor coordinator;
+  aggregate_settings settings;
+};
+
+namespace detail {
+
+template <class T, class = void>
+struct event_version_of {
+  static constexpr uint32_t value = 1;
+};
+
+template <class T>
+struct event_version_of<T, std::void_t<decltype(T::event_version)>> {
+  static constexpr uint32_t value = T::event_version;
+};
+
+template <class A, class = void>
+struct has_upcasters : std::false_type {};
+
+template <class A>
+struct has_upcasters<
+  A, std::void_t<decltype(A::upcasters(std::declval<journal::codec&>()))>>
+  : std::true_type {};
+
+template <class... Ts>
+void register_events(journal::codec& c, event_list<Ts...>) {
+  (c.add<Ts>(Ts::event_name, event_version_of<Ts>::value), ...);
+}
+
+template <class... Ts>
+caf::expected<std::variant<Ts...>>
+decode_event(const journal::codec& c, const journal::stored_event& ev,
+             event_list<Ts...>) {
+  return c.decode_variant<Ts...>(ev);
+}
+
+} // namespace detail
+
+/// Returns the codec of `A`'s events, built once.
+template <class A>
+const journal::codec& codec_of() {
+  static const journal::codec instance = [] {
+    journal::codec c;
+    detail::register_events(c, typename A::events{});
+    if constexpr (detail::has_upcasters<A>::value)
+      A::upcasters(c);
+    return c;
+  }();
+  return instance;
+}
+
+/// Returns the stream of entity `id` of `A`: `"<category>-<id>"`.
+template <class A>
+std::string stream_of(const std::string& id) {
+  std::string result = A::category;
+  result += '-';
+  result += id;
+  return result;
+}
+
+/// Returns the type name under which `A`'s snapshots are stored.
+template <class A>
+std::string snapshot_type_of() {
+  return std::string{A::category} + ".state";
+}
+
+} // namespace cairn

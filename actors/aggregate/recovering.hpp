@@ -1,0 +1,88 @@
+#pragma once
+
+#include "caf/send.hpp"
+
+#include "actors/aggregate/state.hpp"
+#include "actors/atoms.hpp"
+#include "journal/codec.hpp"
+
+/// Phase `recovering`: the latest snapshot, then the tail of the stream in
+/// chunks of `aggregate_settings::recovery_chunk` events. Between two chunks
+/// the entity sends itself `recover_atom` and yields its thread, so a long
+/// stream neither blocks a scheduler thread for long nor sits in memory
+/// whole. Commands that arrive meanwhile are stashed. Previous phase: none
+/// (spawn) or `persisting` (after a conflict). Next: `running`
+/// (running.hpp).
+namespace cairn::detail {
+
+template <class A>
+void enter_running(aggregate_pointer<A> self);
+
+/// Ends the entity after a recovery error: every waiting command gets it.
+template <class A>
+void recovery_failed(aggregate_pointer<A> self, caf::error err) {
+  fail_stash<A>(self, err);
+  self->quit(std::move(err));
+}
+
+/// Loads the latest snapshot, if any, and schedules the first chunk.
+template <class A>
+void start_recovery(aggregate_pointer<A> self) {
+  auto& st = self->state;
+  st.phase = aggregate_phase::recovering;
+  st.value = typename A::state{};
+  st.version = 0;
+  auto snap = st.env->journal->latest_snapshot(st.stream);
+  if (!snap)
+    return recovery_failed<A>(self, std::move(snap.error()));
+  if (*snap) {
+    auto& s = **snap;
+    auto decoded = journal::from_bytes<typename A::state>(
+      s.payload, "snapshot of stream " + st.stream + " at version "
+                   + std::to_string(s.version));
+    if (decoded && s.type == snapshot_type_of<A>()) {
+      st.value = std::move(*decoded);
+      st.version = s.version;
+    }
+    // A snapshot that does not decode (the state type changed) is skipped:
+    // the events replay from the start, unless retention removed them,
+    // which recover_chunk reports as a missing event.
+  }
+  self->send(self, recover_atom::value);
+}
+
+/// Replays the next chunk of the stream; on the last one, enters running.
+template <class A>
+void recover_chunk(aggregate_pointer<A> self) {
+  auto& st = self->state;
+  if (st.phase != aggregate_phase::recovering)
+    return;
+  auto chunk_size = st.env->settings.recovery_chunk;
+  auto chunk = st.env->journal->read_stream(st.stream, st.version + 1,
+                                            chunk_size);
+  if (!chunk)
+    return recovery_failed<A>(self, std::move(chunk.error()));
+  auto& codec = codec_of<A>();
+  for (auto& ev : *chunk) {
+    if (ev.version != st.version + 1)
+      return recovery_failed<A>(
+        self, make_error(errc::corrupt_record,
+                         "stream " + st.stream + " version "
+                           + std::to_string(st.version + 1)
+                           + ": event is missing (deleted by retention "
+                             "without a usable snapshot?)"));
+    auto decoded = decode_event(codec, ev, typename A::events{});
+    if (!decoded)
+      return recovery_failed<A>(self, std::move(decoded.error()));
+    st.value = std::visit(
+      [&](auto& e) { return A::apply(std::move(st.value), e); }, *decoded);
+    st.version = ev.version;
+  }
+  if (chunk->size() == chunk_size) {
+    self->send(self, recover_atom::value);
+    return;
+  }
+  enter_running<A>(self);
+}
+
+} // namespace cairn::detail

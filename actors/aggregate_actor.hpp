@@ -1,0 +1,81 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "caf/actor.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/behavior.hpp"
+#include "caf/stateful_actor.hpp"
+
+#include "actors/aggregate.hpp"
+#include "actors/aggregate/persisting.hpp"
+#include "actors/aggregate/recovering.hpp"
+#include "actors/aggregate/running.hpp"
+#include "actors/aggregate/state.hpp"
+#include "actors/atoms.hpp"
+
+/// The entity actor of an aggregate type: composes the phases of
+/// actors/aggregate/ into one CAF actor.
+///
+/// Protocol (dynamically typed, since commands are the user's types):
+/// - each command type of `A::commands` -> the effect's reply, or an error;
+/// - `(get_state_atom)` -> `(uint64_t version, std::string state_bytes)`,
+///   the committed state serialized with cereal (see `journal::from_bytes`);
+/// - `(passivate_atom)`: stop once idle (nothing persisting, nothing
+///   stashed).
+namespace cairn {
+
+namespace detail {
+
+template <class A, class... Cs>
+caf::behavior aggregate_behavior(aggregate_pointer<A> self,
+                                 command_list<Cs...>) {
+  return {
+    [self](Cs& cmd) {
+      auto rp = self->make_response_promise();
+      accept_command<A>(self, std::move(cmd), rp);
+      return rp;
+    }...,
+    [self](recover_atom) { recover_chunk<A>(self); },
+    [self](passivate_atom) {
+      auto& st = self->state;
+      if (st.phase == aggregate_phase::running && st.stash_size() == 0)
+        self->quit();
+      else
+        st.passivate_requested = true;
+    },
+    [self](get_state_atom atm) {
+      auto& st = self->state;
+      auto rp = self->make_response_promise();
+      if (st.phase == aggregate_phase::recovering)
+        rp.delegate(caf::actor_cast<caf::actor>(self), atm); // ask again later
+      else
+        rp.deliver(st.version, journal::to_bytes(st.value));
+      return rp;
+    },
+  };
+}
+
+template <class A>
+caf::behavior aggregate_impl(aggregate_pointer<A> self,
+                             std::shared_ptr<const aggregate_env> env,
+                             std::string id) {
+  self->state.env = std::move(env);
+  self->state.stream = stream_of<A>(id);
+  start_recovery<A>(self);
+  return aggregate_behavior<A>(self, typename A::commands{});
+}
+
+} // namespace detail
+
+/// Spawns the entity `id` of aggregate type `A`. It recovers from the
+/// journal before it handles its first command.
+template <class A>
+caf::actor spawn_aggregate(caf::actor_system& sys,
+                           std::shared_ptr<const aggregate_env> env,
+                           std::string id) {
+  return sys.spawn(detail::aggregate_impl<A>, std::move(env), std::move(id));
+}
+
+} // namespace cairn

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <cstdint>
+
+#include "caf/atom.hpp"
+#include "caf/error.hpp"
+#include "caf/meta/load_callback.hpp"
+#include "caf/meta/type_name.hpp"
+
+/// The atoms of Cairn's actor protocols.
+namespace cairn {
+
+/// Asks the coordinator to commit a write group.
+using commit_atom = caf::atom_constant<caf::atom("c_commit")>;
+/// Internal to the coordinator: commit what is buffered.
+using flush_atom = caf::atom_constant<caf::atom("c_flush")>;
+/// Asks for counters (coordinator, registry).
+using stats_atom = caf::atom_constant<caf::atom("c_stats")>;
+/// Injects a failure (coordinator), for tests.
+using inject_atom = caf::atom_constant<caf::atom("c_inject")>;
+/// Subscribes to the hub's live feed.
+using subscribe_atom = caf::atom_constant<caf::atom("c_sub")>;
+/// Cancels a subscription.
+using unsubscribe_atom = caf::atom_constant<caf::atom("c_unsub")>;
+/// Hands committed events to the hub.
+using publish_atom = caf::atom_constant<caf::atom("c_publish")>;
+/// Carries committed events from the hub to a subscriber.
+using events_atom = caf::atom_constant<caf::atom("c_events")>;
+/// Internal to aggregates: replay the next chunk of the journal.
+using recover_atom = caf::atom_constant<caf::atom("c_recover")>;
+/// Asks an aggregate to stop when idle (registry to aggregate).
+using passivate_atom = caf::atom_constant<caf::atom("c_passiv")>;
+/// Internal to the registry: look for idle entities.
+using tick_atom = caf::atom_constant<caf::atom("c_tick")>;
+/// Asks an aggregate for its state and version (tests, tools).
+using get_state_atom = caf::atom_constant<caf::atom("c_getstat")>;
+
+/// Failures the coordinator can inject for tests.
+enum class injected_failure : uint8_t {
+  /// The next write group is refused with `errc::storage_error`; the
+  /// journal stays healthy.
+  next_persist,
+  /// The next commit fails as a failed fsync would; the journal turns
+  /// fail-stop.
+  next_commit,
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, injected_failure& x) {
+  auto tmp = static_cast<uint8_t>(x);
+  auto load = caf::meta::load_callback([&]() -> caf::error {
+    x = static_cast<injected_failure>(tmp);
+    return caf::none;
+  });
+  return f(caf::meta::type_name("cairn.injected_failure"), tmp, load);
+}
+
+} // namespace cairn

@@ -1,0 +1,86 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "caf/actor_system.hpp"
+#include "caf/meta/type_name.hpp"
+#include "caf/replies_to.hpp"
+#include "caf/typed_actor.hpp"
+
+#include "actors/atoms.hpp"
+#include "actors/journal_messages.hpp"
+#include "actors/subscription_hub.hpp"
+#include "journal/journal.hpp"
+
+namespace cairn {
+
+/// Counters of a coordinator since it started.
+struct coordinator_stats {
+  /// Transactions committed (or attempted and failed).
+  uint64_t commits = 0;
+  /// Groups committed.
+  uint64_t groups = 0;
+  /// Groups rejected by validation (conflict, duplicate, ...).
+  uint64_t rejected_groups = 0;
+  /// Groups failed with their commit.
+  uint64_t failed_groups = 0;
+  /// Events committed.
+  uint64_t events = 0;
+  /// Bytes of committed groups (`write_group::byte_size`).
+  uint64_t bytes = 0;
+  /// Largest number of events in one commit.
+  uint64_t max_events_per_commit = 0;
+  /// Sum and maximum of the time spent in `journal::commit`, nanoseconds.
+  uint64_t commit_ns_total = 0;
+  uint64_t commit_ns_max = 0;
+
+  /// Average events per commit (0 without commits).
+  double events_per_commit() const noexcept {
+    return commits == 0 ? 0.0 : static_cast<double>(events) / commits;
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, coordinator_stats& x) {
+  return f(caf::meta::type_name("cairn.coordinator_stats"), x.commits,
+           x.groups, x.rejected_groups, x.failed_groups, x.events, x.bytes,
+           x.max_events_per_commit, x.commit_ns_total, x.commit_ns_max);
+}
+
+/// The only writer of one journal.
+///
+/// - `(commit_atom, group)` -> the group's receipt once the transaction that
+///   holds it has committed (durability before acknowledgement), or its
+///   error: `conflict`, `duplicate`, `invalid_argument` for the group alone;
+///   `storage_error` / `journal_failed` when its commit failed.
+/// - `(stats_atom)` -> counters.
+/// - `(inject_atom, failure)` -> true; the failure hits the next write.
+///
+/// Group commit: every group that arrives while a commit runs joins the next
+/// commit, up to `max_batch_events` events and `max_batch_bytes` bytes, in
+/// the manner of LevelDB's `BuildBatchGroup`. The coordinator runs detached,
+/// on its own thread, because a commit blocks on fsync. After each commit it
+/// publishes the committed events to the subscription hub, if it has one.
+using coordinator_actor = caf::typed_actor<
+  caf::replies_to<commit_atom, journal::write_group>::with<
+    journal::group_receipt>,
+  caf::replies_to<stats_atom>::with<coordinator_stats>,
+  caf::replies_to<inject_atom, injected_failure>::with<bool>,
+  caf::reacts_to<flush_atom>>;
+
+/// Settings of a coordinator.
+struct coordinator_settings {
+  /// Caps of one commit; a group larger than a cap commits alone.
+  uint64_t max_batch_events = 4096;
+  uint64_t max_batch_bytes = uint64_t{16} << 20;
+};
+
+/// Spawns a detached coordinator that owns the write side of `j`. `hub` may
+/// be invalid (no live feed).
+coordinator_actor spawn_coordinator(caf::actor_system& sys,
+                                    std::shared_ptr<journal::journal> j,
+                                    coordinator_settings settings,
+                                    subscription_hub_actor hub);
+
+} // namespace cairn

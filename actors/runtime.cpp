@@ -1,0 +1,50 @@
+#include "actors/runtime.hpp"
+
+#include "caf/all.hpp"
+
+namespace cairn {
+
+runtime::runtime(caf::actor_system& sys, runtime_options opts)
+  : sys_(sys), opts_(std::move(opts)) {
+  // nop
+}
+
+runtime::~runtime() {
+  stop();
+}
+
+caf::expected<std::unique_ptr<runtime>>
+runtime::start(caf::actor_system& sys, runtime_options opts) {
+  auto j = journal::journal::open(opts.journal_path, opts.journal);
+  if (!j)
+    return std::move(j.error());
+  auto last = (*j)->last_position();
+  if (!last)
+    return std::move(last.error());
+  std::shared_ptr<journal::journal> shared{std::move(*j)};
+  std::unique_ptr<runtime> rt{new runtime(sys, std::move(opts))};
+  rt->hub_ = spawn_subscription_hub(sys, *last);
+  auto env = std::make_shared<aggregate_env>();
+  env->journal = shared;
+  env->coordinator = spawn_coordinator(sys, shared, rt->opts_.coordinator,
+                                       rt->hub_);
+  env->settings = rt->opts_.aggregates;
+  rt->env_ = std::move(env);
+  return rt;
+}
+
+void runtime::stop() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (stopped_)
+    return;
+  stopped_ = true;
+  for (auto& [type, hdl] : registries_)
+    caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
+  registries_.clear();
+  if (env_ && env_->coordinator)
+    caf::anon_send_exit(env_->coordinator, caf::exit_reason::user_shutdown);
+  if (hub_)
+    caf::anon_send_exit(hub_, caf::exit_reason::user_shutdown);
+}
+
+} // namespace cairn
