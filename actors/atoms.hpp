@@ -3,9 +3,6 @@
 #include <cstdint>
 
 #include "caf/atom.hpp"
-#include "caf/error.hpp"
-#include "caf/meta/load_callback.hpp"
-#include "caf/meta/type_name.hpp"
 
 /// The atoms of Cairn's actor protocols.
 namespace cairn {
@@ -44,15 +41,5 @@ enum class injected_failure : uint8_t {
   /// fail-stop.
   next_commit,
 };
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, injected_failure& x) {
-  auto tmp = static_cast<uint8_t>(x);
-  auto load = caf::meta::load_callback([&]() -> caf::error {
-    x = static_cast<injected_failure>(tmp);
-    return caf::none;
-  });
-  return f(caf::meta::type_name("cairn.injected_failure"), tmp, load);
-}
 
 } // namespace cairn

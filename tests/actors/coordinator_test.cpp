@@ -1,1 +1,210 @@
-int x;
+#include "actors/coordinator.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "caf/all.hpp"
+
+#include "journal/errc.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace cairn;
+using namespace std::chrono_literals;
+
+namespace {
+
+journal::write_group one_event(std::string stream,
+                               journal::expected_version exp
+                               = journal::expected_version::any()) {
+  journal::write_group g;
+  journal::append a;
+  a.stream = std::move(stream);
+  a.expected = exp;
+  journal::event_record r;
+  r.type = "e";
+  r.payload = std::string(200, 'p');
+  a.events.push_back(std::move(r));
+  g.appends.push_back(std::move(a));
+  return g;
+}
+
+struct fixture {
+  test::temp_dir dir;
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  std::shared_ptr<journal::journal> j;
+  subscription_hub_actor hub;
+  coordinator_actor coord;
+
+  explicit fixture(coordinator_settings s = {}) {
+    journal::options opts;
+    opts.sync = journal::sync_mode::none;
+    auto r = journal::journal::open(dir.path(), opts);
+    REQUIRE(r);
+    j = std::move(*r);
+    hub = spawn_subscription_hub(sys, 0);
+    coord = spawn_coordinator(sys, j, s, hub);
+  }
+
+  ~fixture() {
+    self->send_exit(coord, caf::exit_reason::user_shutdown);
+    self->send_exit(hub, caf::exit_reason::user_shutdown);
+  }
+
+  /// Sends `n` groups without waiting, then collects every answer.
+  std::vector<caf::expected<journal::group_receipt>>
+  burst(std::vector<journal::write_group> groups) {
+    std::vector<caf::expected<journal::group_receipt>> result;
+    for (auto& g : groups)
+      self->request(coord, 10s, commit_atom::value, std::move(g))
+        .receive([&](journal::group_receipt& r) { result.emplace_back(r); },
+                 [&](caf::error& err) { result.emplace_back(err); });
+    return result;
+  }
+
+  coordinator_stats stats() {
+    coordinator_stats result;
+    self->request(coord, 10s, stats_atom::value)
+      .receive([&](coordinator_stats& s) { result = s; },
+               [&](caf::error& err) { FAIL(describe(err)); });
+    return result;
+  }
+};
+
+/// An actor that sends `n` groups at once and reports all answers to
+/// `parent` when every one has come back.
+caf::behavior burst_sender(caf::event_based_actor* self,
+                           coordinator_actor coord,
+                           std::vector<journal::write_group> groups,
+                           caf::actor parent) {
+  auto left = std::make_shared<size_t>(groups.size());
+  auto failures = std::make_shared<size_t>(0);
+  for (auto& g : groups)
+    self->request(coord, caf::infinite, commit_atom::value, std::move(g))
+      .then(
+        [=](journal::group_receipt&) {
+          if (--*left == 0)
+            self->send(parent, *failures);
+        },
+        [=](caf::error&) {
+          ++*failures;
+          if (--*left == 0)
+            self->send(parent, *failures);
+        });
+  return {};
+}
+
+} // namespace
+
+TEST_CASE_METHOD(fixture, "a writer is answered after its group committed") {
+  auto res = burst({one_event("order-1")});
+  REQUIRE(res.size() == 1);
+  REQUIRE(res[0]);
+  CHECK(res[0]->appends[0].last_version == 1);
+  // The acknowledgement means the group is in the journal.
+  CHECK(*j->stream_version("order-1") == 1);
+}
+
+TEST_CASE_METHOD(fixture, "groups that arrive during a commit share the next "
+                          "commit") {
+  std::vector<journal::write_group> groups;
+  for (int i = 0; i < 500; ++i)
+    groups.push_back(one_event("acct-" + std::to_string(i)));
+  self->spawn(burst_sender, coord, std::move(groups),
+              caf::actor{self});
+  self->receive([](size_t failures) { CHECK(failures == 0); });
+  auto s = stats();
+  CHECK(s.groups == 500);
+  CHECK(s.events == 500);
+  CHECK(s.commits < 500);
+  CHECK(s.max_events_per_commit > 1);
+  CHECK(s.events_per_commit() > 1.0);
+  CHECK(*j->last_position() == 500);
+}
+
+TEST_CASE("a commit holds at most max-batch-events events") {
+  coordinator_settings s;
+  s.max_batch_events = 10;
+  fixture f{s};
+  std::vector<journal::write_group> groups;
+  for (int i = 0; i < 200; ++i)
+    groups.push_back(one_event("acct-" + std::to_string(i)));
+  f.self->spawn(burst_sender, f.coord, std::move(groups),
+                caf::actor{f.self});
+  f.self->receive([](size_t failures) { CHECK(failures == 0); });
+  auto st = f.stats();
+  CHECK(st.groups == 200);
+  CHECK(st.max_events_per_commit <= 10);
+  CHECK(st.commits >= 20);
+}
+
+TEST_CASE_METHOD(fixture, "a conflicting group is refused alone") {
+  REQUIRE(burst({one_event("order-1")})[0]);
+  auto res = burst({one_event("order-2"),
+                    one_event("order-1", journal::expected_version::exact(7)),
+                    one_event("order-3")});
+  CHECK(res[0]);
+  REQUIRE(!res[1]);
+  CHECK(code_of(res[1].error()) == errc::conflict);
+  CHECK(res[2]);
+  CHECK(stats().rejected_groups == 1);
+}
+
+TEST_CASE_METHOD(fixture, "after an injected commit failure every write "
+                          "fails until the journal is reopened") {
+  self->request(coord, 10s, inject_atom::value, injected_failure::next_commit)
+    .receive([](bool) {}, [](caf::error& err) { FAIL(describe(err)); });
+  auto res = burst({one_event("a-1"), one_event("b-1")});
+  REQUIRE(!res[0]);
+  CHECK(code_of(res[0].error()) == errc::storage_error);
+  REQUIRE(!res[1]);
+  CHECK(code_of(res[1].error()) == errc::journal_failed);
+  CHECK(*j->stream_version("a-1") == 0);
+  CHECK(stats().failed_groups == 2);
+}
+
+TEST_CASE_METHOD(fixture, "an injected persist failure refuses one group and "
+                          "leaves the journal healthy") {
+  self->request(coord, 10s, inject_atom::value,
+                injected_failure::next_persist)
+    .receive([](bool) {}, [](caf::error& err) { FAIL(describe(err)); });
+  auto res = burst({one_event("a-1"), one_event("b-1")});
+  REQUIRE(!res[0]);
+  CHECK(code_of(res[0].error()) == errc::storage_error);
+  CHECK(res[1]);
+  CHECK(!j->failed());
+}
+
+TEST_CASE_METHOD(fixture, "the hub feeds subscribers the committed events in "
+                          "position order") {
+  uint64_t last = 99;
+  self->request(hub, 10s, subscribe_atom::value, caf::actor{self},
+                std::string{})
+    .receive([&](uint64_t pos) { last = pos; },
+             [](caf::error& err) { FAIL(describe(err)); });
+  CHECK(last == 0);
+  REQUIRE(burst({one_event("order-1"), one_event("invoice-1")}).size() == 2);
+  std::vector<uint64_t> positions;
+  while (positions.size() < 2)
+    self->receive(
+      [&](events_atom, std::vector<journal::stored_event>& evs) {
+        for (auto& ev : evs)
+          positions.push_back(ev.position);
+      },
+      caf::after(10s) >> [] { FAIL("no events from the hub"); });
+  CHECK(positions == std::vector<uint64_t>{1, 2});
+  SECTION("a category subscription sees only its category") {
+    self->request(hub, 10s, subscribe_atom::value, caf::actor{self},
+                  std::string{"invoice"})
+      .receive([&](uint64_t pos) { CHECK(pos == 2); },
+               [](caf::error& err) { FAIL(describe(err)); });
+    burst({one_event("order-2"), one_event("invoice-2")});
+    self->receive(
+      [&](events_atom, std::vector<journal::stored_event>& evs) {
+        REQUIRE(evs.size() == 1);
+        CHECK(evs[0].stream == "invoice-2");
+        CHECK(evs[0].position == 4);
+      },
+      caf::after(10s) >> [] { FAIL("no events from the hub"); });
+  }
+}
