@@ -5,6 +5,8 @@
 #include "caf/all.hpp"
 
 #include "actors/runtime.hpp"
+#include "actors/testkit.hpp"
+#include "journal/verify.hpp"
 #include "tests/actors/account.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -81,4 +83,246 @@ TEST_CASE_METHOD(fixture, "a rejected command stores nothing and names why") {
   CHECK(code_of(err) == errc::rejected);
   CHECK(describe(err).find("not open") != std::string::npos);
   CHECK(*rt->journal()->stream_version("account-2") == 0);
+}
+
+TEST_CASE("recovery from a snapshot gives the same state as a full replay") {
+  testkit_options opts;
+  opts.aggregates.snapshot_every = 5;
+  testkit<account> kit{"9", opts};
+  kit.run_command(open_account{"erin"});
+  for (int i = 1; i <= 12; ++i)
+    REQUIRE(kit.run_command<int64_t>(charge{i}).reply);
+  auto before = kit.state();
+  auto snap = kit.journal()->latest_snapshot("account-9");
+  REQUIRE(snap);
+  REQUIRE(*snap);
+  CHECK((*snap)->version == 10);
+  CHECK((*snap)->type == "account.state");
+  CHECK(kit.restart() == before);
+  SECTION("also after retention deleted the events below the snapshot") {
+    REQUIRE(!kit.journal()->truncate_before("account-9", 11));
+    CHECK((*kit.journal()->read_stream("account-9")).front().version == 11);
+    CHECK(kit.restart() == before);
+    REQUIRE(kit.run_command<int64_t>(charge{1}).reply);
+    CHECK(kit.restart().balance == before.balance + 1);
+  }
+}
+
+TEST_CASE("retention without a usable snapshot makes recovery fail with "
+          "corrupt_record, not a wrong state") {
+  testkit<account> kit{"5"};
+  kit.run_command(open_account{"frank"});
+  kit.run_command<int64_t>(charge{1});
+  REQUIRE(!kit.journal()->truncate_before("account-5", 2));
+  kit.restart_entity_only();
+  auto r = kit.run_command<int64_t>(get_balance{});
+  REQUIRE(!r.reply);
+  CHECK(code_of(r.reply.error()) == errc::corrupt_record);
+  CHECK(describe(r.reply.error()).find("account-5") != std::string::npos);
+}
+
+namespace {
+
+/// A coordinator that accepts write groups and never answers: the entity
+/// that sent one stays in its persisting phase.
+coordinator_actor::behavior_type stalled_coordinator(
+  coordinator_actor::pointer self) {
+  return {
+    [self](commit_atom, journal::write_group&)
+      -> caf::typed_response_promise<journal::group_receipt> {
+      return self->make_response_promise<journal::group_receipt>();
+    },
+    [](stats_atom) { return coordinator_stats{}; },
+    [](inject_atom, injected_failure) { return true; },
+    [](flush_atom) {},
+  };
+}
+
+} // namespace
+
+TEST_CASE_METHOD(fixture, "commands beyond the stash capacity are refused "
+                          "with overloaded") {
+  auto env = std::make_shared<aggregate_env>();
+  env->journal = rt->journal();
+  env->coordinator = sys.spawn(stalled_coordinator);
+  env->settings.stash_capacity = 3;
+  auto entity = spawn_aggregate<account>(sys, env, "stash");
+  // The first command persists and never hears back; three wait in the
+  // stash; the rest are refused at once.
+  for (int i = 0; i < 10; ++i)
+    self->send(entity, open_account{"x"});
+  int overloaded = 0;
+  for (int i = 0; i < 6; ++i)
+    self->receive([&](caf::error& err) {
+      CHECK(code_of(err) == errc::overloaded);
+      CHECK(describe(err).find("stash-capacity") != std::string::npos);
+      ++overloaded;
+    });
+  CHECK(overloaded == 6);
+  self->send_exit(entity, caf::exit_reason::user_shutdown);
+  self->send_exit(env->coordinator, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_METHOD(fixture, "an idle entity is passivated and recovers on its "
+                          "next command") {
+  rt->stop();
+  runtime_options opts;
+  opts.journal_path = dir.path() + "/passivation";
+  opts.journal.sync = journal::sync_mode::none;
+  opts.registry.passivate_after = std::chrono::milliseconds{20};
+  auto r = runtime::start(sys, opts);
+  REQUIRE(r);
+  rt = std::move(*r);
+  auto accounts = rt->registry<account>();
+  REQUIRE(!tell(accounts, "1", open_account{"gina"}));
+  REQUIRE(*ask(accounts, "1", charge{42}) == 42);
+  // Wait for the condition "passivated" by asking the registry.
+  registry_stats st;
+  for (int i = 0; i < 1000 && st.passivated == 0; ++i) {
+    self->request(accounts, 10s, stats_atom::value)
+      .receive([&](registry_stats& s) { st = s; },
+               [](caf::error& err) { FAIL(describe(err)); });
+    if (st.passivated == 0)
+      self->receive(caf::after(std::chrono::milliseconds{5}) >> [] {});
+  }
+  REQUIRE(st.passivated == 1);
+  CHECK(st.active == 0);
+  // The next command spawns the entity again, which recovers its balance.
+  REQUIRE(*ask(accounts, "1", charge{8}) == 50);
+  self->request(accounts, 10s, stats_atom::value)
+    .receive([&](registry_stats& s) { st = s; },
+             [](caf::error& err) { FAIL(describe(err)); });
+  CHECK(st.spawned == 2);
+}
+
+TEST_CASE_METHOD(fixture, "the registry keeps at most max-active entities "
+                          "running") {
+  rt->stop();
+  runtime_options opts;
+  opts.journal_path = dir.path() + "/lru";
+  opts.journal.sync = journal::sync_mode::none;
+  opts.registry.max_active = 10;
+  auto r = runtime::start(sys, opts);
+  REQUIRE(r);
+  rt = std::move(*r);
+  auto accounts = rt->registry<account>();
+  for (int i = 0; i < 30; ++i) {
+    auto id = std::to_string(i);
+    REQUIRE(!tell(accounts, id, open_account{id}));
+    REQUIRE(*ask(accounts, id, charge{i + 1}) == i + 1);
+  }
+  registry_stats st;
+  self->request(accounts, 10s, stats_atom::value)
+    .receive([&](registry_stats& s) { st = s; },
+             [](caf::error& err) { FAIL(describe(err)); });
+  CHECK(st.active <= 10);
+  CHECK(st.passivated >= 20);
+  // Every entity, passivated or not, still answers with its own state.
+  for (int i = 0; i < 30; ++i)
+    CHECK(*ask(accounts, std::to_string(i), get_balance{}) == i + 1);
+}
+
+namespace {
+
+/// A client that sends `per_entity` charges of 1 cent to each of `n`
+/// accounts, one command in flight per account, then reports to `parent`
+/// how many commands failed.
+caf::behavior charging_client(caf::event_based_actor* self,
+                              caf::actor accounts, int n, int per_entity,
+                              caf::actor parent) {
+  auto left = std::make_shared<int>(n);
+  auto failures = std::make_shared<int>(0);
+  auto next = std::make_shared<std::function<void(int, int)>>();
+  *next = [=](int entity, int remaining) {
+    if (remaining == 0) {
+      if (--*left == 0)
+        self->send(parent, *failures);
+      return;
+    }
+    self->request(accounts, caf::infinite, entity_id{std::to_string(entity)},
+                  charge{1})
+      .then([=](int64_t) { (*next)(entity, remaining - 1); },
+            [=](caf::error&) {
+              ++*failures;
+              (*next)(entity, remaining - 1);
+            });
+  };
+  for (int i = 0; i < n; ++i)
+    (*next)(i, per_entity);
+  return {};
+}
+
+} // namespace
+
+TEST_CASE_METHOD(fixture, "1000 entities under concurrent clients lose and "
+                          "duplicate no event") {
+  auto accounts = rt->registry<account>();
+  constexpr int entities = 1000;
+  constexpr int clients = 4;
+  constexpr int per_client = 5;
+  for (int i = 0; i < entities; ++i)
+    self->send(accounts, entity_id{std::to_string(i)}, open_account{"g"});
+  for (int i = 0; i < entities; ++i)
+    self->receive([] {}, [](caf::error& err) { FAIL(describe(err)); });
+  for (int c = 0; c < clients; ++c)
+    self->spawn(charging_client, accounts, entities, per_client,
+                caf::actor{self});
+  for (int c = 0; c < clients; ++c)
+    self->receive([](int failures) { CHECK(failures == 0); });
+  auto expected = int64_t{clients * per_client};
+  // Restart everything: recovery must give the same balances.
+  rt->stop();
+  rt.reset();
+  start();
+  accounts = rt->registry<account>();
+  int wrong = 0;
+  for (int i = 0; i < entities; ++i) {
+    auto id = std::to_string(i);
+    if (*ask(accounts, id, get_balance{}) != expected)
+      ++wrong;
+    auto evs = rt->journal()->read_stream("account-" + id, 1, 1000);
+    REQUIRE(evs);
+    if (evs->size() != static_cast<size_t>(expected + 1))
+      ++wrong;
+    for (size_t k = 0; k < evs->size(); ++k)
+      if ((*evs)[k].version != k + 1)
+        ++wrong;
+  }
+  CHECK(wrong == 0);
+  auto report = journal::verify(*rt->journal());
+  REQUIRE(report);
+  CHECK(report->ok());
+}
+
+TEST_CASE_METHOD(fixture, "a failed commit answers every waiting command "
+                          "with the error and advances no state") {
+  auto accounts = rt->registry<account>();
+  for (int i = 0; i < 20; ++i)
+    REQUIRE(!tell(accounts, std::to_string(i), open_account{"h"}));
+  self->request(rt->coordinator(), 10s, inject_atom::value,
+                injected_failure::next_commit)
+    .receive([](bool) {}, [](caf::error& err) { FAIL(describe(err)); });
+  for (int i = 0; i < 20; ++i)
+    self->send(accounts, entity_id{std::to_string(i)}, charge{10});
+  int storage = 0;
+  int failed = 0;
+  for (int i = 0; i < 20; ++i)
+    self->receive([](int64_t) { FAIL("a charge succeeded"); },
+                  [&](caf::error& err) {
+                    if (code_of(err) == errc::storage_error)
+                      ++storage;
+                    else if (code_of(err) == errc::journal_failed)
+                      ++failed;
+                  });
+  CHECK(storage >= 1);
+  CHECK(storage + failed == 20);
+  for (int i = 0; i < 20; ++i)
+    CHECK(*ask(accounts, std::to_string(i), get_balance{}) == 0);
+  // Reopened, the journal takes writes again and nothing was half-done.
+  rt->stop();
+  rt.reset();
+  start();
+  accounts = rt->registry<account>();
+  for (int i = 0; i < 20; ++i)
+    CHECK(*ask(accounts, std::to_string(i), charge{10}) == 10);
 }
