@@ -18,8 +18,7 @@ bool settings::has(const std::string& name) const {
   return values.count(name) > 0;
 }
 
-uint64_t settings::get_count(const std::string& name,
-                             uint64_t fallback) const {
+uint64_t settings::get_count(const std::string& name, uint64_t fallback) const {
   auto i = values.find(name);
   if (i == values.end())
     return fallback;
@@ -28,8 +27,7 @@ uint64_t settings::get_count(const std::string& name,
   errno = 0;
   auto x = std::strtoull(str.c_str(), &end, 10);
   if (str.empty() || str[0] == '-' || *end != '\0' || errno != 0 || x == 0)
-    throw usage_error(name + " expects a positive integer, got '" + str
-                      + "'");
+    throw usage_error(name + " expects a positive integer, got '" + str + "'");
   return x;
 }
 
@@ -41,8 +39,7 @@ double settings::get_number(const std::string& name, double fallback) const {
   char* end = nullptr;
   errno = 0;
   auto x = std::strtod(str.c_str(), &end);
-  if (str.empty() || *end != '\0' || errno != 0 || !std::isfinite(x)
-      || x <= 0)
+  if (str.empty() || *end != '\0' || errno != 0 || !std::isfinite(x) || x <= 0)
     throw usage_error(name + " expects a positive number, got '" + str + "'");
   return x;
 }

@@ -9,9 +9,10 @@
 ///   appending one 200-byte event to its own stream `bench-<i>` with an
 ///   exact expected version. Every commit appends to the same streams, as a
 ///   fixed population of aggregates would. Each batch size gets fresh
-///   directories. To cancel the drift of a shared disk, raw and journal
-///   alternate in rounds; the first raw round runs for `--seconds` divided
-///   by the rounds and fixes the commits of every later round of both.
+///   directories. Both sides run the same number of commits: after a few
+///   warm-up commits, a probe of each side's commit time picks the count so
+///   that the two together take about twice `--seconds`. To cancel the
+///   drift of a shared disk, raw and journal alternate in `--rounds`.
 /// - **Read.** One stream of `--read-events` events, written in commits of
 ///   10,000 events with sync mode `none` (only to save time: the sync mode
 ///   does not change what is read), read back with `read_stream` in chunks
@@ -57,7 +58,8 @@ constexpr size_t batch_sizes[] = {1, 10, 100, 1000};
 constexpr size_t fill_batch = 10000;
 
 struct params {
-  /// Target duration of each raw append case and of each read case.
+  /// Target duration of each side of an append case (the two together take
+  /// about twice this) and of each read case.
   double seconds = 1.5;
   /// Commits per append case; 0 calibrates on the raw case.
   uint64_t commits = 0;
@@ -65,7 +67,8 @@ struct params {
   uint64_t rounds = 3;
   /// Untimed commits before each append case.
   uint64_t warmup_commits = 3;
-  /// At least this many commits per calibrated round.
+  /// Commits of each side that probe the speed of a calibrated case; at
+  /// least this many per round are timed.
   uint64_t min_commits = 5;
   /// At most this many events per calibrated case.
   uint64_t max_events = 1000000;
@@ -179,8 +182,7 @@ struct append_result {
 class raw_writer {
 public:
   raw_writer(const std::string& dir, size_t batch, const params& p)
-    : db_(dir, map_size, raw_sync_flags(p.sync)),
-      batch_(batch),
+    : db_(dir, map_size, raw_sync_flags(p.sync)), batch_(batch),
       value_(make_payload(0)) {
     // nop
   }
@@ -242,32 +244,29 @@ private:
   uint64_t version_ = 0;
 };
 
-/// Runs `w.commit()` `commits` times, or with `commits == 0` until
-/// `seconds` passed (at least `p.min_commits`, at most `max_commits`
-/// times), adding the figures to `r`. Returns the number of commits run.
+/// Runs `w.commit()` `commits` times, adding the figures to `r`.
 template <class Writer>
-uint64_t timed_commits(Writer& w, size_t batch, uint64_t commits,
-                       double seconds, uint64_t max_commits, const params& p,
-                       append_result& r) {
-  uint64_t done = 0;
+void timed_commits(Writer& w, size_t batch, uint64_t commits,
+                   append_result& r) {
   stopwatch total;
-  for (;;) {
-    if (commits > 0) {
-      if (done == commits)
-        break;
-    } else if (done >= max_commits
-               || (done >= p.min_commits && total.seconds() >= seconds)) {
-      break;
-    }
+  for (uint64_t i = 0; i < commits; ++i) {
     stopwatch one;
     w.commit();
     r.commit_us.push_back(one.micros());
-    ++done;
   }
   r.seconds += total.seconds();
-  r.commits += done;
-  r.events += done * batch;
-  return done;
+  r.commits += commits;
+  r.events += commits * batch;
+}
+
+/// Returns the mean seconds per commit of `commits` commits of `w`, which
+/// do not count in the figures.
+template <class Writer>
+double probe(Writer& w, uint64_t commits) {
+  stopwatch sw;
+  for (uint64_t i = 0; i < commits; ++i)
+    w.commit();
+  return sw.seconds() / commits;
 }
 
 /// The figures of one batch size.
@@ -282,8 +281,7 @@ struct batch_figures {
   }
 };
 
-batch_figures append_case(const temp_dir& tmp, size_t batch,
-                          const params& p) {
+batch_figures append_case(const temp_dir& tmp, size_t batch, const params& p) {
   batch_figures f;
   f.batch = batch;
   auto raw_dir = tmp.sub("raw-" + std::to_string(batch));
@@ -295,14 +293,21 @@ batch_figures append_case(const temp_dir& tmp, size_t batch,
       raw.commit();
       cairn.commit();
     }
+    // Both sides run the same commits; calibrated, their sum takes about
+    // twice `p.seconds`, so the slower side gets most of the time.
     auto rounds = std::max<uint64_t>(p.rounds, 1);
-    auto per_round = p.commits > 0 ? std::max<uint64_t>(p.commits / rounds, 1)
-                                   : 0;
-    auto max_commits = std::max(p.min_commits, p.max_events / batch / rounds);
+    auto commits = p.commits;
+    if (commits == 0) {
+      auto per_commit = probe(raw, p.min_commits) + probe(cairn, p.min_commits);
+      commits = static_cast<uint64_t>(2 * p.seconds / per_commit);
+      commits
+        = std::clamp(commits, p.min_commits * rounds,
+                     std::max(p.min_commits * rounds, p.max_events / batch));
+    }
+    auto per_round = (commits + rounds - 1) / rounds;
     for (uint64_t i = 0; i < rounds; ++i) {
-      per_round = timed_commits(raw, batch, per_round, p.seconds / rounds,
-                                max_commits, p, f.raw);
-      timed_commits(cairn, batch, per_round, 0, max_commits, p, f.cairn);
+      timed_commits(raw, batch, per_round, f.raw);
+      timed_commits(cairn, batch, per_round, f.cairn);
     }
     f.raw.bytes_per_event = raw.bytes_per_event();
     f.cairn.bytes_per_event = cairn.bytes_per_event();
@@ -391,8 +396,7 @@ read_result journal_read_case(const std::string& dir, const params& p) {
   };
   auto r = timed_passes(pass, p.seconds);
   if (auto stats = j->stats())
-    r.bytes_per_event = static_cast<double>(stats->map_used)
-                        / p.read_events;
+    r.bytes_per_event = static_cast<double>(stats->map_used) / p.read_events;
   return r;
 }
 
@@ -419,8 +423,7 @@ std::pair<read_result, read_result> raw_scan_cases(const std::string& dir,
     return n;
   };
   auto plain = timed_passes(scan, p.seconds);
-  plain.bytes_per_event = static_cast<double>(db.used_bytes())
-                          / p.read_events;
+  plain.bytes_per_event = static_cast<double>(db.used_bytes()) / p.read_events;
   std::string buf;
   auto decode = [&] {
     uint64_t sum = 0;
@@ -521,8 +524,8 @@ void print_tables(const params& p, const figures& f) {
       << "-byte events (journal record " << f.largest().record_bytes
       << " bytes), sync " << jr::to_string(p.sync)
       << ", one stream per group\n\n";
-  table t{{"case", "events/commit", "commits", "events/s", "ratio",
-           "us/commit", "p99 us", "map bytes/event"}};
+  table t{{"case", "events/commit", "commits", "events/s", "ratio", "us/commit",
+           "p99 us", "map bytes/event"}};
   for (auto& b : f.appends) {
     auto add = [&](const char* name, const append_result& r, double ratio) {
       t.add_row({name, std::to_string(b.batch), std::to_string(r.commits),
@@ -537,8 +540,7 @@ void print_tables(const params& p, const figures& f) {
   out << "\nread one stream vs raw cursor scan: " << p.read_events
       << " events, chunks of " << p.read_chunk
       << ", decoded with journal::codec\n\n";
-  table r{{"case", "events", "passes", "events/s", "ratio",
-           "map bytes/event"}};
+  table r{{"case", "events", "passes", "events/s", "ratio", "map bytes/event"}};
   auto add = [&](const char* name, const read_result& x) {
     r.add_row({name, std::to_string(p.read_events), std::to_string(x.passes),
                fmt_count(x.events_per_s()),
@@ -550,9 +552,8 @@ void print_tables(const params& p, const figures& f) {
   add("journal read + decode", f.read);
   r.print(out);
   auto verdict = [&](const char* what, double ratio, double target) {
-    out << what << fmt_fixed(ratio, 2) << " (target >= "
-        << fmt_fixed(target, 2) << "): " << (ratio >= target ? "met" : "MISSED")
-        << '\n';
+    out << what << fmt_fixed(ratio, 2) << " (target >= " << fmt_fixed(target, 2)
+        << "): " << (ratio >= target ? "met" : "MISSED") << '\n';
   };
   out << '\n';
   verdict("append ratio at 1000 events/commit: ", f.append_ratio(),
@@ -617,7 +618,7 @@ int run_journal(const settings& cfg) {
 subcommand journal_subcommand() {
   return {"journal",
           "journal append and read+decode vs raw LMDB (targets 0.6x, 0.3x)",
-          {{"--seconds", "S", "target seconds per measurement (default 1.5)"},
+          {{"--seconds", "S", "target seconds per side and read (default 1.5)"},
            {"--commits", "N", "commits per append case (default: calibrated)"},
            {"--rounds", "N", "raw/journal alternations per case (default 3)"},
            {"--read-events", "N", "events of the read test (default 1000000)"},

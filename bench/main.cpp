@@ -34,9 +34,9 @@ const std::vector<flag_spec>& common_flags() {
 void print_flags(std::ostream& out, const std::vector<flag_spec>& flags) {
   for (auto& f : flags) {
     auto left = f.name + (f.value_name.empty() ? "" : " " + f.value_name);
-    out << "  " << left << std::string(left.size() < 18 ? 18 - left.size() : 1,
-                                       ' ')
-        << f.help << '\n';
+    out << "  " << left
+        << std::string(left.size() < 18 ? 18 - left.size() : 1, ' ') << f.help
+        << '\n';
   }
 }
 
@@ -71,8 +71,8 @@ bool parse_flags(const subcommand& cmd, const std::vector<std::string>& args,
     auto arg = args[i];
     std::string value;
     bool has_value = false;
-    if (auto eq = arg.find('='); arg.rfind("--", 0) == 0
-                                 && eq != std::string::npos) {
+    if (auto eq = arg.find('=');
+        arg.rfind("--", 0) == 0 && eq != std::string::npos) {
       value = arg.substr(eq + 1);
       arg = arg.substr(0, eq);
       has_value = true;
@@ -90,8 +90,8 @@ bool parse_flags(const subcommand& cmd, const std::vector<std::string>& args,
         throw usage_error("flag " + arg + " takes no value");
     } else if (!has_value) {
       if (i + 1 == args.size())
-        throw usage_error("flag " + arg + " needs a value ("
-                          + spec->value_name + ")");
+        throw usage_error("flag " + arg + " needs a value (" + spec->value_name
+                          + ")");
       value = args[++i];
     }
     if (arg == "--help")
