@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <istream>
 #include <map>
@@ -82,6 +83,77 @@ private:
   std::string& out_;
 };
 
+/// A cereal input archive over a byte range, reading the format of
+/// `cereal::BinaryOutputArchive` with a bounds-checked memcpy: no
+/// std::istream, no virtual call per field.
+class span_input_archive
+  : public cereal::InputArchive<span_input_archive,
+                                cereal::AllowEmptyClassElision> {
+public:
+  span_input_archive(const char* data, size_t size)
+    : InputArchive(this), pos_(data), end_(data + size) {
+    // nop
+  }
+
+  void loadBinary(void* out, std::streamsize size) {
+    auto n = static_cast<size_t>(size);
+    if (n > static_cast<size_t>(end_ - pos_))
+      throw cereal::Exception("Failed to read " + std::to_string(n)
+                              + " bytes from input stream! Read "
+                              + std::to_string(end_ - pos_));
+    std::memcpy(out, pos_, n);
+    pos_ += n;
+  }
+
+  size_t remaining() const noexcept {
+    return static_cast<size_t>(end_ - pos_);
+  }
+
+private:
+  const char* pos_;
+  const char* end_;
+};
+
+template <class T>
+std::enable_if_t<std::is_arithmetic<T>::value>
+CEREAL_LOAD_FUNCTION_NAME(span_input_archive& ar, T& t) {
+  ar.loadBinary(std::addressof(t), sizeof(t));
+}
+
+template <class T>
+void CEREAL_SERIALIZE_FUNCTION_NAME(span_input_archive& ar,
+                                    cereal::NameValuePair<T>& t) {
+  ar(t.value);
+}
+
+template <class T>
+void CEREAL_SERIALIZE_FUNCTION_NAME(span_input_archive& ar,
+                                    cereal::SizeTag<T>& t) {
+  ar(t.size);
+}
+
+template <class T>
+void CEREAL_LOAD_FUNCTION_NAME(span_input_archive& ar,
+                               cereal::BinaryData<T>& bd) {
+  ar.loadBinary(bd.data, static_cast<std::streamsize>(bd.size));
+}
+
+/// Strings check their length against the bytes left before they allocate,
+/// so a corrupt length cannot ask for gigabytes.
+template <class CharT, class Traits, class Alloc>
+void CEREAL_LOAD_FUNCTION_NAME(span_input_archive& ar,
+                               std::basic_string<CharT, Traits, Alloc>& str) {
+  cereal::size_type size = 0;
+  ar(cereal::make_size_tag(size));
+  if (size > ar.remaining() / sizeof(CharT))
+    throw cereal::Exception("string length " + std::to_string(size)
+                            + " exceeds the " + std::to_string(ar.remaining())
+                            + " bytes left");
+  str.resize(static_cast<size_t>(size));
+  ar.loadBinary(const_cast<CharT*>(str.data()),
+                static_cast<std::streamsize>(size * sizeof(CharT)));
+}
+
 } // namespace detail
 
 /// Serializes `x` with cereal's binary archive.
@@ -97,26 +169,36 @@ std::string to_bytes(const T& x) {
   return result;
 }
 
+namespace detail {
+
+/// Deserializes `out` from all of `[data, data + size)`. Returns an empty
+/// string on success, else why the bytes do not decode; builds no message on
+/// the success path.
+template <class T>
+std::string decode_payload(const char* data, size_t size, T& out) {
+  span_input_archive ar{data, size};
+  try {
+    ar(out);
+  } catch (const std::exception& ex) {
+    return std::string{"payload does not decode: "} + ex.what();
+  }
+  if (auto n = ar.remaining(); n > 0)
+    return "payload has " + std::to_string(n) + " trailing bytes";
+  return {};
+}
+
+} // namespace detail
+
 /// Deserializes a `T` from all of `bytes`. Errors: `errc::corrupt_record`
 /// with `what` and the reason when the bytes do not decode or are not used
 /// up.
 template <class T>
 caf::expected<T> from_bytes(const std::string& bytes,
                             const std::string& what = "value") {
-  detail::input_buffer buf{bytes.data(), bytes.size()};
-  std::istream is{&buf};
   T result{};
-  try {
-    cereal::BinaryInputArchive ar{is};
-    ar(result);
-  } catch (const std::exception& ex) {
-    return make_error(errc::corrupt_record,
-                      what + ": payload does not decode: " + ex.what());
-  }
-  if (auto n = buf.remaining(); n > 0)
-    return make_error(errc::corrupt_record,
-                      what + ": payload has " + std::to_string(n)
-                        + " trailing bytes");
+  auto why = detail::decode_payload(bytes.data(), bytes.size(), result);
+  if (!why.empty())
+    return make_error(errc::corrupt_record, what + ": " + why);
   return result;
 }
 
@@ -206,12 +288,19 @@ public:
                         where(ev) + ": holds " + ev.record.type
                           + ", expected " + e.name);
     }
-    if (ev.record.schema_version == e.version)
-      return from_bytes<T>(ev.record.payload, where(ev));
-    auto bytes = upcast(ev);
-    if (!bytes)
-      return std::move(bytes.error());
-    return from_bytes<T>(*bytes, where(ev));
+    const std::string* bytes = &ev.record.payload;
+    caf::expected<std::string> raised{std::string{}};
+    if (ev.record.schema_version != e.version) {
+      raised = upcast(ev);
+      if (!raised)
+        return std::move(raised.error());
+      bytes = &*raised;
+    }
+    T result{};
+    auto why = detail::decode_payload(bytes->data(), bytes->size(), result);
+    if (!why.empty())
+      return make_error(errc::corrupt_record, where(ev) + ": " + why);
+    return result;
   }
 
   /// Decodes `ev` as whichever of `Ts...` its type name names.
@@ -272,3 +361,12 @@ private:
 };
 
 } // namespace cairn::journal
+
+CEREAL_REGISTER_ARCHIVE(cairn::journal::detail::span_input_archive)
+
+namespace cereal::traits::detail {
+template <>
+struct get_output_from_input<cairn::journal::detail::span_input_archive> {
+  using type = cereal::BinaryOutputArchive;
+};
+} // namespace cereal::traits::detail

@@ -452,8 +452,12 @@ public:
         detail::event_key ek{row.value.id, seq};
         MDB_val k = to_val(ek.bytes, 16);
         MDB_val v{detail::encoded_size(e), nullptr};
+        // The stream with the highest id holds the highest keys: its
+        // events append, which fills pages instead of splitting them.
+        unsigned append = row.value.id + 1 == next_stream_id_ ? MDB_APPEND
+                                                              : 0u;
         if (auto rc = mdb_cursor_put(events_cursor_.get(), &k, &v,
-                                     MDB_RESERVE))
+                                     MDB_RESERVE | append))
           return rc;
         detail::encode_record(e, pos, e.timestamp_ns != 0 ? e.timestamp_ns
                                                           : now,
@@ -851,45 +855,55 @@ caf::error decode_into(const std::string& stream, uint64_t seq,
 caf::expected<std::vector<stored_event>>
 journal::read_stream(const std::string& stream, uint64_t from,
                      size_t max_count) const {
+  std::vector<stored_event> result;
+  if (auto err = read_stream(stream, from, max_count, result))
+    return err;
+  return result;
+}
+
+caf::error journal::read_stream(const std::string& stream, uint64_t from,
+                                size_t max_count,
+                                std::vector<stored_event>& out) const {
+  size_t used = 0;
+  auto finish = [&](caf::error err) {
+    out.resize(err ? 0 : used);
+    return err;
+  };
   read_scope rs{*impl_};
   if (rs.error())
-    return rs.error();
-  std::vector<stored_event> result;
+    return finish(rs.error());
   stream_row row;
   caf::error err;
-  if (!rs.row(stream, row, err)) {
-    if (err)
-      return err;
-    return result;
-  }
+  if (!rs.row(stream, row, err))
+    return finish(std::move(err));
   from = std::max({from, row.first, uint64_t{1}});
   if (from > row.version || max_count == 0)
-    return result;
+    return finish(caf::none);
   auto count = std::min<uint64_t>(max_count, row.version - from + 1);
-  result.reserve(count);
+  if (out.size() < count)
+    out.resize(count);
   detail::cursor c;
   if (auto rc = c.open(rs.get(), impl_->events); rc != MDB_SUCCESS)
-    return detail::lmdb_error(rc, "mdb_cursor_open(events)");
+    return finish(detail::lmdb_error(rc, "mdb_cursor_open(events)"));
   detail::event_key ek{row.id, from};
   MDB_val k = to_val(ek.bytes, 16), v;
   auto rc = c.get(k, v, MDB_SET_RANGE);
-  for (uint64_t expected = from; result.size() < count; ++expected) {
+  for (uint64_t expected = from; used < count; ++expected) {
     if (rc == MDB_NOTFOUND || (rc == MDB_SUCCESS && k.mv_size == 16
                                && get_be64(static_cast<const char*>(
                                     k.mv_data))
                                     != row.id))
-      return corrupt(stream, expected, "event is missing");
+      return finish(corrupt(stream, expected, "event is missing"));
     if (rc != MDB_SUCCESS)
-      return detail::lmdb_error(rc, "mdb_cursor_get(events)");
+      return finish(detail::lmdb_error(rc, "mdb_cursor_get(events)"));
     auto seq = get_be64(static_cast<const char*>(k.mv_data) + 8);
     if (seq != expected)
-      return corrupt(stream, expected, "event is missing");
-    auto& ev = result.emplace_back();
-    if (auto err = decode_into(stream, seq, v, ev))
-      return err;
+      return finish(corrupt(stream, expected, "event is missing"));
+    if (auto err = decode_into(stream, seq, v, out[used++]))
+      return finish(std::move(err));
     rc = c.get(k, v, MDB_NEXT);
   }
-  return result;
+  return finish(caf::none);
 }
 
 caf::expected<log_slice> journal::read_all(uint64_t from, size_t max_count,

@@ -174,6 +174,14 @@ public:
   read_stream(const std::string& stream, uint64_t from = 1,
               size_t max_count = 1024) const;
 
+  /// As above, into `out` (resized to the number of events read), reusing
+  /// the memory of its elements: a reader that passes the same vector for
+  /// every chunk allocates nothing after the first. On error `out` is
+  /// empty.
+  caf::error read_stream(const std::string& stream, uint64_t from,
+                         size_t max_count,
+                         std::vector<stored_event>& out) const;
+
   /// Reads up to `max_count` events of the global log from position `from`.
   /// With a non-empty `category`, only events of streams of that category
   /// are returned, and at most `max_count * 16` log entries are scanned per

@@ -132,6 +132,16 @@ TEST_CASE("bytes that do not decode give corrupt_record, never a crash") {
     REQUIRE(!x);
     CHECK(code_of(x.error()) == errc::corrupt_record);
   }
+  SECTION("a length prefix far beyond the payload") {
+    event_record rec = good;
+    uint64_t huge = uint64_t{1} << 33; // 8 GiB: must not be allocated
+    rec.payload.assign(reinterpret_cast<const char*>(&huge), 8);
+    rec.payload += "short";
+    auto x = c.decode<item_added>(stored(rec));
+    REQUIRE(!x);
+    CHECK(code_of(x.error()) == errc::corrupt_record);
+    CHECK(describe(x.error()).find("exceeds") != std::string::npos);
+  }
   SECTION("a stored version newer than the registered one") {
     auto rec = good;
     rec.schema_version = 9;
