@@ -21,6 +21,11 @@ public:
     exact,
   };
 
+  /// Matches any version (the default).
+  expected_version() noexcept : kind_(kind::any), value_(0) {
+    // nop
+  }
+
   /// Matches any version.
   static expected_version any() noexcept {
     return {kind::any, 0};
