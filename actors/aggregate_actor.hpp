@@ -9,6 +9,7 @@
 #include "caf/stateful_actor.hpp"
 
 #include "actors/aggregate.hpp"
+#include "actors/aggregate/deciding.hpp"
 #include "actors/aggregate/persisting.hpp"
 #include "actors/aggregate/recovering.hpp"
 #include "actors/aggregate/running.hpp"
@@ -22,6 +23,9 @@
 /// - each command type of `A::commands` -> the effect's reply, or an error;
 /// - `(get_state_atom)` -> `(uint64_t version, std::string state_bytes)`,
 ///   the committed state serialized with cereal (see `journal::from_bytes`);
+/// - `(decide_atom, step, command)` -> `step_decision`: decide without
+///   writing and hold until `(outcome_atom, step, committed)` (atomic steps,
+///   see actors/aggregate/deciding.hpp);
 /// - `(passivate_atom)`: stop once idle (nothing persisting, nothing
 ///   stashed).
 namespace cairn {
@@ -37,6 +41,14 @@ caf::behavior aggregate_behavior(aggregate_pointer<A> self,
       accept_command<A>(self, std::move(cmd), rp);
       return rp;
     }...,
+    [self](decide_atom, uint64_t step, Cs& cmd) {
+      auto rp = self->make_response_promise();
+      accept_command<A>(self, std::move(cmd), rp, step);
+      return rp;
+    }...,
+    [self](outcome_atom, uint64_t step, bool committed) {
+      on_step_outcome<A>(self, step, committed);
+    },
     [self](recover_atom) { recover_chunk<A>(self); },
     [self](passivate_atom) {
       auto& st = self->state;

@@ -32,6 +32,17 @@ using tick_atom = caf::atom_constant<caf::atom("c_tick")>;
 /// Asks an aggregate for its state and version (tests, tools).
 using get_state_atom = caf::atom_constant<caf::atom("c_getstat")>;
 
+/// Asks the coordinator to run an atomic step (process manager).
+using step_atom = caf::atom_constant<caf::atom("c_step")>;
+/// Asks an aggregate to decide a command of a step without writing.
+using decide_atom = caf::atom_constant<caf::atom("c_decide")>;
+/// Tells an aggregate whether the step it decided for committed.
+using outcome_atom = caf::atom_constant<caf::atom("c_outcome")>;
+/// Carries an input event to a process manager instance.
+using input_atom = caf::atom_constant<caf::atom("c_input")>;
+/// Internal to process-manager routers: read the next chunk of the log.
+using catch_up_atom = caf::atom_constant<caf::atom("c_catchup")>;
+
 /// Failures the coordinator can inject for tests.
 enum class injected_failure : uint8_t {
   /// The next write group is refused with `errc::storage_error`; the

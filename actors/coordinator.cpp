@@ -1,30 +1,35 @@
 #include "actors/coordinator.hpp"
 
 #include <chrono>
+#include <functional>
 #include <vector>
 
 #include "caf/all.hpp"
 
+#include "actors/aggregate.hpp"
+#include "journal/codec.hpp"
 #include "journal/errc.hpp"
 
 namespace cairn {
 
 namespace {
 
-using receipt_promise = caf::typed_response_promise<journal::group_receipt>;
+/// Called with a group's outcome once its commit is over.
+using completion = std::function<void(caf::expected<journal::group_receipt>)>;
 
 struct coordinator_state {
   std::shared_ptr<journal::journal> j;
   coordinator_settings settings;
   subscription_hub_actor hub;
-  /// The groups of the next commit and whom to answer.
+  /// The groups of the next commit and whom to tell.
   std::vector<journal::write_group> groups;
-  std::vector<receipt_promise> promises;
+  std::vector<completion> completions;
   uint64_t buffered_events = 0;
   uint64_t buffered_bytes = 0;
   /// Whether a flush_atom is in our mailbox.
   bool flush_pending = false;
   bool fail_next_persist = false;
+  uint64_t next_step_id = 1;
   coordinator_stats stats;
   static inline const char* name = "cairn.coordinator";
 };
@@ -57,15 +62,15 @@ void publish(pointer self, std::vector<journal::write_group>& groups,
     self->send(self->state.hub, publish_atom::value, std::move(events));
 }
 
-/// Commits every buffered group in one transaction and answers each writer.
+/// Commits every buffered group in one transaction and tells each writer.
 void flush(pointer self) {
   auto& st = self->state;
   if (st.groups.empty())
     return;
   auto groups = std::move(st.groups);
-  auto promises = std::move(st.promises);
+  auto completions = std::move(st.completions);
   st.groups.clear();
-  st.promises.clear();
+  st.completions.clear();
   auto events = st.buffered_events;
   auto bytes = st.buffered_bytes;
   st.buffered_events = 0;
@@ -82,27 +87,152 @@ void flush(pointer self) {
   s.commit_ns_max = std::max(s.commit_ns_max, ns);
   if (!res) {
     s.failed_groups += groups.size();
-    for (auto& rp : promises)
-      rp.deliver(res.error());
+    for (auto& f : completions)
+      f(res.error());
     return;
   }
-  uint64_t committed_events = 0;
   for (size_t i = 0; i < groups.size(); ++i) {
     auto& outcome = (*res)[i];
     if (outcome) {
       ++s.groups;
-      committed_events += groups[i].event_count();
-      promises[i].deliver(*outcome);
+      s.events += groups[i].event_count();
     } else {
       ++s.rejected_groups;
-      promises[i].deliver(outcome.error());
     }
+    completions[i](outcome);
   }
-  s.events += committed_events;
   s.bytes += bytes;
   s.max_events_per_commit = std::max(s.max_events_per_commit, events);
   if (st.hub)
     publish(self, groups, *res);
+}
+
+/// Adds `g` to the next commit; `f` learns its outcome.
+void enqueue(pointer self, journal::write_group g, completion f) {
+  auto& st = self->state;
+  auto n = g.event_count();
+  auto b = g.byte_size();
+  if (!st.groups.empty()
+      && (st.buffered_events + n > st.settings.max_batch_events
+          || st.buffered_bytes + b > st.settings.max_batch_bytes))
+    flush(self);
+  st.buffered_events += n;
+  st.buffered_bytes += b;
+  st.groups.push_back(std::move(g));
+  st.completions.push_back(std::move(f));
+  // Everything already in the mailbox joins this commit: the flush message
+  // queues up behind it.
+  if (!st.flush_pending) {
+    st.flush_pending = true;
+    self->send(self, flush_atom::value);
+  }
+}
+
+// -- atomic steps -------------------------------------------------------------
+
+/// A step waiting for its targets' decisions.
+struct pending_step {
+  uint64_t id = 0;
+  step_request req;
+  std::vector<step_decision> decisions;
+  /// Whether target i may hold commands for this step and must be told.
+  std::vector<bool> tell;
+  size_t missing = 0;
+  caf::typed_response_promise<step_result> rp;
+};
+
+/// Tells every target that accepted whether the step committed.
+void tell_targets(pointer self, pending_step& ps, bool committed) {
+  for (size_t i = 0; i < ps.req.commands.size(); ++i) {
+    if (!ps.tell[i])
+      continue;
+    auto& cmd = ps.req.commands[i];
+    self->anon_send(cmd.target, entity_id{cmd.entity}, outcome_atom::value,
+                    ps.id, committed);
+  }
+}
+
+/// Builds the step's one write group and hands it to the next commit.
+void commit_step(pointer self, std::shared_ptr<pending_step> ps) {
+  auto& st = self->state;
+  auto& g = ps->req.group;
+  if (g.appends.empty()) {
+    tell_targets(self, *ps, false);
+    ps->rp.deliver(make_error(errc::invalid_argument,
+                              "a step needs the manager's append first"));
+    return;
+  }
+  step_record record;
+  record.input_position = ps->req.input_position;
+  for (size_t i = 0; i < ps->decisions.size(); ++i) {
+    auto& d = ps->decisions[i];
+    record.outcomes.push_back(
+      command_outcome{ps->req.commands[i].stream, d.accepted, d.why});
+    if (!d.accepted) {
+      ++st.stats.rejected_commands;
+      continue;
+    }
+    for (auto& a : d.group.appends)
+      g.appends.push_back(std::move(a));
+    for (auto& s : d.group.snapshots)
+      g.snapshots.push_back(std::move(s));
+    for (auto& k : d.group.dedup_keys)
+      g.dedup_keys.push_back(std::move(k));
+  }
+  journal::event_record rec;
+  rec.type = step_record::event_name;
+  rec.payload = journal::to_bytes(record);
+  g.appends.front().events.push_back(std::move(rec));
+  auto outcomes = record.outcomes;
+  enqueue(self, std::move(g),
+          [self, ps, outcomes](caf::expected<journal::group_receipt> res) {
+            tell_targets(self, *ps, static_cast<bool>(res));
+            if (!res) {
+              ps->rp.deliver(res.error());
+              return;
+            }
+            ++self->state.stats.steps;
+            ps->rp.deliver(step_result{std::move(*res), outcomes});
+          });
+}
+
+caf::typed_response_promise<step_result> start_step(pointer self,
+                                                     step_request& req) {
+  auto ps = std::make_shared<pending_step>();
+  ps->id = self->state.next_step_id++;
+  ps->req = std::move(req);
+  ps->decisions.resize(ps->req.commands.size());
+  ps->tell.resize(ps->req.commands.size());
+  ps->missing = ps->req.commands.size();
+  ps->rp = self->make_response_promise<step_result>();
+  if (ps->missing == 0) {
+    commit_step(self, ps);
+    return ps->rp;
+  }
+  for (size_t i = 0; i < ps->req.commands.size(); ++i) {
+    auto& cmd = ps->req.commands[i];
+    auto msg = caf::make_message(entity_id{cmd.entity}, decide_atom::value,
+                                 ps->id)
+               + cmd.command;
+    auto done = [self, ps, i](step_decision d, bool tell) {
+      ps->tell[i] = tell;
+      ps->decisions[i] = std::move(d);
+      if (--ps->missing == 0)
+        commit_step(self, ps);
+    };
+    self->request(cmd.target, self->state.settings.decide_timeout, msg)
+      .then(
+        [done](step_decision& d) {
+          auto holds = d.accepted && !d.group.appends.empty();
+          done(std::move(d), holds);
+        },
+        [done](caf::error& err) {
+          // A target that answers too late may hold for this step: it is
+          // told to discard.
+          done(step_decision{false, describe(err), {}}, true);
+        });
+  }
+  return ps->rp;
 }
 
 } // namespace
@@ -121,25 +251,17 @@ coordinator_impl(pointer self, std::shared_ptr<journal::journal> j,
         st.fail_next_persist = false;
         return make_error(errc::storage_error, "injected persist failure");
       }
-      auto n = g.event_count();
-      auto b = g.byte_size();
-      if (!st.groups.empty()
-          && (st.buffered_events + n > st.settings.max_batch_events
-              || st.buffered_bytes + b > st.settings.max_batch_bytes))
-        flush(self);
-      st.buffered_events += n;
-      st.buffered_bytes += b;
-      st.groups.push_back(std::move(g));
       auto rp = self->make_response_promise<journal::group_receipt>();
-      st.promises.push_back(rp);
-      // Everything already in the mailbox joins this commit: the flush
-      // message queues up behind it.
-      if (!st.flush_pending) {
-        st.flush_pending = true;
-        self->send(self, flush_atom::value);
-      }
+      enqueue(self, std::move(g),
+              [rp](caf::expected<journal::group_receipt> res) mutable {
+                if (res)
+                  rp.deliver(std::move(*res));
+                else
+                  rp.deliver(std::move(res.error()));
+              });
       return rp;
     },
+    [self](step_atom, step_request& req) { return start_step(self, req); },
     [self](flush_atom) {
       self->state.flush_pending = false;
       flush(self);

@@ -1,15 +1,18 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 
 #include "caf/actor_system.hpp"
+#include "caf/timespan.hpp"
 #include "caf/meta/type_name.hpp"
 #include "caf/replies_to.hpp"
 #include "caf/typed_actor.hpp"
 
 #include "actors/atoms.hpp"
 #include "actors/journal_messages.hpp"
+#include "actors/step_messages.hpp"
 #include "actors/subscription_hub.hpp"
 #include "journal/journal.hpp"
 
@@ -34,6 +37,9 @@ struct coordinator_stats {
   /// Sum and maximum of the time spent in `journal::commit`, nanoseconds.
   uint64_t commit_ns_total = 0;
   uint64_t commit_ns_max = 0;
+  /// Atomic steps committed, and commands of steps that were rejected.
+  uint64_t steps = 0;
+  uint64_t rejected_commands = 0;
 
   /// Average events per commit (0 without commits).
   double events_per_commit() const noexcept {
@@ -45,7 +51,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, coordinator_stats& x) {
   return f(caf::meta::type_name("cairn.coordinator_stats"), x.commits,
            x.groups, x.rejected_groups, x.failed_groups, x.events, x.bytes,
-           x.max_events_per_commit, x.commit_ns_total, x.commit_ns_max);
+           x.max_events_per_commit, x.commit_ns_total, x.commit_ns_max,
+           x.steps, x.rejected_commands);
 }
 
 /// The only writer of one journal.
@@ -54,6 +61,15 @@ typename Inspector::result_type inspect(Inspector& f, coordinator_stats& x) {
 ///   holds it has committed (durability before acknowledgement), or its
 ///   error: `conflict`, `duplicate`, `invalid_argument` for the group alone;
 ///   `storage_error` / `journal_failed` when its commit failed.
+/// - `(step_atom, step)` -> the step's result once it has committed: the
+///   coordinator asks each target aggregate to decide its command without
+///   writing (the target holds further commands meanwhile), then commits the
+///   manager's events, a step record with each command's outcome and the
+///   accepted targets' events as ONE write group, and finally tells each
+///   target whether to apply or discard. A rejected command is an outcome,
+///   not a failure. Errors: the group's validation error (e.g. `conflict`
+///   on the manager's stream) or the commit's error; nothing of the step is
+///   written then.
 /// - `(stats_atom)` -> counters.
 /// - `(inject_atom, failure)` -> true; the failure hits the next write.
 ///
@@ -65,6 +81,7 @@ typename Inspector::result_type inspect(Inspector& f, coordinator_stats& x) {
 using coordinator_actor = caf::typed_actor<
   caf::replies_to<commit_atom, journal::write_group>::with<
     journal::group_receipt>,
+  caf::replies_to<step_atom, step_request>::with<step_result>,
   caf::replies_to<stats_atom>::with<coordinator_stats>,
   caf::replies_to<inject_atom, injected_failure>::with<bool>,
   caf::reacts_to<flush_atom>>;
@@ -74,6 +91,9 @@ struct coordinator_settings {
   /// Caps of one commit; a group larger than a cap commits alone.
   uint64_t max_batch_events = 4096;
   uint64_t max_batch_bytes = uint64_t{16} << 20;
+  /// How long a step waits for its targets' decisions; a target that does
+  /// not answer in time counts as a rejection (`errc::timeout`).
+  caf::timespan decide_timeout = std::chrono::seconds{10};
 };
 
 /// Spawns a detached coordinator that owns the write side of `j`. `hub` may

@@ -69,11 +69,19 @@ decision<A> decide(aggregate_state<A>& st,
   return d;
 }
 
-/// Handles one command while running.
+template <class A>
+void run_decide(aggregate_pointer<A> self,
+                const typename aggregate_state<A>::command_type& cmd,
+                caf::response_promise& rp, uint64_t step);
+
+/// Handles one command while running; a command of an atomic step (`step`
+/// not 0) goes to the `deciding` phase instead.
 template <class A>
 void run_command(aggregate_pointer<A> self,
                  const typename aggregate_state<A>::command_type& cmd,
-                 caf::response_promise& rp) {
+                 caf::response_promise& rp, uint64_t step = 0) {
+  if (step != 0)
+    return run_decide<A>(self, cmd, rp, step);
   auto& st = self->state;
   auto d = decide<A>(st, cmd);
   switch (d.eff.what()) {
@@ -108,7 +116,7 @@ void drain_stash(aggregate_pointer<A> self) {
       st.stash.clear();
       st.stash_head = 0;
     }
-    run_command<A>(self, item.cmd, item.rp);
+    run_command<A>(self, item.cmd, item.rp, item.step);
   }
   if (st.phase == aggregate_phase::running && st.stash_size() == 0) {
     st.stash.shrink_to_fit();
@@ -129,20 +137,24 @@ void enter_running(aggregate_pointer<A> self) {
 template <class A>
 void accept_command(aggregate_pointer<A> self,
                     typename aggregate_state<A>::command_type cmd,
-                    caf::response_promise rp) {
+                    caf::response_promise rp, uint64_t step = 0) {
   auto& st = self->state;
   if (st.phase == aggregate_phase::running && st.stash_size() == 0) {
-    run_command<A>(self, cmd, rp);
+    run_command<A>(self, cmd, rp, step);
     return;
   }
   if (st.stash_size() >= st.env->settings.stash_capacity) {
-    rp.deliver(make_error(errc::overloaded,
+    auto err = make_error(errc::overloaded,
                           "entity " + st.stream + " has "
                             + std::to_string(st.stash_size())
-                            + " commands waiting (aggregates.stash-capacity)"));
+                            + " commands waiting (aggregates.stash-capacity)");
+    if (step != 0)
+      rp.deliver(step_decision{false, describe(err), {}});
+    else
+      rp.deliver(std::move(err));
     return;
   }
-  st.stash.push_back({std::move(cmd), std::move(rp)});
+  st.stash.push_back({std::move(cmd), std::move(rp), step});
 }
 
 } // namespace cairn::detail

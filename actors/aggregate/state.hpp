@@ -10,6 +10,7 @@
 #include "caf/stateful_actor.hpp"
 
 #include "actors/aggregate.hpp"
+#include "actors/step_messages.hpp"
 
 namespace cairn::detail {
 
@@ -26,6 +27,10 @@ enum class aggregate_phase : uint8_t {
   /// `running` when the coordinator answers (or `recovering` after a
   /// version conflict).
   persisting,
+  /// The entity decided a command of an atomic step for the coordinator
+  /// and holds further commands until it hears whether the step committed.
+  /// Next: `running`.
+  deciding,
 };
 
 /// The state of one entity actor of aggregate type `A`.
@@ -38,6 +43,8 @@ struct aggregate_state {
   struct stashed {
     command_type cmd;
     caf::response_promise rp;
+    /// The atomic step this command belongs to; 0 for a plain command.
+    uint64_t step = 0;
   };
 
   /// What the entity awaits from the coordinator while persisting.
@@ -46,6 +53,8 @@ struct aggregate_state {
     uint64_t next_version = 0;
     typename effect<A>::reply_fn reply;
     caf::response_promise rp;
+    /// The atomic step being decided (phase `deciding`), else 0.
+    uint64_t step = 0;
   };
 
   std::shared_ptr<const aggregate_env> env;

@@ -132,6 +132,10 @@ coordinator_actor::behavior_type stalled_coordinator(
       -> caf::typed_response_promise<journal::group_receipt> {
       return self->make_response_promise<journal::group_receipt>();
     },
+    [self](step_atom, step_request&)
+      -> caf::typed_response_promise<step_result> {
+      return self->make_response_promise<step_result>();
+    },
     [](stats_atom) { return coordinator_stats{}; },
     [](inject_atom, injected_failure) { return true; },
     [](flush_atom) {},

@@ -1,0 +1,60 @@
+#pragma once
+
+#include "actors/aggregate/running.hpp"
+#include "actors/aggregate/state.hpp"
+#include "actors/step_messages.hpp"
+
+/// Phase `deciding`: the entity decided a command of an atomic step and gave
+/// the coordinator its write group without writing anything. Until the
+/// coordinator says whether the step committed, the entity holds further
+/// commands (they are stashed), so no other write can slip in between. On
+/// commit it takes the state the events lead to; otherwise it keeps its
+/// state. Previous phase: `running`. Next: `running`.
+namespace cairn::detail {
+
+/// Decides a step command and answers the coordinator with a
+/// `step_decision`. A rejection or an effect that stores nothing does not
+/// hold the entity.
+template <class A>
+void run_decide(aggregate_pointer<A> self,
+                const typename aggregate_state<A>::command_type& cmd,
+                caf::response_promise& rp, uint64_t step) {
+  auto& st = self->state;
+  auto d = decide<A>(st, cmd);
+  switch (d.eff.what()) {
+    case effect<A>::kind::reject:
+      rp.deliver(step_decision{false, describe(d.eff.error()), {}});
+      return;
+    case effect<A>::kind::reply:
+    case effect<A>::kind::none:
+      rp.deliver(step_decision{true, {}, {}});
+      return;
+    case effect<A>::kind::persist:
+      break;
+  }
+  auto p = std::make_unique<typename aggregate_state<A>::pending>();
+  p->next = std::move(d.next);
+  p->next_version = d.next_version;
+  p->step = step;
+  st.in_flight = std::move(p);
+  st.phase = aggregate_phase::deciding;
+  rp.deliver(step_decision{true, {}, std::move(d.group)});
+}
+
+/// Applies or discards the decision of step `step`.
+template <class A>
+void on_step_outcome(aggregate_pointer<A> self, uint64_t step,
+                     bool committed) {
+  auto& st = self->state;
+  if (st.phase != aggregate_phase::deciding || !st.in_flight
+      || st.in_flight->step != step)
+    return; // not ours (a late discard for a decision we never made)
+  auto p = std::move(st.in_flight);
+  if (committed) {
+    st.value = std::move(p->next);
+    st.version = p->next_version;
+  }
+  enter_running<A>(self);
+}
+
+} // namespace cairn::detail
