@@ -40,6 +40,10 @@ using decide_atom = caf::atom_constant<caf::atom("c_decide")>;
 using outcome_atom = caf::atom_constant<caf::atom("c_outcome")>;
 /// Carries an input event to a process manager instance.
 using input_atom = caf::atom_constant<caf::atom("c_input")>;
+/// A deadline of a process-manager instance came due (timer message).
+using deadline_atom = caf::atom_constant<caf::atom("c_deadln")>;
+/// Wakes a process-manager instance (to arm its deadlines after a restart).
+using wake_atom = caf::atom_constant<caf::atom("c_wake")>;
 /// Internal to process-manager routers: read the next chunk of the log.
 using catch_up_atom = caf::atom_constant<caf::atom("c_catchup")>;
 

@@ -33,11 +33,31 @@ runtime::start(caf::actor_system& sys, runtime_options opts) {
   return rt;
 }
 
+caf::actor runtime::find_or_spawn(std::type_index key,
+                                  const std::function<caf::actor()>& f) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto& hdl = registries_[key];
+  if (!hdl && !stopped_)
+    hdl = f();
+  return hdl;
+}
+
+void runtime::adopt(caf::actor hdl) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (stopped_)
+    caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
+  else
+    adopted_.push_back(std::move(hdl));
+}
+
 void runtime::stop() {
   std::lock_guard<std::mutex> guard{mtx_};
   if (stopped_)
     return;
   stopped_ = true;
+  for (auto& hdl : adopted_)
+    caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
+  adopted_.clear();
   for (auto& [type, hdl] : registries_)
     caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
   registries_.clear();

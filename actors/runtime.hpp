@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <typeindex>
@@ -62,12 +63,18 @@ public:
   /// Thread-safe.
   template <class A>
   caf::actor registry() {
-    std::lock_guard<std::mutex> guard{mtx_};
-    auto& hdl = registries_[std::type_index{typeid(A)}];
-    if (!hdl)
-      hdl = spawn_registry<A>(sys_, env_, opts_.registry);
-    return hdl;
+    return find_or_spawn(std::type_index{typeid(A)}, [this] {
+      return spawn_registry<A>(sys_, env_, opts_.registry);
+    });
   }
+
+  /// Returns the actor stored under `key`, spawned by `f` on first use; the
+  /// runtime tells it to exit on `stop()`. Thread-safe.
+  caf::actor find_or_spawn(std::type_index key,
+                           const std::function<caf::actor()>& f);
+
+  /// Makes `stop()` tell `hdl` to exit too.
+  void adopt(caf::actor hdl);
 
   /// Tells every actor of the runtime to exit. Idempotent.
   void stop();
@@ -105,6 +112,7 @@ private:
   subscription_hub_actor hub_;
   std::mutex mtx_;
   std::unordered_map<std::type_index, caf::actor> registries_;
+  std::vector<caf::actor> adopted_;
   bool stopped_ = false;
 };
 

@@ -1,0 +1,125 @@
+#pragma once
+
+#include "caf/event_based_actor.hpp"
+
+#include "actors/coordinator.hpp"
+#include "actors/process/recovering.hpp"
+#include "actors/process/running.hpp"
+#include "actors/process/state.hpp"
+
+/// Phase `stepping` of a process-manager instance: the step is with the
+/// coordinator, which commits the manager's events, the step record and the
+/// commanded aggregates' events in one write group. On commit the instance
+/// folds the committed events (read back from the journal, so that the live
+/// state is the recovered state) and acknowledges the input. On failure
+/// nothing of the step was written: the instance recovers and retries from
+/// its last committed state. Previous phase: `running`. Next: `running` or
+/// `recovering`.
+namespace cairn::detail {
+
+/// The key of an instance's deadline in the deadline table.
+inline std::string deadline_key(const std::string& stream,
+                                const std::string& name) {
+  return stream + '\n' + name;
+}
+
+template <class P>
+void step_failed(process_pointer<P> self, cause why, caf::error err) {
+  auto& st = self->state;
+  int& attempts = why == cause::input ? st.inputs.front().attempts
+                                      : st.attempts;
+  if (++attempts < st.env->max_step_attempts) {
+    process_start_recovery<P>(self); // retry from the committed state
+    return;
+  }
+  if (why == cause::input) {
+    st.inputs.front().rp.deliver(err);
+    st.inputs.pop_front();
+    process_start_recovery<P>(self);
+    return;
+  }
+  // An outcome or deadline reaction cannot be skipped: stop, and let the
+  // next input or restart try again.
+  for (auto& in : st.inputs)
+    in.rp.deliver(err);
+  st.inputs.clear();
+  self->quit(std::move(err));
+}
+
+template <class P>
+void run_step(process_pointer<P> self, step<P> s, cause why,
+              uint64_t input_position) {
+  auto& st = self->state;
+  auto& c = process_codec_of<P>();
+  step_request req;
+  journal::append a;
+  a.stream = st.stream;
+  a.expected = journal::expected_version::exact(st.version);
+  for (auto& ev : s.events())
+    std::visit([&](auto& x) { a.events.push_back(c.encode(x)); }, ev);
+  if (why == cause::outcome)
+    a.events.push_back(c.encode(outcome_reacted{}));
+  if (why == cause::deadline) {
+    auto& name = st.due.front();
+    a.events.push_back(c.encode(deadline_cleared{name, true}));
+    req.group.tables.push_back(
+      journal::table_write{deadline_table, deadline_key(st.stream, name), {},
+                           true});
+  }
+  std::vector<std::pair<std::string, int64_t>> to_arm;
+  for (auto& d : s.deadlines()) {
+    auto key = deadline_key(st.stream, d.name);
+    if (!d.cancel)
+      to_arm.emplace_back(d.name, d.due_ns);
+    if (d.cancel) {
+      a.events.push_back(c.encode(deadline_cleared{d.name, false}));
+      req.group.tables.push_back(
+        journal::table_write{deadline_table, key, {}, true});
+    } else {
+      a.events.push_back(c.encode(deadline_scheduled{d.name, d.due_ns}));
+      req.group.tables.push_back(journal::table_write{
+        deadline_table, key, std::to_string(d.due_ns), false});
+    }
+  }
+  if (s.completes()) {
+    a.events.push_back(c.encode(process_completed{}));
+    for (auto& [name, due] : st.deadlines)
+      req.group.tables.push_back(journal::table_write{
+        deadline_table, deadline_key(st.stream, name), {}, true});
+  }
+  req.group.appends.push_back(std::move(a));
+  for (auto& cmd : s.commands()) {
+    req.commands.push_back(step_command{cmd.resolve(*st.env->rt),
+                                        std::string{cmd.category} + "-"
+                                          + cmd.entity,
+                                        cmd.entity, std::move(cmd.command)});
+  }
+  req.input_position = input_position;
+  st.phase = process_phase::stepping;
+  self->request(st.env->coordinator, caf::infinite, step_atom::value,
+                std::move(req))
+    .then(
+      [self, why, to_arm](step_result& res) {
+        auto& st = self->state;
+        auto to = res.receipt.appends.front().last_version;
+        auto evs = st.env->journal->read_stream(st.stream, st.version + 1,
+                                                to - st.version);
+        if (!evs)
+          return process_recovery_failed<P>(self, std::move(evs.error()));
+        for (auto& ev : *evs)
+          if (auto err = fold_process_event<P>(st, ev))
+            return process_recovery_failed<P>(self, std::move(err));
+        for (auto& [name, due] : to_arm)
+          arm_deadline<P>(self, name, due);
+        if (why == cause::input) {
+          st.inputs.front().rp.deliver(caf::unit);
+          st.inputs.pop_front();
+        } else {
+          st.attempts = 0;
+        }
+        process_enter_running<P>(self);
+      },
+      [self, why](caf::error& err) { step_failed<P>(self, why, err); });
+}
+
+} // namespace cairn::detail

@@ -1,0 +1,133 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "caf/actor.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/behavior.hpp"
+#include "caf/stateful_actor.hpp"
+
+#include "actors/process/recovering.hpp"
+#include "actors/process/running.hpp"
+#include "actors/process/state.hpp"
+#include "actors/process/stepping.hpp"
+#include "actors/process_manager.hpp"
+#include "actors/process_router.hpp"
+#include "actors/registry.hpp"
+#include "actors/runtime.hpp"
+
+/// Process-manager instances and how a runtime starts a manager type.
+///
+/// Instance protocol:
+/// - `(input_atom, stored_event)` -> empty reply once the input has had its
+///   effect (its step committed), or at once if it had it before;
+/// - `(wake_atom)`: nothing; spawning the instance arms its deadlines;
+/// - `(get_state_atom)` -> `(uint64_t version, std::string state_bytes)`.
+namespace cairn {
+
+namespace detail {
+
+template <class A>
+caf::actor resolve_registry(runtime& rt) {
+  return rt.registry<A>();
+}
+
+template <class P>
+caf::behavior process_impl(process_pointer<P> self,
+                           std::shared_ptr<const process_env> env,
+                           std::string id) {
+  auto& st = self->state;
+  st.env = std::move(env);
+  st.stream = std::string{P::category} + "-" + id;
+  st.id = std::move(id);
+  process_start_recovery<P>(self);
+  return {
+    [self](input_atom, journal::stored_event& ev) -> caf::result<void> {
+      auto& st = self->state;
+      auto x = decode_event(input_codec_of<P>(), ev, typename P::inputs{});
+      if (!x)
+        return std::move(x.error());
+      auto rp = self->make_response_promise();
+      st.inputs.push_back({ev.position, std::move(*x), rp, 0});
+      if (st.phase == process_phase::running)
+        process_next<P>(self);
+      return rp;
+    },
+    [self](recover_atom) { process_recover_chunk<P>(self); },
+    [self](deadline_atom, std::string& name, int64_t due) {
+      auto& st = self->state;
+      auto i = st.deadlines.find(name);
+      if (i == st.deadlines.end() || i->second != due)
+        return; // cancelled or moved
+      for (auto& d : st.due)
+        if (d == name)
+          return;
+      st.due.push_back(std::move(name));
+      if (st.phase == process_phase::running)
+        process_next<P>(self);
+    },
+    [](wake_atom) {
+      // nop: recovery arms the deadlines
+    },
+    [self](get_state_atom atm) {
+      auto& st = self->state;
+      auto rp = self->make_response_promise();
+      if (st.phase == process_phase::recovering)
+        rp.delegate(caf::actor_cast<caf::actor>(self), atm);
+      else
+        rp.deliver(st.version, journal::to_bytes(st.value));
+      return rp;
+    },
+  };
+}
+
+} // namespace detail
+
+/// Starts process-manager type `P` in `rt`: a registry of its instances and
+/// a router feeding them their inputs from the global log. Returns the
+/// registry (idempotent: the second call returns the same one).
+template <class P>
+caf::actor start_process_manager(runtime& rt, router_settings rs = {}) {
+  caf::actor router;
+  auto reg = rt.find_or_spawn(std::type_index{typeid(P)}, [&] {
+    auto env = std::make_shared<process_env>();
+    env->journal = rt.journal();
+    env->coordinator = rt.coordinator();
+    env->rt = &rt;
+    auto& sys = rt.system();
+    registry_settings settings;
+    settings.passivate_after = caf::timespan{0}; // deadlines live in memory
+    settings.max_active = 0;
+    std::shared_ptr<const process_env> cenv = env;
+    auto reg = spawn_registry(
+      sys, P::category,
+      [&sys, cenv](const std::string& id) {
+        return sys.spawn(detail::process_impl<P>, cenv, id);
+      },
+      settings);
+    input_dispatch fn = [](const journal::stored_event& ev)
+      -> std::optional<std::pair<std::string, caf::message>> {
+      auto& c = detail::input_codec_of<P>();
+      if (!c.knows(ev.record.type))
+        return std::nullopt;
+      auto x = detail::decode_event(c, ev, typename P::inputs{});
+      if (!x)
+        return std::nullopt; // counted by the instance when it decodes
+      auto id = std::visit([](const auto& e) { return P::correlate(e); },
+                           *x);
+      if (id.empty())
+        return std::nullopt;
+      return std::make_pair(std::move(id),
+                            caf::make_message(input_atom::value, ev));
+    };
+    router = spawn_process_router(sys, P::category, rt.journal(), rt.hub(),
+                                  rt.coordinator(), reg, std::move(fn), rs);
+    return reg;
+  });
+  if (router)
+    rt.adopt(router);
+  return reg;
+}
+
+} // namespace cairn
