@@ -243,6 +243,12 @@ coordinator_impl(pointer self, std::shared_ptr<journal::journal> j,
   self->state.j = std::move(j);
   self->state.settings = settings;
   self->state.hub = std::move(hub);
+  // Told to exit (runtime::stop), commit what is buffered first: its writers
+  // get their real outcome instead of silence.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    flush(self);
+    self->quit(std::move(msg.reason));
+  });
   return {
     [self](commit_atom,
            journal::write_group& g) -> caf::result<journal::group_receipt> {

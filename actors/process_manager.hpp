@@ -67,6 +67,8 @@ struct command_result {
 /// A deadline that came due, delivered to the manager's reaction.
 struct deadline {
   std::string name;
+  /// The id of the instance whose deadline it is.
+  std::string instance;
 };
 
 namespace detail {

@@ -49,7 +49,7 @@ void process_next(process_pointer<P> self) {
       return run_step<P>(self, std::move(s), cause::outcome, 0);
     }
     if (!st.due.empty()) {
-      deadline d{st.due.front()};
+      deadline d{st.due.front(), st.id};
       auto s = react_to<P>(st.value, d);
       return run_step<P>(self, std::move(s), cause::deadline, 0);
     }

@@ -15,7 +15,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <map>
-#include <memory>
 #include <random>
 #include <set>
 #include <sstream>
