@@ -9,7 +9,8 @@ namespace cairn::journal {
 /// One event as the writer hands it to the journal. The journal does not
 /// interpret `payload`: the codec (`journal/codec.hpp`) produces and reads it.
 ///
-/// Stored byte format (little-endian integers), one LMDB value per event:
+/// Stored byte format (little-endian integers); in the `log` database it
+/// follows a 16-byte (stream id, sequence number) prefix:
 ///
 /// ```
 /// u32 crc32c        over every byte after this field

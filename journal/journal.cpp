@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <limits>
@@ -96,13 +97,31 @@ caf::error lmdb_error(int rc, std::string_view operation) {
   return make_error(errc::storage_error, std::move(what));
 }
 
-bool decode_stream_row(std::string_view bytes, stream_row& out) noexcept {
-  if (bytes.size() != 24)
+bool decode_stream_row(std::string_view bytes, stream_row& out) {
+  if (bytes.size() < 24)
     return false;
   out.id = get_be64(bytes.data());
   out.version = get_be64(bytes.data() + 8);
   out.first = get_be64(bytes.data() + 16);
-  return true;
+  out.recent.clear();
+  auto& recent = out.recent;
+  if (!for_each_position(bytes.substr(24), [&recent](uint64_t x) {
+        if (recent.full())
+          return false;
+        recent.push_back(x);
+        return true;
+      }))
+    return false;
+  return out.first >= 1 && out.first <= out.version + 1
+         && out.recent.size() <= out.version + 1 - out.first;
+}
+
+size_t encode_stream_row(const stream_row& row, char* out) noexcept {
+  put_be64(out, row.id);
+  put_be64(out + 8, row.version);
+  put_be64(out + 16, row.first);
+  auto end = encode_positions(row.recent.data(), row.recent.size(), out + 24);
+  return static_cast<size_t>(end - out);
 }
 
 } // namespace detail
@@ -123,12 +142,6 @@ int read_position_mark(MDB_txn* t, MDB_dbi meta, uint64_t& out) {
   if (rc == MDB_SUCCESS && v.mv_size == 8)
     out = get_be64(static_cast<const char*>(v.mv_data));
   return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
-}
-
-void encode_stream_row(const stream_row& row, char* out) noexcept {
-  put_be64(out, row.id);
-  put_be64(out + 8, row.version);
-  put_be64(out + 16, row.first);
 }
 
 std::string table_key(const std::string& table, const std::string& key) {
@@ -260,7 +273,7 @@ journal::open(const std::string& dir, const options& opts) {
   } dbs[] = {{"meta", &self->meta},
              {"streams", &self->streams},
              {"names", &self->names},
-             {"events", &self->events},
+             {"index", &self->index},
              {"log", &self->log},
              {"snapshots", &self->snapshots},
              {"checkpoints", &self->checkpoints},
@@ -353,30 +366,87 @@ public:
       next_stream_id_ = get_be64(static_cast<const char*>(v.mv_data));
     else if (rc != MDB_NOTFOUND && rc != MDB_SUCCESS)
       return detail::lmdb_error(rc, "mdb_get(meta)");
-    if (auto rc = events_cursor_.open(txn_, self_.events); rc != MDB_SUCCESS)
-      return detail::lmdb_error(rc, "mdb_cursor_open(events)");
     if (auto rc = log_cursor_.open(txn_, self_.log); rc != MDB_SUCCESS)
       return detail::lmdb_error(rc, "mdb_cursor_open(log)");
     return caf::none;
   }
 
+  /// Loads the rows of every stream that `groups` append to, in name order
+  /// with one cursor: neighbouring rows share their pages.
+  caf::error preload(const std::vector<write_group>& groups) {
+    size_t total = 0;
+    offsets_.reserve(groups.size());
+    for (auto& g : groups) {
+      offsets_.push_back(total);
+      total += g.appends.size();
+    }
+    // Sorted by name; the first 16 bytes, as big-endian numbers, decide
+    // most comparisons without a call to memcmp.
+    struct entry {
+      uint64_t prefix[2];
+      std::string_view name;
+      size_t index;
+    };
+    std::vector<entry> names;
+    names.reserve(total);
+    for (auto& g : groups)
+      for (auto& a : g.appends) {
+        char buf[16] = {};
+        std::memcpy(buf, a.stream.data(), std::min<size_t>(16,
+                                                           a.stream.size()));
+        names.push_back(
+          entry{{get_be64(buf), get_be64(buf + 8)}, a.stream, names.size()});
+      }
+    std::sort(names.begin(), names.end(),
+              [](const entry& x, const entry& y) {
+                if (x.prefix[0] != y.prefix[0])
+                  return x.prefix[0] < y.prefix[0];
+                if (x.prefix[1] != y.prefix[1])
+                  return x.prefix[1] < y.prefix[1];
+                return x.name < y.name;
+              });
+    slots_.resize(total);
+    rows_.reserve(total);
+    detail::cursor c;
+    if (auto rc = c.open(txn_, self_.streams))
+      return detail::lmdb_error(rc, "mdb_cursor_open(streams)");
+    for (auto& [prefix, name, index] : names) {
+      if (rows_.empty() || rows_.back().name != name) {
+        auto& row = rows_.emplace_back();
+        row.name = name;
+        if (!name.empty()) { // empty names fail validation
+          MDB_val k = to_val(name), v;
+          auto rc = c.get(k, v, MDB_SET);
+          if (rc == MDB_SUCCESS) {
+            if (!detail::decode_stream_row(to_view(v), row.value))
+              return make_error(errc::corrupt_record,
+                                "stream " + std::string{name}
+                                  + ": bad stream row");
+            row.exists = true;
+          } else if (rc != MDB_NOTFOUND) {
+            return detail::lmdb_error(rc, "mdb_cursor_get(streams)");
+          }
+        }
+      }
+      slots_[index] = rows_.size() - 1;
+    }
+    return caf::none;
+  }
+
   /// Validates `group`; returns its validation error, or an empty error.
   /// A storage error is reported through `fatal`.
-  caf::error validate(const write_group& group, caf::error& fatal) {
-    overlay_.clear();
+  caf::error validate(size_t index, const write_group& group,
+                      caf::error& fatal) {
+    auto slot = slots_.data() + offsets_[index];
     for (auto& a : group.appends) {
       if (a.stream.empty())
         return make_error(errc::invalid_argument, "an append has an empty "
                                                   "stream name");
-      uint64_t current = 0;
-      if (auto i = overlay_.find(a.stream); i != overlay_.end()) {
-        current = i->second;
-      } else {
-        auto row = lookup(a.stream, fatal);
-        if (fatal)
-          return caf::none;
-        current = row ? row->value.version : 0;
-      }
+      // An earlier append of this group to the same stream counts.
+      auto& row = rows_[*slot++];
+      auto current = row.overlay_group == index + 1
+                       ? row.overlay
+                       : (row.exists ? row.value.version : 0);
       if (!a.expected.matches(current))
         return make_error(errc::conflict,
                           "stream " + a.stream + " expected version "
@@ -392,7 +462,8 @@ public:
                             "an event of type " + e.type + " for stream "
                               + a.stream + " has a field over its size limit");
       }
-      overlay_[a.stream] = current + a.events.size();
+      row.overlay = current + a.events.size();
+      row.overlay_group = index + 1;
     }
     group_keys_.clear();
     for (auto& k : group.dedup_keys) {
@@ -426,11 +497,13 @@ public:
 
   /// Writes a validated group. Returns an LMDB error (MDB_MAP_FULL
   /// included) through `rc`.
-  int apply(const write_group& group, int64_t now, group_receipt& receipt) {
+  int apply(size_t index, const write_group& group, int64_t now,
+            group_receipt& receipt) {
     receipt.appends.clear();
     receipt.appends.reserve(group.appends.size());
+    auto slot = slots_.data() + offsets_[index];
     for (auto& a : group.appends) {
-      auto& row = rows_.at(a.stream); // validate() loaded or created it
+      auto& row = rows_[*slot++];
       if (!row.exists) {
         row.exists = true;
         row.value.id = next_stream_id_++;
@@ -449,24 +522,25 @@ public:
       for (auto& e : a.events) {
         auto seq = ++row.value.version;
         auto pos = next_position_++;
-        detail::event_key ek{row.value.id, seq};
-        MDB_val k = to_val(ek.bytes, 16);
-        MDB_val v{detail::encoded_size(e), nullptr};
-        // The stream with the highest id holds the highest keys: its
-        // events append, which fills pages instead of splitting them.
-        unsigned append = row.value.id + 1 == next_stream_id_ ? MDB_APPEND
-                                                              : 0u;
-        if (auto rc = mdb_cursor_put(events_cursor_.get(), &k, &v,
-                                     MDB_RESERVE | append))
+        // The record goes once, at the end of the log: appends fill pages
+        // in order instead of touching one page per stream.
+        detail::u64_key pk{pos};
+        MDB_val k = to_val(pk.bytes, 8);
+        MDB_val v{detail::log_prefix_size + detail::encoded_size(e), nullptr};
+        if (auto rc = mdb_cursor_put(log_cursor_.get(), &k, &v,
+                                     MDB_RESERVE | MDB_APPEND))
           return rc;
+        auto out = static_cast<char*>(v.mv_data);
+        put_be64(out, row.value.id);
+        put_be64(out + 8, seq);
         detail::encode_record(e, pos, e.timestamp_ns != 0 ? e.timestamp_ns
                                                           : now,
-                              static_cast<char*>(v.mv_data));
-        detail::u64_key pk{pos};
-        MDB_val lk = to_val(pk.bytes, 8);
-        MDB_val lv = to_val(ek.bytes, 16);
-        if (auto rc = mdb_cursor_put(log_cursor_.get(), &lk, &lv, MDB_APPEND))
-          return rc;
+                              out + detail::log_prefix_size);
+        row.value.recent.push_back(pos);
+        if (detail::block_complete(row.value.id, seq,
+                                   row.value.recent.size()))
+          if (auto rc = flush_block(row.value))
+            return rc;
       }
       row.dirty = true;
       res.last_version = row.value.version;
@@ -509,21 +583,26 @@ public:
   /// Closes the write cursors. REQUIRES: called before the transaction
   /// commits or aborts.
   void close_cursors() noexcept {
-    events_cursor_.close();
     log_cursor_.close();
   }
 
   /// Stores the stream rows and counters changed by the applied groups.
   int finish() {
-    for (auto& [name, row] : rows_) {
+    // In name order, through one cursor: each put starts from the page of
+    // the put before.
+    detail::cursor c;
+    if (auto rc = c.open(txn_, self_.streams))
+      return rc;
+    for (auto& row : rows_) {
       if (!row.dirty)
         continue;
-      char buf[24];
-      encode_stream_row(row.value, buf);
-      MDB_val k = to_val(name), v = to_val(buf, 24);
-      if (auto rc = mdb_put(txn_, self_.streams, &k, &v, 0))
+      char buf[detail::max_row_size];
+      MDB_val k = to_val(row.name);
+      MDB_val v = to_val(buf, detail::encode_stream_row(row.value, buf));
+      if (auto rc = mdb_cursor_put(c.get(), &k, &v, 0))
         return rc;
     }
+    c.close();
     if (ids_dirty_) {
       char buf[8];
       put_be64(buf, next_stream_id_);
@@ -536,30 +615,29 @@ public:
 
 private:
   struct cached_row {
+    /// The stream's name, in one of the groups of the commit.
+    std::string_view name;
     stream_row value;
     bool exists = false;
     bool dirty = false;
+    /// The version after the appends to the stream of the group under
+    /// validation, if `overlay_group` is 1 + that group's index.
+    uint64_t overlay = 0;
+    size_t overlay_group = 0;
   };
 
-  const cached_row* lookup(const std::string& stream, caf::error& fatal) {
-    if (auto i = rows_.find(stream); i != rows_.end())
-      return i->second.exists ? &i->second : nullptr;
-    cached_row row;
-    MDB_val k = to_val(stream), v;
-    auto rc = mdb_get(txn_, self_.streams, &k, &v);
-    if (rc == MDB_SUCCESS) {
-      if (!detail::decode_stream_row(to_view(v), row.value)) {
-        fatal = make_error(errc::corrupt_record,
-                           "stream " + stream + ": bad stream row");
-        return nullptr;
-      }
-      row.exists = true;
-    } else if (rc != MDB_NOTFOUND) {
-      fatal = detail::lmdb_error(rc, "mdb_get(streams)");
-      return nullptr;
-    }
-    auto& ref = rows_.emplace(stream, row).first->second;
-    return ref.exists ? &ref : nullptr;
+  /// Moves the `recent` positions of `row` into an `index` block.
+  int flush_block(stream_row& row) {
+    detail::event_key ek{row.id, row.tail_first()};
+    char buf[10 * detail::index_block_events];
+    auto end = detail::encode_positions(row.recent.data(), row.recent.size(),
+                                        buf);
+    MDB_val k = to_val(ek.bytes, 16);
+    MDB_val v = to_val(buf, static_cast<size_t>(end - buf));
+    if (auto rc = mdb_put(txn_, self_.index, &k, &v, 0))
+      return rc;
+    row.recent.clear();
+    return MDB_SUCCESS;
   }
 
   int put_snapshot(const snapshot& s) {
@@ -589,11 +667,14 @@ private:
   uint64_t next_position_ = 1;
   uint64_t next_stream_id_ = 1;
   bool ids_dirty_ = false;
-  std::unordered_map<std::string, cached_row> rows_;
-  std::unordered_map<std::string, uint64_t> overlay_;
+  /// The rows of the streams appended to, by name.
+  std::vector<cached_row> rows_;
+  /// For each append of the commit, in order, its row in `rows_`.
+  std::vector<size_t> slots_;
+  /// For each group, the index of its first append in `slots_`.
+  std::vector<size_t> offsets_;
   std::unordered_set<std::string> group_keys_;
   std::unordered_set<std::string> commit_keys_;
-  detail::cursor events_cursor_;
   detail::cursor log_cursor_;
 };
 
@@ -628,9 +709,14 @@ journal::commit(const std::vector<write_group>& groups) {
         self.failed = true;
         return err;
       }
-      for (auto& g : groups) {
+      if (auto err = builder.preload(groups)) {
+        self.failed = true;
+        return err;
+      }
+      for (size_t i = 0; i < groups.size(); ++i) {
+        auto& g = groups[i];
         caf::error fatal;
-        auto err = builder.validate(g, fatal);
+        auto err = builder.validate(i, g, fatal);
         if (fatal) {
           self.failed = true;
           return fatal;
@@ -640,7 +726,7 @@ journal::commit(const std::vector<write_group>& groups) {
           continue;
         }
         group_receipt receipt;
-        if (rc = builder.apply(g, now, receipt); rc != MDB_SUCCESS)
+        if (rc = builder.apply(i, g, now, receipt); rc != MDB_SUCCESS)
           break;
         outcomes.emplace_back(std::move(receipt));
       }
@@ -680,6 +766,89 @@ caf::expected<group_receipt> journal::commit(const write_group& group) {
     return std::move(res.error());
   return std::move(res->front());
 }
+
+namespace {
+
+/// Deletes the log entries of `row`'s versions below `version`, and the
+/// index blocks that hold only such versions; rewrites a block that holds
+/// versions on both sides of the cut to start at `version`, and drops the
+/// cut versions from `row.recent`. Leaves `row.first` to the caller.
+int cut_stream(const journal::impl& self, MDB_txn* t, stream_row& row,
+               uint64_t version) {
+  std::vector<uint64_t> doomed; // log positions to delete
+  struct block {
+    uint64_t first;
+    std::vector<uint64_t> positions;
+  };
+  std::vector<block> blocks; // the index blocks that start below the cut
+  if (row.first < row.tail_first()) {
+    detail::cursor c;
+    if (auto rc = c.open(t, self.index))
+      return rc;
+    detail::event_key start{row.id, 0};
+    MDB_val k = to_val(start.bytes, 16), v;
+    auto rc = c.get(k, v, MDB_SET_RANGE);
+    for (; rc == MDB_SUCCESS; rc = c.get(k, v, MDB_NEXT)) {
+      auto key = static_cast<const char*>(k.mv_data);
+      if (k.mv_size != 16 || get_be64(key) != row.id
+          || get_be64(key + 8) >= version)
+        break;
+      auto& b = blocks.emplace_back();
+      b.first = get_be64(key + 8);
+      if (!detail::decode_positions(to_view(v), b.positions))
+        b.positions.clear(); // unreadable: delete it, keep its log entries
+    }
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+      return rc;
+  }
+  for (auto& b : blocks) {
+    detail::event_key ek{row.id, b.first};
+    MDB_val k = to_val(ek.bytes, 16);
+    if (auto rc = mdb_del(t, self.index, &k, nullptr))
+      return rc;
+    auto below = std::min<uint64_t>(b.positions.size(), version - b.first);
+    doomed.insert(doomed.end(), b.positions.begin(),
+                  b.positions.begin() + below);
+    if (below < b.positions.size()) {
+      // The block straddles the cut: keep its upper part, under `version`.
+      std::string buf;
+      detail::encode_positions(b.positions.data() + below,
+                               b.positions.size() - below, buf);
+      detail::event_key nk{row.id, version};
+      MDB_val k2 = to_val(nk.bytes, 16), v2 = to_val(buf);
+      if (auto rc = mdb_put(t, self.index, &k2, &v2, 0))
+        return rc;
+    }
+  }
+  if (auto tail = row.tail_first(); version > tail) {
+    auto below = std::min<uint64_t>(row.recent.size(), version - tail);
+    doomed.insert(doomed.end(), row.recent.begin(),
+                  row.recent.begin() + below);
+    row.recent.drop_front(below);
+  }
+  // Delete only log entries that do belong to the stream.
+  detail::cursor c;
+  if (auto rc = c.open(t, self.log))
+    return rc;
+  for (auto pos : doomed) {
+    detail::u64_key pk{pos};
+    MDB_val k = to_val(pk.bytes, 8), v;
+    auto rc = c.get(k, v, MDB_SET);
+    if (rc == MDB_NOTFOUND)
+      continue;
+    if (rc != MDB_SUCCESS)
+      return rc;
+    if (v.mv_size < detail::log_prefix_size
+        || get_be64(static_cast<const char*>(v.mv_data)) != row.id)
+      continue;
+    if (rc = mdb_cursor_del(c.get(), 0); rc != MDB_SUCCESS)
+      return rc;
+  }
+  c.close();
+  return MDB_SUCCESS;
+}
+
+} // namespace
 
 caf::error journal::truncate_before(const std::string& stream,
                                     uint64_t version) {
@@ -738,34 +907,12 @@ caf::error journal::truncate_before(const std::string& stream,
           rc = MDB_SUCCESS;
         }
       }
-      for (auto seq = row.first; seq < version && rc == MDB_SUCCESS; ++seq) {
-        detail::event_key ek{row.id, seq};
-        MDB_val ekv = to_val(ek.bytes, 16), ev;
-        rc = mdb_get(t.get(), self.events, &ekv, &ev);
-        if (rc == MDB_NOTFOUND) {
-          rc = MDB_SUCCESS;
-          continue;
-        }
-        if (rc != MDB_SUCCESS)
-          break;
-        uint64_t pos = 0;
-        if (detail::peek_position(static_cast<const char*>(ev.mv_data),
-                                  ev.mv_size, pos)) {
-          detail::u64_key pk{pos};
-          MDB_val lk = to_val(pk.bytes, 8);
-          rc = mdb_del(t.get(), self.log, &lk, nullptr);
-          if (rc == MDB_NOTFOUND)
-            rc = MDB_SUCCESS;
-          if (rc != MDB_SUCCESS)
-            break;
-        }
-        rc = mdb_del(t.get(), self.events, &ekv, nullptr);
-      }
+      if (rc == MDB_SUCCESS)
+        rc = cut_stream(self, t.get(), row, version);
       if (rc == MDB_SUCCESS) {
         row.first = version;
-        char buf[24];
-        encode_stream_row(row, buf);
-        MDB_val nv = to_val(buf, 24);
+        char buf[detail::max_row_size];
+        MDB_val nv = to_val(buf, detail::encode_stream_row(row, buf));
         rc = mdb_put(t.get(), self.streams, &k, &nv, 0);
       }
       if (rc == MDB_SUCCESS) {
@@ -839,15 +986,86 @@ private:
   caf::error err_;
 };
 
-caf::error decode_into(const std::string& stream, uint64_t seq,
+/// Decodes the `log` value `v` at position `pos`, which holds version `seq`
+/// of `stream`, into `out`. REQUIRES: `v` is longer than the log prefix.
+caf::error decode_into(const std::string& stream, uint64_t seq, uint64_t pos,
                        const MDB_val& v, stored_event& out) {
   out.stream = stream;
   out.version = seq;
-  auto why = detail::decode_record(static_cast<const char*>(v.mv_data),
-                                   v.mv_size, out.record, out.position);
+  auto why = detail::decode_record(static_cast<const char*>(v.mv_data)
+                                     + detail::log_prefix_size,
+                                   v.mv_size - detail::log_prefix_size,
+                                   out.record, out.position);
   if (!why.empty())
     return corrupt(stream, seq, why);
+  if (out.position != pos)
+    return corrupt(stream, seq,
+                   "the record at log position " + std::to_string(pos)
+                     + " says position " + std::to_string(out.position));
   return caf::none;
+}
+
+/// Returns whether the `log` value `v` belongs to version `seq` of stream
+/// `id`.
+bool log_entry_is(const MDB_val& v, uint64_t id, uint64_t seq) noexcept {
+  auto data = static_cast<const char*>(v.mv_data);
+  return v.mv_size >= detail::log_prefix_size && get_be64(data) == id
+         && get_be64(data + 8) == seq;
+}
+
+/// Appends to `out` the log positions of versions `from` to
+/// `from + count - 1` of the stream of `row`: from its `index` blocks, then
+/// from `row.recent`. Stops at the first version without a position and
+/// stores it in `missing` (else 0). Returns an LMDB error code.
+///
+/// REQUIRES: `row.first <= from` and `from + count - 1 <= row.version`.
+int find_positions(MDB_txn* t, MDB_dbi index, const stream_row& row,
+                   uint64_t from, uint64_t count, std::vector<uint64_t>& out,
+                   uint64_t& missing) {
+  missing = 0;
+  auto seq = from;
+  auto end = from + count;
+  auto tail = row.tail_first();
+  if (seq < tail) {
+    detail::cursor c;
+    if (auto rc = c.open(t, index))
+      return rc;
+    // The block that holds `from` is the last one starting at or below it.
+    detail::event_key ek{row.id, seq};
+    MDB_val k = to_val(ek.bytes, 16), v;
+    auto rc = c.get(k, v, MDB_SET_RANGE);
+    if (rc == MDB_SUCCESS
+        && (k.mv_size != 16 || std::memcmp(k.mv_data, ek.bytes, 16) != 0))
+      rc = c.get(k, v, MDB_PREV);
+    else if (rc == MDB_NOTFOUND)
+      rc = c.get(k, v, MDB_LAST);
+    std::vector<uint64_t> block;
+    for (; seq < end && seq < tail; rc = c.get(k, v, MDB_NEXT)) {
+      if (rc == MDB_NOTFOUND)
+        break;
+      if (rc != MDB_SUCCESS)
+        return rc;
+      auto key = static_cast<const char*>(k.mv_data);
+      if (k.mv_size != 16 || get_be64(key) != row.id)
+        break;
+      auto block_first = get_be64(key + 8);
+      block.clear();
+      if (block_first > seq || !detail::decode_positions(to_view(v), block)
+          || block_first + block.size() <= seq)
+        break;
+      for (auto i = seq - block_first; i < block.size() && seq < end
+                                       && seq < tail;
+           ++i, ++seq)
+        out.push_back(block[i]);
+    }
+    if (seq < end && seq < tail) {
+      missing = seq;
+      return MDB_SUCCESS;
+    }
+  }
+  for (; seq < end; ++seq)
+    out.push_back(row.recent[seq - tail]);
+  return MDB_SUCCESS;
 }
 
 } // namespace
@@ -880,29 +1098,49 @@ caf::error journal::read_stream(const std::string& stream, uint64_t from,
   if (from > row.version || max_count == 0)
     return finish(caf::none);
   auto count = std::min<uint64_t>(max_count, row.version - from + 1);
-  if (out.size() < count)
-    out.resize(count);
+  std::vector<uint64_t> positions;
+  positions.reserve(count);
+  uint64_t missing = 0;
+  if (auto rc = find_positions(rs.get(), impl_->index, row, from, count,
+                               positions, missing))
+    return finish(detail::lmdb_error(rc, "mdb_cursor_get(index)"));
+  if (out.size() < positions.size())
+    out.resize(positions.size());
   detail::cursor c;
-  if (auto rc = c.open(rs.get(), impl_->events); rc != MDB_SUCCESS)
-    return finish(detail::lmdb_error(rc, "mdb_cursor_open(events)"));
-  detail::event_key ek{row.id, from};
-  MDB_val k = to_val(ek.bytes, 16), v;
-  auto rc = c.get(k, v, MDB_SET_RANGE);
-  for (uint64_t expected = from; used < count; ++expected) {
-    if (rc == MDB_NOTFOUND || (rc == MDB_SUCCESS && k.mv_size == 16
-                               && get_be64(static_cast<const char*>(
-                                    k.mv_data))
-                                    != row.id))
-      return finish(corrupt(stream, expected, "event is missing"));
+  if (auto rc = c.open(rs.get(), impl_->log); rc != MDB_SUCCESS)
+    return finish(detail::lmdb_error(rc, "mdb_cursor_open(log)"));
+  for (size_t i = 0; i < positions.size(); ++i) {
+    auto seq = from + i;
+    auto pos = positions[i];
+    MDB_val k, v;
+    int rc;
+    if (i > 0 && pos == positions[i - 1] + 1) {
+      // Consecutive positions, as a stream written alone has: step on.
+      rc = c.get(k, v, MDB_NEXT);
+      if (rc == MDB_SUCCESS
+          && (k.mv_size != 8
+              || get_be64(static_cast<const char*>(k.mv_data)) != pos))
+        rc = MDB_NOTFOUND;
+    } else {
+      detail::u64_key pk{pos};
+      k = to_val(pk.bytes, 8);
+      rc = c.get(k, v, MDB_SET);
+    }
+    if (rc == MDB_NOTFOUND)
+      return finish(corrupt(stream, seq, "event is missing"));
     if (rc != MDB_SUCCESS)
-      return finish(detail::lmdb_error(rc, "mdb_cursor_get(events)"));
-    auto seq = get_be64(static_cast<const char*>(k.mv_data) + 8);
-    if (seq != expected)
-      return finish(corrupt(stream, expected, "event is missing"));
-    if (auto err = decode_into(stream, seq, v, out[used++]))
+      return finish(detail::lmdb_error(rc, "mdb_cursor_get(log)"));
+    if (!log_entry_is(v, row.id, seq))
+      return finish(corrupt(stream, seq,
+                            "event is missing: log position "
+                              + std::to_string(pos)
+                              + " holds another event"));
+    if (auto err = decode_into(stream, seq, pos, v, out[used++]))
       return finish(std::move(err));
-    rc = c.get(k, v, MDB_NEXT);
   }
+  if (missing != 0)
+    return finish(corrupt(stream, missing, "event is missing from the "
+                                           "index"));
   return finish(caf::none);
 }
 
@@ -930,7 +1168,7 @@ caf::expected<log_slice> journal::read_all(uint64_t from, size_t max_count,
     ++scanned;
     auto pos = get_be64(static_cast<const char*>(k.mv_data));
     result.next_position = pos + 1;
-    if (v.mv_size != 16)
+    if (v.mv_size <= detail::log_prefix_size)
       return make_error(errc::corrupt_record,
                         "log position " + std::to_string(pos)
                           + ": bad log entry");
@@ -948,16 +1186,8 @@ caf::expected<log_slice> journal::read_all(uint64_t from, size_t max_count,
       i = names.emplace(id, std::string{to_view(nv)}).first;
     }
     if (category.empty() || category_of(i->second) == category) {
-      MDB_val ek = v, ev;
-      auto erc = mdb_get(rs.get(), impl_->events, &ek, &ev);
-      if (erc == MDB_NOTFOUND)
-        return corrupt(i->second, seq, "event of log position "
-                                         + std::to_string(pos)
-                                         + " is missing");
-      if (erc != MDB_SUCCESS)
-        return detail::lmdb_error(erc, "mdb_get(events)");
       stored_event se;
-      if (auto err = decode_into(i->second, seq, ev, se))
+      if (auto err = decode_into(i->second, seq, pos, v, se))
         return err;
       result.events.push_back(std::move(se));
     }
@@ -1138,7 +1368,7 @@ caf::expected<journal_stats> journal::stats() const {
       return st.ms_entries;
     };
     result.streams = count(impl_->streams);
-    result.events = count(impl_->events);
+    result.events = count(impl_->log);
     result.snapshots = count(impl_->snapshots);
     result.checkpoints = count(impl_->checkpoints);
     result.dedup_keys = count(impl_->dedup);
@@ -1176,14 +1406,25 @@ journal::raw_event(const std::string& stream, uint64_t version) const {
       return err;
     return std::optional<std::string>{};
   }
-  detail::event_key ek{row.id, version};
-  MDB_val k = to_val(ek.bytes, 16), v;
-  auto rc = mdb_get(rs.get(), impl_->events, &k, &v);
-  if (rc == MDB_NOTFOUND)
+  if (version < row.first || version > row.version)
+    return std::optional<std::string>{};
+  std::vector<uint64_t> positions;
+  uint64_t missing = 0;
+  if (auto rc = find_positions(rs.get(), impl_->index, row, version, 1,
+                               positions, missing))
+    return detail::lmdb_error(rc, "mdb_cursor_get(index)");
+  if (positions.empty())
+    return std::optional<std::string>{};
+  detail::u64_key pk{positions.front()};
+  MDB_val k = to_val(pk.bytes, 8), v;
+  auto rc = mdb_get(rs.get(), impl_->log, &k, &v);
+  if (rc == MDB_NOTFOUND || (rc == MDB_SUCCESS && !log_entry_is(v, row.id,
+                                                                version)))
     return std::optional<std::string>{};
   if (rc != MDB_SUCCESS)
-    return detail::lmdb_error(rc, "mdb_get(events)");
-  return std::optional<std::string>{std::string{to_view(v)}};
+    return detail::lmdb_error(rc, "mdb_get(log)");
+  return std::optional<std::string>{
+    std::string{to_view(v).substr(detail::log_prefix_size)}};
 }
 
 } // namespace cairn::journal

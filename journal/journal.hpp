@@ -43,18 +43,37 @@
 /// | database   | key                     | value                              |
 /// |------------|-------------------------|------------------------------------|
 /// | `meta`     | name                    | format version, next stream id     |
-/// | `streams`  | stream name             | u64 id, u64 version, u64 first     |
+/// | `streams`  | stream name             | u64 id, version, first; recent     |
 /// | `names`    | u64 stream id           | stream name                        |
-/// | `events`   | u64 stream id, u64 seq  | event record (see event_record.hpp) |
-/// | `log`      | u64 position            | u64 stream id, u64 seq             |
+/// | `log`      | u64 position            | u64 stream id, u64 seq, record     |
+/// | `index`    | u64 stream id, u64 seq  | positions of seq, seq + 1, ...     |
 /// | `snapshots`| stream name             | u64 version, type, payload         |
 /// | `checkpoints` | name                 | u64 position                       |
 /// | `dedup`    | key                     | u64 position of the commit         |
 /// | `tables`   | table, 0, key           | value                              |
+///
+/// Each event is stored once, in `log`, as its stream id and sequence
+/// number followed by its record (see event_record.hpp). Positions only
+/// grow, so a commit appends to the end of the log and touches few pages
+/// however many streams it writes.
+///
+/// A stream finds its events through positions. Its row in `streams`
+/// holds, after the fixed fields (id, version, first stored version; u64
+/// big-endian), the positions of its newest events ("recent": versions
+/// `version - n + 1` to `version`) not yet in an `index` block. When a
+/// stream's recent positions complete a block (at most 32), they move to
+/// an `index` block keyed by the stream id and the version of its first
+/// position. The blocks of a stream cover its versions from `first` to the
+/// first recent version, without gap. Position lists are varints: the
+/// first position, then the differences to the position before.
+///
+/// `meta` also holds the high-water mark of positions, written when
+/// retention deletes the newest log entries, so that positions are never
+/// handed out twice.
 namespace cairn::journal {
 
 /// The format version this build writes and reads.
-constexpr uint32_t format_version = 1;
+constexpr uint32_t format_version = 2;
 
 /// A stream as listed by `journal::streams`.
 struct stream_info {
@@ -76,6 +95,7 @@ struct log_slice {
 /// Counts and sizes of a journal.
 struct journal_stats {
   uint64_t streams = 0;
+  /// Events stored: the entries of the global log.
   uint64_t events = 0;
   uint64_t last_position = 0;
   uint64_t snapshots = 0;

@@ -32,16 +32,26 @@ public:
   caf::error run() {
     if (auto err = check_streams())
       return err;
-    if (auto err = check_events())
+    if (auto err = check_log())
       return err;
-    return check_log();
+    if (auto err = check_index())
+      return err;
+    return check_recent();
   }
 
 private:
   struct info {
     std::string name;
     stream_row row;
-    uint64_t next_expected = 0;
+    /// The next version the index blocks should start at.
+    uint64_t next_indexed = 0;
+    /// Log entries of the stream with a version in [first, version].
+    uint64_t log_entries = 0;
+    /// Of these, the ones that the index or the row name.
+    uint64_t named = 0;
+    /// The position of the last version checked, to check that positions
+    /// grow with versions.
+    uint64_t last_position = 0;
   };
 
   caf::error check_streams() {
@@ -56,7 +66,7 @@ private:
       info i;
       i.name = std::string{to_view(k)};
       if (!detail::decode_stream_row(to_view(v), i.row)) {
-        add(i.name, 0, 0, "stream row has a bad size");
+        add(i.name, 0, 0, "stream row is malformed");
         continue;
       }
       detail::u64_key idk{i.row.id};
@@ -68,7 +78,7 @@ private:
         add(i.name, 0, 0,
             "stream id " + std::to_string(i.row.id) + " is named "
               + std::string{to_view(nv)} + " in the names database");
-      i.next_expected = i.row.first;
+      i.next_indexed = i.row.first;
       by_id_.emplace(i.row.id, std::move(i));
     }
     if (rc != MDB_NOTFOUND)
@@ -76,97 +86,158 @@ private:
     return caf::none;
   }
 
-  caf::error check_events() {
-    detail::cursor c;
-    if (auto rc = c.open(txn_, self_.events))
-      return detail::lmdb_error(rc, "mdb_cursor_open(events)");
-    MDB_val k, v;
-    int rc;
-    event_record rec;
-    for (rc = c.get(k, v, MDB_FIRST); rc == MDB_SUCCESS;
-         rc = c.get(k, v, MDB_NEXT)) {
-      ++report_.events;
-      if (k.mv_size != 16) {
-        add("", 0, 0, "events database has a key of bad size");
-        continue;
-      }
-      auto id = get_be64(static_cast<const char*>(k.mv_data));
-      auto seq = get_be64(static_cast<const char*>(k.mv_data) + 8);
-      auto i = by_id_.find(id);
-      if (i == by_id_.end()) {
-        add("", seq, 0,
-            "event of unknown stream id " + std::to_string(id));
-        continue;
-      }
-      auto& s = i->second;
-      if (seq != s.next_expected) {
-        if (seq > s.next_expected)
-          add(s.name, s.next_expected, 0,
-              "versions " + std::to_string(s.next_expected) + " to "
-                + std::to_string(seq - 1) + " are missing");
-        else
-          add(s.name, seq, 0, "version below the first stored version");
-      }
-      s.next_expected = seq + 1;
-      if (seq > s.row.version)
-        add(s.name, seq, 0,
-            "event beyond the stream's version "
-              + std::to_string(s.row.version));
-      uint64_t pos = 0;
-      auto why = detail::decode_record(static_cast<const char*>(v.mv_data),
-                                       v.mv_size, rec, pos);
-      if (!why.empty()) {
-        add(s.name, seq, 0, why);
-        continue;
-      }
-      detail::u64_key pk{pos};
-      MDB_val lk = to_val(pk.bytes, 8), lv;
-      if (mdb_get(txn_, self_.log, &lk, &lv) != MDB_SUCCESS)
-        add(s.name, seq, pos, "no global log entry at its position");
-      else if (lv.mv_size != 16
-               || std::memcmp(lv.mv_data, k.mv_data, 16) != 0)
-        add(s.name, seq, pos, "the global log entry at its position names "
-                              "another event");
-    }
-    if (rc != MDB_NOTFOUND)
-      return detail::lmdb_error(rc, "mdb_cursor_get(events)");
-    for (auto& [id, s] : by_id_)
-      if (s.row.version >= s.row.first && s.next_expected != s.row.version + 1)
-        add(s.name, s.next_expected, 0,
-            "versions " + std::to_string(s.next_expected) + " to "
-              + std::to_string(s.row.version) + " are missing");
-    return caf::none;
-  }
-
+  /// Checks every record of the log and that it belongs to a stored version
+  /// of a known stream.
   caf::error check_log() {
     detail::cursor c;
     if (auto rc = c.open(txn_, self_.log))
       return detail::lmdb_error(rc, "mdb_cursor_open(log)");
     MDB_val k, v;
     int rc;
+    event_record rec;
     for (rc = c.get(k, v, MDB_FIRST); rc == MDB_SUCCESS;
          rc = c.get(k, v, MDB_NEXT)) {
       ++report_.log_entries;
+      if (k.mv_size != 8) {
+        add("", 0, 0, "log key of bad size");
+        continue;
+      }
       auto pos = get_be64(static_cast<const char*>(k.mv_data));
-      if (v.mv_size != 16) {
+      if (v.mv_size < detail::log_prefix_size) {
         add("", 0, pos, "log entry has a bad size");
         continue;
       }
-      MDB_val ek = v, ev;
-      if (mdb_get(txn_, self_.events, &ek, &ev) != MDB_SUCCESS) {
-        auto id = get_be64(static_cast<const char*>(v.mv_data));
-        auto seq = get_be64(static_cast<const char*>(v.mv_data) + 8);
-        auto i = by_id_.find(id);
-        add(i == by_id_.end() ? "" : i->second.name, seq, pos,
-            "the log entry names a missing event");
+      auto data = static_cast<const char*>(v.mv_data);
+      auto id = get_be64(data);
+      auto seq = get_be64(data + 8);
+      auto i = by_id_.find(id);
+      if (i == by_id_.end()) {
+        add("", seq, pos, "log entry of unknown stream id "
+                            + std::to_string(id));
+        continue;
       }
+      auto& s = i->second;
+      uint64_t recorded = 0;
+      auto why = detail::decode_record(data + detail::log_prefix_size,
+                                       v.mv_size - detail::log_prefix_size,
+                                       rec, recorded);
+      if (!why.empty())
+        add(s.name, seq, pos, why);
+      else if (recorded != pos)
+        add(s.name, seq, pos,
+            "the record says position " + std::to_string(recorded));
+      if (seq < s.row.first || seq > s.row.version)
+        add(s.name, seq, pos,
+            "log entry outside the stored versions "
+              + std::to_string(s.row.first) + " to "
+              + std::to_string(s.row.version));
+      else
+        ++s.log_entries;
     }
     if (rc != MDB_NOTFOUND)
       return detail::lmdb_error(rc, "mdb_cursor_get(log)");
-    if (report_.log_entries != report_.events)
-      add("", 0, 0,
-          "the global log has " + std::to_string(report_.log_entries)
-            + " entries for " + std::to_string(report_.events) + " events");
+    return caf::none;
+  }
+
+  /// Checks that the log holds version `seq` of `s` at `pos`.
+  void check_position(info& s, uint64_t seq, uint64_t pos) {
+    ++report_.events;
+    if (pos <= s.last_position)
+      add(s.name, seq, pos,
+          "position not above the one of the version before ("
+            + std::to_string(s.last_position) + ")");
+    s.last_position = pos;
+    detail::u64_key pk{pos};
+    MDB_val k = to_val(pk.bytes, 8), v;
+    auto rc = mdb_get(txn_, self_.log, &k, &v);
+    if (rc != MDB_SUCCESS) {
+      add(s.name, seq, pos, "event is missing from the log");
+      return;
+    }
+    auto data = static_cast<const char*>(v.mv_data);
+    if (v.mv_size < detail::log_prefix_size || get_be64(data) != s.row.id
+        || get_be64(data + 8) != seq) {
+      add(s.name, seq, pos, "the log entry at its position belongs to "
+                            "another event");
+      return;
+    }
+    ++s.named;
+  }
+
+  /// Checks that the index blocks of each stream cover its versions from
+  /// `first` to the row's `recent` positions without gap or overlap.
+  caf::error check_index() {
+    detail::cursor c;
+    if (auto rc = c.open(txn_, self_.index))
+      return detail::lmdb_error(rc, "mdb_cursor_open(index)");
+    MDB_val k, v;
+    int rc;
+    std::vector<uint64_t> block;
+    for (rc = c.get(k, v, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = c.get(k, v, MDB_NEXT)) {
+      if (k.mv_size != 16) {
+        add("", 0, 0, "index key of bad size");
+        continue;
+      }
+      auto id = get_be64(static_cast<const char*>(k.mv_data));
+      auto block_first = get_be64(static_cast<const char*>(k.mv_data) + 8);
+      auto i = by_id_.find(id);
+      if (i == by_id_.end()) {
+        add("", block_first, 0, "index block of unknown stream id "
+                                  + std::to_string(id));
+        continue;
+      }
+      auto& s = i->second;
+      block.clear();
+      if (!detail::decode_positions(to_view(v), block) || block.empty()) {
+        add(s.name, block_first, 0, "index block is malformed");
+        continue;
+      }
+      auto block_last = block_first + block.size() - 1;
+      if (block_first > s.next_indexed)
+        add(s.name, s.next_indexed, 0,
+            "versions " + std::to_string(s.next_indexed) + " to "
+              + std::to_string(block_first - 1) + " have no index entry");
+      else if (block_first < s.next_indexed)
+        add(s.name, block_first, 0,
+            "index block of versions " + std::to_string(block_first) + " to "
+              + std::to_string(block_last) + " overlaps "
+              + (block_first < s.row.first ? "the deleted versions"
+                                           : "the block before"));
+      if (block_last >= s.row.tail_first()) {
+        add(s.name, block_first, 0,
+            "index block of versions " + std::to_string(block_first) + " to "
+              + std::to_string(block_last)
+              + " reaches the row's recent versions from "
+              + std::to_string(s.row.tail_first()));
+        continue;
+      }
+      for (size_t n = 0; n < block.size(); ++n)
+        if (block_first + n >= s.next_indexed)
+          check_position(s, block_first + n, block[n]);
+      s.next_indexed = std::max(s.next_indexed, block_last + 1);
+    }
+    if (rc != MDB_NOTFOUND)
+      return detail::lmdb_error(rc, "mdb_cursor_get(index)");
+    return caf::none;
+  }
+
+  /// Checks the positions of each row, and the counts.
+  caf::error check_recent() {
+    for (auto& [id, s] : by_id_) {
+      auto tail = s.row.tail_first();
+      if (s.next_indexed < tail)
+        add(s.name, s.next_indexed, 0,
+            "versions " + std::to_string(s.next_indexed) + " to "
+              + std::to_string(tail - 1) + " have no index entry");
+      for (size_t n = 0; n < s.row.recent.size(); ++n)
+        check_position(s, tail + n, s.row.recent[n]);
+      if (s.log_entries > s.named)
+        add(s.name, 0, 0,
+            "the log holds " + std::to_string(s.log_entries - s.named)
+              + " entries of the stream's versions that no index entry "
+                "names");
+    }
     return caf::none;
   }
 

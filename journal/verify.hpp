@@ -36,12 +36,17 @@ struct verify_report {
 };
 
 /// Checks, in one read transaction:
-/// - every event record's checksum and structure;
-/// - that each stream's versions run without gap from its first stored
-///   version to its version;
-/// - that every log entry names an existing event that records the same
-///   position, and every event has its log entry;
+/// - every record of the log: its checksum, its structure, the position it
+///   records, and that it belongs to a known stream and to one of the
+///   stream's stored versions (`first` to `version`);
+/// - that each stream's index blocks and recent positions give a position
+///   to each stored version, without gap or overlap, growing with the
+///   version, and that the log holds that version of the stream there;
+/// - that the log holds no other entries of the stream's versions;
 /// - that the stream names and ids agree.
+///
+/// `verify_report::events` counts the versions checked, `log_entries` the
+/// entries of the log.
 ///
 /// Returns the report; an error only when the journal cannot be read at all.
 /// Stops collecting after `max_problems` problems.

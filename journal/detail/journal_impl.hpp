@@ -1,9 +1,12 @@
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "caf/expected.hpp"
 
@@ -20,7 +23,7 @@ struct journal::impl {
   MDB_dbi meta = 0;
   MDB_dbi streams = 0;
   MDB_dbi names = 0;
-  MDB_dbi events = 0;
+  MDB_dbi index = 0;
   MDB_dbi log = 0;
   MDB_dbi snapshots = 0;
   MDB_dbi checkpoints = 0;
@@ -53,17 +56,106 @@ struct journal::impl {
   caf::error grow_map();
 };
 
+namespace detail {
+
+/// Bytes before the event record in a `log` value: u64 stream id, u64 seq,
+/// both big-endian.
+constexpr size_t log_prefix_size = 16;
+
+/// Most positions in one `index` block, and in a row's recent positions.
+constexpr size_t index_block_events = 32;
+
+/// Returns whether appending version `seq` to the recent positions of
+/// stream `id`, which then hold `n` positions, completes an index block.
+/// Block boundaries are staggered by stream id so that streams written in
+/// step do not all fill their blocks in the same commit.
+constexpr bool block_complete(uint64_t id, uint64_t seq, size_t n) noexcept {
+  return n >= index_block_events || (seq + id) % index_block_events == 0;
+}
+
+/// Up to `index_block_events` positions, stored inline.
+class recent_positions {
+public:
+  size_t size() const noexcept {
+    return size_;
+  }
+
+  bool empty() const noexcept {
+    return size_ == 0;
+  }
+
+  bool full() const noexcept {
+    return size_ == index_block_events;
+  }
+
+  const uint64_t* data() const noexcept {
+    return xs_;
+  }
+
+  const uint64_t* begin() const noexcept {
+    return xs_;
+  }
+
+  const uint64_t* end() const noexcept {
+    return xs_ + size_;
+  }
+
+  uint64_t operator[](size_t i) const noexcept {
+    return xs_[i];
+  }
+
+  /// REQUIRES: `!full()`.
+  void push_back(uint64_t x) noexcept {
+    xs_[size_++] = x;
+  }
+
+  void clear() noexcept {
+    size_ = 0;
+  }
+
+  /// Drops the first `n` positions. REQUIRES: `n <= size()`.
+  void drop_front(size_t n) noexcept {
+    std::copy(xs_ + n, xs_ + size_, xs_);
+    size_ -= n;
+  }
+
+private:
+  uint64_t xs_[index_block_events];
+  size_t size_ = 0;
+};
+
+} // namespace detail
+
 /// A stream's row in the `streams` database.
 struct stream_row {
   uint64_t id = 0;
   uint64_t version = 0;
   uint64_t first = 1;
+  /// Log positions of the stream's newest events, versions
+  /// `tail_first()` to `version`, not yet in an `index` block.
+  detail::recent_positions recent;
+
+  /// The version of the first position in `recent`; `version + 1` when
+  /// `recent` is empty. The `index` blocks hold versions `first` to
+  /// `tail_first() - 1`.
+  uint64_t tail_first() const noexcept {
+    return version + 1 - recent.size();
+  }
 };
 
 namespace detail {
 
-/// Decodes a `streams` value; false if its size is wrong.
-bool decode_stream_row(std::string_view bytes, stream_row& out) noexcept;
+/// Decodes a `streams` value: u64 id, u64 version, u64 first (big-endian),
+/// then the positions of `recent` (see `encode_positions`). False if it is
+/// malformed or inconsistent (`recent` longer than the stored versions).
+bool decode_stream_row(std::string_view bytes, stream_row& out);
+
+/// Most bytes of an encoded `streams` value.
+constexpr size_t max_row_size = 24 + 10 * index_block_events;
+
+/// Encodes `row` as a `streams` value at `out`, which has room for
+/// `max_row_size` bytes. Returns the size.
+size_t encode_stream_row(const stream_row& row, char* out) noexcept;
 
 } // namespace detail
 

@@ -5,9 +5,11 @@
 #include <lmdb.h>
 
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include "journal/errc.hpp"
+#include "journal/verify.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace cairn;
@@ -357,6 +359,131 @@ TEST_CASE("retention deletes events below a version and their log entries") {
     CHECK(code_of(e2) == errc::invalid_argument);
     CHECK(describe(e2).find("inv-1") != std::string::npos);
   }
+}
+
+namespace {
+
+/// What a test wrote to each stream: position and payload of each version
+/// (index 0 is version 1), and the first version still stored.
+struct model {
+  std::map<std::string, std::vector<std::pair<uint64_t, std::string>>> events;
+  std::map<std::string, uint64_t> first;
+
+  /// Commits, in one transaction, `counts[i]` events to `streams[i]`.
+  void commit(store& j, const std::vector<std::string>& streams,
+              const std::vector<size_t>& counts) {
+    std::vector<write_group> groups;
+    for (size_t i = 0; i < streams.size(); ++i) {
+      auto& s = streams[i];
+      std::vector<event_record> evs;
+      for (size_t n = 0; n < counts[i]; ++n)
+        evs.push_back(ev("e", s + "/" + std::to_string(events[s].size() + n
+                                                       + 1)));
+      groups.push_back(group_of(
+        app(s, expected_version::exact(events[s].size()), evs)));
+    }
+    auto res = j.commit(groups);
+    REQUIRE(res);
+    for (size_t i = 0; i < streams.size(); ++i) {
+      REQUIRE((*res)[i]);
+      auto& a = (*res)[i]->appends.at(0);
+      auto& s = streams[i];
+      for (size_t n = 0; n < counts[i]; ++n)
+        events[s].emplace_back(a.first_position + n,
+                               s + "/" + std::to_string(events[s].size() + 1));
+      first.emplace(s, 1);
+    }
+  }
+
+  /// Checks every read of every stream from every version, and verify.
+  void check(const store& j) const {
+    for (auto& [s, evs] : events) {
+      auto lo = first.at(s);
+      for (uint64_t from = 1; from <= evs.size() + 1; ++from) {
+        for (size_t max : {size_t{1}, size_t{7}, size_t{1000}}) {
+          auto got = j.read_stream(s, from, max);
+          REQUIRE(got);
+          auto start = std::max(from, lo);
+          auto want = start > evs.size()
+                        ? 0
+                        : std::min<size_t>(max, evs.size() - start + 1);
+          REQUIRE(got->size() == want);
+          for (size_t i = 0; i < want; ++i) {
+            auto& e = (*got)[i];
+            CHECK(e.stream == s);
+            CHECK(e.version == start + i);
+            CHECK(e.position == evs[start + i - 1].first);
+            CHECK(e.record.payload == evs[start + i - 1].second);
+          }
+        }
+      }
+      for (uint64_t v = 1; v <= evs.size() + 1; ++v)
+        CHECK(j.raw_event(s, v)->has_value() == (v >= lo && v <= evs.size()));
+    }
+    auto report = verify(j);
+    REQUIRE(report);
+    for (auto& p : report->problems)
+      FAIL_CHECK(p.stream << " version " << p.version << " position "
+                          << p.position << ": " << p.what);
+    auto all = j.read_all(1, 100000);
+    REQUIRE(all);
+    size_t stored = 0;
+    for (auto& [s, evs] : events)
+      stored += evs.size() - (first.at(s) - 1);
+    CHECK(all->events.size() == stored);
+    CHECK(report->events == stored);
+    CHECK(j.stats()->events == stored);
+  }
+};
+
+} // namespace
+
+TEST_CASE("streams written in turn read back across their index blocks") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  model m;
+  std::vector<std::string> streams{"a-1", "b-1", "c-1", "d-1"};
+  for (size_t round = 0; round < 40; ++round) {
+    std::vector<size_t> counts;
+    for (size_t i = 0; i < streams.size(); ++i)
+      counts.push_back((round * (i + 1)) % 5 + (i == 3 ? 40 : 0));
+    m.commit(*j, streams, counts);
+  }
+  // One commit far larger than a block.
+  m.commit(*j, {"a-1", "e-1"}, {100, 70});
+  m.check(*j);
+  j.reset();
+  j = open_or_fail(dir.path());
+  m.check(*j);
+}
+
+TEST_CASE("retention cuts through index blocks and recent positions") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  model m;
+  for (size_t round = 0; round < 30; ++round)
+    m.commit(*j, {"a-1", "b-1"}, {round % 4 + 1, 3});
+  auto versions = m.events["a-1"].size();
+  REQUIRE(versions == 73);
+  for (uint64_t cut : {uint64_t{2}, uint64_t{5}, uint64_t{33}, uint64_t{34},
+                       uint64_t{60}, uint64_t{70}, uint64_t{73}}) {
+    INFO("truncate before " << cut);
+    REQUIRE(!j->truncate_before("a-1", cut));
+    m.first["a-1"] = cut;
+    m.check(*j);
+  }
+  // The stream grows on after the cut, through new blocks.
+  for (size_t round = 0; round < 20; ++round)
+    m.commit(*j, {"a-1", "b-1"}, {3, 1});
+  m.check(*j);
+  REQUIRE(!j->truncate_before("a-1", m.events["a-1"].size() + 1));
+  m.first["a-1"] = m.events["a-1"].size() + 1;
+  m.check(*j);
+  m.commit(*j, {"a-1"}, {40});
+  m.check(*j);
+  REQUIRE(!j->truncate_before("b-1", 100));
+  m.first["b-1"] = 100;
+  m.check(*j);
 }
 
 TEST_CASE("positions are never handed out twice, even after retention "

@@ -5,6 +5,7 @@
 #include <lmdb.h>
 
 #include "journal/detail/bytes.hpp"
+#include "journal/detail/record_format.hpp"
 #include "journal/errc.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -75,10 +76,15 @@ TEST_CASE("verify names a stream and version whose event is missing") {
     auto j = open_fast(dir.path());
     fill(*j);
   }
-  // Delete order-3 version 2 (stream id 4) behind the journal's back.
-  edit_raw(dir.path(), "events", [](MDB_txn* txn, MDB_dbi dbi) {
-    detail::event_key k{4, 2};
-    MDB_val key{16, k.bytes};
+  // Delete order-3 version 2 (stream id 4, log position 11: each stream
+  // got 3 positions in turn) behind the journal's back.
+  edit_raw(dir.path(), "log", [](MDB_txn* txn, MDB_dbi dbi) {
+    detail::u64_key k{11};
+    MDB_val key{8, k.bytes}, val;
+    REQUIRE(mdb_get(txn, dbi, &key, &val) == 0);
+    REQUIRE(val.mv_size > 16);
+    REQUIRE(detail::get_be64(static_cast<const char*>(val.mv_data)) == 4);
+    REQUIRE(detail::get_be64(static_cast<const char*>(val.mv_data) + 8) == 2);
     REQUIRE(mdb_del(txn, dbi, &key, nullptr) == 0);
   });
   auto j = open_fast(dir.path());
@@ -102,10 +108,18 @@ TEST_CASE("verify reports a log entry without its event") {
     auto j = open_fast(dir.path());
     fill(*j);
   }
+  // A well-formed record at position 100 for order-0 (stream id 1)
+  // version 99, which the stream does not have.
   edit_raw(dir.path(), "log", [](MDB_txn* txn, MDB_dbi dbi) {
-    detail::u64_key k{100};
+    event_record r;
+    r.type = "e";
+    r.payload = "stray";
+    std::string bytes(16 + detail::encoded_size(r), '\0');
     detail::event_key target{1, 99};
-    MDB_val key{8, k.bytes}, val{16, target.bytes};
+    std::memcpy(bytes.data(), target.bytes, 16);
+    detail::encode_record(r, 100, 1, bytes.data() + 16);
+    detail::u64_key k{100};
+    MDB_val key{8, k.bytes}, val{bytes.size(), bytes.data()};
     REQUIRE(mdb_put(txn, dbi, &key, &val, 0) == 0);
   });
   auto j = open_fast(dir.path());
@@ -113,4 +127,50 @@ TEST_CASE("verify reports a log entry without its event") {
   REQUIRE(report);
   REQUIRE(!report->ok());
   CHECK(report->problems.front().position == 100);
+  CHECK(report->problems.front().stream == "order-0");
+  CHECK(report->problems.front().version == 99);
+}
+
+TEST_CASE("verify names the versions of a lost index block") {
+  temp_dir dir;
+  {
+    auto j = open_fast(dir.path());
+    for (int c = 0; c < 10; ++c) {
+      append a;
+      a.stream = "long-1";
+      a.expected = expected_version::exact(static_cast<uint64_t>(c) * 10);
+      for (int k = 0; k < 10; ++k) {
+        event_record r;
+        r.type = "e";
+        a.events.push_back(r);
+      }
+      write_group g;
+      g.appends.push_back(a);
+      REQUIRE(j->commit(g));
+    }
+    auto report = verify(*j);
+    REQUIRE(report);
+    CHECK(report->ok());
+  }
+  // Stream id 1: its blocks end where (version + 1) % 32 == 0, so versions
+  // 32 to 63 form the block keyed (1, 32).
+  edit_raw(dir.path(), "index", [](MDB_txn* txn, MDB_dbi dbi) {
+    detail::event_key k{1, 32};
+    MDB_val key{16, k.bytes};
+    REQUIRE(mdb_del(txn, dbi, &key, nullptr) == 0);
+  });
+  auto j = open_fast(dir.path());
+  auto report = verify(*j);
+  REQUIRE(report);
+  REQUIRE(!report->ok());
+  CHECK(report->problems.front().stream == "long-1");
+  CHECK(report->problems.front().version == 32);
+  CHECK(report->problems.front().what.find("32 to 63") != std::string::npos);
+  auto read = j->read_stream("long-1");
+  REQUIRE(!read);
+  CHECK(code_of(read.error()) == errc::corrupt_record);
+  CHECK(describe(read.error()).find("long-1 version 32") != std::string::npos);
+  auto after = j->read_stream("long-1", 64);
+  REQUIRE(after);
+  CHECK(after->size() == 37);
 }

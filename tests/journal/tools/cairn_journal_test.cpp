@@ -759,7 +759,9 @@ TEST_CASE("verify names the stream and version of a corrupted record") {
   auto res = cli({"verify", bad.dir});
   INFO(res.output);
   CHECK(res.exit_code == 1);
-  CHECK(res.output.find("stream order-3 version 2: checksum mismatch")
+  CHECK(res.output.find("stream order-3 version 2 position "
+                        + std::to_string(corrupted_journal::bad_position)
+                        + ": checksum mismatch")
         != std::string::npos);
   CHECK(res.output.find("1 problem") != std::string::npos);
   for (auto name : {"order-1", "order-2", "invoice-1"})
