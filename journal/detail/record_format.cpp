@@ -112,11 +112,5 @@ std::string decode_record(const char* data, size_t size, event_record& out,
   return {};
 }
 
-bool peek_position(const char* data, size_t size, uint64_t& position) noexcept {
-  if (size < record_header_size)
-    return false;
-  position = get_le<uint64_t>(data + 5);
-  return true;
-}
 
 } // namespace cairn::journal::detail

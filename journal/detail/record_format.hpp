@@ -31,7 +31,5 @@ void encode_record(const event_record& rec, uint64_t position,
 std::string decode_record(const char* data, size_t size, event_record& out,
                           uint64_t& position);
 
-/// Reads only the position of an encoded record, after checking its size.
-bool peek_position(const char* data, size_t size, uint64_t& position) noexcept;
 
 } // namespace cairn::journal::detail
