@@ -66,8 +66,8 @@ typename Inspector::result_type inspect(Inspector& f, entity_id& x) {
 
 /// Runtime settings of the entities of one aggregate type.
 struct aggregate_settings {
-  /// Snapshot every this many events (0: never).
-  uint64_t snapshot_every = 0;
+  /// Snapshot every this many events (0: never); `aggregates.snapshot-every`.
+  uint64_t snapshot_every = 100;
   /// Commands held while an entity recovers or persists; the next one is
   /// refused with `errc::overloaded`.
   size_t stash_capacity = 1024;

@@ -44,10 +44,17 @@ struct fixture {
   }
 };
 
+/// Returns the path of config/cairn.ini in the source tree: from
+/// CAIRN_SOURCE_DIR if set, else from the path of this file.
 std::string shipped_ini() {
-  auto dir = std::getenv("CAIRN_SOURCE_DIR");
-  REQUIRE(dir != nullptr);
-  return std::string{dir} + "/config/cairn.ini";
+  std::string dir;
+  if (auto env = std::getenv("CAIRN_SOURCE_DIR")) {
+    dir = env;
+  } else {
+    dir = __FILE__;
+    dir.erase(dir.rfind("/tests/actors/"));
+  }
+  return dir + "/config/cairn.ini";
 }
 
 void check_defaults(const config& cfg) {

@@ -1,0 +1,209 @@
+/// cairn-invoicing: invoices (seed 004) as persistent actors.
+///
+/// Usage: `cairn-invoicing [--journal.path=DIR] [other cairn::config flags]`
+/// (default `./cairn-data`; `--help` lists the flags).
+///
+/// Each run first recovers the invoices earlier runs left in the journal
+/// (by asking invoice 1, 2, ... for its state until one does not exist),
+/// pays the ones still waiting for their payment, then drives three new
+/// invoices through their life cycle: one paid at once, one sent and left
+/// open for the next run, and one that shows invalid transitions being
+/// refused. Run it twice on the same directory: the second run continues
+/// where the first stopped.
+
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "caf/actor_system.hpp"
+#include "caf/scoped_actor.hpp"
+
+#include "actors/config.hpp"
+#include "actors/runtime.hpp"
+#include "examples/invoicing/invoice.hpp"
+#include "journal/errc.hpp"
+
+using namespace invoicing;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Sends commands to the invoice registry and waits for the replies.
+class client {
+public:
+  client(caf::actor_system& sys, caf::actor invoices)
+    : self_(sys), invoices_(std::move(invoices)) {
+    // nop
+  }
+
+  /// Sends `cmd` to invoice `id`; returns its new state or its error.
+  template <class Command>
+  caf::expected<invoice_state> ask(int id, Command cmd) {
+    caf::expected<invoice_state> result{caf::error{}};
+    self_
+      ->request(invoices_, 10s, cairn::entity_id{std::to_string(id)},
+                std::move(cmd))
+      .receive([&](invoice_state& st) { result = std::move(st); },
+               [&](caf::error& err) { result = std::move(err); });
+    return result;
+  }
+
+  /// Like `ask`, but a failure throws.
+  template <class Command>
+  invoice_state must(int id, Command cmd) {
+    auto result = ask(id, std::move(cmd));
+    if (!result)
+      throw std::runtime_error("invoice " + std::to_string(id) + ": "
+                               + self_->system().render(result.error()));
+    return std::move(*result);
+  }
+
+  /// Sends `cmd`, expects a refusal and prints it.
+  template <class Command>
+  void refused(int id, const std::string& what, Command cmd) {
+    auto result = ask(id, std::move(cmd));
+    if (result)
+      throw std::runtime_error("invoice " + std::to_string(id) + ": " + what
+                               + " was accepted");
+    std::cout << "invoice " << id << ": " << what
+              << " -> refused: " << self_->system().render(result.error())
+              << '\n';
+  }
+
+private:
+  caf::scoped_actor self_;
+  caf::actor invoices_;
+};
+
+/// One line about an invoice's state.
+std::string summary(const invoice_state& st) {
+  auto n = st.items.size();
+  auto result = "for " + st.customer + ", " + std::to_string(n)
+                + (n == 1 ? " item" : " items") + ", total " + money(st.total)
+                + ", " + to_string(st.status);
+  if (st.status == invoice_status::sent)
+    result += " to " + st.address + ", waiting for payment";
+  if (st.status == invoice_status::paid)
+    result += " (" + money(st.paid) + ")";
+  return result;
+}
+
+const char* customers[]
+  = {"ACME Corp", "Globex", "Initech", "Umbrella", "Hooli"};
+
+std::string customer(int id) {
+  return customers[(id - 1) % 5];
+}
+
+std::string address(int id) {
+  return customer(id) + ", " + std::to_string(id) + " Main Street";
+}
+
+/// Creates invoice `id` with the given items and sends it.
+invoice_state create_and_send(client& c, int id,
+                              const std::vector<item>& items) {
+  c.must(id, create_invoice{customer(id)});
+  std::cout << "invoice " << id << ": created for " << customer(id) << '\n';
+  invoice_state st;
+  for (auto& x : items) {
+    st = c.must(id, add_item{x});
+    std::cout << "invoice " << id << ": added " << x.description << ", "
+              << money(x.cents) << " (total " << money(st.total) << ")\n";
+  }
+  st = c.must(id, send_invoice{address(id)});
+  std::cout << "invoice " << id << ": sent to " << st.address << '\n';
+  return st;
+}
+
+void pay(client& c, int id, int64_t cents, const char* note = "") {
+  auto st = c.must(id, pay_invoice{cents});
+  std::cout << "invoice " << id << ": paid " << money(st.paid) << note << '\n';
+}
+
+void run(caf::actor_system& sys, cairn::runtime& rt) {
+  client c{sys, rt.registry<invoice>()};
+  // Recover every invoice of earlier runs from the journal.
+  std::vector<invoice_state> old;
+  for (;;) {
+    auto st = c.must(static_cast<int>(old.size()) + 1, get_invoice{});
+    if (st.status == invoice_status::none)
+      break;
+    old.push_back(std::move(st));
+  }
+  std::cout << "recovered " << old.size() << " invoices from the journal\n";
+  for (size_t i = 0; i < old.size(); ++i)
+    std::cout << "  invoice " << i + 1 << " " << summary(old[i]) << '\n';
+  // Continue where the last run stopped: pay what it left open.
+  for (size_t i = 0; i < old.size(); ++i)
+    if (old[i].status == invoice_status::sent)
+      pay(c, static_cast<int>(i) + 1, old[i].total,
+          " (sent in an earlier run)");
+  // A new invoice, paid at once.
+  auto id = static_cast<int>(old.size()) + 1;
+  auto st = create_and_send(
+    c, id, {{"design workshop", 120000}, {"3 days of consulting", 270000}});
+  pay(c, id, st.total);
+  // A new invoice, left open for the next run.
+  ++id;
+  create_and_send(c, id, {{"support contract, 1 year", 45000}});
+  std::cout << "invoice " << id << ": left open for the next run\n";
+  // A new invoice that shows invalid transitions being refused.
+  ++id;
+  c.must(id, create_invoice{customer(id)});
+  std::cout << "invoice " << id << ": created for " << customer(id) << '\n';
+  c.refused(id, "paying a draft", pay_invoice{100});
+  c.refused(id, "sending it without items", send_invoice{address(id)});
+  st = c.must(id, add_item{{"license", 99900}});
+  std::cout << "invoice " << id << ": added license, " << money(99900) << '\n';
+  c.refused(id, "sending it without an address", send_invoice{""});
+  st = c.must(id, send_invoice{address(id)});
+  std::cout << "invoice " << id << ": sent to " << st.address << '\n';
+  c.refused(id, "adding an item after sending", add_item{{"extra", 100}});
+  c.refused(id, "paying 10.00 of " + money(st.total), pay_invoice{1000});
+  pay(c, id, st.total);
+  c.refused(id, "paying it twice", pay_invoice{st.total});
+  c.refused(id, "creating it again", create_invoice{"Nobody"});
+  // What the journal now holds.
+  int paid = 0;
+  int sent = 0;
+  for (int i = 1; i <= id; ++i) {
+    auto x = c.must(i, get_invoice{});
+    paid += x.status == invoice_status::paid ? 1 : 0;
+    sent += x.status == invoice_status::sent ? 1 : 0;
+  }
+  std::cout << "done: " << id << " invoices, " << paid << " paid, " << sent
+            << " waiting for payment\n";
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  cairn::config cfg;
+  cfg.add_error_category(invoice_error_category, render_invoice_error);
+  if (auto err = cfg.load(argc, argv)) {
+    std::cerr << "cairn-invoicing: " << cairn::describe(err) << '\n';
+    return EXIT_FAILURE;
+  }
+  if (cfg.cli_helptext_printed)
+    return EXIT_SUCCESS;
+  caf::actor_system sys{cfg};
+  auto rt = cairn::runtime::start(sys, cfg.runtime_options());
+  if (!rt) {
+    std::cerr << "cairn-invoicing: cannot open the journal in "
+              << cfg.journal_path << ": " << sys.render(rt.error()) << '\n';
+    return EXIT_FAILURE;
+  }
+  std::cout << "cairn-invoicing: journal in " << cfg.journal_path << '\n';
+  auto rc = EXIT_SUCCESS;
+  try {
+    run(sys, **rt);
+  } catch (const std::exception& ex) {
+    std::cerr << "cairn-invoicing: " << ex.what() << '\n';
+    rc = EXIT_FAILURE;
+  }
+  (*rt)->stop(); // before `sys` goes out of scope, or it waits forever
+  return rc;
+}
