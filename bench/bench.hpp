@@ -77,6 +77,12 @@ struct subcommand {
 /// `cairn-bench journal`: journal append and read vs raw LMDB.
 subcommand journal_subcommand();
 
+/// `cairn-bench persist`: durable persist through aggregates vs raw LMDB.
+subcommand persist_subcommand();
+
+/// `cairn-bench actor`: aggregate round trips vs plain CAF actors.
+subcommand actor_subcommand();
+
 // -- environment --------------------------------------------------------------
 
 /// A fresh directory `cairn-bench-XXXXXX` under a base directory, removed

@@ -18,7 +18,7 @@ using namespace cairn::bench;
 
 /// Every subcommand, in the order `--help` lists them.
 std::vector<subcommand> all_subcommands() {
-  return {journal_subcommand()};
+  return {journal_subcommand(), persist_subcommand(), actor_subcommand()};
 }
 
 const std::vector<flag_spec>& common_flags() {

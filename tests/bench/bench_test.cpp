@@ -142,6 +142,54 @@ TEST_CASE("cairn-bench journal --quick --json prints every figure") {
   CHECK(dir_is_empty(tmp.path()));
 }
 
+TEST_CASE("cairn-bench persist --quick --json prints every figure") {
+  test::temp_dir tmp;
+  auto res = test::run({test::bin_path("cairn-bench"), "persist", "--quick",
+                        "--json", "--dir", tmp.path()},
+                       120000);
+  INFO(res.output);
+  REQUIRE(res.exit_code == 0);
+  std::map<std::string, double> numbers;
+  json_reader reader{res.output};
+  REQUIRE(reader.parse_object(numbers));
+  for (auto key : {"events_per_s", "raw_batched_events_per_s",
+                   "txn_per_event_events_per_s", "ratio_vs_raw",
+                   "speedup_vs_txn_per_event", "events_per_commit", "p50_ms",
+                   "p99_ms", "rss_bytes_per_entity"}) {
+    INFO("key " << key);
+    REQUIRE(numbers.count(key) == 1);
+    CHECK(numbers[key] > 0);
+  }
+  for (auto key : {"\"ratio_target_met\"", "\"speedup_target_met\"",
+                   "\"p99_target_met\"", "\"rss_target_met\"",
+                   "\"per_entities\"", "\"conditions\""}) {
+    INFO("key " << key);
+    CHECK(res.output.find(key) != std::string::npos);
+  }
+  CHECK(dir_is_empty(tmp.path()));
+}
+
+TEST_CASE("cairn-bench actor --quick --json prints every figure") {
+  test::temp_dir tmp;
+  auto res = test::run({test::bin_path("cairn-bench"), "actor", "--quick",
+                        "--json", "--dir", tmp.path()},
+                       120000);
+  INFO(res.output);
+  REQUIRE(res.exit_code == 0);
+  std::map<std::string, double> numbers;
+  json_reader reader{res.output};
+  REQUIRE(reader.parse_object(numbers));
+  for (auto key : {"ratio", "raw_per_s", "persistent_per_s",
+                   "read_only_per_s"}) {
+    INFO("key " << key);
+    REQUIRE(numbers.count(key) == 1);
+    CHECK(numbers[key] > 0);
+  }
+  CHECK(res.output.find("\"ratio_target_met\"") != std::string::npos);
+  CHECK(res.output.find("\"per_clients\"") != std::string::npos);
+  CHECK(dir_is_empty(tmp.path()));
+}
+
 TEST_CASE("cairn-bench names an unknown subcommand and exits with 2") {
   auto res = test::run({test::bin_path("cairn-bench"), "no-such-bench"});
   CHECK(res.exit_code == 2);
@@ -155,8 +203,11 @@ TEST_CASE("cairn-bench names an unknown flag and exits with 2") {
   CHECK(res.output.find("--no-such-flag") != std::string::npos);
 }
 
-TEST_CASE("cairn-bench --help lists the journal subcommand") {
+TEST_CASE("cairn-bench --help lists the journal, persist and actor "
+          "subcommands") {
   auto res = test::run({test::bin_path("cairn-bench"), "--help"});
   CHECK(res.exit_code == 0);
   CHECK(res.output.find("journal") != std::string::npos);
+  CHECK(res.output.find("persist") != std::string::npos);
+  CHECK(res.output.find("actor") != std::string::npos);
 }

@@ -1,0 +1,326 @@
+/// `cairn-bench actor`: request/response round trips of a persistent
+/// aggregate against plain CAF actors, in one run.
+///
+/// For each number of clients K (1 and 16), each client an event-based actor
+/// with one request in flight (closed loop, `request(...).then(...)`):
+///
+/// - **raw CAF**: each client has its own plain event-based actor that
+///   keeps an `int64_t` counter; a request adds 1 and gets the sum back;
+/// - **persistent**: each client has its own entity of the bench aggregate
+///   `counter` (bench/bench_aggregate.hpp) addressed through the registry;
+///   a command persists one 200-byte event (journal sync mode `none`) and
+///   is answered after its commit;
+/// - **read-only**: the same entities get a command that persists nothing,
+///   which shows what the registry and the entity cost without the journal.
+///
+/// For each K, one actor system with a fresh journal holds all three; one
+/// untimed request per client warms them up, then the three cases run in
+/// turn, `--rounds` times, `--seconds` per case in all, so that each sees
+/// the same drift of the shared machine. `ratio` is persistent / raw round
+/// trips per second at the largest K.
+
+#include <sys/resource.h>
+
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "caf/all.hpp"
+
+#include "actors/runtime.hpp"
+#include "bench/bench.hpp"
+#include "bench/bench_aggregate.hpp"
+#include "bench/closed_loop.hpp"
+
+namespace cairn::bench {
+
+namespace {
+
+namespace jr = cairn::journal;
+
+constexpr uint64_t map_size = uint64_t{4} << 30;
+constexpr double ratio_target = 0.3;
+
+struct params {
+  std::vector<uint64_t> client_counts{1, 16};
+  /// Timed seconds per case (all rounds together).
+  double seconds = 1.5;
+  /// Alternations of the three cases.
+  uint64_t rounds = 3;
+  /// CAF's `scheduler.policy`.
+  std::string scheduler = "stealing";
+  bool quick = false;
+};
+
+/// User and system CPU seconds of the process so far.
+double cpu_seconds() {
+  rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  auto sec = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
+void progress(const settings& cfg, const std::string& what) {
+  if (!cfg.json)
+    std::cerr << "  " << what << "...\n";
+}
+
+/// The figures of one case.
+struct case_result {
+  uint64_t round_trips = 0;
+  double seconds = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+  /// CPU time of the process (all threads, user and system) meanwhile.
+  double cpu_seconds = 0;
+  /// Coordinator counters over the timed run (persistent case only).
+  coordinator_stats stats;
+
+  double per_s() const {
+    return seconds > 0 ? round_trips / seconds : 0;
+  }
+
+  double cpu_us_per_round_trip() const {
+    return round_trips > 0 ? cpu_seconds * 1e6 / round_trips : 0;
+  }
+};
+
+/// The figures of one number of clients.
+struct k_figures {
+  uint64_t clients = 0;
+  case_result raw;
+  case_result persistent;
+  case_result read_only;
+
+  double ratio() const {
+    return persistent.per_s() / raw.per_s();
+  }
+
+  double read_ratio() const {
+    return read_only.per_s() / raw.per_s();
+  }
+};
+
+/// One of the three loads of a number of clients.
+struct load {
+  std::vector<caf::actor> clients;
+  std::vector<std::shared_ptr<load_result>> results;
+  case_result figures;
+
+  /// Runs the clients for `seconds`, adding to the figures.
+  void run(caf::scoped_actor& self, double seconds) {
+    auto cpu = cpu_seconds();
+    figures.seconds += timed_run(self, clients, seconds);
+    figures.cpu_seconds += cpu_seconds() - cpu;
+  }
+
+  /// Fills in the round trips and latencies.
+  void finish() {
+    auto sum = merge_results(results);
+    figures.round_trips = sum.completed;
+    figures.p50_us = percentile(sum.latency_us, 50);
+    figures.p99_us = percentile(sum.latency_us, 99);
+  }
+};
+
+/// Runs raw, persistent and read-only with `k` clients each, alternating in
+/// `p.rounds` rounds, in one actor system with one fresh journal.
+k_figures k_case(const temp_dir& tmp, uint64_t k, const params& p) {
+  k_figures f;
+  f.clients = k;
+  auto dir = tmp.sub("actor-" + std::to_string(k));
+  {
+    caf::actor_system_config cfg;
+    set_scheduler_policy(cfg, p.scheduler);
+    caf::actor_system sys{cfg};
+    auto rt = start_bench_runtime(sys, dir, jr::sync_mode::none, map_size);
+    {
+      caf::scoped_actor self{sys};
+      exit_guard guard;
+      load raw;
+      for (uint64_t i = 0; i < k; ++i) {
+        auto c = spawn_counter(sys);
+        guard.add(c);
+        load_spec spec;
+        spec.kind = command_kind::raw_counter;
+        spec.targets.push_back(c);
+        raw.results.push_back(std::make_shared<load_result>());
+        raw.clients.push_back(
+          spawn_client(sys, std::move(spec), raw.results.back()));
+      }
+      auto reg = rt->registry<counter>();
+      load writers;
+      writers.clients = spawn_entity_clients(sys, reg, command_kind::persist,
+                                             "", k, k, writers.results);
+      load readers;
+      readers.clients = spawn_entity_clients(sys, reg, command_kind::read, "",
+                                             k, k, readers.results);
+      for (auto* x : {&raw, &writers, &readers})
+        guard.add(x->clients);
+      for (auto* x : {&raw, &writers, &readers})
+        sweep(self, x->clients, 1);
+      auto rounds = std::max<uint64_t>(p.rounds, 1);
+      auto before = fetch_stats(self, rt->coordinator());
+      for (uint64_t i = 0; i < rounds; ++i)
+        for (auto* x : {&raw, &writers, &readers})
+          x->run(self, p.seconds / rounds);
+      writers.figures.stats
+        = stats_delta(before, fetch_stats(self, rt->coordinator()));
+      for (auto* x : {&raw, &writers, &readers})
+        x->finish();
+      f.raw = raw.figures;
+      f.persistent = writers.figures;
+      f.read_only = readers.figures;
+    }
+    rt->stop();
+  }
+  remove_tree(dir);
+  return f;
+}
+
+json_object case_json(const case_result& r) {
+  json_object o;
+  o.set("round_trips_per_s", r.per_s())
+    .set("round_trips", r.round_trips)
+    .set("seconds", r.seconds)
+    .set("p50_us", r.p50_us)
+    .set("p99_us", r.p99_us)
+    .set("cpu_us_per_round_trip", r.cpu_us_per_round_trip());
+  return o;
+}
+
+void print_json(const params& p, const std::vector<k_figures>& fs) {
+  auto& h = fs.back();
+  json_object per_k;
+  for (auto& f : fs) {
+    json_object o;
+    o.set("raw", case_json(f.raw))
+      .set("persistent",
+           case_json(f.persistent)
+             .set("events_per_commit", f.persistent.stats.events_per_commit())
+             .set("commit_us_mean", f.persistent.stats.commits > 0
+                                      ? f.persistent.stats.commit_ns_total / 1e3
+                                          / f.persistent.stats.commits
+                                      : 0.0))
+      .set("read_only", case_json(f.read_only))
+      .set("ratio", f.ratio())
+      .set("read_only_ratio", f.read_ratio())
+      .set("ratio_target_met", f.ratio() >= ratio_target);
+    per_k.set(std::to_string(f.clients), o);
+  }
+  json_object conditions;
+  conditions.set("sync", "none")
+    .set("event_bytes", recorded_bytes)
+    .set("seconds_per_case", p.seconds)
+    .set("rounds", p.rounds)
+    .set("in_flight", "one request per client")
+    .set("raw", "one plain event-based counter actor per client")
+    .set("persistent", "one entity per client, through the registry")
+    .set("scheduler", p.scheduler)
+    .set("hardware_threads",
+         static_cast<uint64_t>(std::thread::hardware_concurrency()));
+  json_object out;
+  out.set("subcommand", "actor")
+    .set("quick", p.quick)
+    .set("clients", h.clients)
+    .set("raw_per_s", h.raw.per_s())
+    .set("persistent_per_s", h.persistent.per_s())
+    .set("read_only_per_s", h.read_only.per_s())
+    .set("ratio", h.ratio())
+    .set("read_only_ratio", h.read_ratio())
+    .set("ratio_1_client", fs.front().ratio())
+    .set("ratio_target", ratio_target)
+    .set("ratio_target_met", h.ratio() >= ratio_target)
+    .set("per_clients", per_k)
+    .set("conditions", conditions);
+  std::cout << out.str() << std::endl;
+}
+
+void print_tables(const params& p, const std::vector<k_figures>& fs) {
+  auto& out = std::cout;
+  out << "\nround trips: closed loop, one request in flight per client, "
+      << p.seconds
+      << " s per case; persistent = one 200-byte event per "
+         "command, sync none\n\n";
+  table t{{"case", "clients", "round trips/s", "ratio", "p50 us", "p99 us",
+           "cpu us/rt", "events/commit"}};
+  for (auto& f : fs) {
+    auto add = [&](const char* name, const case_result& r, double ratio,
+                   std::string per_commit) {
+      t.add_row({name, std::to_string(f.clients), fmt_count(r.per_s()),
+                 fmt_fixed(ratio, 3), fmt_fixed(r.p50_us, 1),
+                 fmt_fixed(r.p99_us, 1),
+                 fmt_fixed(r.cpu_us_per_round_trip(), 1), per_commit});
+    };
+    add("raw CAF counter", f.raw, 1.0, "");
+    add("persistent aggregate", f.persistent, f.ratio(),
+        fmt_fixed(f.persistent.stats.events_per_commit(), 1));
+    add("read-only command", f.read_only, f.read_ratio(), "");
+  }
+  t.print(out);
+  out << '\n';
+  for (auto& f : fs)
+    out << "ratio persistent/raw at " << f.clients
+        << (f.clients == 1 ? " client:  " : " clients: ")
+        << fmt_fixed(f.ratio(), 3)
+        << " (target >= " << fmt_fixed(ratio_target, 2)
+        << "): " << (f.ratio() >= ratio_target ? "met" : "MISSED") << '\n';
+}
+
+params make_params(const settings& cfg) {
+  params p;
+  p.quick = cfg.quick;
+  if (cfg.quick) {
+    p.client_counts = {1, 4};
+    p.seconds = 0.2;
+    p.rounds = 1;
+  }
+  p.seconds = cfg.get_number("--seconds", p.seconds);
+  if (cfg.has("--scheduler")) {
+    p.scheduler = cfg.values.at("--scheduler");
+    caf::actor_system_config probe;
+    set_scheduler_policy(probe, p.scheduler); // throws for a bad name
+  }
+  p.rounds = cfg.get_count("--rounds", p.rounds);
+  if (cfg.has("--clients"))
+    p.client_counts = {1, cfg.get_count("--clients", 16)};
+  return p;
+}
+
+int run_actor(const settings& cfg) {
+  auto p = make_params(cfg);
+  temp_dir tmp{cfg.dir};
+  if (!cfg.json)
+    std::cerr << "cairn-bench actor in " << tmp.path() << '\n';
+  std::vector<k_figures> fs;
+  for (auto k : p.client_counts) {
+    progress(cfg, "raw CAF, persistent and read-only, " + std::to_string(k)
+                    + (k == 1 ? " client" : " clients"));
+    fs.push_back(k_case(tmp, k, p));
+  }
+  if (cfg.json)
+    print_json(p, fs);
+  else
+    print_tables(p, fs);
+  return 0;
+}
+
+} // namespace
+
+subcommand actor_subcommand() {
+  return {
+    "actor",
+    "round trips of a persistent aggregate vs plain CAF actors "
+    "(target 0.3x)",
+    {{"--scheduler", "POLICY", "CAF scheduler: stealing (default) or sharing"},
+     {"--seconds", "S", "timed seconds per case (default 1.5)"},
+     {"--rounds", "N", "alternations of the three cases (default 3)"},
+     {"--clients", "N",
+      "concurrent clients of the second case "
+      "(default 16)"}},
+    run_actor};
+}
+
+} // namespace cairn::bench

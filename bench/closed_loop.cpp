@@ -1,0 +1,343 @@
+#include "bench/closed_loop.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <stdexcept>
+
+#include "caf/all.hpp"
+
+#include "actors/aggregate.hpp"
+#include "bench/bench.hpp"
+#include "bench/bench_aggregate.hpp"
+#include "journal/errc.hpp"
+
+namespace cairn::bench {
+
+namespace {
+
+/// Adds to a counter actor's value.
+using bench_add_atom = caf::atom_constant<caf::atom("b_add")>;
+/// Starts a sweep of a client.
+using sweep_atom = caf::atom_constant<caf::atom("b_sweep")>;
+/// Starts a timed run of a client.
+using go_atom = caf::atom_constant<caf::atom("b_go")>;
+/// A client's report that its phase is over.
+using done_atom = caf::atom_constant<caf::atom("b_done")>;
+
+using clock_type = std::chrono::steady_clock;
+
+// -- the counter actor --------------------------------------------------------
+
+struct counter_actor_state {
+  int64_t value = 0;
+  static inline const char* name = "cairn.bench.counter";
+};
+
+caf::behavior counter_impl(caf::stateful_actor<counter_actor_state>* self) {
+  return {
+    [self](bench_add_atom, int64_t x) {
+      self->state.value += x;
+      return self->state.value;
+    },
+  };
+}
+
+// -- the client ---------------------------------------------------------------
+
+struct client_state {
+  load_spec spec;
+  std::shared_ptr<load_result> out;
+  std::vector<entity_id> ids;
+  /// When the command in flight for each entity was sent.
+  std::vector<clock_type::time_point> sent;
+  /// Whom to tell that the current phase is over.
+  caf::actor parent;
+  uint64_t seq = 0;
+  /// Sweep: the next entity to send to.
+  size_t next = 0;
+  size_t in_flight = 0;
+  /// Whether a timed run (not a sweep) is on.
+  bool timed = false;
+  clock_type::time_point deadline;
+  static inline const char* name = "cairn.bench.client";
+
+  size_t entities() const noexcept {
+    return spec.kind == command_kind::raw_counter ? spec.targets.size()
+                                                  : ids.size();
+  }
+};
+
+using pointer = caf::stateful_actor<client_state>*;
+
+void on_answer(pointer self, size_t i, bool ok);
+
+void note_error(pointer self, const caf::error& err) {
+  auto& out = *self->state.out;
+  if (out.failed++ == 0)
+    out.first_error = describe(err);
+}
+
+/// Sends entity `i` its next command.
+void issue(pointer self, size_t i) {
+  auto& st = self->state;
+  st.sent[i] = clock_type::now();
+  auto ok = [self, i](int64_t) { on_answer(self, i, true); };
+  auto fail = [self, i](caf::error& err) {
+    note_error(self, err);
+    on_answer(self, i, false);
+  };
+  switch (st.spec.kind) {
+    case command_kind::raw_counter:
+      self
+        ->request(st.spec.targets[i], caf::infinite, bench_add_atom::value,
+                  int64_t{1})
+        .then(ok, fail);
+      break;
+    case command_kind::persist:
+      self
+        ->request(st.spec.targets.front(), caf::infinite, st.ids[i],
+                  record_event{++st.seq})
+        .then(ok, fail);
+      break;
+    case command_kind::read:
+      self
+        ->request(st.spec.targets.front(), caf::infinite, st.ids[i],
+                  get_count{})
+        .then(ok, fail);
+      break;
+  }
+}
+
+void on_answer(pointer self, size_t i, bool ok) {
+  auto& st = self->state;
+  if (!st.timed) {
+    --st.in_flight;
+    if (st.next < st.entities()) {
+      ++st.in_flight;
+      issue(self, st.next++);
+    } else if (st.in_flight == 0) {
+      self->send(st.parent, done_atom::value);
+    }
+    return;
+  }
+  auto now = clock_type::now();
+  if (ok) {
+    auto& out = *st.out;
+    ++out.completed;
+    if (st.spec.record_latency)
+      out.latency_us.push_back(
+        std::chrono::duration<double, std::micro>(now - st.sent[i]).count());
+  }
+  if (now < st.deadline) {
+    issue(self, i);
+    return;
+  }
+  if (--st.in_flight == 0) {
+    st.timed = false;
+    self->send(st.parent, done_atom::value);
+  }
+}
+
+caf::behavior client_impl(pointer self, load_spec spec,
+                          std::shared_ptr<load_result> out) {
+  auto& st = self->state;
+  st.spec = std::move(spec);
+  st.out = std::move(out);
+  for (auto& id : st.spec.ids)
+    st.ids.push_back(entity_id{id});
+  st.sent.resize(st.entities());
+  return {
+    [self](sweep_atom, uint64_t window, caf::actor& parent) {
+      auto& st = self->state;
+      st.parent = std::move(parent);
+      st.timed = false;
+      st.next = 0;
+      st.in_flight = 0;
+      if (st.entities() == 0) {
+        self->send(st.parent, done_atom::value);
+        return;
+      }
+      while (st.next < st.entities() && st.in_flight < window) {
+        ++st.in_flight;
+        issue(self, st.next++);
+      }
+    },
+    [self](go_atom, int64_t deadline_ns, caf::actor& parent) {
+      auto& st = self->state;
+      st.parent = std::move(parent);
+      st.timed = true;
+      st.deadline = clock_type::time_point{
+        std::chrono::duration_cast<clock_type::duration>(
+          std::chrono::nanoseconds{deadline_ns})};
+      st.in_flight = st.entities();
+      // A client that starts late (its worker ran others first) still stops
+      // at the common deadline.
+      if (st.in_flight == 0 || clock_type::now() >= st.deadline) {
+        st.timed = false;
+        self->send(st.parent, done_atom::value);
+        return;
+      }
+      for (size_t i = 0; i < st.entities(); ++i)
+        issue(self, i);
+    },
+  };
+}
+
+/// Waits for one `done_atom` from each client.
+void await_done(caf::scoped_actor& self, size_t clients, double timeout_s,
+                const char* what) {
+  auto timeout
+    = std::chrono::milliseconds{static_cast<int64_t>(timeout_s * 1000)};
+  for (size_t i = 0; i < clients; ++i) {
+    bool timed_out = false;
+    self->receive([](done_atom) {},
+                  caf::after(timeout) >> [&] { timed_out = true; });
+    if (timed_out)
+      throw std::runtime_error(std::string{what} + ": a client did not "
+                               + "report within " + std::to_string(timeout_s)
+                               + " s");
+  }
+}
+
+} // namespace
+
+caf::actor spawn_counter(caf::actor_system& sys) {
+  return sys.spawn(counter_impl);
+}
+
+caf::actor spawn_client(caf::actor_system& sys, load_spec spec,
+                        std::shared_ptr<load_result> out) {
+  return sys.spawn(client_impl, std::move(spec), std::move(out));
+}
+
+void sweep(caf::scoped_actor& self, const std::vector<caf::actor>& clients,
+           uint64_t window, double timeout_s) {
+  for (auto& c : clients)
+    self->send(c, sweep_atom::value, window, caf::actor{self});
+  await_done(self, clients.size(), timeout_s, "sweep");
+}
+
+double timed_run(caf::scoped_actor& self,
+                 const std::vector<caf::actor>& clients, double seconds,
+                 double timeout_s) {
+  stopwatch sw;
+  // One deadline for all clients, on the steady clock.
+  auto deadline = clock_type::now()
+                  + std::chrono::duration_cast<clock_type::duration>(
+                    std::chrono::duration<double>(seconds));
+  auto deadline_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       deadline.time_since_epoch())
+                       .count();
+  for (auto& c : clients)
+    self->send(c, go_atom::value, static_cast<int64_t>(deadline_ns),
+               caf::actor{self});
+  await_done(self, clients.size(), seconds + timeout_s, "timed run");
+  return sw.seconds();
+}
+
+exit_guard::~exit_guard() {
+  for (auto& x : xs_)
+    caf::anon_send_exit(x, caf::exit_reason::user_shutdown);
+}
+
+void exit_guard::add(const caf::actor& x) {
+  xs_.push_back(x);
+}
+
+void exit_guard::add(const std::vector<caf::actor>& xs) {
+  xs_.insert(xs_.end(), xs.begin(), xs.end());
+}
+
+// -- the runtime under test ---------------------------------------------------
+
+void set_scheduler_policy(caf::actor_system_config& cfg,
+                          const std::string& policy) {
+  if (policy != "stealing" && policy != "sharing")
+    throw usage_error("--scheduler expects stealing or sharing, got '" + policy
+                      + "'");
+  cfg.set("scheduler.policy", caf::atom_from_string(policy));
+}
+
+std::unique_ptr<runtime> start_bench_runtime(caf::actor_system& sys,
+                                             const std::string& dir,
+                                             journal::sync_mode sync,
+                                             uint64_t map_size) {
+  runtime_options opts;
+  opts.journal_path = dir;
+  opts.journal.sync = sync;
+  opts.journal.map_size = map_size;
+  opts.registry.passivate_after = caf::timespan{0};
+  opts.registry.max_active = 0;
+  auto rt = runtime::start(sys, opts);
+  if (!rt)
+    throw std::runtime_error("runtime::start(" + dir
+                             + "): " + describe(rt.error()));
+  return std::move(*rt);
+}
+
+coordinator_stats fetch_stats(caf::scoped_actor& self,
+                              const coordinator_actor& c) {
+  coordinator_stats result;
+  caf::error err;
+  self->request(c, std::chrono::seconds{60}, stats_atom::value)
+    .receive([&](coordinator_stats& s) { result = s; },
+             [&](caf::error& e) { err = std::move(e); });
+  if (err)
+    throw std::runtime_error("coordinator stats: " + describe(err));
+  return result;
+}
+
+coordinator_stats stats_delta(const coordinator_stats& before,
+                              const coordinator_stats& after) {
+  coordinator_stats d = after;
+  d.commits -= before.commits;
+  d.groups -= before.groups;
+  d.rejected_groups -= before.rejected_groups;
+  d.failed_groups -= before.failed_groups;
+  d.events -= before.events;
+  d.bytes -= before.bytes;
+  d.commit_ns_total -= before.commit_ns_total;
+  return d;
+}
+
+std::vector<caf::actor>
+spawn_entity_clients(caf::actor_system& sys, const caf::actor& registry,
+                     command_kind kind, const std::string& prefix,
+                     uint64_t entities, uint64_t clients,
+                     std::vector<std::shared_ptr<load_result>>& results) {
+  clients = std::max<uint64_t>(1, std::min(clients, entities));
+  std::vector<load_spec> specs(clients);
+  for (auto& spec : specs) {
+    spec.kind = kind;
+    spec.targets.push_back(registry);
+    spec.ids.reserve(entities / clients + 1);
+  }
+  for (uint64_t i = 0; i < entities; ++i)
+    specs[i % clients].ids.push_back(prefix + std::to_string(i));
+  std::vector<caf::actor> result;
+  for (auto& spec : specs) {
+    results.push_back(std::make_shared<load_result>());
+    result.push_back(spawn_client(sys, std::move(spec), results.back()));
+  }
+  return result;
+}
+
+load_result
+merge_results(const std::vector<std::shared_ptr<load_result>>& results) {
+  load_result sum;
+  for (auto& r : results) {
+    sum.completed += r->completed;
+    sum.failed += r->failed;
+    if (sum.first_error.empty())
+      sum.first_error = r->first_error;
+    sum.latency_us.insert(sum.latency_us.end(), r->latency_us.begin(),
+                          r->latency_us.end());
+  }
+  if (sum.failed > 0)
+    throw std::runtime_error(std::to_string(sum.failed)
+                             + " commands failed; the first: "
+                             + sum.first_error);
+  return sum;
+}
+
+} // namespace cairn::bench

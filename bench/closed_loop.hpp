@@ -1,0 +1,143 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "caf/actor.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/scoped_actor.hpp"
+
+#include "actors/coordinator.hpp"
+#include "actors/runtime.hpp"
+#include "journal/options.hpp"
+
+/// Closed-loop load for `cairn-bench persist` and `cairn-bench actor`:
+/// event-based clients that keep exactly one command in flight per entity
+/// (`request(...).then(...)`, never a blocking request), and a plain CAF
+/// counter actor as the baseline target.
+///
+/// A client runs one of two phases when told:
+/// - a **sweep** sends each of its entities one command, at most `window`
+///   in flight, untimed (spawns and recovers entities, warms caches);
+/// - a **timed run** keeps one command in flight per entity until a
+///   deadline, recording the latency of each from send to reply, and
+///   stops issuing at the deadline; it reports once all have answered.
+namespace cairn::bench {
+
+/// What a client sends for each command. Every reply is an `int64_t`.
+enum class command_kind {
+  /// `(add_atom, int64_t{1})` to a counter actor of its own per entity.
+  raw_counter,
+  /// `(entity_id, record_event)` to a registry of `counter`.
+  persist,
+  /// `(entity_id, get_count)` to a registry of `counter`.
+  read,
+};
+
+/// What a client measured. Written by the client before it reports done;
+/// read by the caller after it received that report.
+struct load_result {
+  /// Commands answered with a value during timed runs.
+  uint64_t completed = 0;
+  /// Commands answered with an error (sweeps and timed runs).
+  uint64_t failed = 0;
+  /// The text of the first error.
+  std::string first_error;
+  /// Microseconds from send to reply of each completed timed command.
+  std::vector<double> latency_us;
+};
+
+/// One client's load.
+struct load_spec {
+  command_kind kind = command_kind::persist;
+  /// `raw_counter`: one counter actor per entity; otherwise the registry.
+  std::vector<caf::actor> targets;
+  /// Entity ids (unused for `raw_counter`, where targets say the count).
+  std::vector<std::string> ids;
+  /// Whether timed runs record each latency.
+  bool record_latency = true;
+};
+
+/// Spawns a plain CAF counter actor: `(add_atom, int64_t x)` adds `x` to
+/// an `int64_t` and replies the sum.
+caf::actor spawn_counter(caf::actor_system& sys);
+
+/// Spawns a client; what it measures goes to `*out`.
+caf::actor spawn_client(caf::actor_system& sys, load_spec spec,
+                        std::shared_ptr<load_result> out);
+
+/// Makes every client sweep its entities, at most `window` in flight per
+/// client, and waits until all are done. Throws `std::runtime_error` when a
+/// client does not report within `timeout_s` seconds.
+void sweep(caf::scoped_actor& self, const std::vector<caf::actor>& clients,
+           uint64_t window, double timeout_s = 600);
+
+/// Runs every client until a common deadline `seconds` from now and waits
+/// until all commands in flight at the deadline have answered. Returns the
+/// wall-clock seconds from the start to the last report. Throws like `sweep`.
+double timed_run(caf::scoped_actor& self,
+                 const std::vector<caf::actor>& clients, double seconds,
+                 double timeout_s = 600);
+
+/// Tells the actors it holds to exit when it goes out of scope, so that an
+/// exception cannot leave them running: the actor system would wait for them
+/// forever.
+class exit_guard {
+public:
+  exit_guard() = default;
+
+  ~exit_guard();
+
+  exit_guard(const exit_guard&) = delete;
+  exit_guard& operator=(const exit_guard&) = delete;
+
+  void add(const caf::actor& x);
+
+  void add(const std::vector<caf::actor>& xs);
+
+private:
+  std::vector<caf::actor> xs_;
+};
+
+// -- the runtime under test ---------------------------------------------------
+
+/// Sets CAF's `scheduler.policy` in `cfg`: `"stealing"` (CAF's default) or
+/// `"sharing"`. Throws `usage_error` for anything else.
+void set_scheduler_policy(caf::actor_system_config& cfg,
+                          const std::string& policy);
+
+/// Starts a runtime on a fresh journal in `dir` with sync mode `sync`, no
+/// passivation (neither idle nor by count) and a map of `map_size` bytes.
+/// Throws `std::runtime_error` when the journal does not open.
+std::unique_ptr<runtime> start_bench_runtime(caf::actor_system& sys,
+                                             const std::string& dir,
+                                             journal::sync_mode sync,
+                                             uint64_t map_size);
+
+/// Asks the coordinator for its counters. Throws `std::runtime_error` on
+/// an error.
+coordinator_stats fetch_stats(caf::scoped_actor& self,
+                              const coordinator_actor& c);
+
+/// Returns `after - before`, counter by counter; maxima are `after`'s.
+coordinator_stats stats_delta(const coordinator_stats& before,
+                              const coordinator_stats& after);
+
+/// Spawns `clients` clients (at most one per entity) for the entities
+/// `prefix + i`, i < `entities`, of `registry`, entity i going to client
+/// i mod `clients`; each measures into its own entry of `results`.
+std::vector<caf::actor>
+spawn_entity_clients(caf::actor_system& sys, const caf::actor& registry,
+                     command_kind kind, const std::string& prefix,
+                     uint64_t entities, uint64_t clients,
+                     std::vector<std::shared_ptr<load_result>>& results);
+
+/// Sums the counters and joins the latencies of `results`. Throws
+/// `std::runtime_error` with the first error text if a command failed.
+load_result
+merge_results(const std::vector<std::shared_ptr<load_result>>& results);
+
+} // namespace cairn::bench

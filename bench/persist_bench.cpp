@@ -1,0 +1,658 @@
+/// `cairn-bench persist`: durable persist through aggregates against raw
+/// LMDB, in one run.
+///
+/// - **Closed loop.** For each N of 1, 10, 100, 1,000 and 10,000 entities
+///   of the bench aggregate `counter` (bench/bench_aggregate.hpp), a fresh
+///   journal with sync mode `full` and a fresh actor system. Event-based
+///   clients (at most `--clients`, entity i with client i mod clients) keep
+///   one command in flight per entity; every command persists one 200-byte
+///   event through the registry, the entity and the coordinator, and is
+///   answered after its commit. Two untimed sweeps (one command per entity)
+///   spawn and recover the entities first. Then the clients run for
+///   `--seconds`; each command's latency is taken from send to reply. The
+///   coordinator's counters before and after the timed run give the events
+///   per commit.
+/// - **Raw LMDB, batched** (the limit): a plain LMDB environment with full
+///   sync, 200-byte values put with `MDB_APPEND` under 16-byte big-endian
+///   keys, in write transactions of the batch size the coordinator achieved
+///   for the same N in its first round (its mean events per commit,
+///   rounded). The closed loop and raw LMDB alternate in `--rounds`, so that
+///   both see the same drift of the shared disk. For information also raw
+///   LMDB in batches of 1,000.
+/// - **One transaction per event** (the naive way): the same environment,
+///   one write transaction and fsync per 200-byte value.
+/// - **Memory.** A runtime (sync `none`: memory does not depend on it; no
+///   passivation) warmed up with `--rss-warmup` entities, then `--rss-entities`
+///   more entities each get one command (at most 256 in flight per client),
+///   so that all are active. Resident memory is read from /proc/self/statm
+///   before and after, both times after `malloc_trim(0)`; the anonymous part
+///   (resident minus file-backed: the LMDB map is file-backed page cache)
+///   divided by the entities, minus the user state (`sizeof(counter_state)`,
+///   no heap), is the figure. The heap in use (`mallinfo2`) is shown too.
+
+#include <malloc.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "caf/all.hpp"
+
+#include "actors/registry.hpp"
+#include "actors/runtime.hpp"
+#include "bench/bench.hpp"
+#include "bench/bench_aggregate.hpp"
+#include "bench/closed_loop.hpp"
+#include "journal/errc.hpp"
+
+namespace cairn::bench {
+
+namespace {
+
+namespace jr = cairn::journal;
+
+// -- parameters ---------------------------------------------------------------
+
+constexpr uint64_t map_size = uint64_t{4} << 30;
+constexpr uint64_t headline_entities = 1000;
+constexpr double ratio_target = 0.35;
+constexpr double speedup_target = 50;
+constexpr double p99_target_ms = 10;
+constexpr double rss_target_bytes = 2048;
+/// Commands in flight per client while the memory test spawns entities.
+constexpr uint64_t rss_window = 256;
+
+struct params {
+  std::vector<uint64_t> entity_counts{1, 10, 100, 1000, 10000};
+  /// Timed seconds per N.
+  double seconds = 2;
+  /// Seconds of each raw LMDB case.
+  double raw_seconds = 1.5;
+  /// Most clients per case.
+  uint64_t clients = 4;
+  /// Alternations of closed loop and raw LMDB per N.
+  uint64_t rounds = 3;
+  /// Entities of the memory test, and those spawned before it measures.
+  uint64_t rss_entities = 100000;
+  uint64_t rss_warmup = 2000;
+  /// CAF's `scheduler.policy`.
+  std::string scheduler = "stealing";
+  bool quick = false;
+};
+
+/// Prints progress to stderr when the output is a table.
+void progress(const settings& cfg, const std::string& what) {
+  if (!cfg.json)
+    std::cerr << "  " << what << "...\n";
+}
+
+/// User and system CPU seconds of the process so far.
+double cpu_seconds() {
+  rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  auto sec = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
+/// The 200 bytes of a `recorded` event as the codec stores them.
+std::string event_payload() {
+  recorded e;
+  e.seq = 1;
+  e.kind = 1;
+  e.text.fill('x');
+  auto rec = codec_of<counter>().encode(e);
+  if (rec.payload.size() != recorded_bytes)
+    throw std::logic_error("the bench event encodes to "
+                           + std::to_string(rec.payload.size()) + " bytes, not "
+                           + std::to_string(recorded_bytes));
+  return rec.payload;
+}
+
+// -- raw LMDB -----------------------------------------------------------------
+
+/// The figures of one raw LMDB case.
+struct raw_result {
+  uint64_t batch = 0;
+  uint64_t commits = 0;
+  double seconds = 0;
+  std::vector<double> commit_us;
+
+  double events_per_s() const {
+    return seconds > 0 ? commits * batch / seconds : 0;
+  }
+};
+
+/// Raw LMDB in a fresh environment with full sync: `batch` 200-byte values
+/// per write transaction. Two untimed commits warm it up.
+class raw_writer {
+public:
+  raw_writer(const std::string& dir, uint64_t batch)
+    : db_(dir, map_size, 0), value_(event_payload()) {
+    result_.batch = batch;
+    for (int i = 0; i < 2; ++i)
+      db_.append(batch, value_);
+  }
+
+  /// Commits for `seconds` (at least once), adding to the figures.
+  void run(double seconds) {
+    stopwatch total;
+    do {
+      stopwatch one;
+      db_.append(result_.batch, value_);
+      result_.commit_us.push_back(one.micros());
+      ++result_.commits;
+    } while (total.seconds() < seconds);
+    result_.seconds += total.seconds();
+  }
+
+  const raw_result& result() const noexcept {
+    return result_;
+  }
+
+private:
+  raw_lmdb db_;
+  std::string value_;
+  raw_result result_;
+};
+
+/// Runs a `raw_writer` of `batch` for `seconds` in a directory of its own.
+raw_result raw_case(const temp_dir& tmp, uint64_t batch, double seconds) {
+  auto dir = tmp.sub("raw-" + std::to_string(batch));
+  raw_result r;
+  {
+    raw_writer w{dir, batch};
+    w.run(seconds);
+    r = w.result();
+  }
+  remove_tree(dir);
+  return r;
+}
+
+// -- closed loop --------------------------------------------------------------
+
+/// The figures of one N.
+struct loop_result {
+  uint64_t entities = 0;
+  uint64_t clients = 0;
+  uint64_t commands = 0;
+  double seconds = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+  double max_us = 0;
+  /// CPU time of the process (all threads) during the timed run.
+  double cpu_seconds = 0;
+  /// The coordinator's counters over the timed run.
+  coordinator_stats stats;
+  /// Raw LMDB in batches of the events per commit achieved here.
+  raw_result raw;
+
+  double events_per_s() const {
+    return seconds > 0 ? commands / seconds : 0;
+  }
+
+  double events_per_commit() const {
+    return stats.events_per_commit();
+  }
+
+  double commits_per_s() const {
+    return seconds > 0 ? stats.commits / seconds : 0;
+  }
+
+  double ms_per_commit() const {
+    return stats.commits > 0 ? stats.commit_ns_total / 1e6 / stats.commits : 0;
+  }
+
+  double ratio_vs_raw() const {
+    return events_per_s() / raw.events_per_s();
+  }
+
+  /// The share of the timed run the coordinator spent in commits.
+  double busy_fraction() const {
+    return seconds > 0 ? stats.commit_ns_total / 1e9 / seconds : 0;
+  }
+
+  double cpu_us_per_event() const {
+    return commands > 0 ? cpu_seconds * 1e6 / commands : 0;
+  }
+};
+
+/// Runs the closed loop for `n` entities in `p.rounds` rounds; after each,
+/// raw LMDB runs in batches of the events per commit achieved in the first
+/// round, so that both sides see the same drift of the shared disk.
+loop_result loop_case(const temp_dir& tmp, uint64_t n, const params& p) {
+  loop_result r;
+  r.entities = n;
+  auto dir = tmp.sub("persist-" + std::to_string(n));
+  auto raw_dir = tmp.sub("raw-for-" + std::to_string(n));
+  {
+    caf::actor_system_config cfg;
+    set_scheduler_policy(cfg, p.scheduler);
+    caf::actor_system sys{cfg};
+    auto rt = start_bench_runtime(sys, dir, jr::sync_mode::full, map_size);
+    {
+      caf::scoped_actor self{sys};
+      std::vector<std::shared_ptr<load_result>> results;
+      auto clients = spawn_entity_clients(sys, rt->registry<counter>(),
+                                          command_kind::persist, "", n,
+                                          p.clients, results);
+      exit_guard guard;
+      guard.add(clients);
+      r.clients = clients.size();
+      for (int i = 0; i < 2; ++i)
+        sweep(self, clients, n);
+      auto rounds = std::max<uint64_t>(p.rounds, 1);
+      auto before = fetch_stats(self, rt->coordinator());
+      std::unique_ptr<raw_writer> raw;
+      for (uint64_t i = 0; i < rounds; ++i) {
+        auto cpu = cpu_seconds();
+        r.seconds += timed_run(self, clients, p.seconds / rounds);
+        r.cpu_seconds += cpu_seconds() - cpu;
+        r.stats = stats_delta(before, fetch_stats(self, rt->coordinator()));
+        if (!raw) {
+          auto batch = std::max<uint64_t>(
+            1, static_cast<uint64_t>(std::llround(r.events_per_commit())));
+          raw = std::make_unique<raw_writer>(raw_dir, batch);
+        }
+        raw->run(p.raw_seconds / rounds);
+      }
+      r.raw = raw->result();
+      raw.reset();
+      auto sum = merge_results(results);
+      r.commands = sum.completed;
+      r.p50_us = percentile(sum.latency_us, 50);
+      r.p99_us = percentile(sum.latency_us, 99);
+      r.max_us = percentile(sum.latency_us, 100);
+      if (r.stats.events != r.commands)
+        throw std::runtime_error(
+          "N = " + std::to_string(n) + ": " + std::to_string(r.commands)
+          + " commands answered but " + std::to_string(r.stats.events)
+          + " events committed");
+    }
+    rt->stop();
+  }
+  remove_tree(raw_dir);
+  remove_tree(dir);
+  return r;
+}
+
+// -- memory -------------------------------------------------------------------
+
+/// A reading of /proc/self/statm and of the heap.
+struct memory_reading {
+  /// Resident bytes, and the file-backed (shared) part of them.
+  uint64_t resident = 0;
+  uint64_t file = 0;
+  /// Bytes allocated with malloc and in use (all arenas).
+  uint64_t heap = 0;
+
+  uint64_t anon() const {
+    return resident - file;
+  }
+};
+
+memory_reading read_memory() {
+  malloc_trim(0);
+  memory_reading m;
+  std::ifstream in{"/proc/self/statm"};
+  uint64_t size = 0;
+  uint64_t resident = 0;
+  uint64_t shared = 0;
+  if (!(in >> size >> resident >> shared))
+    throw std::runtime_error("cannot read /proc/self/statm");
+  auto page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  m.resident = resident * page;
+  m.file = shared * page;
+  auto mi = mallinfo2();
+  m.heap = mi.uordblks + mi.hblkhd;
+  return m;
+}
+
+struct rss_result {
+  uint64_t entities = 0;
+  uint64_t active = 0;
+  memory_reading before;
+  memory_reading after;
+
+  static double per(uint64_t x, uint64_t y, uint64_t n) {
+    return n > 0 ? (static_cast<double>(y) - static_cast<double>(x)) / n : 0;
+  }
+
+  /// Anonymous resident bytes per entity beyond the user state.
+  double bytes_per_entity() const {
+    return per(before.anon(), after.anon(), entities) - counter_state_bytes;
+  }
+
+  double heap_bytes_per_entity() const {
+    return per(before.heap, after.heap, entities) - counter_state_bytes;
+  }
+
+  double file_bytes_per_entity() const {
+    return per(before.file, after.file, entities);
+  }
+};
+
+registry_stats fetch_registry_stats(caf::scoped_actor& self,
+                                    const caf::actor& reg) {
+  registry_stats result;
+  caf::error err;
+  self->request(reg, std::chrono::seconds{60}, stats_atom::value)
+    .receive([&](registry_stats& s) { result = s; },
+             [&](caf::error& e) { err = std::move(e); });
+  if (err)
+    throw std::runtime_error("registry stats: " + describe(err));
+  return result;
+}
+
+rss_result rss_case(const temp_dir& tmp, const params& p) {
+  rss_result r;
+  r.entities = p.rss_entities;
+  auto dir = tmp.sub("rss");
+  {
+    caf::actor_system_config cfg;
+    set_scheduler_policy(cfg, p.scheduler);
+    caf::actor_system sys{cfg};
+    auto rt = start_bench_runtime(sys, dir, jr::sync_mode::none, map_size);
+    {
+      caf::scoped_actor self{sys};
+      auto reg = rt->registry<counter>();
+      std::vector<std::shared_ptr<load_result>> results;
+      auto warm = spawn_entity_clients(sys, reg, command_kind::persist, "w",
+                                       p.rss_warmup, p.clients, results);
+      exit_guard guard;
+      guard.add(warm);
+      sweep(self, warm, rss_window);
+      auto clients = spawn_entity_clients(sys, reg, command_kind::persist, "",
+                                          p.rss_entities, p.clients, results);
+      guard.add(clients);
+      // Let the system settle: every reply of the warm-up delivered.
+      fetch_registry_stats(self, reg);
+      r.before = read_memory();
+      sweep(self, clients, rss_window);
+      fetch_registry_stats(self, reg);
+      r.after = read_memory();
+      r.active = fetch_registry_stats(self, reg).active - p.rss_warmup;
+      merge_results(results);
+      if (r.active != p.rss_entities)
+        throw std::runtime_error("memory test: " + std::to_string(r.active)
+                                 + " of " + std::to_string(p.rss_entities)
+                                 + " entities active");
+    }
+    rt->stop();
+  }
+  remove_tree(dir);
+  return r;
+}
+
+// -- output -------------------------------------------------------------------
+
+/// All figures of one run.
+struct figures {
+  std::vector<loop_result> loops;
+  raw_result raw_1000;
+  raw_result txn_per_event;
+  rss_result rss;
+
+  /// The case the targets are checked on: N = 1000, else the largest N.
+  const loop_result& headline() const {
+    for (auto& x : loops)
+      if (x.entities == headline_entities)
+        return x;
+    return loops.back();
+  }
+
+  double speedup() const {
+    return headline().events_per_s() / txn_per_event.events_per_s();
+  }
+};
+
+struct verdicts {
+  bool ratio;
+  bool speedup;
+  bool p99;
+  bool rss;
+};
+
+verdicts check(const figures& f) {
+  auto& h = f.headline();
+  return {h.ratio_vs_raw() >= ratio_target, f.speedup() >= speedup_target,
+          h.p99_us / 1000 <= p99_target_ms,
+          f.rss.bytes_per_entity() <= rss_target_bytes};
+}
+
+void print_json(const params& p, const figures& f) {
+  auto& h = f.headline();
+  auto v = check(f);
+  json_object per_n;
+  for (auto& x : f.loops) {
+    json_object o;
+    o.set("clients", x.clients)
+      .set("commands", x.commands)
+      .set("seconds", x.seconds)
+      .set("events_per_s", x.events_per_s())
+      .set("p50_ms", x.p50_us / 1000)
+      .set("p99_ms", x.p99_us / 1000)
+      .set("max_ms", x.max_us / 1000)
+      .set("commits", x.stats.commits)
+      .set("events_per_commit", x.events_per_commit())
+      .set("max_events_per_commit_since_start", x.stats.max_events_per_commit)
+      .set("commits_per_s", x.commits_per_s())
+      .set("ms_per_commit", x.ms_per_commit())
+      .set("cpu_us_per_event", x.cpu_us_per_event())
+      .set("commit_busy_fraction", x.stats.commit_ns_total / 1e9 / x.seconds)
+      .set("raw_batch", x.raw.batch)
+      .set("raw_batched_events_per_s", x.raw.events_per_s())
+      .set("raw_ms_per_commit",
+           x.raw.commits > 0 ? x.raw.seconds * 1e3 / x.raw.commits : 0.0)
+      .set("ratio_vs_raw", x.ratio_vs_raw())
+      .set("speedup_vs_txn_per_event",
+           x.events_per_s() / f.txn_per_event.events_per_s());
+    per_n.set(std::to_string(x.entities), o);
+  }
+  json_object conditions;
+  conditions.set("event_bytes", recorded_bytes)
+    .set("sync", "full")
+    .set("headline_entities", h.entities)
+    .set("seconds_per_case", p.seconds)
+    .set("raw_seconds", p.raw_seconds)
+    .set("warmup_sweeps", 2)
+    .set("rounds", p.rounds)
+    .set("max_clients", p.clients)
+    .set("in_flight", "one command per entity (closed loop)")
+    .set("latency", "client send to reply, per command")
+    .set("raw_batch_source",
+         "coordinator's mean events per commit at the same N, rounded")
+    .set("raw_keys", "16-byte big-endian, MDB_APPEND, one environment")
+    .set("txn_per_event", "raw LMDB, one write txn + fsync per event")
+    .set("max_batch_events", coordinator_settings{}.max_batch_events)
+    .set("scheduler", p.scheduler)
+    .set("hardware_threads",
+         static_cast<uint64_t>(std::thread::hardware_concurrency()))
+    .set("rss_entities", f.rss.entities)
+    .set("rss_warmup_entities", p.rss_warmup)
+    .set("rss_sync", "none")
+    .set("rss_method", "(resident - file-backed) from /proc/self/statm after "
+                       "malloc_trim(0), delta / entities - sizeof(state)")
+    .set("state_bytes", counter_state_bytes);
+  json_object out;
+  out.set("subcommand", "persist")
+    .set("quick", p.quick)
+    .set("entities", h.entities)
+    .set("events_per_s", h.events_per_s())
+    .set("raw_batched_events_per_s", h.raw.events_per_s())
+    .set("raw_batch", h.raw.batch)
+    .set("raw_batch_1000_events_per_s", f.raw_1000.events_per_s())
+    .set("txn_per_event_events_per_s", f.txn_per_event.events_per_s())
+    .set("ratio_vs_raw", h.ratio_vs_raw())
+    .set("ratio_vs_raw_batch_1000",
+         h.events_per_s() / f.raw_1000.events_per_s())
+    .set("speedup_vs_txn_per_event", f.speedup())
+    .set("events_per_commit", h.events_per_commit())
+    .set("ms_per_commit", h.ms_per_commit())
+    .set("p50_ms", h.p50_us / 1000)
+    .set("p99_ms", h.p99_us / 1000)
+    .set("rss_bytes_per_entity", f.rss.bytes_per_entity())
+    .set("heap_bytes_per_entity", f.rss.heap_bytes_per_entity())
+    .set("file_rss_bytes_per_entity", f.rss.file_bytes_per_entity())
+    .set("ratio_target", ratio_target)
+    .set("ratio_target_met", v.ratio)
+    .set("speedup_target", speedup_target)
+    .set("speedup_target_met", v.speedup)
+    .set("p99_target_ms", p99_target_ms)
+    .set("p99_target_met", v.p99)
+    .set("rss_target_bytes", rss_target_bytes)
+    .set("rss_target_met", v.rss)
+    .set("per_entities", per_n)
+    .set("conditions", conditions);
+  std::cout << out.str() << std::endl;
+}
+
+void print_tables(const params& p, const figures& f) {
+  auto& out = std::cout;
+  out << "\ndurable persist: closed loop, one command in flight per entity, "
+      << recorded_bytes << "-byte events, sync full, " << p.seconds
+      << " s per N\nraw: LMDB MDB_APPEND, full sync, batches of the "
+         "coordinator's events/commit at the same N\n\n";
+  table t{{"entities", "events/s", "events/commit", "ms/commit", "busy",
+           "cpu us/event", "p50 ms", "p99 ms", "max ms", "raw batch",
+           "raw events/s", "ratio"}};
+  for (auto& x : f.loops)
+    t.add_row(
+      {std::to_string(x.entities), fmt_count(x.events_per_s()),
+       fmt_fixed(x.events_per_commit(), 1), fmt_fixed(x.ms_per_commit(), 2),
+       fmt_fixed(x.busy_fraction(), 2), fmt_fixed(x.cpu_us_per_event(), 1),
+       fmt_fixed(x.p50_us / 1000, 2), fmt_fixed(x.p99_us / 1000, 2),
+       fmt_fixed(x.max_us / 1000, 2), std::to_string(x.raw.batch),
+       fmt_count(x.raw.events_per_s()), fmt_fixed(x.ratio_vs_raw(), 2)});
+  t.print(out);
+  out << "\nbusy: share of the time the coordinator spent in commits; cpu: "
+         "process CPU (all threads) per event; "
+      << f.loops.front().clients << " to " << f.loops.back().clients
+      << " client actors\n";
+  auto& h = f.headline();
+  out << "\nbaselines (raw LMDB, full sync, " << p.raw_seconds
+      << " s each)\n\n";
+  table b{{"case", "events/txn", "events/s", "ms/txn"}};
+  auto add = [&](const std::string& name, const raw_result& r) {
+    b.add_row({name, std::to_string(r.batch), fmt_count(r.events_per_s()),
+               fmt_fixed(r.commits > 0 ? r.seconds * 1e3 / r.commits : 0, 2)});
+  };
+  add("batched, as achieved at N=" + std::to_string(h.entities), h.raw);
+  add("batched, 1000", f.raw_1000);
+  add("one txn per event", f.txn_per_event);
+  b.print(out);
+  out << "\nresident memory per active entity at N = " << f.rss.entities
+      << " (sync none, no passivation): " << fmt_count(f.rss.bytes_per_entity())
+      << " bytes\n  (anonymous RSS "
+      << fmt_count(f.rss.bytes_per_entity() + counter_state_bytes)
+      << " bytes/entity minus " << counter_state_bytes
+      << " bytes of user state; heap in use "
+      << fmt_count(f.rss.heap_bytes_per_entity())
+      << " bytes/entity; LMDB map pages "
+      << fmt_count(f.rss.file_bytes_per_entity()) << " bytes/entity)\n";
+  auto v = check(f);
+  auto verdict = [&](const std::string& what, const std::string& value,
+                     const std::string& target, bool met) {
+    out << "  " << what << value << " (target " << target
+        << "): " << (met ? "met" : "MISSED") << '\n';
+  };
+  out << "\ntargets at N = " << h.entities << ":\n";
+  verdict("ratio vs raw batched:     ", fmt_fixed(h.ratio_vs_raw(), 2),
+          ">= " + fmt_fixed(ratio_target, 2), v.ratio);
+  verdict("speedup vs txn per event: ", fmt_fixed(f.speedup(), 1),
+          ">= " + fmt_fixed(speedup_target, 0), v.speedup);
+  verdict("p99 latency:              ", fmt_fixed(h.p99_us / 1000, 2) + " ms",
+          "<= " + fmt_fixed(p99_target_ms, 0) + " ms", v.p99);
+  verdict("memory per entity:        ",
+          fmt_count(f.rss.bytes_per_entity()) + " bytes",
+          "<= " + fmt_count(rss_target_bytes), v.rss);
+}
+
+// -- the subcommand -----------------------------------------------------------
+
+params make_params(const settings& cfg) {
+  params p;
+  p.quick = cfg.quick;
+  if (cfg.quick) {
+    p.entity_counts = {1, 10, 100};
+    p.seconds = 0.2;
+    p.raw_seconds = 0.2;
+    p.rounds = 1;
+    p.rss_entities = 2000;
+    p.rss_warmup = 200;
+  }
+  p.seconds = cfg.get_number("--seconds", p.seconds);
+  if (cfg.has("--scheduler")) {
+    p.scheduler = cfg.values.at("--scheduler");
+    caf::actor_system_config probe;
+    set_scheduler_policy(probe, p.scheduler); // throws for a bad name
+  }
+  p.raw_seconds = cfg.get_number("--raw-seconds", p.raw_seconds);
+  p.clients = cfg.get_count("--clients", p.clients);
+  p.rounds = cfg.get_count("--rounds", p.rounds);
+  p.rss_entities = cfg.get_count("--rss-entities", p.rss_entities);
+  p.rss_warmup = cfg.get_count("--rss-warmup", p.rss_warmup);
+  if (cfg.has("--entities")) {
+    // A comma-separated list of counts, each checked like a single count.
+    p.entity_counts.clear();
+    std::string list = cfg.values.at("--entities");
+    for (size_t pos = 0; pos <= list.size();) {
+      auto comma = std::min(list.find(',', pos), list.size());
+      settings one;
+      one.values["--entities"] = list.substr(pos, comma - pos);
+      p.entity_counts.push_back(one.get_count("--entities", 1));
+      pos = comma + 1;
+    }
+  }
+  return p;
+}
+
+int run_persist(const settings& cfg) {
+  auto p = make_params(cfg);
+  temp_dir tmp{cfg.dir};
+  if (!cfg.json)
+    std::cerr << "cairn-bench persist in " << tmp.path() << '\n';
+  figures f;
+  for (auto n : p.entity_counts) {
+    progress(cfg, "closed loop, " + std::to_string(n)
+                    + " entities, and raw lmdb in the batches it achieved");
+    f.loops.push_back(loop_case(tmp, n, p));
+  }
+  progress(cfg, "raw lmdb, 1000 events/txn");
+  f.raw_1000 = raw_case(tmp, 1000, p.raw_seconds);
+  progress(cfg, "raw lmdb, one txn per event");
+  f.txn_per_event = raw_case(tmp, 1, p.raw_seconds);
+  progress(cfg, "memory, " + std::to_string(p.rss_entities) + " entities");
+  f.rss = rss_case(tmp, p);
+  if (cfg.json)
+    print_json(p, f);
+  else
+    print_tables(p, f);
+  return 0;
+}
+
+} // namespace
+
+subcommand persist_subcommand() {
+  return {
+    "persist",
+    "durable persist through aggregates vs raw LMDB, latency, memory "
+    "(targets 0.35x, 50x, 10 ms, 2 KiB)",
+    {{"--scheduler", "POLICY", "CAF scheduler: stealing (default) or sharing"},
+     {"--seconds", "S", "timed seconds per entity count (default 2)"},
+     {"--raw-seconds", "S", "seconds per raw LMDB case (default 1.5)"},
+     {"--rounds", "N", "closed loop/raw alternations per N (default 3)"},
+     {"--clients", "N", "most client actors per case (default 4)"},
+     {"--entities", "LIST", "entity counts (default 1,10,100,1000,10000)"},
+     {"--rss-entities", "N", "entities of the memory test (100000)"},
+     {"--rss-warmup", "N", "entities spawned before it measures (2000)"}},
+    run_persist};
+}
+
+} // namespace cairn::bench
