@@ -147,8 +147,10 @@ void tell_targets(pointer self, pending_step& ps, bool committed) {
     if (!ps.tell[i])
       continue;
     auto& cmd = ps.req.commands[i];
+    // Only a decision the step used (accepted in time) and whose group
+    // committed is applied; a late one is discarded.
     self->anon_send(cmd.target, entity_id{cmd.entity}, outcome_atom::value,
-                    ps.id, committed);
+                    ps.id, committed && ps.decisions[i].accepted);
   }
 }
 

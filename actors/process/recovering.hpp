@@ -68,6 +68,10 @@ caf::error fold_process_event(process_state<P>& st,
       st.due.pop_front();
   } else if (type == process_completed::event_name) {
     st.completed = true;
+    // A completed process reacts to nothing more: its deadlines go with it
+    // (the completing step erased their rows of the deadline table).
+    st.deadlines.clear();
+    st.due.clear();
   } else {
     auto e = decode_event(c, ev, typename P::events{});
     if (!e)

@@ -162,7 +162,7 @@ TEST_CASE("cairn-sagas runs every path, and a second run re-runs nothing") {
   temp_dir dir;
   std::vector<std::string> argv{bin_path("cairn-sagas"),
                                 "--journal.path=" + dir.sub("journal"),
-                                "--journal.sync=none", "--deadline=300ms"};
+                                "--journal.sync=none", "--deadline=1s"};
   auto first = run(argv);
   INFO(first.output);
   REQUIRE(first.exit_code == 0);
