@@ -3,7 +3,6 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
-#include <istream>
 #include <map>
 #include <ostream>
 #include <streambuf>
@@ -45,20 +44,6 @@
 namespace cairn::journal {
 
 namespace detail {
-
-/// A read-only streambuf over a byte range, so cereal reads without a copy.
-class input_buffer : public std::streambuf {
-public:
-  input_buffer(const char* data, size_t size) {
-    auto p = const_cast<char*>(data);
-    setg(p, p, p + size);
-  }
-
-  /// Bytes not consumed yet.
-  size_t remaining() const {
-    return static_cast<size_t>(egptr() - gptr());
-  }
-};
 
 /// A streambuf that appends to a string.
 class output_buffer : public std::streambuf {
