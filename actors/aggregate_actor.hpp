@@ -15,6 +15,7 @@
 #include "actors/aggregate/running.hpp"
 #include "actors/aggregate/state.hpp"
 #include "actors/atoms.hpp"
+#include "actors/outbox.hpp"
 
 /// The entity actor of an aggregate type: composes the phases of
 /// actors/aggregate/ into one CAF actor.
@@ -46,6 +47,16 @@ caf::behavior aggregate_behavior(aggregate_pointer<A> self,
       accept_command<A>(self, std::move(cmd), rp, step);
       return rp;
     }...,
+    [self](deliver_atom, std::string& key, uint32_t index,
+           std::string& bytes) {
+      auto rp = self->make_response_promise();
+      auto cmd = decode_remote_command<A>(index, bytes);
+      if (!cmd)
+        rp.deliver(std::move(cmd.error()));
+      else
+        accept_command<A>(self, std::move(*cmd), rp, 0, std::move(key));
+      return rp;
+    },
     [self](outcome_atom, uint64_t step, bool committed) {
       on_step_outcome<A>(self, step, committed);
     },

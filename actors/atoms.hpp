@@ -47,6 +47,11 @@ using wake_atom = caf::atom_constant<caf::atom("c_wake")>;
 /// Internal to process-manager routers: read the next chunk of the log.
 using catch_up_atom = caf::atom_constant<caf::atom("c_catchup")>;
 
+/// Delivers a command through the outbox, with its dedup key.
+using deliver_atom = caf::atom_constant<caf::atom("c_deliver")>;
+/// Hands a committed outbox row to the dispatcher.
+using outbox_atom = caf::atom_constant<caf::atom("c_outbox")>;
+
 /// Failures the coordinator can inject for tests.
 enum class injected_failure : uint8_t {
   /// The next write group is refused with `errc::storage_error`; the

@@ -213,15 +213,34 @@ caf::typed_response_promise<step_result> start_step(pointer self,
   }
   for (size_t i = 0; i < ps->req.commands.size(); ++i) {
     auto& cmd = ps->req.commands[i];
-    auto msg = caf::make_message(entity_id{cmd.entity}, decide_atom::value,
-                                 ps->id)
-               + cmd.command;
     auto done = [self, ps, i](step_decision d, bool tell) {
       ps->tell[i] = tell;
       ps->decisions[i] = std::move(d);
       if (--ps->missing == 0)
         commit_step(self, ps);
     };
+    // An entity decides one command per step: a second one would wait for
+    // the first decision to be committed, which waits for the step.
+    auto repeated = [&] {
+      for (size_t k = 0; k < i; ++k)
+        if (ps->req.commands[k].stream == cmd.stream)
+          return true;
+      return false;
+    };
+    if (repeated()) {
+      done(step_decision{false,
+                         describe(make_error(
+                           errc::invalid_argument,
+                           "a step commands " + cmd.stream
+                             + " more than once; send one command per entity"
+                               " per step")),
+                         {}},
+           false);
+      continue;
+    }
+    auto msg = caf::make_message(entity_id{cmd.entity}, decide_atom::value,
+                                 ps->id)
+               + cmd.command;
     self->request(cmd.target, self->state.settings.decide_timeout, msg)
       .then(
         [done](step_decision& d) {

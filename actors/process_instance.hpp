@@ -12,6 +12,7 @@
 #include "actors/process/running.hpp"
 #include "actors/process/state.hpp"
 #include "actors/process/stepping.hpp"
+#include "actors/outbox.hpp"
 #include "actors/process_manager.hpp"
 #include "actors/process_router.hpp"
 #include "actors/registry.hpp"
@@ -28,11 +29,6 @@ namespace cairn {
 
 namespace detail {
 
-template <class A>
-caf::actor resolve_registry(runtime& rt) {
-  return rt.registry<A>();
-}
-
 template <class P>
 caf::behavior process_impl(process_pointer<P> self,
                            std::shared_ptr<const process_env> env,
@@ -45,11 +41,25 @@ caf::behavior process_impl(process_pointer<P> self,
   return {
     [self](input_atom, journal::stored_event& ev) -> caf::result<void> {
       auto& st = self->state;
-      auto x = decode_event(input_codec_of<P>(), ev, typename P::inputs{});
-      if (!x)
-        return std::move(x.error());
       auto rp = self->make_response_promise();
-      st.inputs.push_back({ev.position, std::move(*x), rp, 0});
+      if (ev.record.type == remote_outcome::event_name) {
+        auto o = journal::from_bytes<remote_outcome>(
+          ev.record.payload, "remote outcome at position "
+                               + std::to_string(ev.position));
+        if (!o)
+          return std::move(o.error());
+        st.inputs.push_back(
+          {ev.position,
+           {},
+           command_result{o->category, o->entity, o->accepted, o->why},
+           rp,
+           0});
+      } else {
+        auto x = decode_event(input_codec_of<P>(), ev, typename P::inputs{});
+        if (!x)
+          return std::move(x.error());
+        st.inputs.push_back({ev.position, std::move(*x), std::nullopt, rp, 0});
+      }
       if (st.phase == process_phase::running)
         process_next<P>(self);
       return rp;
@@ -108,6 +118,13 @@ caf::actor start_process_manager(runtime& rt, router_settings rs = {}) {
       settings);
     input_dispatch fn = [](const journal::stored_event& ev)
       -> std::optional<std::pair<std::string, caf::message>> {
+      if (ev.record.type == remote_outcome::event_name) {
+        auto o = journal::from_bytes<remote_outcome>(ev.record.payload);
+        if (!o || o->manager != P::category)
+          return std::nullopt;
+        return std::make_pair(std::move(o->instance),
+                              caf::make_message(input_atom::value, ev));
+      }
       auto& c = detail::input_codec_of<P>();
       if (!c.knows(ev.record.type))
         return std::nullopt;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -15,6 +16,8 @@
 #include "caf/message.hpp"
 
 #include "actors/aggregate.hpp"
+#include "actors/outbox.hpp"
+#include "actors/runtime.hpp"
 #include "actors/step_messages.hpp"
 
 /// The user-facing side of process managers (sagas).
@@ -51,8 +54,6 @@
 /// `command_result` input: a rejection is a normal outcome to compensate.
 namespace cairn {
 
-class runtime;
-
 /// The outcome of a command a step issued, delivered to the manager's next
 /// reaction.
 struct command_result {
@@ -77,10 +78,20 @@ namespace detail {
 /// found through the runtime when the step runs.
 struct pending_command {
   caf::actor (*resolve)(runtime&);
+  /// Serializes the command for the outbox when its aggregate is routed to
+  /// another journal; none when the command type has no `serialize`.
+  std::optional<std::pair<uint32_t, std::string>> (*encode)(
+    const caf::message&);
   std::string category;
   std::string entity;
   caf::message command;
 };
+
+template <class A, class Cmd>
+std::optional<std::pair<uint32_t, std::string>>
+encode_command_message(const caf::message& msg) {
+  return encode_remote_command<A, Cmd>(msg.get_as<Cmd>(0));
+}
 
 /// A deadline to arm (`due_ns` since the epoch) or, with `cancel`, disarm.
 struct deadline_change {
@@ -89,8 +100,11 @@ struct deadline_change {
   bool cancel = false;
 };
 
+/// The registry of aggregate type `A` in `rt` (spawned on first use).
 template <class A>
-caf::actor resolve_registry(runtime& rt);
+caf::actor resolve_registry(runtime& rt) {
+  return rt.registry<A>();
+}
 
 } // namespace detail
 
@@ -110,12 +124,16 @@ public:
     return *this;
   }
 
-  /// Commands entity `id` of aggregate type `A`.
+  /// Commands entity `id` of aggregate type `A`. When the runtime routes
+  /// `A` to another journal (`runtime::route<A>`), the command goes through
+  /// the outbox (actors/outbox.hpp): delivered at least once, without a
+  /// second effect, its outcome a later input; `Cmd` then needs a cereal
+  /// `serialize` function.
   template <class A, class Cmd>
   step& send(std::string id, Cmd cmd) & {
     commands_.push_back(detail::pending_command{
-      &detail::resolve_registry<A>, A::category, std::move(id),
-      caf::make_message(std::move(cmd))});
+      &detail::resolve_registry<A>, &detail::encode_command_message<A, Cmd>,
+      A::category, std::move(id), caf::make_message(std::move(cmd))});
     return *this;
   }
 
@@ -136,7 +154,8 @@ public:
     return *this;
   }
 
-  /// Ends the process: later inputs are ignored.
+  /// Ends the process: later inputs, deadlines and the outcomes of this
+  /// step's own commands are ignored (the commands still take effect).
   step& complete() & {
     complete_ = true;
     return *this;

@@ -2,6 +2,8 @@
 
 #include "caf/all.hpp"
 
+#include "actors/outbox.hpp"
+
 namespace cairn {
 
 runtime::runtime(caf::actor_system& sys, runtime_options opts)
@@ -42,6 +44,36 @@ caf::actor runtime::find_or_spawn(std::type_index key,
   return hdl;
 }
 
+void runtime::route(const std::string& category, caf::actor registry) {
+  {
+    std::lock_guard<std::mutex> guard{routes_->mtx};
+    routes_->registries[category] = std::move(registry);
+  }
+  outbox();
+}
+
+caf::actor runtime::remote_registry(const std::string& category) {
+  std::lock_guard<std::mutex> guard{routes_->mtx};
+  auto& regs = routes_->registries;
+  if (regs.empty())
+    return {};
+  auto i = regs.find(category);
+  return i == regs.end() ? caf::actor{} : i->second;
+}
+
+caf::actor runtime::outbox() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (!outbox_ && !stopped_)
+    outbox_ = spawn_outbox_dispatcher(
+      sys_, env_->journal, env_->coordinator,
+      [r = routes_](const std::string& category) {
+        std::lock_guard<std::mutex> guard{r->mtx};
+        auto i = r->registries.find(category);
+        return i == r->registries.end() ? caf::actor{} : i->second;
+      });
+  return outbox_;
+}
+
 void runtime::adopt(caf::actor hdl) {
   std::lock_guard<std::mutex> guard{mtx_};
   if (stopped_)
@@ -61,6 +93,12 @@ void runtime::stop() {
   for (auto& [type, hdl] : registries_)
     caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
   registries_.clear();
+  {
+    std::lock_guard<std::mutex> rguard{routes_->mtx};
+    routes_->registries.clear();
+  }
+  if (outbox_)
+    caf::anon_send_exit(outbox_, caf::exit_reason::user_shutdown);
   if (env_ && env_->coordinator)
     caf::anon_send_exit(env_->coordinator, caf::exit_reason::user_shutdown);
   if (hub_)

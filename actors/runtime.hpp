@@ -73,6 +73,26 @@ public:
   caf::actor find_or_spawn(std::type_index key,
                            const std::function<caf::actor()>& f);
 
+  /// Routes aggregate type `A` to `registry`, a registry of another runtime
+  /// (another journal): process steps in this runtime command it through
+  /// the outbox (actors/outbox.hpp) instead of the atomic step. Starts the
+  /// outbox dispatcher, which delivers commands left undelivered by an
+  /// earlier run. Routing a type again replaces its registry.
+  template <class A>
+  void route(caf::actor registry) {
+    route(A::category, std::move(registry));
+  }
+
+  /// Routes aggregate category `category` to `registry` (see `route<A>`).
+  void route(const std::string& category, caf::actor registry);
+
+  /// Returns the registry aggregate category `category` is routed to, or an
+  /// invalid handle when it is local. Thread-safe.
+  caf::actor remote_registry(const std::string& category);
+
+  /// Returns the outbox dispatcher, spawned on first use.
+  caf::actor outbox();
+
   /// Makes `stop()` tell `hdl` to exit too.
   void adopt(caf::actor hdl);
 
@@ -113,6 +133,14 @@ private:
   std::mutex mtx_;
   std::unordered_map<std::type_index, caf::actor> registries_;
   std::vector<caf::actor> adopted_;
+  /// Routed categories; shared with the outbox dispatcher, which may
+  /// outlive this object by a message.
+  struct routes {
+    std::mutex mtx;
+    std::unordered_map<std::string, caf::actor> registries;
+  };
+  std::shared_ptr<routes> routes_ = std::make_shared<routes>();
+  caf::actor outbox_;
   bool stopped_ = false;
 };
 

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <algorithm>
+#include <string>
+
 #include "actors/aggregate/running.hpp"
 #include "actors/aggregate/state.hpp"
 #include "actors/step_messages.hpp"
@@ -41,14 +44,40 @@ void run_decide(aggregate_pointer<A> self,
   rp.deliver(step_decision{true, {}, std::move(d.group)});
 }
 
+/// Removes the stashed commands of step `step` (answered with
+/// `errc::timeout`: the coordinator no longer waits for them).
+template <class A>
+void drop_stashed_step(aggregate_pointer<A> self, uint64_t step) {
+  auto& st = self->state;
+  auto first = st.stash.begin() + static_cast<ptrdiff_t>(st.stash_head);
+  auto last = std::stable_partition(first, st.stash.end(),
+                                    [step](const auto& item) {
+                                      return item.step != step;
+                                    });
+  for (auto i = last; i != st.stash.end(); ++i)
+    i->rp.deliver(step_decision{
+      false,
+      describe(make_error(errc::timeout, "step " + std::to_string(step)
+                                           + " was abandoned before "
+                                           + st.stream + " decided")),
+      {}});
+  st.stash.erase(last, st.stash.end());
+}
+
 /// Applies or discards the decision of step `step`.
 template <class A>
 void on_step_outcome(aggregate_pointer<A> self, uint64_t step,
                      bool committed) {
   auto& st = self->state;
   if (st.phase != aggregate_phase::deciding || !st.in_flight
-      || st.in_flight->step != step)
-    return; // not ours (a late discard for a decision we never made)
+      || st.in_flight->step != step) {
+    // Not the decision we hold. If the coordinator gave up on this step
+    // while its command still waits in the stash, drop that command: its
+    // decision would hold the entity for a step that no longer exists.
+    if (!committed)
+      drop_stashed_step<A>(self, step);
+    return;
+  }
   auto p = std::move(st.in_flight);
   if (committed) {
     st.value = std::move(p->next);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <string>
 
 #include "caf/typed_event_based_actor.hpp"
 
@@ -76,13 +77,31 @@ void run_decide(aggregate_pointer<A> self,
 
 /// Handles one command while running; a command of an atomic step (`step`
 /// not 0) goes to the `deciding` phase instead.
+///
+/// A command with a dedup key (delivered through an outbox) is refused with
+/// `errc::duplicate` when the key is in the journal already, and stores the
+/// key with its events otherwise: a redelivery has no second effect.
 template <class A>
 void run_command(aggregate_pointer<A> self,
                  const typename aggregate_state<A>::command_type& cmd,
-                 caf::response_promise& rp, uint64_t step = 0) {
+                 caf::response_promise& rp, uint64_t step = 0,
+                 const std::string& dedup = {}) {
   if (step != 0)
     return run_decide<A>(self, cmd, rp, step);
   auto& st = self->state;
+  if (!dedup.empty()) {
+    auto seen = st.env->journal->has_dedup_key(dedup);
+    if (!seen) {
+      rp.deliver(std::move(seen.error()));
+      return;
+    }
+    if (*seen) {
+      rp.deliver(make_error(errc::duplicate, "command " + dedup + " for "
+                                               + st.stream
+                                               + " took effect already"));
+      return;
+    }
+  }
   auto d = decide<A>(st, cmd);
   switch (d.eff.what()) {
     case effect<A>::kind::reply:
@@ -97,6 +116,8 @@ void run_command(aggregate_pointer<A> self,
     case effect<A>::kind::persist:
       break;
   }
+  if (!dedup.empty())
+    d.group.dedup_keys.push_back(dedup);
   auto p = std::make_unique<typename aggregate_state<A>::pending>();
   p->next = std::move(d.next);
   p->next_version = d.next_version;
@@ -116,7 +137,7 @@ void drain_stash(aggregate_pointer<A> self) {
       st.stash.clear();
       st.stash_head = 0;
     }
-    run_command<A>(self, item.cmd, item.rp, item.step);
+    run_command<A>(self, item.cmd, item.rp, item.step, item.dedup);
   }
   if (st.phase == aggregate_phase::running && st.stash_size() == 0) {
     st.stash.shrink_to_fit();
@@ -137,10 +158,11 @@ void enter_running(aggregate_pointer<A> self) {
 template <class A>
 void accept_command(aggregate_pointer<A> self,
                     typename aggregate_state<A>::command_type cmd,
-                    caf::response_promise rp, uint64_t step = 0) {
+                    caf::response_promise rp, uint64_t step = 0,
+                    std::string dedup = {}) {
   auto& st = self->state;
   if (st.phase == aggregate_phase::running && st.stash_size() == 0) {
-    run_command<A>(self, cmd, rp, step);
+    run_command<A>(self, cmd, rp, step, dedup);
     return;
   }
   if (st.stash_size() >= st.env->settings.stash_capacity) {
@@ -154,7 +176,7 @@ void accept_command(aggregate_pointer<A> self,
       rp.deliver(std::move(err));
     return;
   }
-  st.stash.push_back({std::move(cmd), std::move(rp), step});
+  st.stash.push_back({std::move(cmd), std::move(rp), step, std::move(dedup)});
 }
 
 } // namespace cairn::detail

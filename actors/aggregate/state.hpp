@@ -45,6 +45,8 @@ struct aggregate_state {
     caf::response_promise rp;
     /// The atomic step this command belongs to; 0 for a plain command.
     uint64_t step = 0;
+    /// The dedup key of a command delivered through an outbox, else empty.
+    std::string dedup;
   };
 
   /// What the entity awaits from the coordinator while persisting.

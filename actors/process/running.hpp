@@ -44,6 +44,12 @@ template <class P>
 void process_next(process_pointer<P> self) {
   auto& st = self->state;
   while (st.phase == process_phase::running) {
+    if (st.completed) {
+      // A completed process reacts to nothing more, not even to the
+      // outcomes of the commands its last step sent.
+      st.outcomes.clear();
+      st.due.clear();
+    }
     if (!st.outcomes.empty()) {
       auto s = react_to<P>(st.value, st.outcomes.front());
       return run_step<P>(self, std::move(s), cause::outcome, 0);
@@ -64,11 +70,14 @@ void process_next(process_pointer<P> self) {
       st.inputs.pop_front();
       continue;
     }
-    auto s = std::visit(
-      [&](const auto& x) {
-        return P::react(static_cast<const typename P::state&>(st.value), x);
-      },
-      in.input);
+    auto s = in.outcome ? react_to<P>(st.value, *in.outcome)
+                        : std::visit(
+                          [&](const auto& x) {
+                            return P::react(
+                              static_cast<const typename P::state&>(st.value),
+                              x);
+                          },
+                          in.input);
     if (s.empty()) {
       // Nothing to record: a replay reacts the same way.
       in.rp.deliver(caf::unit);

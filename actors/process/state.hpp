@@ -4,6 +4,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -81,6 +82,9 @@ struct process_state {
   struct queued_input {
     uint64_t position = 0;
     input_type input;
+    /// Set instead of `input` for the outcome of a command sent through the
+    /// outbox.
+    std::optional<command_result> outcome;
     caf::response_promise rp;
     int attempts = 0;
   };

@@ -3,6 +3,8 @@
 #include "caf/event_based_actor.hpp"
 
 #include "actors/coordinator.hpp"
+#include "actors/outbox.hpp"
+#include "actors/runtime.hpp"
 #include "actors/process/recovering.hpp"
 #include "actors/process/running.hpp"
 #include "actors/process/state.hpp"
@@ -88,18 +90,54 @@ void run_step(process_pointer<P> self, step<P> s, cause why,
         deadline_table, deadline_key(st.stream, name), {}, true});
   }
   req.group.appends.push_back(std::move(a));
-  for (auto& cmd : s.commands()) {
-    req.commands.push_back(step_command{cmd.resolve(*st.env->rt),
-                                        std::string{cmd.category} + "-"
-                                          + cmd.entity,
-                                        cmd.entity, std::move(cmd.command)});
+  // Outbox rows (key, entry) of commands to aggregates of other journals.
+  std::vector<std::pair<std::string, std::string>> to_send;
+  for (size_t i = 0; i < s.commands().size(); ++i) {
+    auto& cmd = s.commands()[i];
+    if (!st.env->rt->remote_registry(cmd.category)) {
+      req.commands.push_back(step_command{cmd.resolve(*st.env->rt),
+                                          std::string{cmd.category} + "-"
+                                            + cmd.entity,
+                                          cmd.entity, std::move(cmd.command)});
+      continue;
+    }
+    auto key = st.stream + "#" + std::to_string(st.version) + "#"
+               + std::to_string(i);
+    auto enc = cmd.encode(cmd.command);
+    if (!enc) {
+      // Cannot travel: the refusal is the command's outcome.
+      journal::append o;
+      o.stream = std::string{outcome_category} + "-" + st.stream;
+      journal::event_record rec;
+      rec.type = remote_outcome::event_name;
+      rec.payload = journal::to_bytes(remote_outcome{
+        key, P::category, st.id, cmd.category, cmd.entity, false,
+        "invalid_argument: the command type has no serialize function, so "
+        "it cannot be sent to "
+          + std::string{cmd.category} + " in another journal"});
+      o.events.push_back(std::move(rec));
+      req.group.appends.push_back(std::move(o));
+      continue;
+    }
+    auto bytes = journal::to_bytes(outbox_entry{P::category, st.id,
+                                                cmd.category, cmd.entity,
+                                                enc->first,
+                                                std::move(enc->second)});
+    req.group.tables.push_back(
+      journal::table_write{outbox_table, key, bytes, false});
+    to_send.emplace_back(std::move(key), std::move(bytes));
   }
   req.input_position = input_position;
   st.phase = process_phase::stepping;
   self->request(st.env->coordinator, caf::infinite, step_atom::value,
                 std::move(req))
     .then(
-      [self, why, to_arm](step_result& res) {
+      [self, why, to_arm, to_send](step_result& res) {
+        if (!to_send.empty()) {
+          auto outbox = self->state.env->rt->outbox();
+          for (auto& [key, bytes] : to_send)
+            self->send(outbox, outbox_atom::value, key, bytes);
+        }
         auto& st = self->state;
         auto to = res.receipt.appends.front().last_version;
         auto evs = st.env->journal->read_stream(st.stream, st.version + 1,

@@ -60,6 +60,10 @@ struct open_account {
 
 struct charge {
   int64_t cents = 0;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(cents);
+  }
 };
 
 struct pay {

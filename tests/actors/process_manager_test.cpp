@@ -16,6 +16,50 @@ using namespace std::chrono_literals;
 
 namespace {
 
+/// Input of `one_shot`.
+struct one_shot_requested {
+  static constexpr const char* event_name = "one_shot_requested";
+  std::string account;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(account);
+  }
+};
+
+/// Recorded when `one_shot` reacts to an outcome (it must not).
+struct one_shot_noted {
+  static constexpr const char* event_name = "one_shot_noted";
+  template <class Archive>
+  void serialize(Archive&) {
+    // nop
+  }
+};
+
+/// Charges an account and completes in the same step.
+struct one_shot {
+  static constexpr const char* category = "oneshot";
+  struct state {
+    template <class Archive>
+    void serialize(Archive&) {
+      // nop
+    }
+  };
+  using events = event_list<one_shot_noted>;
+  using inputs = event_list<one_shot_requested>;
+  static std::string correlate(const one_shot_requested& e) {
+    return e.account;
+  }
+  static state apply(state s, const one_shot_noted&) {
+    return s;
+  }
+  static step<one_shot> react(const state&, const one_shot_requested& e) {
+    return step<one_shot>{}.send<account>(e.account, charge{5}).complete();
+  }
+  static step<one_shot> react(const state&, const command_result&) {
+    return step<one_shot>{}.emit(one_shot_noted{});
+  }
+};
+
 struct fixture {
   temp_dir dir;
   caf::actor_system_config cfg;
@@ -135,4 +179,38 @@ TEST_CASE_METHOD(fixture, "after a restart no input has its effect twice") {
   CHECK(*rt->journal()->stream_version("checkout-g2") == before);
   CHECK(*rt->journal()->stream_version("account-a") == 3); // checked out
                                                            // twice: g2, g3
+}
+
+TEST_CASE_METHOD(fixture, "a completed process does not react to the "
+                          "outcomes of its last step's commands") {
+  tell("z", open_account{"z"});
+  auto reg = start_process_manager<one_shot>(*rt);
+  journal::codec c;
+  c.add<one_shot_requested>(one_shot_requested::event_name);
+  journal::write_group g;
+  journal::append a;
+  a.stream = "desk-z";
+  a.events.push_back(c.encode(one_shot_requested{"z"}));
+  g.appends.push_back(a);
+  self->request(rt->coordinator(), 10s, commit_atom::value, g)
+    .receive([](journal::group_receipt&) {},
+             [](caf::error& err) { FAIL(describe(err)); });
+  auto input = rt->journal()->read_stream("desk-z");
+  REQUIRE(input);
+  REQUIRE(input->size() == 1);
+  // Hand the input to the instance twice: the first answer comes once its
+  // step committed; the second once everything queued before it (the
+  // outcome of the charge) has been dealt with.
+  for (int i = 0; i < 2; ++i)
+    self->request(reg, 10s, entity_id{"z"}, input_atom::value, input->at(0))
+      .receive([] {}, [](caf::error& err) { FAIL(describe(err)); });
+  auto evs = rt->journal()->read_stream("oneshot-z");
+  REQUIRE(evs);
+  for (auto& ev : *evs)
+    CHECK(ev.record.type != one_shot_noted::event_name);
+  CHECK(evs->back().record.type == step_record::event_name);
+  // The command itself took effect.
+  self->request(accounts, 10s, entity_id{"z"}, get_balance{})
+    .receive([](int64_t x) { CHECK(x == 5); },
+             [](caf::error& err) { FAIL(describe(err)); });
 }

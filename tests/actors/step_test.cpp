@@ -187,3 +187,44 @@ TEST_CASE_METHOD(fixture, "a command to an entity that is deciding a step "
   CHECK((direct == 1 || direct == 6));
   CHECK(balance("1") == 6);
 }
+
+TEST_CASE_METHOD(fixture, "a step that commands one entity twice has the "
+                          "second command refused at once") {
+  REQUIRE(!tell("1", open_account{"x"}));
+  auto res = run(make_step(0, {{"1", caf::make_message(charge{5})},
+                               {"1", caf::make_message(charge{7})}}));
+  REQUIRE(res);
+  REQUIRE(res->outcomes.size() == 2);
+  CHECK(res->outcomes[0].accepted);
+  CHECK(!res->outcomes[1].accepted);
+  CHECK(res->outcomes[1].why.find("commands account-1 more than once")
+        != std::string::npos);
+  CHECK(balance("1") == 5);
+  CHECK(*rt->journal()->stream_version("account-1") == 2);
+}
+
+TEST_CASE_METHOD(fixture, "a discarded step's command still waiting in an "
+                          "entity's stash is dropped, not decided later") {
+  REQUIRE(!tell("1", open_account{"x"}));
+  // Step 100 holds the entity in `deciding`; step 101's command is stashed.
+  self->send(accounts, entity_id{"1"}, decide_atom::value, uint64_t{100},
+             charge{1});
+  self->receive([](step_decision& d) { REQUIRE(d.accepted); },
+                [](caf::error& err) { FAIL(describe(err)); });
+  self->send(accounts, entity_id{"1"}, decide_atom::value, uint64_t{101},
+             charge{2});
+  // The coordinator gave up on step 101, then step 100 did not commit.
+  self->send(accounts, entity_id{"1"}, outcome_atom::value, uint64_t{101},
+             false);
+  self->send(accounts, entity_id{"1"}, outcome_atom::value, uint64_t{100},
+             false);
+  self->receive(
+    [](step_decision& d) {
+      CHECK(!d.accepted);
+      CHECK(d.why.find("step 101 was abandoned") != std::string::npos);
+    },
+    [](caf::error& err) { FAIL(describe(err)); });
+  // The entity is free: a plain command commits at once.
+  REQUIRE(!tell("1", charge{3}));
+  CHECK(balance("1") == 3);
+}
