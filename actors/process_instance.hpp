@@ -80,6 +80,13 @@ caf::behavior process_impl(process_pointer<P> self,
     [](wake_atom) {
       // nop: recovery arms the deadlines
     },
+    [self](passivate_atom) {
+      auto& st = self->state;
+      if (st.phase == process_phase::running && st.inputs.empty())
+        process_passivate<P>(self);
+      else
+        st.passivate_requested = true;
+    },
     [self](get_state_atom atm) {
       auto& st = self->state;
       auto rp = self->make_response_promise();
@@ -105,10 +112,9 @@ caf::actor start_process_manager(runtime& rt, router_settings rs = {}) {
     env->journal = rt.journal();
     env->coordinator = rt.coordinator();
     env->rt = &rt;
+    env->snapshot_every = rt.options().aggregates.snapshot_every;
     auto& sys = rt.system();
-    registry_settings settings;
-    settings.passivate_after = caf::timespan{0}; // deadlines live in memory
-    settings.max_active = 0;
+    auto settings = rt.options().registry;
     std::shared_ptr<const process_env> cenv = env;
     auto reg = spawn_registry(
       sys, P::category,
@@ -116,6 +122,7 @@ caf::actor start_process_manager(runtime& rt, router_settings rs = {}) {
         return sys.spawn(detail::process_impl<P>, cenv, id);
       },
       settings);
+    env->registry = reg; // before any instance exists
     input_dispatch fn = [](const journal::stored_event& ev)
       -> std::optional<std::pair<std::string, caf::message>> {
       if (ev.record.type == remote_outcome::event_name) {

@@ -63,6 +63,11 @@ struct command_result {
   bool accepted = false;
   /// Why the command was rejected (rendered error).
   std::string why;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(category, entity, accepted, why);
+  }
 };
 
 /// A deadline that came due, delivered to the manager's reaction.

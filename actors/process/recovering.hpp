@@ -1,6 +1,8 @@
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "caf/send.hpp"
 
@@ -102,7 +104,71 @@ void process_start_recovery(process_pointer<P> self) {
   st.deadlines.clear();
   st.due.clear();
   st.completed = false;
+  auto snap = st.env->journal->latest_snapshot(st.stream);
+  if (!snap)
+    return process_recovery_failed<P>(self, std::move(snap.error()));
+  if (*snap && (*snap)->type == process_snapshot_type<P>()) {
+    auto& s = **snap;
+    auto what = "snapshot of stream " + st.stream + " at version "
+                + std::to_string(s.version);
+    auto x = journal::from_bytes<process_snapshot>(s.payload, what);
+    auto value = x ? journal::from_bytes<typename P::state>(x->state, what)
+                   : caf::expected<typename P::state>{x.error()};
+    // One that does not decode (the state type changed) is skipped: the
+    // stream replays from its start.
+    if (x && value) {
+      st.value = std::move(*value);
+      st.version = s.version;
+      st.last_input = x->last_input;
+      st.outcomes.assign(x->outcomes.begin(), x->outcomes.end());
+      st.deadlines = std::move(x->deadlines);
+      st.completed = x->completed;
+    }
+  }
   self->send(self, recover_atom::value);
+}
+
+/// Stores a snapshot of the instance when its last step crossed a multiple
+/// of `snapshot_every` (from `before`). A snapshot only saves replay: it is
+/// committed after the step, in a group of its own.
+template <class P>
+void process_maybe_snapshot(process_pointer<P> self, uint64_t before) {
+  auto& st = self->state;
+  auto every = st.env->snapshot_every;
+  if (every == 0 || st.version / every == before / every)
+    return;
+  process_snapshot x;
+  x.state = journal::to_bytes(st.value);
+  x.last_input = st.last_input;
+  x.outcomes.assign(st.outcomes.begin(), st.outcomes.end());
+  x.deadlines = st.deadlines;
+  x.completed = st.completed;
+  journal::write_group g;
+  g.snapshots.push_back(journal::snapshot{st.stream, st.version,
+                                          process_snapshot_type<P>(),
+                                          journal::to_bytes(x)});
+  caf::anon_send(st.env->coordinator, commit_atom::value, std::move(g));
+}
+
+/// Stops the instance (the registry passivates it). If a deadline is
+/// armed, the registry wakes the instance again when it comes due; after a
+/// crash, the router wakes it from the deadline table instead.
+template <class P>
+void process_passivate(process_pointer<P> self) {
+  auto& st = self->state;
+  if (!st.completed && !st.deadlines.empty() && st.env->registry) {
+    int64_t first = std::numeric_limits<int64_t>::max();
+    for (auto& [name, due] : st.deadlines)
+      first = std::min(first, due);
+    using namespace std::chrono;
+    auto now = duration_cast<nanoseconds>(
+                 system_clock::now().time_since_epoch())
+                 .count();
+    auto delay = nanoseconds{std::max<int64_t>(0, first - now)};
+    caf::delayed_anon_send(st.env->registry, delay, entity_id{st.id},
+                           wake_atom::value);
+  }
+  self->quit();
 }
 
 template <class P>

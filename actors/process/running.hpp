@@ -61,7 +61,7 @@ void process_next(process_pointer<P> self) {
     }
     if (st.inputs.empty()) {
       if (st.passivate_requested)
-        self->quit();
+        process_passivate<P>(self);
       return;
     }
     auto& in = st.inputs.front();

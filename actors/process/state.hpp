@@ -7,7 +7,12 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
+#include <cereal/types/map.hpp>
+#include <cereal/types/vector.hpp>
+
+#include "caf/actor.hpp"
 #include "caf/response_promise.hpp"
 #include "caf/stateful_actor.hpp"
 
@@ -27,6 +32,27 @@ struct process_env {
   size_t recovery_chunk = 512;
   /// Attempts of a step that fails (not a rejection: a failed commit).
   int max_step_attempts = 3;
+  /// A snapshot of an instance every this many events of its stream (0:
+  /// none); `aggregates.snapshot-every`.
+  uint64_t snapshot_every = 100;
+  /// The instances' registry: a passivated instance with a deadline asks it
+  /// to wake the instance when the deadline comes due.
+  caf::actor registry;
+};
+
+/// What a snapshot of a process-manager instance holds: the user's state
+/// and the runtime's bookkeeping at one version of the stream.
+struct process_snapshot {
+  std::string state;
+  uint64_t last_input = 0;
+  std::vector<command_result> outcomes;
+  std::map<std::string, int64_t> deadlines;
+  bool completed = false;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(state, last_input, outcomes, deadlines, completed);
+  }
 };
 
 } // namespace cairn
@@ -60,6 +86,12 @@ const journal::codec& process_codec_of() {
     return c;
   }();
   return instance;
+}
+
+/// The type name of the snapshots of manager `P`'s instances.
+template <class P>
+std::string process_snapshot_type() {
+  return std::string{"cairn.process."} + P::category;
 }
 
 /// The codec of a manager's inputs.

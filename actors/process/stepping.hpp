@@ -139,6 +139,7 @@ void run_step(process_pointer<P> self, step<P> s, cause why,
             self->send(outbox, outbox_atom::value, key, bytes);
         }
         auto& st = self->state;
+        auto before = st.version;
         auto to = res.receipt.appends.front().last_version;
         auto evs = st.env->journal->read_stream(st.stream, st.version + 1,
                                                 to - st.version);
@@ -149,6 +150,7 @@ void run_step(process_pointer<P> self, step<P> s, cause why,
             return process_recovery_failed<P>(self, std::move(err));
         for (auto& [name, due] : to_arm)
           arm_deadline<P>(self, name, due);
+        process_maybe_snapshot<P>(self, before);
         if (why == cause::input) {
           st.inputs.front().rp.deliver(caf::unit);
           st.inputs.pop_front();

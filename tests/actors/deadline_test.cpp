@@ -21,6 +21,8 @@ struct fixture {
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
   std::unique_ptr<runtime> rt;
+  caf::actor matches;
+  caf::timespan passivate_after = std::chrono::minutes{2};
 
   fixture() {
     start();
@@ -34,10 +36,11 @@ struct fixture {
     runtime_options opts;
     opts.journal_path = dir.path();
     opts.journal.sync = journal::sync_mode::none;
+    opts.registry.passivate_after = passivate_after;
     auto r = runtime::start(sys, opts);
     REQUIRE(r);
     rt = std::move(*r);
-    start_process_manager<catering_match>(*rt);
+    matches = start_process_manager<catering_match>(*rt);
   }
 
   template <class E>
@@ -110,4 +113,26 @@ TEST_CASE_METHOD(fixture, "a deadline that came due while the process was "
   self->receive(caf::after(std::chrono::milliseconds{400}) >> [] {});
   start();
   CHECK(await_order("o4") == order_expired::event_name);
+}
+
+TEST_CASE_METHOD(fixture, "a passivated instance is woken when its deadline "
+                          "comes due") {
+  passivate_after = std::chrono::milliseconds{20};
+  rt->stop();
+  start();
+  catering_timeout() = std::chrono::milliseconds{500};
+  publish("customer-5", customer_confirmed_menu{"o5", "vegan"});
+  uint64_t passivated = 0;
+  for (int i = 0; i < 2000 && passivated == 0; ++i) {
+    self->request(matches, 10s, stats_atom::value)
+      .receive([&](const registry_stats& x) { passivated = x.passivated; },
+               [](caf::error& err) { FAIL(describe(err)); });
+    if (passivated == 0)
+      self->receive(caf::after(std::chrono::milliseconds{5}) >> [] {});
+  }
+  REQUIRE(passivated > 0);
+  auto evs = rt->journal()->read_stream("cateringorder-o5");
+  REQUIRE(evs);
+  REQUIRE(evs->empty()); // passivated before the deadline came due
+  CHECK(await_order("o5") == order_expired::event_name);
 }

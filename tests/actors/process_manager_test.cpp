@@ -67,6 +67,7 @@ struct fixture {
   caf::scoped_actor self{sys};
   std::unique_ptr<runtime> rt;
   caf::actor accounts;
+  uint64_t snapshot_every = 100;
 
   fixture() {
     start();
@@ -80,6 +81,7 @@ struct fixture {
     runtime_options opts;
     opts.journal_path = dir.path();
     opts.journal.sync = journal::sync_mode::none;
+    opts.aggregates.snapshot_every = snapshot_every;
     auto r = runtime::start(sys, opts);
     REQUIRE(r);
     rt = std::move(*r);
@@ -213,4 +215,49 @@ TEST_CASE_METHOD(fixture, "a completed process does not react to the "
   self->request(accounts, 10s, entity_id{"z"}, get_balance{})
     .receive([](int64_t x) { CHECK(x == 5); },
              [](caf::error& err) { FAIL(describe(err)); });
+}
+
+TEST_CASE_METHOD(fixture, "an instance recovers from its snapshot and the "
+                          "tail of its stream") {
+  snapshot_every = 2;
+  rt->stop();
+  start();
+  for (auto id : {"s1", "s2", "s3"})
+    tell(id, open_account{id});
+  auto reg = start_process_manager<group_checkout>(*rt);
+  request_checkout("g9", {"s1", "s2", "s3"});
+  REQUIRE(await_finished("g9"));
+  // The snapshot is written after the step that crossed the interval.
+  std::optional<journal::snapshot> snap;
+  for (int i = 0; i < 2000 && !snap; ++i) {
+    auto x = rt->journal()->latest_snapshot("checkout-g9");
+    REQUIRE(x);
+    if (*x)
+      snap = **x;
+    else
+      self->receive(caf::after(std::chrono::milliseconds{5}) >> [] {});
+  }
+  REQUIRE(snap);
+  CHECK(snap->type == "cairn.process.checkout");
+  auto state_of = [&](caf::actor r) {
+    std::pair<uint64_t, std::string> result;
+    self->request(r, 10s, entity_id{"g9"}, get_state_atom::value)
+      .receive([&](uint64_t v, std::string& bytes) { result = {v, bytes}; },
+               [](caf::error& err) { FAIL(describe(err)); });
+    return result;
+  };
+  auto before = state_of(reg);
+  // Without the events the snapshot covers, only the snapshot can restore
+  // the state.
+  REQUIRE(!rt->journal()->truncate_before("checkout-g9", snap->version + 1));
+  rt->stop();
+  start();
+  reg = start_process_manager<group_checkout>(*rt);
+  CHECK(state_of(reg) == before);
+  // The restored bookkeeping knows the input was handled.
+  auto input = rt->journal()->read_stream("frontdesk-g9");
+  REQUIRE(input);
+  self->request(reg, 10s, entity_id{"g9"}, input_atom::value, input->at(0))
+    .receive([] {}, [](caf::error& err) { FAIL(describe(err)); });
+  CHECK(state_of(reg).first == before.first);
 }
