@@ -468,6 +468,7 @@ void print_json(const params& p, const figures& f) {
       .set("events_per_step", x.events_per_step())
       .set("events_per_commit", x.stats.events_per_commit())
       .set("ms_per_commit", x.ms_per_commit())
+      .set("max_ms_per_commit_since_start", x.stats.commit_ns_max / 1e6)
       .set("commit_busy_fraction", x.busy_fraction())
       .set("cpu_us_per_step", x.cpu_us_per_step());
     per_n.set(std::to_string(x.instances), o);
@@ -529,24 +530,26 @@ void print_tables(const params& p, const figures& f) {
          "one counter entity (200-byte event), sync full, "
       << p.seconds << " s per N\n\n";
   table t{{"instances", "steps/s", "waves", "steps/chain", "steps/commit",
-           "events/step", "ms/commit", "busy", "cpu us/step", "p50 ms",
+           "events/step", "ms/commit", "max", "busy", "cpu us/step", "p50 ms",
            "p99 ms", "max ms", "p99 first", "p99 next"}};
   for (auto& x : f.sagas)
-    t.add_row({std::to_string(x.instances), fmt_count(x.steps_per_s()),
-               std::to_string(x.waves), std::to_string(x.steps_per_chain),
-               fmt_fixed(x.steps_per_commit(), 1),
-               fmt_fixed(x.events_per_step(), 2),
-               fmt_fixed(x.ms_per_commit(), 2), fmt_fixed(x.busy_fraction(), 2),
-               fmt_fixed(x.cpu_us_per_step(), 1), fmt_fixed(x.p50_us / 1000, 2),
-               fmt_fixed(x.p99_us / 1000, 2), fmt_fixed(x.max_us / 1000, 2),
-               fmt_fixed(x.input_p99_us / 1000, 2),
-               fmt_fixed(x.outcome_p99_us / 1000, 2)});
+    t.add_row(
+      {std::to_string(x.instances), fmt_count(x.steps_per_s()),
+       std::to_string(x.waves), std::to_string(x.steps_per_chain),
+       fmt_fixed(x.steps_per_commit(), 1), fmt_fixed(x.events_per_step(), 2),
+       fmt_fixed(x.ms_per_commit(), 2),
+       fmt_fixed(x.stats.commit_ns_max / 1e6, 1),
+       fmt_fixed(x.busy_fraction(), 2), fmt_fixed(x.cpu_us_per_step(), 1),
+       fmt_fixed(x.p50_us / 1000, 2), fmt_fixed(x.p99_us / 1000, 2),
+       fmt_fixed(x.max_us / 1000, 2), fmt_fixed(x.input_p99_us / 1000, 2),
+       fmt_fixed(x.outcome_p99_us / 1000, 2)});
   t.print(out);
   out << "\nlatency: from the commit that made the step's input available to "
          "the step's commit,\nboth as they reach a subscriber of the live "
          "feed; p99 first: of the first steps of chains (input: an event), "
-         "next: of the others\n(input: the previous command's outcome); "
-         "busy: share of the time in commits\n";
+         "next: of the others\n(input: the previous command's outcome); max: "
+         "longest commit since the start, ms; busy: share of the time in "
+         "commits\n";
   auto& h = f.headline();
   out << "\nreference: cairn-bench persist at N = " << f.persist.entities
       << " (" << f.persist.clients << " clients, " << p.seconds << " s)\n\n";
