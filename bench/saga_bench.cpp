@@ -15,10 +15,10 @@
 ///   steps spawn and recover the instances and entities; then timed waves
 ///   run until `--seconds` have passed, K chosen from the rate of the wave
 ///   before so that a wave lasts about `--seconds` / `--waves` (and at most
-///   four times the K of the wave before). A wave's
-///   time runs from the commit of its inputs to the last closing step, so
-///   it includes the input commit and the closing steps; `steps_per_s`
-///   counts the steps that command (N·K per wave).
+///   four times the K of the wave before). A wave's time runs from the
+///   commit of its inputs to the last closing step, so it includes the input
+///   commit and the closing steps; `steps_per_s` counts the steps that
+///   command (N·K per wave).
 /// - **A step's latency** is the time from the moment its input is
 ///   available to the instance to the commit of the step. The input of the
 ///   first step of a chain is the `chain_requested` event, available once
