@@ -19,8 +19,6 @@
 /// the same drift of the shared machine. `ratio` is persistent / raw round
 /// trips per second at the largest K.
 
-#include <sys/resource.h>
-
 #include <iostream>
 #include <memory>
 #include <string>
@@ -53,14 +51,6 @@ struct params {
   std::string scheduler = "stealing";
   bool quick = false;
 };
-
-/// User and system CPU seconds of the process so far.
-double cpu_seconds() {
-  rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  auto sec = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
-  return sec(ru.ru_utime) + sec(ru.ru_stime);
-}
 
 void progress(const settings& cfg, const std::string& what) {
   if (!cfg.json)
@@ -111,9 +101,9 @@ struct load {
 
   /// Runs the clients for `seconds`, adding to the figures.
   void run(caf::scoped_actor& self, double seconds) {
-    auto cpu = cpu_seconds();
+    auto cpu = process_cpu_seconds();
     figures.seconds += timed_run(self, clients, seconds);
-    figures.cpu_seconds += cpu_seconds() - cpu;
+    figures.cpu_seconds += process_cpu_seconds() - cpu;
   }
 
   /// Fills in the round trips and latencies.

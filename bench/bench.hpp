@@ -83,6 +83,9 @@ subcommand persist_subcommand();
 /// `cairn-bench actor`: aggregate round trips vs plain CAF actors.
 subcommand actor_subcommand();
 
+/// `cairn-bench saga`: atomic process steps vs durable persist.
+subcommand saga_subcommand();
+
 // -- environment --------------------------------------------------------------
 
 /// A fresh directory `cairn-bench-XXXXXX` under a base directory, removed

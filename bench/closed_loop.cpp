@@ -1,5 +1,7 @@
 #include "bench/closed_loop.hpp"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <stdexcept>
@@ -338,6 +340,64 @@ merge_results(const std::vector<std::shared_ptr<load_result>>& results) {
                              + " commands failed; the first: "
                              + sum.first_error);
   return sum;
+}
+
+double process_cpu_seconds() {
+  rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  auto sec = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
+// -- the workload of `cairn-bench persist` ------------------------------------
+
+persist_loop_result run_persist_loop(const std::string& dir, uint64_t entities,
+                                     const persist_loop_options& opts,
+                                     const between_rounds& after_round) {
+  persist_loop_result r;
+  r.entities = entities;
+  {
+    caf::actor_system_config cfg;
+    set_scheduler_policy(cfg, opts.scheduler);
+    caf::actor_system sys{cfg};
+    auto rt = start_bench_runtime(sys, dir, journal::sync_mode::full,
+                                  opts.map_size);
+    {
+      caf::scoped_actor self{sys};
+      std::vector<std::shared_ptr<load_result>> results;
+      auto clients = spawn_entity_clients(sys, rt->registry<counter>(),
+                                          command_kind::persist, "", entities,
+                                          opts.max_clients, results);
+      exit_guard guard;
+      guard.add(clients);
+      r.clients = clients.size();
+      for (int i = 0; i < 2; ++i)
+        sweep(self, clients, entities);
+      auto rounds = std::max<uint64_t>(opts.rounds, 1);
+      auto before = fetch_stats(self, rt->coordinator());
+      for (uint64_t i = 0; i < rounds; ++i) {
+        auto cpu = process_cpu_seconds();
+        r.seconds += timed_run(self, clients, opts.seconds / rounds);
+        r.cpu_seconds += process_cpu_seconds() - cpu;
+        r.stats = stats_delta(before, fetch_stats(self, rt->coordinator()));
+        if (after_round)
+          after_round(r);
+      }
+      auto sum = merge_results(results);
+      r.commands = sum.completed;
+      r.p50_us = percentile(sum.latency_us, 50);
+      r.p99_us = percentile(sum.latency_us, 99);
+      r.max_us = percentile(sum.latency_us, 100);
+      if (r.stats.events != r.commands)
+        throw std::runtime_error(
+          "N = " + std::to_string(entities) + ": "
+          + std::to_string(r.commands) + " commands answered but "
+          + std::to_string(r.stats.events) + " events committed");
+    }
+    rt->stop();
+  }
+  remove_tree(dir);
+  return r;
 }
 
 } // namespace cairn::bench

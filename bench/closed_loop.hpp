@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,7 +15,8 @@
 #include "actors/runtime.hpp"
 #include "journal/options.hpp"
 
-/// Closed-loop load for `cairn-bench persist` and `cairn-bench actor`:
+/// Closed-loop load for `cairn-bench persist`, `cairn-bench actor` and the
+/// reference of `cairn-bench saga`:
 /// event-based clients that keep exactly one command in flight per entity
 /// (`request(...).then(...)`, never a blocking request), and a plain CAF
 /// counter actor as the baseline target.
@@ -139,5 +141,83 @@ spawn_entity_clients(caf::actor_system& sys, const caf::actor& registry,
 /// `std::runtime_error` with the first error text if a command failed.
 load_result
 merge_results(const std::vector<std::shared_ptr<load_result>>& results);
+
+/// User and system CPU seconds of the process so far (all threads).
+double process_cpu_seconds();
+
+// -- the workload of `cairn-bench persist` ------------------------------------
+
+/// How `run_persist_loop` runs.
+struct persist_loop_options {
+  /// Timed seconds in all rounds together.
+  double seconds = 2;
+  /// Timed runs the seconds are split into.
+  uint64_t rounds = 3;
+  /// Most client actors.
+  uint64_t max_clients = 4;
+  /// CAF's `scheduler.policy`.
+  std::string scheduler = "stealing";
+  /// Bytes of the journal's map.
+  uint64_t map_size = uint64_t{4} << 30;
+};
+
+/// What `run_persist_loop` measured.
+struct persist_loop_result {
+  uint64_t entities = 0;
+  uint64_t clients = 0;
+  /// Commands answered during the timed runs (each stored one event).
+  uint64_t commands = 0;
+  /// Wall-clock seconds of the timed runs.
+  double seconds = 0;
+  /// Latency of a command from send to reply, microseconds.
+  double p50_us = 0;
+  double p99_us = 0;
+  double max_us = 0;
+  /// CPU time of the process (all threads) during the timed runs.
+  double cpu_seconds = 0;
+  /// The coordinator's counters over the timed runs.
+  coordinator_stats stats;
+
+  double events_per_s() const {
+    return seconds > 0 ? commands / seconds : 0;
+  }
+
+  double events_per_commit() const {
+    return stats.events_per_commit();
+  }
+
+  double commits_per_s() const {
+    return seconds > 0 ? stats.commits / seconds : 0;
+  }
+
+  double ms_per_commit() const {
+    return stats.commits > 0 ? stats.commit_ns_total / 1e6 / stats.commits : 0;
+  }
+
+  /// The share of the timed runs the coordinator spent in commits.
+  double busy_fraction() const {
+    return seconds > 0 ? stats.commit_ns_total / 1e9 / seconds : 0;
+  }
+
+  double cpu_us_per_event() const {
+    return commands > 0 ? cpu_seconds * 1e6 / commands : 0;
+  }
+};
+
+/// Called after each timed run of `run_persist_loop` with the figures so far
+/// (counters and seconds; latencies are filled in at the end).
+using between_rounds = std::function<void(const persist_loop_result&)>;
+
+/// The durable closed loop of `cairn-bench persist`: a fresh actor system
+/// and a fresh journal in `dir` (sync mode `full`), `entities` entities of
+/// the bench aggregate `counter` with one command in flight each, every
+/// command persisting one 200-byte event. Two untimed sweeps spawn and
+/// recover the entities; then `opts.rounds` timed runs of `opts.seconds` in
+/// all, `after_round` (if set) running after each. Removes `dir` at the
+/// end. Throws `std::runtime_error` when a command fails or the committed
+/// events do not match the answered commands.
+persist_loop_result run_persist_loop(const std::string& dir, uint64_t entities,
+                                     const persist_loop_options& opts,
+                                     const between_rounds& after_round = {});
 
 } // namespace cairn::bench

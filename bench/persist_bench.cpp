@@ -31,7 +31,6 @@
 ///   no heap), is the figure. The heap in use (`mallinfo2`) is shown too.
 
 #include <malloc.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -91,14 +90,6 @@ struct params {
 void progress(const settings& cfg, const std::string& what) {
   if (!cfg.json)
     std::cerr << "  " << what << "...\n";
-}
-
-/// User and system CPU seconds of the process so far.
-double cpu_seconds() {
-  rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  auto sec = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
-  return sec(ru.ru_utime) + sec(ru.ru_stime);
 }
 
 /// The 200 bytes of a `recorded` event as the codec stores them.
@@ -177,49 +168,14 @@ raw_result raw_case(const temp_dir& tmp, uint64_t batch, double seconds) {
 
 // -- closed loop --------------------------------------------------------------
 
-/// The figures of one N.
-struct loop_result {
-  uint64_t entities = 0;
-  uint64_t clients = 0;
-  uint64_t commands = 0;
-  double seconds = 0;
-  double p50_us = 0;
-  double p99_us = 0;
-  double max_us = 0;
-  /// CPU time of the process (all threads) during the timed run.
-  double cpu_seconds = 0;
-  /// The coordinator's counters over the timed run.
-  coordinator_stats stats;
+/// The figures of one N: the closed loop and raw LMDB in the batches it
+/// achieved.
+struct loop_result : persist_loop_result {
   /// Raw LMDB in batches of the events per commit achieved here.
   raw_result raw;
 
-  double events_per_s() const {
-    return seconds > 0 ? commands / seconds : 0;
-  }
-
-  double events_per_commit() const {
-    return stats.events_per_commit();
-  }
-
-  double commits_per_s() const {
-    return seconds > 0 ? stats.commits / seconds : 0;
-  }
-
-  double ms_per_commit() const {
-    return stats.commits > 0 ? stats.commit_ns_total / 1e6 / stats.commits : 0;
-  }
-
   double ratio_vs_raw() const {
     return events_per_s() / raw.events_per_s();
-  }
-
-  /// The share of the timed run the coordinator spent in commits.
-  double busy_fraction() const {
-    return seconds > 0 ? stats.commit_ns_total / 1e9 / seconds : 0;
-  }
-
-  double cpu_us_per_event() const {
-    return commands > 0 ? cpu_seconds * 1e6 / commands : 0;
   }
 };
 
@@ -228,57 +184,28 @@ struct loop_result {
 /// round, so that both sides see the same drift of the shared disk.
 loop_result loop_case(const temp_dir& tmp, uint64_t n, const params& p) {
   loop_result r;
-  r.entities = n;
-  auto dir = tmp.sub("persist-" + std::to_string(n));
   auto raw_dir = tmp.sub("raw-for-" + std::to_string(n));
-  {
-    caf::actor_system_config cfg;
-    set_scheduler_policy(cfg, p.scheduler);
-    caf::actor_system sys{cfg};
-    auto rt = start_bench_runtime(sys, dir, jr::sync_mode::full, map_size);
-    {
-      caf::scoped_actor self{sys};
-      std::vector<std::shared_ptr<load_result>> results;
-      auto clients = spawn_entity_clients(sys, rt->registry<counter>(),
-                                          command_kind::persist, "", n,
-                                          p.clients, results);
-      exit_guard guard;
-      guard.add(clients);
-      r.clients = clients.size();
-      for (int i = 0; i < 2; ++i)
-        sweep(self, clients, n);
-      auto rounds = std::max<uint64_t>(p.rounds, 1);
-      auto before = fetch_stats(self, rt->coordinator());
-      std::unique_ptr<raw_writer> raw;
-      for (uint64_t i = 0; i < rounds; ++i) {
-        auto cpu = cpu_seconds();
-        r.seconds += timed_run(self, clients, p.seconds / rounds);
-        r.cpu_seconds += cpu_seconds() - cpu;
-        r.stats = stats_delta(before, fetch_stats(self, rt->coordinator()));
-        if (!raw) {
-          auto batch = std::max<uint64_t>(
-            1, static_cast<uint64_t>(std::llround(r.events_per_commit())));
-          raw = std::make_unique<raw_writer>(raw_dir, batch);
-        }
-        raw->run(p.raw_seconds / rounds);
-      }
-      r.raw = raw->result();
-      raw.reset();
-      auto sum = merge_results(results);
-      r.commands = sum.completed;
-      r.p50_us = percentile(sum.latency_us, 50);
-      r.p99_us = percentile(sum.latency_us, 99);
-      r.max_us = percentile(sum.latency_us, 100);
-      if (r.stats.events != r.commands)
-        throw std::runtime_error(
-          "N = " + std::to_string(n) + ": " + std::to_string(r.commands)
-          + " commands answered but " + std::to_string(r.stats.events)
-          + " events committed");
+  persist_loop_options opts;
+  opts.seconds = p.seconds;
+  opts.rounds = p.rounds;
+  opts.max_clients = p.clients;
+  opts.scheduler = p.scheduler;
+  opts.map_size = map_size;
+  auto rounds = std::max<uint64_t>(p.rounds, 1);
+  std::unique_ptr<raw_writer> raw;
+  auto after_round = [&](const persist_loop_result& so_far) {
+    if (!raw) {
+      auto batch = std::max<uint64_t>(
+        1, static_cast<uint64_t>(std::llround(so_far.events_per_commit())));
+      raw = std::make_unique<raw_writer>(raw_dir, batch);
     }
-    rt->stop();
-  }
+    raw->run(p.raw_seconds / rounds);
+  };
+  static_cast<persist_loop_result&>(r) = run_persist_loop(
+    tmp.sub("persist-" + std::to_string(n)), n, opts, after_round);
+  r.raw = raw->result();
+  raw.reset();
   remove_tree(raw_dir);
-  remove_tree(dir);
   return r;
 }
 

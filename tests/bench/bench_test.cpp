@@ -190,6 +190,40 @@ TEST_CASE("cairn-bench actor --quick --json prints every figure") {
   CHECK(dir_is_empty(tmp.path()));
 }
 
+TEST_CASE("cairn-bench saga --quick --json prints every figure") {
+  test::temp_dir tmp;
+  auto res = test::run({test::bin_path("cairn-bench"), "saga", "--quick",
+                        "--json", "--dir", tmp.path()},
+                       120000);
+  INFO(res.output);
+  REQUIRE(res.exit_code == 0);
+  std::map<std::string, double> numbers;
+  json_reader reader{res.output};
+  REQUIRE(reader.parse_object(numbers));
+  for (auto key : {"instances", "steps_per_s", "persist_events_per_s",
+                   "ratio_vs_persist", "p50_ms", "p99_ms", "steps_per_commit",
+                   "fsync_p50_ms"}) {
+    INFO("key " << key);
+    REQUIRE(numbers.count(key) == 1);
+    CHECK(numbers[key] > 0);
+  }
+  CHECK(numbers["ratio_vs_persist"]
+        == Approx(numbers["steps_per_s"] / numbers["persist_events_per_s"]));
+  for (auto key : {"\"ratio_target_met\"", "\"p99_target_met\"",
+                   "\"per_instances\"", "\"conditions\""}) {
+    INFO("key " << key);
+    CHECK(res.output.find(key) != std::string::npos);
+  }
+  CHECK(dir_is_empty(tmp.path()));
+}
+
+TEST_CASE("cairn-bench saga names a bad instance count and exits with 2") {
+  auto res = test::run({test::bin_path("cairn-bench"), "saga", "--quick",
+                        "--instances", "1,x"});
+  CHECK(res.exit_code == 2);
+  CHECK(res.output.find("--instances") != std::string::npos);
+}
+
 TEST_CASE("cairn-bench names an unknown subcommand and exits with 2") {
   auto res = test::run({test::bin_path("cairn-bench"), "no-such-bench"});
   CHECK(res.exit_code == 2);
@@ -203,11 +237,12 @@ TEST_CASE("cairn-bench names an unknown flag and exits with 2") {
   CHECK(res.output.find("--no-such-flag") != std::string::npos);
 }
 
-TEST_CASE("cairn-bench --help lists the journal, persist and actor "
+TEST_CASE("cairn-bench --help lists the journal, persist, actor and saga "
           "subcommands") {
   auto res = test::run({test::bin_path("cairn-bench"), "--help"});
   CHECK(res.exit_code == 0);
   CHECK(res.output.find("journal") != std::string::npos);
   CHECK(res.output.find("persist") != std::string::npos);
   CHECK(res.output.find("actor") != std::string::npos);
+  CHECK(res.output.find("saga") != std::string::npos);
 }
