@@ -177,6 +177,27 @@ caf::expected<bool> read_until(pointer self, uint64_t until) {
   return true;
 }
 
+/// Moves `next` past the positions the hub has published, once every event
+/// of ours among them has arrived (for a category, the others never do).
+void sync_with_hub(pointer self) {
+  auto& st = self->state;
+  if (st.phase != phase::live)
+    return;
+  auto epoch = st.epoch;
+  self->request(st.hub, caf::infinite, stats_atom::value)
+    .then(
+        [self, epoch](uint64_t published) {
+          auto& st = self->state;
+          if (st.phase != phase::live || st.epoch != epoch)
+            return;
+          st.next = std::max(st.next, published + 1);
+          progress(self);
+        },
+        [](caf::error&) {
+          // nop: the hub is gone; the runtime is stopping
+        });
+}
+
 void go_live(pointer self) {
   auto& st = self->state;
   st.phase = phase::subscribing;
@@ -200,6 +221,10 @@ void go_live(pointer self) {
           for (auto& rp : st.live_waiters)
             rp.deliver(true);
           st.live_waiters.clear();
+          // A waiter may wait for a position of another category that the
+          // hub published after it took the subscription.
+          if (!st.waiters.empty() && !st.settings.category.empty())
+            sync_with_hub(self);
         }
         progress(self);
       },
@@ -250,27 +275,6 @@ void on_feed(pointer self, std::vector<journal::stored_event>& events) {
   if (full(self))
     fall_back(self); // too slow for the live feed: read LMDB when there is room
   progress(self);
-}
-
-/// Moves `next` past the positions the hub has published, once every event
-/// of ours among them has arrived (for a category, the others never do).
-void sync_with_hub(pointer self) {
-  auto& st = self->state;
-  if (st.phase != phase::live)
-    return;
-  auto epoch = st.epoch;
-  self->request(st.hub, caf::infinite, stats_atom::value)
-    .then(
-        [self, epoch](uint64_t published) {
-          auto& st = self->state;
-          if (st.phase != phase::live || st.epoch != epoch)
-            return;
-          st.next = std::max(st.next, published + 1);
-          progress(self);
-        },
-        [](caf::error&) {
-          // nop: the hub is gone; the runtime is stopping
-        });
 }
 
 caf::behavior subscription_impl(pointer self,

@@ -10,6 +10,7 @@
 #include "tests/support/temp_dir.hpp"
 
 using namespace cairn;
+using cairn::test::temp_dir;
 using namespace std::chrono_literals;
 
 namespace {

@@ -11,6 +11,7 @@
 #include "tests/support/temp_dir.hpp"
 
 using namespace cairn;
+using cairn::test::temp_dir;
 using namespace std::chrono_literals;
 
 namespace {
@@ -120,39 +121,43 @@ struct recorder {
 };
 
 struct writer_state {
+  coordinator_actor coordinator;
   uint64_t remaining = 0;
   bool stopping = false;
   uint64_t commits = 0;
   caf::response_promise done;
 };
 
-/// Commits one event after the other, alternating streams `a-N` and `b-N`,
-/// until told `(stop_atom, n)`: then it commits `n` more and replies.
-caf::behavior writer(caf::stateful_actor<writer_state>* self,
-                     coordinator_actor coordinator) {
-  auto next = std::make_shared<std::function<void()>>();
-  *next = [self, coordinator, next] {
-    auto& st = self->state;
-    if (st.stopping && st.remaining == 0) {
-      st.done.deliver(st.commits);
-      return;
-    }
-    if (st.stopping)
-      --st.remaining;
-    journal::write_group g;
-    auto n = st.commits++;
-    auto stream = (n % 2 == 0 ? "a-" : "b-") + std::to_string(n % 7);
-    g.appends.push_back({stream, journal::expected_version::any(), {}});
-    g.appends.back().events.resize(1 + n % 3);
-    for (auto& ev : g.appends.back().events)
-      ev.type = "e";
-    self->request(coordinator, caf::infinite, commit_atom::value, g)
-      .then([next](journal::group_receipt&) { (*next)(); },
-            [self](caf::error& err) { self->quit(err); });
-  };
+using writer_pointer = caf::stateful_actor<writer_state>*;
+
+/// Commits the next event, alternating streams `a-N` and `b-N`.
+void write_next(writer_pointer self) {
+  auto& st = self->state;
+  if (st.stopping && st.remaining == 0) {
+    st.done.deliver(st.commits);
+    return;
+  }
+  if (st.stopping)
+    --st.remaining;
+  journal::write_group g;
+  auto n = st.commits++;
+  auto stream = (n % 2 == 0 ? "a-" : "b-") + std::to_string(n % 7);
+  g.appends.push_back({stream, journal::expected_version::any(), {}});
+  g.appends.back().events.resize(1 + n % 3);
+  for (auto& ev : g.appends.back().events)
+    ev.type = "e";
+  self->request(st.coordinator, caf::infinite, commit_atom::value, g)
+    .then([self](journal::group_receipt&) { write_next(self); },
+          [self](caf::error& err) { self->quit(err); });
+}
+
+/// Commits one event after the other until told `(stop_atom, n)`: then it
+/// commits `n` more and replies the number of commits.
+caf::behavior writer(writer_pointer self, coordinator_actor coordinator) {
+  self->state.coordinator = std::move(coordinator);
   self->send(self, go_atom::value);
   return {
-    [next](go_atom) { (*next)(); },
+    [self](go_atom) { write_next(self); },
     [self](stop_atom, uint64_t n) {
       auto& st = self->state;
       st.stopping = true;
