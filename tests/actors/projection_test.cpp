@@ -178,7 +178,7 @@ TEST_CASE("a projection applies each event of its category once and commits "
 }
 
 TEST_CASE("a projection over $all batches its groups and passes other "
-          "types by; an event that does not decode is skipped and counted") {
+          "types by, and skips and counts an event that does not decode") {
   temp_dir dir;
   node n{dir.path()};
   auto sum = n.deposit(1, 50);
