@@ -148,8 +148,7 @@ void print_statistics(caf::actor_system& sys, cairn::runtime& rt,
             << count("created") << " invoices created, " << count("sent")
             << " sent, " << count("paid") << " paid; invoiced "
             << money(count("invoiced")) << ", paid "
-            << money(count("paid_cents")) << '
-';
+            << money(count("paid_cents")) << '\n';
   auto customers = must(model.scan("invoiced_by_customer"), "statistics");
   for (auto& row : customers) {
     auto& customer = row.first;
