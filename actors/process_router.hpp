@@ -68,11 +68,11 @@ using input_dispatch = std::function<
 /// Spawns a router that feeds `registry` (instances of `category`).
 /// Errors: `errc::invalid_argument` for zero `max_in_flight` or
 /// `read_chunk`.
-caf::expected<caf::actor> spawn_process_router(caf::actor_system& sys, std::string category,
-                                std::shared_ptr<journal::journal> j,
-                                subscription_hub_actor hub,
-                                coordinator_actor coordinator,
-                                caf::actor registry, input_dispatch dispatch,
-                                router_settings settings);
+caf::expected<caf::actor>
+spawn_process_router(caf::actor_system& sys, std::string category,
+                     std::shared_ptr<journal::journal> j,
+                     subscription_hub_actor hub, coordinator_actor coordinator,
+                     caf::actor registry, input_dispatch dispatch,
+                     router_settings settings);
 
 } // namespace cairn

@@ -31,8 +31,8 @@ std::optional<int64_t> parse_int(const std::string& text) {
 
 caf::error not_an_integer(const std::string& table, const std::string& key,
                           const std::string& value) {
-  return make_error(errc::corrupt_record, "projection table " + table
-                                            + ", key " + key
+  return make_error(errc::corrupt_record, "projection table " + table + ", key "
+                                            + key
                                             + ": not an integer: " + value);
 }
 
@@ -85,8 +85,7 @@ void projection_view::put(const std::string& table, const std::string& key,
   writes_[{table, key}] = std::move(value);
 }
 
-void projection_view::erase(const std::string& table,
-                            const std::string& key) {
+void projection_view::erase(const std::string& table, const std::string& key) {
   writes_[{table, key}] = std::nullopt;
 }
 
@@ -127,9 +126,8 @@ projection_model::get(const std::string& table, const std::string& key) const {
   return j_->table_get(projection_table(projection_, table), key);
 }
 
-caf::expected<int64_t>
-projection_model::get_int(const std::string& table,
-                          const std::string& key) const {
+caf::expected<int64_t> projection_model::get_int(const std::string& table,
+                                                 const std::string& key) const {
   auto x = get(table, key);
   if (!x)
     return std::move(x.error());
@@ -197,8 +195,7 @@ void on_committed(subscription_context ctx, const core_ptr& core,
   flush(ctx, core);
 }
 
-void on_failed(subscription_context ctx, const core_ptr& core,
-               caf::error err) {
+void on_failed(subscription_context ctx, const core_ptr& core, caf::error err) {
   core->committing = 0;
   ++core->stats.failed_commits;
   auto self = ctx.self();
@@ -207,9 +204,8 @@ void on_failed(subscription_context ctx, const core_ptr& core,
     self->quit(std::move(err));
     return;
   }
-  auto delay = std::chrono::milliseconds{
-    std::min(int64_t{10} << std::min(core->failures, uint32_t{7}),
-             int64_t{1000})};
+  auto delay = std::chrono::milliseconds{std::min(
+    int64_t{10} << std::min(core->failures, uint32_t{7}), int64_t{1000})};
   ++core->failures;
   core->retry_scheduled = true;
   self->delayed_send(self, delay, flush_atom::value);

@@ -125,16 +125,14 @@ public:
   int64_t get_int(const std::string& table, const std::string& key);
 
   /// Sets `key` in `table` to `value`.
-  void put(const std::string& table, const std::string& key,
-           std::string value);
+  void put(const std::string& table, const std::string& key, std::string value);
 
   /// Removes `key` from `table`.
   void erase(const std::string& table, const std::string& key);
 
   /// Adds `delta` to the integer value of `key` in `table` (0 if none);
   /// returns the new value.
-  int64_t add(const std::string& table, const std::string& key,
-              int64_t delta);
+  int64_t add(const std::string& table, const std::string& key, int64_t delta);
 
   /// The event being applied: its stream, version and position.
   const journal::stored_event& event() const noexcept {
@@ -170,12 +168,11 @@ private:
 /// Reads the committed model of a projection, outside of it. Thread-safe.
 class projection_model {
 public:
-  projection_model(std::shared_ptr<journal::journal> j,
-                   std::string projection);
+  projection_model(std::shared_ptr<journal::journal> j, std::string projection);
 
   /// Returns the value of `key` in `table`, or none.
-  caf::expected<std::optional<std::string>>
-  get(const std::string& table, const std::string& key) const;
+  caf::expected<std::optional<std::string>> get(const std::string& table,
+                                                const std::string& key) const;
 
   /// Returns the integer value of `key` in `table`, 0 if none. Errors:
   /// `errc::corrupt_record` when the value is not an integer.
@@ -198,9 +195,8 @@ namespace detail {
 
 /// Applies one event: true if consumed, false if not of a listed type, an
 /// error if it does not decode.
-using projection_apply
-  = std::function<caf::expected<bool>(projection_view&,
-                                      const journal::stored_event&)>;
+using projection_apply = std::function<caf::expected<bool>(
+  projection_view&, const journal::stored_event&)>;
 
 template <class P, class = void>
 struct projection_category {

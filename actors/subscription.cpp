@@ -186,16 +186,16 @@ void sync_with_hub(pointer self) {
   auto epoch = st.epoch;
   self->request(st.hub, caf::infinite, stats_atom::value)
     .then(
-        [self, epoch](uint64_t published) {
-          auto& st = self->state;
-          if (st.phase != phase::live || st.epoch != epoch)
-            return;
-          st.next = std::max(st.next, published + 1);
-          progress(self);
-        },
-        [](caf::error&) {
-          // nop: the hub is gone; the runtime is stopping
-        });
+      [self, epoch](uint64_t published) {
+        auto& st = self->state;
+        if (st.phase != phase::live || st.epoch != epoch)
+          return;
+        st.next = std::max(st.next, published + 1);
+        progress(self);
+      },
+      [](caf::error&) {
+        // nop: the hub is gone; the runtime is stopping
+      });
 }
 
 void go_live(pointer self) {
@@ -267,9 +267,8 @@ void on_feed(pointer self, std::vector<journal::stored_event>& events) {
       return progress(self);
     }
   }
-  auto first = std::find_if(events.begin(), events.end(), [&](auto& ev) {
-    return ev.position >= st.next;
-  });
+  auto first = std::find_if(events.begin(), events.end(),
+                            [&](auto& ev) { return ev.position >= st.next; });
   events.erase(events.begin(), first);
   deliver(self, events, true);
   if (full(self))
@@ -327,9 +326,7 @@ caf::behavior subscription_impl(pointer self,
       st.live_waiters.push_back(rp);
       return rp;
     },
-    [self](stats_atom) {
-      return subscription_context{&self->state}.stats();
-    });
+    [self](stats_atom) { return subscription_context{&self->state}.stats(); });
 }
 
 } // namespace
@@ -389,12 +386,11 @@ spawn_subscription(caf::actor_system& sys, std::shared_ptr<journal::journal> j,
                    std::move(make_handler));
 }
 
-caf::expected<caf::actor> subscribe(runtime& rt,
-                                    subscription_settings settings,
+caf::expected<caf::actor> subscribe(runtime& rt, subscription_settings settings,
                                     subscription_factory make_handler) {
-  auto sub = spawn_subscription(rt.system(), rt.journal(), rt.hub(),
-                                rt.coordinator(), std::move(settings),
-                                std::move(make_handler));
+  auto sub
+    = spawn_subscription(rt.system(), rt.journal(), rt.hub(), rt.coordinator(),
+                         std::move(settings), std::move(make_handler));
   if (sub)
     rt.adopt(*sub);
   return sub;
@@ -404,9 +400,8 @@ subscription_factory deliver_to(caf::actor dst) {
   return [dst](subscription_context& ctx) {
     auto self = ctx.self();
     self->monitor(dst);
-    self->set_down_handler([self](caf::down_msg& msg) {
-      self->quit(msg.reason);
-    });
+    self->set_down_handler(
+      [self](caf::down_msg& msg) { self->quit(msg.reason); });
     subscription_handler h;
     h.deliver = [ctx, dst](std::vector<journal::stored_event>& events) {
       auto self = ctx.self();
@@ -436,9 +431,9 @@ caf::expected<uint64_t> await_caught_up(caf::actor_system& sys,
     .receive([&](uint64_t pos) { result = pos; },
              [&](caf::error& err) {
                if (err == caf::sec::request_timeout)
-                 result = make_error(errc::timeout,
-                                     "subscription not caught up to "
-                                       + std::to_string(position));
+                 result
+                   = make_error(errc::timeout, "subscription not caught up to "
+                                                 + std::to_string(position));
                else
                  result = std::move(err);
              });

@@ -177,15 +177,14 @@ spawn_subscription(caf::actor_system& sys, std::shared_ptr<journal::journal> j,
 class runtime;
 
 /// Spawns a subscription on the journal of `rt`; `rt.stop()` stops it.
-caf::expected<caf::actor> subscribe(runtime& rt,
-                                    subscription_settings settings,
+caf::expected<caf::actor> subscribe(runtime& rt, subscription_settings settings,
                                     subscription_factory make_handler);
 
 /// A handler that sends each batch to `dst` as a request
 /// `(events_atom, std::vector<journal::stored_event>)` and acknowledges the
 /// batch when `dst` replies with an empty message (a handler that returns
-/// `void`, or a response promise delivered with `caf::unit`). An error reply, or `dst`
-/// terminating, makes the subscription quit with that error. At most
+/// `void`, or a response promise delivered with `caf::unit`). An error reply,
+/// or `dst` terminating, makes the subscription quit with that error. At most
 /// `max_in_flight` events wait for replies: a slow `dst` makes the
 /// subscription fall back to LMDB, not buffer.
 subscription_factory deliver_to(caf::actor dst);

@@ -24,8 +24,8 @@
 #include "caf/scoped_actor.hpp"
 
 #include "actors/config.hpp"
-#include "actors/runtime.hpp"
 #include "actors/projection.hpp"
+#include "actors/runtime.hpp"
 #include "examples/invoicing/invoice.hpp"
 #include "examples/invoicing/statistics.hpp"
 #include "journal/errc.hpp"
@@ -144,18 +144,16 @@ void print_statistics(caf::actor_system& sys, cairn::runtime& rt,
   auto count = [&](const char* key) {
     return must(model.get_int("counts", key), "statistics");
   };
-  std::cout << "statistics up to position " << last << ": "
-            << count("created") << " invoices created, " << count("sent")
-            << " sent, " << count("paid") << " paid; invoiced "
-            << money(count("invoiced")) << ", paid "
-            << money(count("paid_cents")) << '\n';
+  std::cout << "statistics up to position " << last << ": " << count("created")
+            << " invoices created, " << count("sent") << " sent, "
+            << count("paid") << " paid; invoiced " << money(count("invoiced"))
+            << ", paid " << money(count("paid_cents")) << '\n';
   auto customers = must(model.scan("invoiced_by_customer"), "statistics");
   for (auto& row : customers) {
     auto& customer = row.first;
-    auto invoiced = must(model.get_int("invoiced_by_customer", customer),
-                         "statistics");
-    auto paid = must(model.get_int("paid_by_customer", customer),
-                     "statistics");
+    auto invoiced
+      = must(model.get_int("invoiced_by_customer", customer), "statistics");
+    auto paid = must(model.get_int("paid_by_customer", customer), "statistics");
     std::cout << "  " << customer << ": invoiced " << money(invoiced)
               << ", paid " << money(paid) << '\n';
   }
@@ -164,8 +162,8 @@ void print_statistics(caf::actor_system& sys, cairn::runtime& rt,
 void run(caf::actor_system& sys, cairn::runtime& rt) {
   client c{sys, rt.registry<invoice>()};
   // Statistics: a projection that resumes after its checkpoint.
-  auto stats = must(cairn::start_projection<invoice_statistics>(rt),
-                    "statistics");
+  auto stats
+    = must(cairn::start_projection<invoice_statistics>(rt), "statistics");
   // Recover every invoice of earlier runs from the journal.
   std::vector<invoice_state> old;
   for (;;) {

@@ -58,11 +58,11 @@ TEST_CASE("a router hands inputs to their instances, skips and counts "
       .receive([](journal::group_receipt&) {},
                [](caf::error& err) { FAIL(describe(err)); });
   };
-  commit("order-1", "in");     // 1
-  commit("order-2", "bad");    // 2
-  commit("order-3", "other");  // 3
-  commit("broken-1", "in");    // 4
-  commit("order-4", "in");     // 5
+  commit("order-1", "in");    // 1
+  commit("order-2", "bad");   // 2
+  commit("order-3", "other"); // 3
+  commit("broken-1", "in");   // 4
+  commit("order-4", "in");    // 5
   auto reg = sys.spawn(instances);
   input_dispatch fn = [](const journal::stored_event& ev)
     -> caf::expected<std::optional<std::pair<std::string, caf::message>>> {
@@ -76,13 +76,13 @@ TEST_CASE("a router hands inputs to their instances, skips and counts "
   };
   router_settings rs;
   rs.read_chunk = 2;
-  auto router = spawn_process_router(sys, "order", (*rt)->journal(),
-                                     (*rt)->hub(), (*rt)->coordinator(), reg,
-                                     fn, rs);
+  auto router
+    = spawn_process_router(sys, "order", (*rt)->journal(), (*rt)->hub(),
+                           (*rt)->coordinator(), reg, fn, rs);
   REQUIRE(router);
   (*rt)->adopt(*router);
   CHECK(await_caught_up(sys, *router, 5, 10s) == uint64_t{5});
-  commit("order-5", "in");     // 6, from the live feed
+  commit("order-5", "in"); // 6, from the live feed
   CHECK(await_caught_up(sys, *router, 6, 10s) == uint64_t{6});
   self->request(reg, 10s, seen_atom::value)
     .receive(
