@@ -44,8 +44,13 @@ using input_atom = caf::atom_constant<caf::atom("c_input")>;
 using deadline_atom = caf::atom_constant<caf::atom("c_deadln")>;
 /// Wakes a process-manager instance (to arm its deadlines after a restart).
 using wake_atom = caf::atom_constant<caf::atom("c_wake")>;
-/// Internal to process-manager routers: read the next chunk of the log.
+/// Internal to subscriptions: read the next chunk of the log.
 using catch_up_atom = caf::atom_constant<caf::atom("c_catchup")>;
+/// Asks a subscription to reply once it has handled every event up to a
+/// position.
+using caught_up_atom = caf::atom_constant<caf::atom("c_caught")>;
+/// Asks a subscription to reply once it takes events from the live feed.
+using live_atom = caf::atom_constant<caf::atom("c_live")>;
 
 /// Delivers a command through the outbox, with its dedup key.
 using deliver_atom = caf::atom_constant<caf::atom("c_deliver")>;

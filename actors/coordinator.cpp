@@ -92,19 +92,21 @@ void flush(pointer self) {
     return;
   }
   for (size_t i = 0; i < groups.size(); ++i) {
-    auto& outcome = (*res)[i];
-    if (outcome) {
+    if ((*res)[i]) {
       ++s.groups;
       s.events += groups[i].event_count();
     } else {
       ++s.rejected_groups;
     }
-    completions[i](outcome);
   }
   s.bytes += bytes;
   s.max_events_per_commit = std::max(s.max_events_per_commit, events);
+  // Publish first: a writer holding its receipt can count on the hub having
+  // its events queued (subscriptions rely on it to know they caught up).
   if (st.hub)
     publish(self, groups, *res);
+  for (size_t i = 0; i < groups.size(); ++i)
+    completions[i]((*res)[i]);
 }
 
 /// Adds `g` to the next commit; `f` learns its outcome.

@@ -1,7 +1,10 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "caf/actor.hpp"
 #include "caf/actor_system.hpp"
@@ -104,8 +107,15 @@ caf::behavior process_impl(process_pointer<P> self,
 /// Starts process-manager type `P` in `rt`: a registry of its instances and
 /// a router feeding them their inputs from the global log. Returns the
 /// registry (idempotent: the second call returns the same one).
+///
+/// Throws `std::invalid_argument` for router settings with a zero
+/// `max_in_flight` or `read_chunk`.
 template <class P>
 caf::actor start_process_manager(runtime& rt, router_settings rs = {}) {
+  if (rs.max_in_flight == 0 || rs.read_chunk == 0)
+    throw std::invalid_argument("process manager " + std::string{P::category}
+                                + ": router max_in_flight and read_chunk "
+                                  "must be at least 1");
   caf::actor router;
   auto reg = rt.find_or_spawn(std::type_index{typeid(P)}, [&] {
     auto env = std::make_shared<process_env>();
@@ -124,29 +134,38 @@ caf::actor start_process_manager(runtime& rt, router_settings rs = {}) {
       settings);
     env->registry = reg; // before any instance exists
     input_dispatch fn = [](const journal::stored_event& ev)
-      -> std::optional<std::pair<std::string, caf::message>> {
+      -> caf::expected<
+        std::optional<std::pair<std::string, caf::message>>> {
       if (ev.record.type == remote_outcome::event_name) {
-        auto o = journal::from_bytes<remote_outcome>(ev.record.payload);
-        if (!o || o->manager != P::category)
+        auto o = journal::from_bytes<remote_outcome>(
+          ev.record.payload, "remote outcome at position "
+                               + std::to_string(ev.position));
+        if (!o)
+          return std::move(o.error());
+        if (o->manager != P::category)
           return std::nullopt;
-        return std::make_pair(std::move(o->instance),
-                              caf::make_message(input_atom::value, ev));
+        return std::optional<std::pair<std::string, caf::message>>{
+          std::in_place, std::move(o->instance),
+          caf::make_message(input_atom::value, ev)};
       }
       auto& c = detail::input_codec_of<P>();
       if (!c.knows(ev.record.type))
         return std::nullopt;
       auto x = detail::decode_event(c, ev, typename P::inputs{});
       if (!x)
-        return std::nullopt; // counted by the instance when it decodes
+        return std::move(x.error());
       auto id = std::visit([](const auto& e) { return P::correlate(e); },
                            *x);
       if (id.empty())
         return std::nullopt;
-      return std::make_pair(std::move(id),
-                            caf::make_message(input_atom::value, ev));
+      return std::optional<std::pair<std::string, caf::message>>{
+        std::in_place, std::move(id),
+        caf::make_message(input_atom::value, ev)};
     };
-    router = spawn_process_router(sys, P::category, rt.journal(), rt.hub(),
+    auto r = spawn_process_router(sys, P::category, rt.journal(), rt.hub(),
                                   rt.coordinator(), reg, std::move(fn), rs);
+    if (r)
+      router = std::move(*r);
     return reg;
   });
   if (router)

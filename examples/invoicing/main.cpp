@@ -8,8 +8,10 @@
 /// pays the ones still waiting for their payment, then drives three new
 /// invoices through their life cycle: one paid at once, one sent and left
 /// open for the next run, and one that shows invalid transitions being
-/// refused. Run it twice on the same directory: the second run continues
-/// where the first stopped.
+/// refused. At the end it prints invoice statistics, a projection kept in
+/// the same journal (examples/invoicing/statistics.hpp). Run it twice on the
+/// same directory: the second run continues where the first stopped, and
+/// its statistics go on from the first run's, counting nothing twice.
 
 #include <chrono>
 #include <cstdlib>
@@ -22,8 +24,10 @@
 #include "caf/scoped_actor.hpp"
 
 #include "actors/config.hpp"
+#include "actors/projection.hpp"
 #include "actors/runtime.hpp"
 #include "examples/invoicing/invoice.hpp"
+#include "examples/invoicing/statistics.hpp"
 #include "journal/errc.hpp"
 
 using namespace invoicing;
@@ -123,8 +127,43 @@ void pay(client& c, int id, int64_t cents, const char* note = "") {
   std::cout << "invoice " << id << ": paid " << money(st.paid) << note << '\n';
 }
 
+/// Throws for an error.
+template <class T>
+T must(caf::expected<T> x, const std::string& what) {
+  if (!x)
+    throw std::runtime_error(what + ": " + cairn::describe(x.error()));
+  return std::move(*x);
+}
+
+/// Waits until the statistics have seen the whole journal, then prints them.
+void print_statistics(caf::actor_system& sys, cairn::runtime& rt,
+                      const caf::actor& stats) {
+  auto last = must(rt.journal()->last_position(), "journal");
+  must(cairn::await_caught_up(sys, stats, last, 10s), "statistics");
+  cairn::projection_model model{rt.journal(), invoice_statistics::name};
+  auto count = [&](const char* key) {
+    return must(model.get_int("counts", key), "statistics");
+  };
+  std::cout << "statistics up to position " << last << ": " << count("created")
+            << " invoices created, " << count("sent") << " sent, "
+            << count("paid") << " paid; invoiced " << money(count("invoiced"))
+            << ", paid " << money(count("paid_cents")) << '\n';
+  auto customers = must(model.scan("invoiced_by_customer"), "statistics");
+  for (auto& row : customers) {
+    auto& customer = row.first;
+    auto invoiced
+      = must(model.get_int("invoiced_by_customer", customer), "statistics");
+    auto paid = must(model.get_int("paid_by_customer", customer), "statistics");
+    std::cout << "  " << customer << ": invoiced " << money(invoiced)
+              << ", paid " << money(paid) << '\n';
+  }
+}
+
 void run(caf::actor_system& sys, cairn::runtime& rt) {
   client c{sys, rt.registry<invoice>()};
+  // Statistics: a projection that resumes after its checkpoint.
+  auto stats
+    = must(cairn::start_projection<invoice_statistics>(rt), "statistics");
   // Recover every invoice of earlier runs from the journal.
   std::vector<invoice_state> old;
   for (;;) {
@@ -176,6 +215,7 @@ void run(caf::actor_system& sys, cairn::runtime& rt) {
   }
   std::cout << "done: " << id << " invoices, " << paid << " paid, " << sent
             << " waiting for payment\n";
+  print_statistics(sys, rt, stats);
 }
 
 } // namespace

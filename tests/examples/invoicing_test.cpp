@@ -165,6 +165,12 @@ TEST_CASE("cairn-invoicing continues on its journal where the last run "
                                     "sent"));
   CHECK_THAT(first.output,
              Contains("done: 3 invoices, 2 paid, 1 waiting for payment"));
+  CHECK_THAT(first.output,
+             Contains(": 3 invoices created, 3 sent, 2 paid; invoiced "
+                      "5349.00, paid 4899.00"));
+  CHECK_THAT(first.output, Contains("  ACME Corp: invoiced 3900.00, paid "
+                                    "3900.00"));
+  CHECK_THAT(first.output, Contains("  Globex: invoiced 450.00, paid 0.00"));
   auto second = run(argv);
   INFO(second.output);
   REQUIRE(second.exit_code == 0);
@@ -181,6 +187,15 @@ TEST_CASE("cairn-invoicing continues on its journal where the last run "
   CHECK_THAT(second.output, Contains("invoice 4: created for Umbrella"));
   CHECK_THAT(second.output,
              Contains("done: 6 invoices, 5 paid, 1 waiting for payment"));
+  // The statistics go on from the first run's: nothing counted twice.
+  CHECK_THAT(second.output,
+             Contains(": 6 invoices created, 6 sent, 5 paid; invoiced "
+                      "10698.00, paid 10248.00"));
+  CHECK_THAT(second.output, Contains("  ACME Corp: invoiced 4899.00, paid "
+                                     "4899.00"));
+  CHECK_THAT(second.output, Contains("  Globex: invoiced 450.00, paid "
+                                     "450.00"));
+  CHECK_THAT(second.output, Contains("  Hooli: invoiced 450.00, paid 0.00"));
 }
 
 TEST_CASE("cairn-invoicing refuses a bad flag naming the key") {
