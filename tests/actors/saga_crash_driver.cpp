@@ -145,8 +145,8 @@ std::vector<process> processes_of(const work& w) {
       auto& g = w.groups[ref.index];
       p.input_stream = frontdesk_stream(g.id);
       p.manager_stream = cairn::stream_of<hotel::group_checkout>(g.id);
-      p.input = input_codec().encode(
-        hotel::group_checkout_requested{g.id, g.listed});
+      p.input
+        = input_codec().encode(hotel::group_checkout_requested{g.id, g.listed});
       p.inputs_wanted = g.requested_twice ? 2 : 1;
     }
     result.push_back(std::move(p));

@@ -64,7 +64,7 @@ std::string join(const std::vector<std::string>& xs, const char* sep) {
   return result;
 }
 
-// -- events as labels -----------------------------------------------------------
+// -- events as labels ---------------------------------------------------------
 
 const journal::codec& all_events() {
   static const journal::codec instance = [] {
@@ -89,10 +89,19 @@ const journal::codec& all_events() {
 }
 
 std::string stage_name(shop::order_stage x) {
-  const char* names[]
-    = {"none",      "initialising", "requesting_payment", "finalising_payment",
-       "recording_payment", "reserving", "shipping", "completing", "cancelling",
-       "discarding_payment", "completed", "cancelled", "failed"};
+  const char* names[] = {"none",
+                         "initialising",
+                         "requesting_payment",
+                         "finalising_payment",
+                         "recording_payment",
+                         "reserving",
+                         "shipping",
+                         "completing",
+                         "cancelling",
+                         "discarding_payment",
+                         "completed",
+                         "cancelled",
+                         "failed"};
   auto i = static_cast<size_t>(x);
   return i < std::size(names) ? names[i] : std::to_string(i);
 }
@@ -102,13 +111,14 @@ std::string step_label(bool on_input,
   std::vector<std::string> parts;
   for (auto& [stream, accepted] : xs)
     parts.push_back(stream + (accepted ? "+" : "-"));
-  return std::string{"step"} + (on_input ? "@in" : "") + "["
-         + join(parts, " ") + "]";
+  return std::string{"step"} + (on_input ? "@in" : "") + "[" + join(parts, " ")
+         + "]";
 }
 
 /// Decodes `ev` into `out`, or records a problem.
 template <class T>
-bool decode(const stored_event& ev, T& out, std::vector<std::string>& problems) {
+bool decode(const stored_event& ev, T& out,
+            std::vector<std::string>& problems) {
   auto x = all_events().decode<T>(ev);
   if (!x) {
     problems.push_back(journal::codec::where(ev) + ": " + describe(x.error()));
@@ -162,7 +172,7 @@ std::string label(const stored_event& ev, std::vector<std::string>& problems) {
   return type;
 }
 
-// -- what each process leads to -------------------------------------------------
+// -- what each process leads to -----------------------------------------------
 
 /// The events a process leads to, per stream, as labels.
 struct expectation {
@@ -292,7 +302,7 @@ expectation expect_group(const group_item& g,
   return result;
 }
 
-// -- reading and checking the journal -------------------------------------------
+// -- reading and checking the journal -----------------------------------------
 
 /// Event types that only a command of a step produces.
 const std::set<std::string>& command_event_types() {
@@ -363,8 +373,8 @@ void check_log(const journal::journal& j, journal_view& view,
         auto want = followers.front();
         followers.pop_front();
         if (ev.stream != want || command_event_types().count(type) == 0) {
-          problems.push_back("the step record of " + record_of
-                             + " at position " + std::to_string(record_at)
+          problems.push_back("the step record of " + record_of + " at position "
+                             + std::to_string(record_at)
                              + " names an accepted command for " + want
                              + ", but " + where + " is a " + type);
           followers.clear();
@@ -372,7 +382,7 @@ void check_log(const journal::journal& j, journal_view& view,
           if (type == shop::products_reserved::event_name) {
             shop::products_reserved x;
             if (decode(ev, x, problems)
-                && "ordersaga-" + x.order != record_of)
+                && stream_of<shop::order_saga>(x.order) != record_of)
               problems.push_back(where + " reserves for order " + x.order
                                  + ", but follows the step of " + record_of);
           }
@@ -408,7 +418,8 @@ void check_log(const journal::journal& j, journal_view& view,
   if (!followers.empty())
     problems.push_back("the step record of " + record_of + " at position "
                        + std::to_string(record_at) + " names accepted commands "
-                       + "for " + join({followers.begin(), followers.end()}, ", ")
+                       + "for "
+                       + join({followers.begin(), followers.end()}, ", ")
                        + ", but the log ends");
 }
 
@@ -456,9 +467,8 @@ void compare(const std::string& stream, const std::vector<std::string>& got,
 bool check_process(const journal_view& view, const expectation& e, bool final,
                    std::vector<std::string>& problems) {
   auto mgr = labels_of(view, e.manager, problems);
-  auto complete = std::count(mgr.begin(), mgr.end(),
-                             process_completed::event_name)
-                  > 0;
+  auto complete
+    = std::count(mgr.begin(), mgr.end(), process_completed::event_name) > 0;
   if (final && !complete)
     problems.push_back(e.manager + " is not complete: "
                        + std::to_string(mgr.size()) + " events");
@@ -502,17 +512,15 @@ void check_warehouse(const journal_view& view, const work& w,
   for (auto& a : w.accounts) {
     auto s = stream_of<hotel::guest_account>(a.id);
     if ((view.streams.count(s) > 0) != has_setup)
-      problems.push_back(s + (has_setup ? " is missing" : " exists")
-                         + " while " + stream
-                         + (has_setup ? " exists" : " is missing"));
+      problems.push_back(s + (has_setup ? " is missing" : " exists") + " while "
+                         + stream + (has_setup ? " exists" : " is missing"));
   }
   if (!has_setup) {
     if (final)
       problems.push_back(stream + " is missing");
     return;
   }
-  std::vector<std::string> stock(w.stock.size(),
-                                 shop::stock_added::event_name);
+  std::vector<std::string> stock(w.stock.size(), shop::stock_added::event_name);
   std::vector<std::string> head(
     got.begin(), got.begin() + std::min(got.size(), stock.size()));
   compare(stream, head, stock, true, problems);
@@ -528,8 +536,7 @@ void check_warehouse(const journal_view& view, const work& w,
   for (auto& o : w.orders) {
     auto n = reserved.count(o.id) > 0 ? reserved[o.id] : 0;
     auto happy = o.kind == order_kind::happy;
-    auto whole = final
-                 || complete.count(stream_of<shop::order_saga>(o.id)) > 0;
+    auto whole = final || complete.count(stream_of<shop::order_saga>(o.id)) > 0;
     if (n > (happy ? 1u : 0u) || (whole && n != (happy ? 1u : 0u)))
       problems.push_back(stream + " reserves " + std::to_string(n)
                          + " times for " + to_string(o.kind) + " order "
@@ -562,10 +569,10 @@ struct plan {
 
 /// Opens the journal read-only and checks it; `done` lists the completions
 /// the driver reported. Returns the problems; sets `complete_count`.
-std::vector<std::string>
-check_journal(const std::string& dir, const plan& p,
-              const std::set<std::string>& done, bool final,
-              size_t& complete_count, journal_view& view) {
+std::vector<std::string> check_journal(const std::string& dir, const plan& p,
+                                       const std::set<std::string>& done,
+                                       bool final, size_t& complete_count,
+                                       journal_view& view) {
   std::vector<std::string> problems;
   journal::options opts;
   opts.read_only = true;
@@ -602,8 +609,8 @@ std::string describe_unfinished(const std::string& dir, const plan& p,
   opts.read_only = true;
   opts.create = false;
   if (auto j = journal::journal::open(dir, opts)) {
-    for (auto cat : {shop::order_saga::category,
-                     hotel::group_checkout::category}) {
+    for (auto cat :
+         {shop::order_saga::category, hotel::group_checkout::category}) {
       auto cp = (*j)->checkpoint(router_checkpoint_of(cat));
       result += std::string{"router checkpoint of "} + cat + ": "
                 + (cp && *cp ? std::to_string(**cp) : "none") + "\n";
@@ -615,8 +622,7 @@ std::string describe_unfinished(const std::string& dir, const plan& p,
       continue;
     auto m = view.streams.find(e.manager);
     auto n = m == view.streams.end() ? 0 : m->second.size();
-    if (n >= 2
-        && m->second[n - 2].record.type == process_completed::event_name)
+    if (n >= 2 && m->second[n - 2].record.type == process_completed::event_name)
       continue;
     result += e.manager + ": " + std::to_string(n)
               + " events, its input at position "
@@ -634,7 +640,7 @@ std::string head_of(const std::vector<std::string>& xs, size_t max = 20) {
   return result;
 }
 
-// -- the driver's output ----------------------------------------------------------
+// -- the driver's output ------------------------------------------------------
 
 std::vector<std::string> words(const std::string& line) {
   std::istringstream in{line};
@@ -695,6 +701,7 @@ TEST_CASE("process managers killed at random moments commit every step "
   constexpr size_t max_rounds = kills_wanted + 10;
   size_t kills = 0;
   size_t kills_before_ready = 0;
+  size_t kills_held_back = 0;
   size_t complete = 0;
   journal_view view;
   bool finished = false;
@@ -711,9 +718,10 @@ TEST_CASE("process managers killed at random moments commit every step "
       // after one or two completions. When the work left runs short for the
       // kills to come, the driver dies as soon as it is ready.
       auto left = p.processes.size() - complete;
-      if (left < 3 * (kills_wanted - kills))
+      if (left < 3 * (kills_wanted - kills)) {
         when.lines = 1;
-      else if (round % 3 == 2)
+        ++kills_held_back;
+      } else if (round % 3 == 2)
         when.ms = std::uniform_int_distribution<int>{0, 100}(rng);
       else
         when.lines = std::uniform_int_distribution<size_t>{1, 3}(rng);
@@ -729,7 +737,8 @@ TEST_CASE("process managers killed at random moments commit every step "
       res = cairn::test::kill_at(child, when, counts, 30000);
     }
     INFO("round " << round << ", killed " << when.to_string() << ", "
-                  << res.lines.size() << " lines, " << kills << " kills so far");
+                  << res.lines.size() << " lines, " << kills
+                  << " kills so far");
     INFO("last line: " << (res.lines.empty() ? "(none)" : res.lines.back()));
     std::vector<std::string> problems;
     auto report = read_report(res.lines, problems);
@@ -760,9 +769,10 @@ TEST_CASE("process managers killed at random moments commit every step "
     REQUIRE(problems.empty());
   }
   std::cout << "saga crash test: " << kills << " kills (" << kills_before_ready
-            << " before the driver was ready), "
-            << p.processes.size() << " processes, " << view.steps
-            << " steps, " << view.events << " events" << std::endl;
+            << " before the driver was ready, " << kills_held_back
+            << " as soon as it was ready to spare work), " << p.processes.size()
+            << " processes, " << view.steps << " steps, " << view.events
+            << " events" << std::endl;
   CHECK(complete == p.processes.size());
   CHECK(kills >= kills_wanted);
 }
