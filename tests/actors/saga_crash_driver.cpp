@@ -179,6 +179,8 @@ struct feeder_state {
   std::vector<process> processes;
   std::map<std::string, size_t> by_manager_stream;
   size_t window = 0;
+  /// Whether `scan` has read the journal; nothing is published before.
+  bool scanned = false;
   static inline const char* name = "saga-crash-driver.feeder";
 };
 
@@ -220,6 +222,8 @@ void publish(feeder_pointer self, size_t i, uint64_t k) {
 /// Publishes what the window allows; ends the feeder when all is done.
 void pump(feeder_pointer self) {
   auto& st = self->state;
+  if (!st.scanned)
+    return;
   size_t active = 0;
   for (auto& p : st.processes)
     if ((p.inputs_committed > 0 || p.publishing) && !p.complete)
@@ -259,10 +263,11 @@ caf::error scan(feeder_pointer self) {
     auto c = completed(j, p.manager_stream);
     if (!c)
       return std::move(c.error());
-    p.complete = *c;
+    p.complete = p.complete || *c;
     if (p.complete)
       ++complete;
   }
+  st.scanned = true;
   write_out("ready " + std::to_string(complete) + " "
             + std::to_string(st.processes.size()) + " .\n");
   return caf::none;
