@@ -25,7 +25,8 @@
 ///
 /// Instance protocol:
 /// - `(input_atom, stored_event)` -> empty reply once the input has had its
-///   effect (its step committed), or at once if it had it before;
+///   effect (its step committed and the outcomes of the commands it sent
+///   have been reacted to), or at once if it had it before;
 /// - `(wake_atom)`: nothing; spawning the instance arms its deadlines;
 /// - `(get_state_atom)` -> `(uint64_t version, std::string state_bytes)`.
 namespace cairn {

@@ -13,7 +13,11 @@
 /// coordinator, which commits the manager's events, the step record and the
 /// commanded aggregates' events in one write group. On commit the instance
 /// folds the committed events (read back from the journal, so that the live
-/// state is the recovered state) and acknowledges the input. On failure
+/// state is the recovered state). The input stays queued until the
+/// reactions to the outcomes of its step (and of the steps after) have
+/// committed too: `running` acknowledges it then, and only then may the
+/// router's checkpoint pass it, so that after a crash the input reaches the
+/// instance again and wakes it to finish its reactions. On failure
 /// nothing of the step was written: the instance recovers and retries from
 /// its last committed state. Previous phase: `running`. Next: `running` or
 /// `recovering`.
@@ -151,12 +155,10 @@ void run_step(process_pointer<P> self, step<P> s, cause why,
         for (auto& [name, due] : to_arm)
           arm_deadline<P>(self, name, due);
         process_maybe_snapshot<P>(self, before);
-        if (why == cause::input) {
-          st.inputs.front().rp.deliver(caf::unit);
-          st.inputs.pop_front();
-        } else {
+        // An input is acknowledged by `process_next` once no outcome waits:
+        // its position is at or below `last_input` now.
+        if (why != cause::input)
           st.attempts = 0;
-        }
         process_enter_running<P>(self);
       },
       [self, why](caf::error& err) { step_failed<P>(self, why, err); });

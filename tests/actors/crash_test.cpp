@@ -410,8 +410,6 @@ std::string join(const std::vector<std::string>& xs, size_t max = 20) {
 
 // -- driving the driver -------------------------------------------------------
 
-using clock_type = std::chrono::steady_clock;
-
 /// Lets the child run until a random moment, kills it, and returns every
 /// line it printed. With `by_lines`, the moment is right after a random
 /// number (1 to 80) of lines, stored in `wanted`; else after a random delay
@@ -420,33 +418,16 @@ std::vector<std::string> run_and_kill(child_process& child,
                                       std::mt19937_64& rng, bool by_lines,
                                       size_t& wanted, int& status,
                                       std::string& how) {
-  std::vector<std::string> lines;
-  std::string line;
-  wanted = 0;
-  if (by_lines) {
-    wanted = std::uniform_int_distribution<size_t>{1, 80}(rng);
-    how = "after " + std::to_string(wanted) + " lines";
-    while (lines.size() < wanted && child.read_line(line, 20000))
-      lines.push_back(line);
-  } else {
-    auto ms = std::uniform_int_distribution<int>{0, 250}(rng);
-    how = "after " + std::to_string(ms) + " ms";
-    auto deadline = clock_type::now() + std::chrono::milliseconds(ms);
-    for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    deadline - clock_type::now())
-                    .count();
-      if (left <= 0 || !child.read_line(line, static_cast<int>(left)))
-        break;
-      lines.push_back(line);
-    }
-  }
-  child.kill();
-  status = child.wait();
-  // What the driver printed before it died was acknowledged too.
-  while (child.read_line(line, 10000))
-    lines.push_back(line);
-  return lines;
+  cairn::test::kill_moment when;
+  if (by_lines)
+    when.lines = std::uniform_int_distribution<size_t>{1, 80}(rng);
+  else
+    when.ms = std::uniform_int_distribution<int>{0, 250}(rng);
+  wanted = when.lines;
+  how = when.to_string();
+  auto res = cairn::test::kill_at(child, when);
+  status = res.status;
+  return std::move(res.lines);
 }
 
 uint64_t pick_seed() {

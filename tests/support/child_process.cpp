@@ -116,6 +116,53 @@ int child_process::wait() {
   return status_;
 }
 
+std::string kill_moment::to_string() const {
+  std::string result = "after ";
+  if (lines > 0)
+    result += std::to_string(lines) + " lines";
+  if (lines > 0 && ms >= 0)
+    result += " or ";
+  if (ms >= 0)
+    result += std::to_string(ms) + " ms";
+  if (lines == 0 && ms < 0)
+    result += "the end";
+  return result;
+}
+
+killed_run kill_at(child_process& child, const kill_moment& when,
+                   const std::function<bool(const std::string&)>& counts,
+                   int stall_ms) {
+  using clock_type = std::chrono::steady_clock;
+  killed_run result;
+  auto deadline = clock_type::now() + std::chrono::milliseconds(when.ms);
+  size_t counted = 0;
+  std::string line;
+  while (when.lines == 0 || counted < when.lines) {
+    auto wait_ms = stall_ms;
+    if (when.ms >= 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - clock_type::now())
+                    .count();
+      if (left <= 0)
+        break;
+      wait_ms = static_cast<int>(left);
+    }
+    if (!child.read_line(line, wait_ms)) {
+      result.stalled = when.ms < 0 && child.timed_out();
+      break;
+    }
+    if (!counts || counts(line))
+      ++counted;
+    result.lines.push_back(line);
+  }
+  child.kill();
+  result.status = child.wait();
+  // What the child printed before it died belongs to the run too.
+  while (child.read_line(line, 10000))
+    result.lines.push_back(line);
+  return result;
+}
+
 run_result run(const std::vector<std::string>& argv, int timeout_ms) {
   run_result result;
   int fd = -1;

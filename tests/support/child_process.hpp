@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,35 @@ private:
   int status_ = 0;
   std::string buffer_;
 };
+
+/// When `kill_at` kills a child: after `lines` lines of output that count
+/// (0: no limit), or `ms` milliseconds after the call (negative: no limit),
+/// whichever comes first.
+struct kill_moment {
+  size_t lines = 0;
+  int ms = -1;
+
+  /// `"after 12 lines"`, `"after 80 ms"`, `"after 3 lines or 80 ms"`.
+  std::string to_string() const;
+};
+
+/// What a child printed until it died, and how it died.
+struct killed_run {
+  std::vector<std::string> lines;
+  /// The status `waitpid` reported.
+  int status = 0;
+  /// Whether the wait for the next line timed out (the child was stuck).
+  bool stalled = false;
+};
+
+/// Reads `child`'s output line by line until `when` comes, then kills it
+/// (SIGKILL), reaps it and reads what it printed before it died. Returns
+/// early when the child ends by itself. A line counts towards `when.lines`
+/// if `counts` is empty or returns true for it. Without a time limit, a
+/// child that prints nothing for `stall_ms` is killed too (`stalled`).
+killed_run kill_at(child_process& child, const kill_moment& when,
+                   const std::function<bool(const std::string&)>& counts = {},
+                   int stall_ms = 20000);
 
 /// The result of running a command to its end.
 struct run_result {
