@@ -39,6 +39,9 @@ struct subscription_state {
   std::set<uint64_t> in_flight;
   uint64_t checkpoint_stored = 0;
   bool checkpoint_writing = false;
+  /// A `tick_atom` is on its way (the interval had not passed).
+  bool checkpoint_scheduled = false;
+  std::chrono::steady_clock::time_point checkpoint_written;
   /// Counts subscriptions to the hub, so that a late answer to a question
   /// asked during an earlier one is recognized.
   uint64_t epoch = 0;
@@ -77,6 +80,18 @@ void store_checkpoint(pointer self) {
   if (!st.stores_checkpoint() || low <= st.checkpoint_stored
       || st.checkpoint_writing)
     return;
+  auto now = std::chrono::steady_clock::now();
+  auto interval = st.settings.checkpoint_interval;
+  if (interval.count() > 0 && st.waiters.empty()
+      && now - st.checkpoint_written < interval) {
+    if (!st.checkpoint_scheduled) {
+      st.checkpoint_scheduled = true;
+      self->delayed_send(self, interval - (now - st.checkpoint_written),
+                         tick_atom::value);
+    }
+    return;
+  }
+  st.checkpoint_written = now;
   st.checkpoint_writing = true;
   journal::write_group g;
   g.checkpoints.emplace_back(st.settings.checkpoint, low);
@@ -305,6 +320,10 @@ caf::behavior subscription_impl(pointer self,
   self->send(self, catch_up_atom::value);
   return st.handler.extra.or_else(
     [self](catch_up_atom) { catch_up(self); },
+    [self](tick_atom) {
+      self->state.checkpoint_scheduled = false;
+      store_checkpoint(self);
+    },
     [self](events_atom, std::vector<journal::stored_event>& events) {
       on_feed(self, events);
     },
@@ -314,6 +333,7 @@ caf::behavior subscription_impl(pointer self,
         return st.durable();
       auto rp = self->make_response_promise();
       st.waiters.emplace_back(position, rp);
+      store_checkpoint(self); // one held back by the interval
       if (!st.settings.category.empty())
         sync_with_hub(self);
       return rp;

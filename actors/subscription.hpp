@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -72,6 +73,12 @@ struct subscription_settings {
   /// `checkpoint` itself. Off for handlers that store the checkpoint with
   /// their own writes.
   bool store_checkpoint = true;
+  /// With `store_checkpoint`: commit the checkpoint at most once per this
+  /// interval (at once when a `caught_up_atom` waits for it), so that a
+  /// quiet stream of events does not cost a commit each. A restart delivers
+  /// again what was acknowledged after the last stored checkpoint. 0: after
+  /// every acknowledgement.
+  caf::timespan checkpoint_interval = std::chrono::milliseconds{100};
   /// Only events of streams of this category; empty: all (`$all`).
   std::string category;
   /// The position to start after when the checkpoint does not exist (0: the
