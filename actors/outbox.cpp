@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <iostream>
-#include <set>
+#include <map>
 
 #include "caf/all.hpp"
 
@@ -18,18 +18,16 @@ struct dispatcher_state {
   coordinator_actor coordinator;
   remote_resolver resolve;
   outbox_settings settings;
-  /// Keys being delivered or waiting for a retry.
-  std::set<std::string> busy;
+  /// Rows being delivered or waiting for a retry, by key.
+  std::map<std::string, outbox_entry> busy;
   uint64_t delivered = 0;
   uint64_t duplicates = 0;
   uint64_t retries = 0;
+  uint64_t corrupt = 0;
   static inline const char* name = "cairn.outbox_dispatcher";
 };
 
 using pointer = caf::stateful_actor<dispatcher_state>*;
-
-void deliver(pointer self, std::string key, outbox_entry entry,
-             caf::timespan delay);
 
 /// Whether a delivery that failed with `err` should be tried again, rather
 /// than recorded as a rejection.
@@ -49,18 +47,17 @@ bool transient(const caf::error& err) {
   }
 }
 
-void retry(pointer self, std::string key, outbox_entry entry,
-           caf::timespan delay) {
+void retry(pointer self, const std::string& key, caf::timespan delay) {
   ++self->state.retries;
   auto next = std::min(delay * 2, self->state.settings.max_retry);
-  self->delayed_send(self, delay, tick_atom::value, std::move(key),
-                     journal::to_bytes(entry), next);
+  self->delayed_send(self, delay, tick_atom::value, key, next);
 }
 
 /// Commits the outcome with the erasure of the outbox row.
-void record(pointer self, std::string key, const outbox_entry& entry,
-            bool accepted, std::string why) {
+void record(pointer self, const std::string& key, bool accepted,
+            std::string why) {
   auto& st = self->state;
+  auto& entry = st.busy.at(key);
   journal::write_group g;
   g.tables.push_back(journal::table_write{outbox_table, key, {}, true});
   g.dedup_keys.push_back(std::string{outcome_category} + ":" + key);
@@ -74,13 +71,14 @@ void record(pointer self, std::string key, const outbox_entry& entry,
                    entry.entity, accepted, std::move(why)});
   a.events.push_back(std::move(rec));
   g.appends.push_back(std::move(a));
+  auto done = [self, key] { self->state.busy.erase(key); };
   self->request(st.coordinator, caf::infinite, commit_atom::value, g)
     .then(
-      [self, key](journal::group_receipt&) {
+      [self, done](journal::group_receipt&) {
         ++self->state.delivered;
-        self->state.busy.erase(key);
+        done();
       },
-      [self, key, entry](caf::error& err) {
+      [self, key, done](caf::error& err) {
         if (code_of(err) == errc::duplicate) {
           // The outcome was recorded before (the row survived a crash):
           // only the row is left to erase.
@@ -89,47 +87,46 @@ void record(pointer self, std::string key, const outbox_entry& entry,
             journal::table_write{outbox_table, key, {}, true});
           self->request(self->state.coordinator, caf::infinite,
                         commit_atom::value, erase)
-            .then([self, key](journal::group_receipt&) {
-                    self->state.busy.erase(key);
-                  },
-                  [self, key](caf::error&) { self->state.busy.erase(key); });
+            .then([done](journal::group_receipt&) { done(); },
+                  [done](caf::error&) { done(); });
           return;
         }
         // The journal failed: the row stays, and the next start delivers
         // it again.
         std::cerr << "cairn: outbox: cannot record the outcome of " << key
                   << ": " << describe(err) << '\n';
-        self->state.busy.erase(key);
+        done();
       });
 }
 
-void deliver(pointer self, std::string key, outbox_entry entry,
-             caf::timespan delay) {
+/// Delivers the row `key` of `busy` (again).
+void deliver(pointer self, const std::string& key, caf::timespan delay) {
   auto& st = self->state;
+  auto i = st.busy.find(key);
+  if (i == st.busy.end())
+    return;
+  auto& entry = i->second;
   auto target = st.resolve(entry.category);
   if (!target) {
     // Not routed (yet): keep the row and try again later.
-    retry(self, std::move(key), std::move(entry), delay);
+    retry(self, key, delay);
     return;
   }
   auto msg = caf::make_message(entity_id{entry.entity}, deliver_atom::value,
                                key, entry.index, entry.bytes);
   self->request(target, st.settings.delivery_timeout, std::move(msg))
-    .then(
-      [self, key, entry](caf::message&) {
-        record(self, key, entry, true, {});
-      },
-      [self, key, entry, delay](caf::error& err) mutable {
-        if (code_of(err) == errc::duplicate) {
-          // Took effect at an earlier delivery.
-          ++self->state.duplicates;
-          record(self, key, entry, true, {});
-        } else if (transient(err)) {
-          retry(self, std::move(key), std::move(entry), delay);
-        } else {
-          record(self, key, entry, false, describe(err));
-        }
-      });
+    .then([self, key](caf::message&) { record(self, key, true, {}); },
+          [self, key, delay](caf::error& err) {
+            if (code_of(err) == errc::duplicate) {
+              // Took effect at an earlier delivery.
+              ++self->state.duplicates;
+              record(self, key, true, {});
+            } else if (transient(err)) {
+              retry(self, key, delay);
+            } else {
+              record(self, key, false, describe(err));
+            }
+          });
 }
 
 void start_delivery(pointer self, std::string key, const std::string& bytes) {
@@ -138,12 +135,13 @@ void start_delivery(pointer self, std::string key, const std::string& bytes) {
     return;
   auto entry = journal::from_bytes<outbox_entry>(bytes, "outbox row " + key);
   if (!entry) {
+    // Left in the table for inspection; the others go on.
+    ++st.corrupt;
     std::cerr << "cairn: outbox: " << describe(entry.error()) << '\n';
     return;
   }
-  st.busy.insert(key);
-  deliver(self, std::move(key), std::move(*entry),
-          st.settings.first_retry);
+  st.busy.emplace(key, std::move(*entry));
+  deliver(self, key, st.settings.first_retry);
 }
 
 caf::behavior dispatcher_impl(pointer self,
@@ -165,16 +163,14 @@ caf::behavior dispatcher_impl(pointer self,
     [self](outbox_atom, std::string& key, std::string& bytes) {
       start_delivery(self, std::move(key), bytes);
     },
-    [self](tick_atom, std::string& key, std::string& bytes,
-           caf::timespan next) {
-      auto entry = journal::from_bytes<outbox_entry>(bytes);
-      if (entry)
-        deliver(self, std::move(key), std::move(*entry), next);
+    [self](tick_atom, const std::string& key, caf::timespan next) {
+      deliver(self, key, next);
     },
     [self](stats_atom) {
       auto& st = self->state;
       return caf::make_message(st.delivered, st.duplicates, st.retries,
-                               static_cast<uint64_t>(st.busy.size()));
+                               static_cast<uint64_t>(st.busy.size()),
+                               st.corrupt);
     },
   };
 }

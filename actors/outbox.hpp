@@ -105,7 +105,8 @@ using remote_resolver = std::function<caf::actor(const std::string&)>;
 /// Spawns a runtime's dispatcher: it delivers every row of the outbox table
 /// present at start, and each `(outbox_atom, key, entry_bytes)` it is sent
 /// after a commit. `(stats_atom)` -> `(delivered, redelivered_duplicates,
-/// retries, pending)`.
+/// retries, pending, corrupt_rows)`; a row that does not decode is counted,
+/// reported on stderr and left in the table.
 caf::actor spawn_outbox_dispatcher(caf::actor_system& sys,
                                    std::shared_ptr<journal::journal> j,
                                    coordinator_actor coordinator,

@@ -44,21 +44,25 @@ caf::actor runtime::find_or_spawn(std::type_index key,
   return hdl;
 }
 
+caf::actor runtime::routes::find(const std::string& category) {
+  if (!any.load(std::memory_order_acquire))
+    return {};
+  std::lock_guard<std::mutex> guard{mtx};
+  auto i = registries.find(category);
+  return i == registries.end() ? caf::actor{} : i->second;
+}
+
 void runtime::route(const std::string& category, caf::actor registry) {
   {
     std::lock_guard<std::mutex> guard{routes_->mtx};
     routes_->registries[category] = std::move(registry);
+    routes_->any.store(true, std::memory_order_release);
   }
   outbox();
 }
 
 caf::actor runtime::remote_registry(const std::string& category) {
-  std::lock_guard<std::mutex> guard{routes_->mtx};
-  auto& regs = routes_->registries;
-  if (regs.empty())
-    return {};
-  auto i = regs.find(category);
-  return i == regs.end() ? caf::actor{} : i->second;
+  return routes_->find(category);
 }
 
 caf::actor runtime::outbox() {
@@ -67,9 +71,7 @@ caf::actor runtime::outbox() {
     outbox_ = spawn_outbox_dispatcher(
       sys_, env_->journal, env_->coordinator,
       [r = routes_](const std::string& category) {
-        std::lock_guard<std::mutex> guard{r->mtx};
-        auto i = r->registries.find(category);
-        return i == r->registries.end() ? caf::actor{} : i->second;
+        return r->find(category);
       });
   return outbox_;
 }
@@ -96,6 +98,7 @@ void runtime::stop() {
   {
     std::lock_guard<std::mutex> rguard{routes_->mtx};
     routes_->registries.clear();
+    routes_->any.store(false, std::memory_order_release);
   }
   if (outbox_)
     caf::anon_send_exit(outbox_, caf::exit_reason::user_shutdown);

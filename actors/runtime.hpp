@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <functional>
 #include <mutex>
@@ -138,6 +139,11 @@ private:
   struct routes {
     std::mutex mtx;
     std::unordered_map<std::string, caf::actor> registries;
+    /// Whether `registries` is not empty: spares steps the lock while
+    /// nothing is routed.
+    std::atomic<bool> any{false};
+
+    caf::actor find(const std::string& category);
   };
   std::shared_ptr<routes> routes_ = std::make_shared<routes>();
   caf::actor outbox_;

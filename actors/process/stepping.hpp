@@ -116,9 +116,11 @@ void run_step(process_pointer<P> self, step<P> s, cause why,
       rec.type = remote_outcome::event_name;
       rec.payload = journal::to_bytes(remote_outcome{
         key, P::category, st.id, cmd.category, cmd.entity, false,
-        "invalid_argument: the command type has no serialize function, so "
-        "it cannot be sent to "
-          + std::string{cmd.category} + " in another journal"});
+        describe(make_error(errc::invalid_argument,
+                            "the command type has no serialize function, "
+                            "so it cannot be sent to "
+                              + std::string{cmd.category}
+                              + " in another journal"))});
       o.events.push_back(std::move(rec));
       req.group.appends.push_back(std::move(o));
       continue;

@@ -168,13 +168,16 @@ struct fixture {
     return rows->size();
   }
 
-  /// `(delivered, duplicates, retries, pending)` of billing's dispatcher.
-  std::tuple<uint64_t, uint64_t, uint64_t, uint64_t> dispatcher_stats() {
-    std::tuple<uint64_t, uint64_t, uint64_t, uint64_t> result;
+  /// `(delivered, duplicates, retries, pending, corrupt)` of billing's
+  /// dispatcher.
+  using stats_tuple
+    = std::tuple<uint64_t, uint64_t, uint64_t, uint64_t, uint64_t>;
+  stats_tuple dispatcher_stats() {
+    stats_tuple result;
     self->request(billing->outbox(), 10s, stats_atom::value)
       .receive(
-        [&](uint64_t d, uint64_t dup, uint64_t r, uint64_t p) {
-          result = std::make_tuple(d, dup, r, p);
+        [&](uint64_t d, uint64_t dup, uint64_t r, uint64_t p, uint64_t c) {
+          result = std::make_tuple(d, dup, r, p, c);
         },
         [](caf::error& err) { FAIL(describe(err)); });
     return result;
@@ -279,4 +282,49 @@ TEST_CASE_METHOD(fixture, "refusals through the outbox are outcomes") {
     CHECK(*ledger->journal()->stream_version("account-dan") == 1);
   }
   CHECK(outbox_rows() == 0);
+}
+
+TEST_CASE_METHOD(fixture, "bad deliveries and bad outbox rows are refused "
+                          "by name and lose nothing") {
+  open("eve");
+  SECTION("a command index the aggregate does not have") {
+    self->request(ledger->registry<account>(), 10s, entity_id{"eve"},
+                  deliver_atom::value, std::string{"k1"}, uint32_t{99},
+                  std::string{})
+      .receive([](const caf::message&) { FAIL("accepted index 99"); },
+               [](caf::error& err) {
+                 CHECK(code_of(err) == errc::invalid_argument);
+                 CHECK(describe(err).find("command index 99 is not a "
+                                          "command of this aggregate")
+                       != std::string::npos);
+               });
+  }
+  SECTION("command bytes that do not decode") {
+    auto index = detail::encode_remote_command<account>(charge{1})->first;
+    self->request(ledger->registry<account>(), 10s, entity_id{"eve"},
+                  deliver_atom::value, std::string{"k2"}, index,
+                  std::string{"\x01"})
+      .receive([](const caf::message&) { FAIL("accepted garbage"); },
+               [](caf::error& err) {
+                 CHECK(code_of(err) == errc::corrupt_record);
+                 CHECK(describe(err).find("delivered command")
+                       != std::string::npos);
+               });
+  }
+  SECTION("an outbox row that does not decode stays; the others go on") {
+    journal::write_group g;
+    g.tables.push_back(
+      journal::table_write{outbox_table, "biller-x#0#0", "garbage", false});
+    commit(*billing, g);
+    billing->stop();
+    billing.reset();
+    start_billing();
+    request_bill("b6", "eve", 3);
+    REQUIRE(eventually([&] { return !settlements("b6").empty(); }));
+    CHECK(std::get<4>(dispatcher_stats()) == 1);
+    CHECK(outbox_rows() == 1); // kept for inspection
+  }
+  CHECK(balance("eve") == (outbox_rows() == 1 ? 3 : 0));
+  CHECK(*ledger->journal()->stream_version("account-eve")
+        == (outbox_rows() == 1 ? 2 : 1));
 }

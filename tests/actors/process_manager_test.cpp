@@ -261,3 +261,11 @@ TEST_CASE_METHOD(fixture, "an instance recovers from its snapshot and the "
     .receive([] {}, [](caf::error& err) { FAIL(describe(err)); });
   CHECK(state_of(reg).first == before.first);
 }
+
+TEST_CASE_METHOD(fixture, "router settings of zero are refused by name") {
+  router_settings rs;
+  rs.max_in_flight = 0;
+  CHECK_THROWS_WITH(start_process_manager<one_shot>(*rt, rs),
+                    Catch::Contains("max_in_flight and read_chunk must be at "
+                                    "least 1"));
+}
