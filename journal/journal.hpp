@@ -75,6 +75,33 @@ namespace cairn::journal {
 /// The format version this build writes and reads.
 constexpr uint32_t format_version = 2;
 
+// -- size limits ----------------------------------------------------------------
+//
+// LMDB refuses keys over 511 bytes. Every name that becomes a key has a
+// documented maximum below that; a write group that exceeds one is refused
+// alone with `errc::invalid_argument` naming the name and the limit, and the
+// journal goes on.
+
+/// Most bytes of an LMDB key (`mdb_env_get_maxkeysize` of the default build).
+constexpr size_t max_key_size = 511;
+
+/// Most bytes of a stream name (`category-id`). An entity id may therefore
+/// have at most `max_stream_name_size - category.size() - 1` bytes.
+constexpr size_t max_stream_name_size = 255;
+
+/// Most bytes of a checkpoint name.
+constexpr size_t max_checkpoint_name_size = 255;
+
+/// Most bytes of a dedup key.
+constexpr size_t max_dedup_key_size = 500;
+
+/// Most bytes of an application table's name, and of a key in it.
+constexpr size_t max_table_name_size = 64;
+constexpr size_t max_table_key_size = 440;
+
+/// Most bytes of a snapshot's type name, and of an event's type name.
+constexpr size_t max_type_name_size = 255;
+
 /// A stream as listed by `journal::streams`.
 struct stream_info {
   std::string name;
