@@ -54,6 +54,8 @@ struct run_record {
   std::vector<std::string> lines;
   std::vector<std::string> problems;
   bool opened = false;
+  /// The error of a failed open.
+  std::string open_error;
   bool done = false;
   std::set<uint64_t> submitted;
   std::map<uint64_t, ack> acked;
@@ -102,6 +104,8 @@ void record_line(const std::string& line, run_record& r) {
   uint64_t gid = 0;
   if (kind == "open") {
     r.opened = w[1] == "ok";
+    if (!r.opened)
+      r.open_error = w[1];
   } else if (kind == "done") {
     r.done = true;
   } else if (kind == "sub" && w.size() == 3 && parse_u64(w[1], gid)) {
@@ -404,8 +408,10 @@ TEST_CASE("a real write or sync failure of data.mdb fails every group of its "
     REQUIRE(r.acked.size() == 12);
     clean = log;
   }
-  // LMDB writes data pages, syncs, then writes the meta page in each commit.
-  REQUIRE(clean.syncs == 4);
+  // LMDB writes data pages, syncs, then writes the meta page in each commit
+  // (opening a journal that exists writes nothing today; if it did, its
+  // calls would count too, and a fault there fails the open).
+  REQUIRE(clean.syncs >= 4);
   REQUIRE(clean.writes >= 8);
   struct variant {
     std::string op;
@@ -438,7 +444,16 @@ TEST_CASE("a real write or sync failure of data.mdb fails every group of its "
       std::vector<std::string> problems = r.problems;
       // The runs are deterministic: call k exists, so the fault fires.
       REQUIRE(log.fired);
-      REQUIRE(r.opened);
+      if (!r.opened) {
+        // The fault hit the commit of the open: it fails, and the journal
+        // keeps what it held.
+        CHECK(r.open_error == "storage_error");
+        auto problems = check_journal(dir, {base, r});
+        INFO(join(problems));
+        REQUIRE(problems.empty());
+        ++failed_runs;
+        continue;
+      }
       REQUIRE(r.done);
       // Every group of the failed commit gets storage_error; the three
       // groups of a commit are submitted together, so the failed commit
@@ -504,7 +519,15 @@ TEST_CASE("a real commit failure under the coordinator answers every writer "
     INFO("writer:\n" << join(r.lines, 80));
     INFO("shim: " << log.fault);
     std::vector<std::string> problems = r.problems;
-    REQUIRE(r.opened);
+    if (!r.opened) {
+      // The fault hit the commit of the open (see above).
+      CHECK(r.open_error == "storage_error");
+      auto more = check_journal(dir, {base, r});
+      INFO(join(more));
+      REQUIRE(more.empty());
+      ++fired;
+      continue;
+    }
     REQUIRE(r.done);
     if (v.at <= 2)
       REQUIRE(log.fired);
