@@ -29,8 +29,9 @@
 //   gone), then runs. The test opens both fifos read-write before it starts
 //   the child, so that neither open blocks.
 // - `CAIRN_FAULT_LOG=<file>`: one line per matching call, appended in one
-//   write(2): `write <fd> <bytes>`, `sync <call> <fd>`, and `fault <op> <k>
-//   <errno name>` when the fault fires.
+//   write(2), in the order of the calls: `write <fd> <bytes> <offset>
+//   <dsync|plain>` (dsync: the descriptor has O_DSYNC), `sync <call> <fd>`,
+//   and `fault <op> <k> <errno name> [dsync]` when the fault fires.
 //
 // Only async-signal-safe, allocation-free code runs in the interposed calls
 // (a fixed buffer for the log and the readlink), so that the shim works in
@@ -287,6 +288,18 @@ const char* errno_name(int err) {
   return err == ENOSPC ? "ENOSPC" : "EIO";
 }
 
+/// Whether `fd` was opened with O_DSYNC (LMDB's meta page descriptor).
+bool is_dsync(int fd) {
+  auto flags = ::fcntl(fd, F_GETFL);
+  return flags != -1 && (flags & O_DSYNC) == O_DSYNC;
+}
+
+/// Logs a write: `write <fd> <bytes> <offset> <dsync|plain>`.
+void log_write(int fd, size_t len, off_t off) {
+  log_line("write %d %zu %lld %s\n", fd, len, static_cast<long long>(off),
+           is_dsync(fd) ? "dsync" : "plain");
+}
+
 /// Counts a matching call of kind `op` on `fd`; returns whether it must
 /// fail. The log marks a failing call on a descriptor opened with O_DSYNC
 /// (LMDB's meta page descriptor) with "dsync".
@@ -295,8 +308,7 @@ bool count_and_decide(fault_op op, int fd) {
   auto k = counter.fetch_add(1) + 1;
   if (cfg.op != op || k != cfg.at)
     return false;
-  auto flags = fd >= 0 ? ::fcntl(fd, F_GETFL) : 0;
-  bool dsync = flags != -1 && (flags & O_DSYNC) == O_DSYNC;
+  bool dsync = fd >= 0 && is_dsync(fd);
   log_line("fault %s %ld %s%s\n", op == fault_op::write ? "write" : "sync", k,
            errno_name(cfg.err), dsync ? " dsync" : "");
   return true;
@@ -378,7 +390,7 @@ ssize_t write(int fd, const void* buf, size_t len) {
   init();
   if (!fd_matches(fd))
     return real.write(fd, buf, len);
-  log_line("write %d %zu\n", fd, len);
+  log_write(fd, len, ::lseek(fd, 0, SEEK_CUR));
   if (count_and_decide(fault_op::write, fd)) {
     if (cfg.short_write && len > 1)
       return real.write(fd, buf, len / 2);
@@ -392,7 +404,7 @@ static ssize_t pwrite_common(pwrite_fn fn, int fd, const void* buf, size_t len,
                              off_t off) {
   if (!fd_matches(fd))
     return fn(fd, buf, len, off);
-  log_line("write %d %zu\n", fd, len);
+  log_write(fd, len, off);
   if (count_and_decide(fault_op::write, fd)) {
     if (cfg.short_write && len > 1)
       return fn(fd, buf, len / 2, off);
@@ -416,7 +428,7 @@ ssize_t writev(int fd, const struct iovec* iov, int n) {
   init();
   if (!fd_matches(fd))
     return real.writev(fd, iov, n);
-  log_line("write %d %zu\n", fd, iov_total(iov, n));
+  log_write(fd, iov_total(iov, n), ::lseek(fd, 0, SEEK_CUR));
   if (count_and_decide(fault_op::write, fd)) {
     if (cfg.short_write)
       return short_iov(iov, n, [&](void* b, size_t len, size_t) {
@@ -432,7 +444,7 @@ static ssize_t pwritev_common(pwritev_fn fn, int fd, const struct iovec* iov,
                               int n, off_t off) {
   if (!fd_matches(fd))
     return fn(fd, iov, n, off);
-  log_line("write %d %zu\n", fd, iov_total(iov, n));
+  log_write(fd, iov_total(iov, n), off);
   if (count_and_decide(fault_op::write, fd)) {
     if (cfg.short_write)
       return short_iov(iov, n, [&](void* b, size_t len, size_t done) {

@@ -17,7 +17,8 @@
 // padding per payload, default 16), `reopen=N` (after a failed commit, close
 // the journal, open it again and commit N more groups; default 3),
 // `phases=N` (journal mode: commit `groups` groups N times, and after each
-// phase wait for one line on stdin; default 1).
+// phase wait for one line on stdin; default 1), `max-batch-events=N` (actors
+// mode: the coordinator's cap; 1 makes every commit hold one group).
 //
 // Output, one write(2) per line (a line ends with " ."):
 //
@@ -94,6 +95,7 @@ struct settings {
   uint64_t pad = 16;
   uint64_t reopen = 3;
   uint64_t phases = 1;
+  uint64_t max_batch_events = 0;
 };
 
 /// Builds group `gid` (see the header comment).
@@ -282,7 +284,10 @@ int run_actors(const settings& s) {
   {
     caf::actor_system_config cfg;
     caf::actor_system sys{cfg};
-    auto coord = spawn_coordinator(sys, j, {}, {});
+    coordinator_settings cs;
+    if (s.max_batch_events > 0)
+      cs.max_batch_events = s.max_batch_events;
+    auto coord = spawn_coordinator(sys, j, cs, {});
     caf::scoped_actor self{sys};
     for (uint64_t w = 0; w < s.writers; ++w) {
       auto hdl = sys.spawn(group_writer, coord, gid, s.groups, s.pad);
@@ -362,10 +367,15 @@ bool parse(int argc, char** argv, settings& s) {
   if (s.mode != "journal" && s.mode != "actors")
     return false;
   std::map<std::string, uint64_t*> numbers{
-    {"groups", &s.groups},   {"batch", &s.batch},
-    {"writers", &s.writers}, {"first-gid", &s.first_gid},
-    {"map-kib", &s.map_kib}, {"pad", &s.pad},
-    {"reopen", &s.reopen},   {"phases", &s.phases}};
+    {"groups", &s.groups},
+    {"batch", &s.batch},
+    {"writers", &s.writers},
+    {"first-gid", &s.first_gid},
+    {"map-kib", &s.map_kib},
+    {"pad", &s.pad},
+    {"reopen", &s.reopen},
+    {"phases", &s.phases},
+    {"max-batch-events", &s.max_batch_events}};
   for (int i = 3; i < argc; ++i) {
     std::string arg = argv[i];
     auto eq = arg.find('=');
