@@ -34,7 +34,8 @@
 // reopen <ok|errc> .             the journal opened again after a failure
 // phase <n> <last position> <map growths> .   (journal mode, phases)
 // stats <commits> <failed groups> .            (actors mode)
-// done .
+// done [<map growths>] .         the end (journal mode: the map growths of
+//                                a run without failure)
 // ```
 //
 // Group `gid` appends `1 + gid % 3` events to stream `f-<gid % 7>`, and when
@@ -236,7 +237,8 @@ int run_journal(const settings& s) {
       }
     }
   }
-  write_out("done .\n");
+  auto st = j->stats();
+  write_out("done " + std::to_string(st ? st->map_growths : 0) + " .\n");
   return 0;
 }
 
