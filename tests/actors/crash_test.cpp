@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <iostream>
 #include <map>
 #include <random>
 #include <set>
@@ -459,6 +460,8 @@ std::vector<std::string> driver_settings(uint64_t round) {
 TEST_CASE("aggregates killed at random moments keep every acknowledged "
           "command and recover the states their events give") {
   auto seed = pick_seed();
+  std::cout << "aggregate crash test: seed " << seed
+            << " (set CAIRN_CRASH_SEED to repeat)" << std::endl;
   INFO("seed " << seed << " (set CAIRN_CRASH_SEED to repeat)");
   std::mt19937_64 rng{seed};
   temp_dir tmp;

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <iostream>
 #include <map>
 #include <optional>
 #include <random>
@@ -474,6 +475,8 @@ uint64_t pick_seed() {
 TEST_CASE("a writer killed at random moments leaves every acknowledged group "
           "whole and no group partial") {
   auto seed = pick_seed();
+  std::cout << "journal crash test: seed " << seed
+            << " (set CAIRN_CRASH_SEED to repeat)" << std::endl;
   INFO("seed " << seed << " (set CAIRN_CRASH_SEED to repeat)");
   std::mt19937_64 rng{seed};
   temp_dir tmp;
