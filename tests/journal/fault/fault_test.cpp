@@ -437,8 +437,8 @@ namespace {
 
 /// Fails each write and each sync of data.mdb in turn, one run each, in a
 /// writer that commits 4 times 3 groups with `config` added to its
-/// arguments (and to those of the base journal's writer).
-/// Returns how often the clean run grew the map.
+/// arguments (and to those of the base journal's writer). Returns how often
+/// the run without a fault grew the map.
 uint64_t fail_each_call(const std::vector<std::string>& config) {
   // Count the calls of a clean run: 4 commits of 3 groups each.
   std::vector<std::string> args_tail{"groups=12", "batch=3", "first-gid=100"};
@@ -498,9 +498,9 @@ uint64_t fail_each_call(const std::vector<std::string>& config) {
         // The fault hit the commit of the open: it fails, and the journal
         // keeps what it held.
         CHECK(r.open_error == "storage_error");
-        auto problems = check_journal(dir, {base, r});
-        INFO(join(problems));
-        REQUIRE(problems.empty());
+        auto kept = check_journal(dir, {base, r});
+        INFO(join(kept));
+        REQUIRE(kept.empty());
         ++failed_runs;
         continue;
       }
