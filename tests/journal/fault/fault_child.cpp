@@ -46,9 +46,20 @@ fault_child::fault_child(const std::vector<std::string>& argv,
     fail("pipe2");
   // Everything the child needs is built before fork: after it, only
   // async-signal-safe calls.
+  // The parent's environment, where `env` overrides variables of the same
+  // name.
   std::vector<std::string> env_strings;
+  auto overridden = [&](const char* var) {
+    for (auto& x : env) {
+      auto eq = x.find('=');
+      if (eq != std::string::npos && std::strncmp(var, x.c_str(), eq + 1) == 0)
+        return true;
+    }
+    return false;
+  };
   for (char** e = environ; *e != nullptr; ++e)
-    env_strings.emplace_back(*e);
+    if (!overridden(*e))
+      env_strings.emplace_back(*e);
   env_strings.insert(env_strings.end(), env.begin(), env.end());
   std::vector<char*> envp;
   for (auto& e : env_strings)

@@ -11,8 +11,9 @@
 /// fifo at once, always with a time limit.
 namespace cairn::test {
 
-/// A child process started with fork + exec, with `env` added to the
-/// parent's environment, its stdout (and, with `merge_stderr`, its stderr)
+/// A child process started with fork + exec, with `env` (`NAME=value`
+/// strings) added to the parent's environment, replacing variables of the
+/// same name, its stdout (and, with `merge_stderr`, its stderr)
 /// on a pipe the parent reads line by line, its stdin on a pipe the parent
 /// writes.
 class fault_child {

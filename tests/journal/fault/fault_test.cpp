@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -182,6 +183,12 @@ struct shim_settings {
   std::vector<std::string> env() const {
     std::vector<std::string> result{"LD_PRELOAD=" + test::fault_shim_path(),
                                     "CAIRN_FAULT_FILE=data.mdb"};
+    // In a build with AddressSanitizer, its runtime must come first among
+    // the libraries unless told otherwise; the shim comes before it.
+    std::string asan = "ASAN_OPTIONS=";
+    if (auto opts = std::getenv("ASAN_OPTIONS"); opts != nullptr && *opts)
+      asan += std::string{opts} + ":";
+    result.push_back(asan + "verify_asan_link_order=0");
     if (!op.empty()) {
       result.push_back("CAIRN_FAULT_OP=" + op);
       result.push_back("CAIRN_FAULT_AT=" + std::to_string(at));
