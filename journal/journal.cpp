@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <cstring>
+#include <random>
 
 #include "journal/detail/bytes.hpp"
 #include "journal/detail/journal_impl.hpp"
@@ -111,6 +112,46 @@ std::string table_key(const std::string& table, const std::string& key) {
 }
 
 } // namespace detail
+
+namespace {
+
+/// Returns 128 random bits as 32 lowercase hex digits.
+std::string make_journal_id() {
+  std::random_device rd;
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string result;
+  result.reserve(32);
+  for (int i = 0; i < 4; ++i) {
+    auto x = static_cast<uint32_t>(rd());
+    for (int j = 0; j < 8; ++j, x >>= 4)
+      result += digits[x & 0xf];
+  }
+  return result;
+}
+
+/// Reads the journal id from `meta` into `out`; a journal without one (made
+/// by an older build) gets a new one, unless `read_only`, in which case
+/// `out` stays empty.
+caf::error load_journal_id(MDB_txn* t, MDB_dbi meta, bool read_only,
+                           const std::string& dir, std::string& out) {
+  MDB_val key = to_val(detail::journal_id_key), val;
+  auto rc = mdb_get(t, meta, &key, &val);
+  if (rc == MDB_SUCCESS) {
+    out.assign(to_view(val));
+    return caf::none;
+  }
+  if (rc != MDB_NOTFOUND)
+    return detail::lmdb_error(rc, "mdb_get(meta)");
+  if (read_only)
+    return caf::none;
+  out = make_journal_id();
+  MDB_val v = to_val(out);
+  if (auto rc = mdb_put(t, meta, &key, &v, 0); rc != MDB_SUCCESS)
+    return detail::lmdb_error(rc, "mdb_put(meta) of the journal id of " + dir);
+  return caf::none;
+}
+
+} // namespace
 
 // -- impl ---------------------------------------------------------------------
 
@@ -257,6 +298,9 @@ caf::expected<std::unique_ptr<journal>> journal::open(const std::string& dir,
   } else {
     return detail::lmdb_error(rc, "mdb_get(meta)");
   }
+  if (auto err
+      = load_journal_id(t.get(), self->meta, opts.read_only, dir, self->id))
+    return err;
   for (auto& db : dbs) {
     if (auto rc = mdb_dbi_open(t.get(), db.name, dbi_flags, db.dbi);
         rc != MDB_SUCCESS)
@@ -274,6 +318,10 @@ const std::string& journal::path() const noexcept {
 
 const options& journal::opts() const noexcept {
   return impl_->opts;
+}
+
+const std::string& journal::id() const noexcept {
+  return impl_->id;
 }
 
 void journal::inject_commit_failure() {

@@ -42,7 +42,8 @@
 ///
 /// | database   | key                     | value                              |
 /// |------------|-------------------------|------------------------------------|
-/// | `meta`     | name                    | format version, next stream id     |
+/// | `meta`     | name                    | format version, journal id, next   |
+/// |            |                         | stream id, position mark           |
 /// | `streams`  | stream name             | u64 id, version, first; recent     |
 /// | `names`    | u64 stream id           | stream name                        |
 /// | `log`      | u64 position            | u64 stream id, u64 seq, record     |
@@ -121,6 +122,8 @@ struct log_slice {
 
 /// Counts and sizes of a journal.
 struct journal_stats {
+  /// The journal's id (see `journal::id`).
+  std::string id;
   uint64_t streams = 0;
   /// Events stored: the entries of the global log.
   uint64_t events = 0;
@@ -171,6 +174,13 @@ public:
 
   /// The options the journal was opened with.
   const options& opts() const noexcept;
+
+  /// The journal's id: 32 lowercase hex digits (128 random bits) drawn when
+  /// the journal was created and stored in its `meta` database, so it stays
+  /// the same across reopens and differs between journals. A journal made
+  /// by an older build gets its id at its first open for writing; opened
+  /// read-only before that, its id is empty.
+  const std::string& id() const noexcept;
 
   // -- writes ----------------------------------------------------------------
 

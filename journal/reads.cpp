@@ -408,6 +408,7 @@ caf::expected<journal_stats> journal::stats() const {
   auto file = impl_->dir + "/data.mdb";
   if (::stat(file.c_str(), &st) == 0)
     result.file_size = static_cast<uint64_t>(st.st_size);
+  result.id = impl_->id;
   result.commits = impl_->commits;
   result.map_growths = impl_->map_growths;
   return result;

@@ -21,6 +21,8 @@ namespace cairn::journal {
 struct journal::impl {
   std::string dir;
   options opts;
+  /// The journal id from `meta`; empty for an old journal opened read-only.
+  std::string id;
   detail::env env;
   MDB_dbi meta = 0;
   MDB_dbi streams = 0;
@@ -178,6 +180,9 @@ int find_positions(MDB_txn* t, MDB_dbi index, const stream_row& row,
 
 /// Key of the format version (u32 little-endian) in `meta`.
 constexpr std::string_view format_key = "format";
+
+/// Key of the journal id (see `journal::id`) in `meta`.
+constexpr std::string_view journal_id_key = "journal-id";
 
 /// Key of the next stream id (u64 big-endian) in `meta`.
 constexpr std::string_view next_id_key = "next-stream-id";

@@ -685,3 +685,64 @@ TEST_CASE("readers run concurrently with the writer and see whole commits") {
   reader.join();
   CHECK(bad == 0);
 }
+
+TEST_CASE("a journal keeps its id across reopens and two journals differ") {
+  temp_dir dir1;
+  temp_dir dir2;
+  std::string id1;
+  {
+    auto j = open_or_fail(dir1.path());
+    id1 = j->id();
+    CHECK(id1.size() == 32);
+    CHECK(id1.find_first_not_of("0123456789abcdef") == std::string::npos);
+    auto st = j->stats();
+    REQUIRE(st);
+    CHECK(st->id == id1);
+  }
+  {
+    auto j = open_or_fail(dir1.path());
+    CHECK(j->id() == id1);
+  }
+  {
+    options ro;
+    ro.read_only = true;
+    auto j = open_or_fail(dir1.path(), ro);
+    CHECK(j->id() == id1);
+  }
+  auto j2 = open_or_fail(dir2.path());
+  CHECK(j2->id().size() == 32);
+  CHECK(j2->id() != id1);
+}
+
+TEST_CASE("a journal without an id gets one at its first open for writing") {
+  temp_dir dir;
+  open_or_fail(dir.path()); // creates it
+  { // Remove the id, as a journal of an older build has none.
+    MDB_env* env = nullptr;
+    REQUIRE(mdb_env_create(&env) == MDB_SUCCESS);
+    mdb_env_set_maxdbs(env, 16);
+    REQUIRE(mdb_env_open(env, dir.path().c_str(), 0, 0644) == MDB_SUCCESS);
+    MDB_txn* t = nullptr;
+    REQUIRE(mdb_txn_begin(env, nullptr, 0, &t) == MDB_SUCCESS);
+    MDB_dbi meta;
+    REQUIRE(mdb_dbi_open(t, "meta", 0, &meta) == MDB_SUCCESS);
+    MDB_val k{10, const_cast<char*>("journal-id")};
+    REQUIRE(mdb_del(t, meta, &k, nullptr) == MDB_SUCCESS);
+    REQUIRE(mdb_txn_commit(t) == MDB_SUCCESS);
+    mdb_env_close(env);
+  }
+  {
+    options ro;
+    ro.read_only = true;
+    auto j = open_or_fail(dir.path(), ro);
+    CHECK(j->id().empty());
+  }
+  std::string id;
+  {
+    auto j = open_or_fail(dir.path());
+    id = j->id();
+    CHECK(id.size() == 32);
+  }
+  auto j = open_or_fail(dir.path());
+  CHECK(j->id() == id);
+}
