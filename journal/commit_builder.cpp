@@ -28,6 +28,45 @@ int64_t now_ns() {
     .count();
 }
 
+/// Returns `name` for an error text: at most 40 bytes of it, with
+/// non-printable bytes escaped, and "..." when cut.
+std::string quoted(const std::string& name) {
+  constexpr size_t max_shown = 40;
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string result = "'";
+  for (size_t i = 0; i < name.size() && i < max_shown; ++i) {
+    auto c = static_cast<unsigned char>(name[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      result += static_cast<char>(c);
+    } else {
+      result += "\\x";
+      result += digits[c >> 4];
+      result += digits[c & 0xf];
+    }
+  }
+  if (name.size() > max_shown)
+    result += "...";
+  result += '\'';
+  return result;
+}
+
+/// Returns `invalid_argument` for `what` of `size` bytes over `limit`, with
+/// `context` naming the offending thing.
+caf::error too_long(const char* what, size_t size, size_t limit,
+                    const std::string& context) {
+  return make_error(errc::invalid_argument,
+                    std::string{what} + " of " + std::to_string(size)
+                      + " bytes exceeds the maximum of " + std::to_string(limit)
+                      + " (" + context + ")");
+}
+
+/// Returns whether `rc`, returned by a put of a validated group, was caused
+/// by the group's input (a key or value LMDB refuses) rather than by the
+/// storage: the group is refused, the journal goes on.
+bool input_error(int rc) noexcept {
+  return rc == MDB_BAD_VALSIZE || rc == EINVAL;
+}
+
 /// One write transaction's work: validation against the state it has built
 /// so far, then the puts. Lives for one attempt of `journal::commit`.
 class commit_builder {
@@ -104,7 +143,9 @@ public:
       if (rows_.empty() || rows_.back().name != name) {
         auto& row = rows_.emplace_back();
         row.name = name;
-        if (!name.empty()) { // empty names fail validation
+        // Empty names and names over the maximum fail validation; a name
+        // over LMDB's key size would fail the lookup.
+        if (!name.empty() && name.size() <= max_stream_name_size) {
           MDB_val k = to_val(name), v;
           auto rc = c.get(k, v, MDB_SET);
           if (rc == MDB_SUCCESS) {
@@ -127,11 +168,11 @@ public:
   /// A storage error is reported through `fatal`.
   caf::error validate(size_t index, const write_group& group,
                       caf::error& fatal) {
+    // Sizes first: a name over its limit must not reach LMDB.
+    if (auto err = check_sizes(group))
+      return err;
     auto slot = slots_.data() + offsets_[index];
     for (auto& a : group.appends) {
-      if (a.stream.empty())
-        return make_error(errc::invalid_argument, "an append has an empty "
-                                                  "stream name");
       // An earlier append of this group to the same stream counts.
       auto& row = rows_[*slot++];
       auto current = row.overlay_group == index + 1
@@ -142,23 +183,11 @@ public:
                           "stream " + a.stream + " expected version "
                             + a.expected.to_string() + ", is at "
                             + std::to_string(current));
-      for (auto& e : a.events) {
-        if (e.type.empty())
-          return make_error(errc::invalid_argument,
-                            "an event for stream " + a.stream
-                              + " has an empty type name");
-        if (detail::encoded_size(e) == 0)
-          return make_error(errc::invalid_argument,
-                            "an event of type " + e.type + " for stream "
-                              + a.stream + " has a field over its size limit");
-      }
       row.overlay = current + a.events.size();
       row.overlay_group = index + 1;
     }
     group_keys_.clear();
     for (auto& k : group.dedup_keys) {
-      if (k.empty())
-        return make_error(errc::invalid_argument, "a dedup key is empty");
       if (!group_keys_.insert(k).second || commit_keys_.count(k) > 0)
         return make_error(errc::duplicate, "dedup key " + k + " exists");
       MDB_val key = to_val(k), v;
@@ -170,18 +199,76 @@ public:
         return caf::none;
       }
     }
-    for (auto& s : group.snapshots)
+    return caf::none;
+  }
+
+  /// Checks every name and key of `group` against its documented maximum
+  /// (journal.hpp) and refuses empty ones.
+  static caf::error check_sizes(const write_group& group) {
+    for (auto& a : group.appends) {
+      if (a.stream.empty())
+        return make_error(errc::invalid_argument, "an append has an empty "
+                                                  "stream name");
+      if (a.stream.size() > max_stream_name_size)
+        return too_long("stream name", a.stream.size(), max_stream_name_size,
+                        "stream " + quoted(a.stream));
+      for (auto& e : a.events) {
+        if (e.type.empty())
+          return make_error(errc::invalid_argument,
+                            "an event for stream " + a.stream
+                              + " has an empty type name");
+        if (e.type.size() > max_type_name_size)
+          return too_long("event type name", e.type.size(), max_type_name_size,
+                          "stream " + quoted(a.stream) + ", type "
+                            + quoted(e.type));
+        if (detail::encoded_size(e) == 0)
+          return make_error(errc::invalid_argument,
+                            "an event of type " + e.type + " for stream "
+                              + a.stream
+                              + " has a field over its size limit (ids of "
+                                "at most 65535 bytes, metadata and payload "
+                                "under 4 GiB)");
+      }
+    }
+    for (auto& k : group.dedup_keys) {
+      if (k.empty())
+        return make_error(errc::invalid_argument, "a dedup key is empty");
+      if (k.size() > max_dedup_key_size)
+        return too_long("dedup key", k.size(), max_dedup_key_size,
+                        "key " + quoted(k));
+    }
+    for (auto& s : group.snapshots) {
       if (s.stream.empty())
         return make_error(errc::invalid_argument,
                           "a snapshot has an empty stream name");
-    for (auto& t : group.tables)
+      if (s.stream.size() > max_stream_name_size)
+        return too_long("snapshot stream name", s.stream.size(),
+                        max_stream_name_size, "stream " + quoted(s.stream));
+      if (s.type.size() > max_type_name_size)
+        return too_long("snapshot type name", s.type.size(), max_type_name_size,
+                        "stream " + quoted(s.stream) + ", type "
+                          + quoted(s.type));
+    }
+    for (auto& t : group.tables) {
       if (t.table.empty() || t.table.find('\0') != std::string::npos)
         return make_error(errc::invalid_argument,
                           "a table write has an empty table name or one "
                           "with a NUL byte");
-    for (auto& c : group.checkpoints)
+      if (t.table.size() > max_table_name_size)
+        return too_long("table name", t.table.size(), max_table_name_size,
+                        "table " + quoted(t.table));
+      if (t.key.size() > max_table_key_size)
+        return too_long("table key", t.key.size(), max_table_key_size,
+                        "table " + quoted(t.table) + ", key " + quoted(t.key));
+    }
+    for (auto& c : group.checkpoints) {
       if (c.first.empty())
         return make_error(errc::invalid_argument, "a checkpoint name is empty");
+      if (c.first.size() > max_checkpoint_name_size)
+        return too_long("checkpoint name", c.first.size(),
+                        max_checkpoint_name_size,
+                        "checkpoint " + quoted(c.first));
+    }
     return caf::none;
   }
 
@@ -189,6 +276,11 @@ public:
   /// included) through `rc`.
   int apply(size_t index, const write_group& group, int64_t now,
             group_receipt& receipt) {
+    if (auto limit = self_.transaction_limit.load(); limit > 0) {
+      applied_bytes_ += group.byte_size();
+      if (applied_bytes_ > limit)
+        return MDB_TXN_FULL; // as LMDB past its dirty page limit
+    }
     receipt.appends.clear();
     receipt.appends.reserve(group.appends.size());
     auto slot = slots_.data() + offsets_[index];
@@ -356,6 +448,8 @@ private:
   uint64_t next_position_ = 1;
   uint64_t next_stream_id_ = 1;
   bool ids_dirty_ = false;
+  /// Bytes of the groups applied, counted under a transaction limit.
+  size_t applied_bytes_ = 0;
   /// The rows of the streams appended to, by name.
   std::vector<cached_row> rows_;
   /// For each append of the commit, in order, its row in `rows_`.
@@ -381,11 +475,27 @@ journal::commit(const std::vector<write_group>& groups) {
                       "journal " + self.dir
                         + " failed an earlier commit; reopen it to write");
   auto now = now_ns();
+  auto n = groups.size();
+  // Groups refused by LMDB rather than by validation (a key it refuses, a
+  // group too large for one transaction): they stay refused in the
+  // transactions that follow.
+  std::vector<caf::error> refused(n);
+  std::vector<group_outcome> outcomes;
+  outcomes.reserve(n);
+  // This transaction holds groups [first, last). After an MDB_TXN_FULL it
+  // holds fewer, and the next transactions hold the rest.
+  size_t first = 0;
+  size_t last = n;
   for (;;) {
-    std::vector<group_outcome> outcomes;
-    outcomes.reserve(groups.size());
+    std::vector<group_outcome> part;
+    part.reserve(last - first);
     int rc = MDB_SUCCESS;
     const char* op = "mdb_put";
+    // The group whose apply failed, if `in_apply`; else the last group
+    // applied (`last` if none).
+    size_t failed_at = last;
+    bool in_apply = false;
+    size_t applied = 0;
     {
       std::shared_lock<std::shared_mutex> guard{self.resize_mutex};
       detail::txn t;
@@ -402,7 +512,11 @@ journal::commit(const std::vector<write_group>& groups) {
         self.failed = true;
         return err;
       }
-      for (size_t i = 0; i < groups.size(); ++i) {
+      for (size_t i = first; i < last; ++i) {
+        if (refused[i]) {
+          part.emplace_back(refused[i]);
+          continue;
+        }
         auto& g = groups[i];
         caf::error fatal;
         auto err = builder.validate(i, g, fatal);
@@ -411,13 +525,18 @@ journal::commit(const std::vector<write_group>& groups) {
           return fatal;
         }
         if (err) {
-          outcomes.emplace_back(std::move(err));
+          part.emplace_back(std::move(err));
           continue;
         }
         group_receipt receipt;
-        if (rc = builder.apply(i, g, now, receipt); rc != MDB_SUCCESS)
+        if (rc = builder.apply(i, g, now, receipt); rc != MDB_SUCCESS) {
+          failed_at = i;
+          in_apply = true;
           break;
-        outcomes.emplace_back(std::move(receipt));
+        }
+        part.emplace_back(std::move(receipt));
+        failed_at = i;
+        ++applied;
       }
       if (rc == MDB_SUCCESS)
         rc = builder.finish();
@@ -435,11 +554,51 @@ journal::commit(const std::vector<write_group>& groups) {
     } // releases the transaction before the map may grow
     if (rc == MDB_SUCCESS) {
       ++self.commits;
-      return outcomes;
+      for (auto& x : part)
+        outcomes.emplace_back(std::move(x));
+      if (last == n)
+        return outcomes;
+      first = last;
+      last = n;
+      continue;
     }
+    // The transaction is aborted: nothing of it reached the journal.
+    if (in_apply && input_error(rc)) {
+      // Validation let through something LMDB refuses: refuse the group
+      // alone and retry without it.
+      refused[failed_at] = make_error(errc::invalid_argument,
+                                      "write group refused by the storage: "
+                                        + std::string{mdb_strerror(rc)});
+      continue;
+    }
+    if (rc == MDB_TXN_FULL && failed_at < last) {
+      // Too many dirty pages. Commit the groups before the one that
+      // overflowed, then the rest in the next transactions; a group that
+      // does not fit alone is refused.
+      if (applied > (in_apply ? 0 : 1)) {
+        last = failed_at;
+      } else {
+        auto& g = groups[failed_at];
+        refused[failed_at]
+          = make_error(errc::invalid_argument,
+                       "write group too large for one transaction: "
+                         + std::to_string(g.event_count()) + " events, "
+                         + std::to_string(g.byte_size()) + " bytes");
+      }
+      continue;
+    }
+    if (rc == MDB_TXN_FULL)
+      return detail::lmdb_error(rc, op); // aborted: the journal is fine
     if (rc == MDB_MAP_FULL) {
-      if (auto err = self.grow_map())
-        return err; // at the maximum: the commit fails, the journal is fine
+      if (auto err = self.grow_map()) {
+        // At the maximum: the journal is fine, the groups not committed
+        // fail.
+        if (outcomes.empty())
+          return err;
+        for (auto i = outcomes.size(); i < n; ++i)
+          outcomes.emplace_back(err);
+        return outcomes;
+      }
       continue;
     }
     self.failed = true;

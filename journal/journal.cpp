@@ -328,6 +328,10 @@ void journal::inject_commit_failure() {
   impl_->inject_failure = true;
 }
 
+void journal::inject_transaction_limit(size_t bytes) {
+  impl_->transaction_limit = bytes;
+}
+
 bool journal::failed() const noexcept {
   return impl_->failed;
 }

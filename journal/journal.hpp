@@ -189,10 +189,28 @@ public:
   /// its error, the others commit. Events without timestamp get the commit
   /// time.
   ///
+  /// Invalid input refuses its own group, never the journal: a name or key
+  /// over its maximum (see the size limits above) or empty gets
+  /// `errc::invalid_argument` naming it, its size and the limit. Should
+  /// LMDB still refuse a key or value of a validated group
+  /// (`MDB_BAD_VALSIZE`, `EINVAL`), the transaction is aborted and retried
+  /// without that group, which gets `errc::invalid_argument`.
+  ///
+  /// When the transaction outgrows LMDB's dirty page limit
+  /// (`MDB_TXN_FULL`), it is aborted and retried with the groups before
+  /// the one that overflowed; the rest commit in the transactions that
+  /// follow, and the outcomes are returned once all of them have
+  /// committed. A group that does not fit in one transaction alone gets
+  /// `errc::invalid_argument` ("write group too large for one transaction:
+  /// N events, B bytes"). Neither turns the journal fail-stop.
+  ///
   /// Returns one outcome per group, in order, once the transaction is
   /// durable per the sync mode. Returns an error for the whole commit when
-  /// the transaction fails (`errc::storage_error`, then fail-stop), when
+  /// the transaction fails (`errc::storage_error`, then fail-stop; groups
+  /// of earlier transactions of the same call may have committed), when
   /// the journal is already failed (`errc::journal_failed`) or read-only.
+  /// When the map cannot grow further (`errc::storage_error`, no
+  /// fail-stop), the groups not committed get that error.
   ///
   /// REQUIRES: at most one thread calls write functions at a time.
   caf::expected<std::vector<group_outcome>>
@@ -215,6 +233,13 @@ public:
   /// disk, as a failed fsync would: the commit returns
   /// `errc::storage_error` and the journal turns fail-stop. For tests.
   void inject_commit_failure();
+
+  /// Makes every later write transaction fail with `MDB_TXN_FULL` as soon
+  /// as the groups applied in it exceed `bytes` (by
+  /// `write_group::byte_size`), as LMDB does past its dirty page limit;
+  /// 0 lifts the limit. For tests: LMDB 0.9 spills dirty pages to disk, so
+  /// a real overflow needs a transaction of gigabytes.
+  void inject_transaction_limit(size_t bytes);
 
   /// Returns whether the journal refuses writes after a failed commit.
   bool failed() const noexcept;

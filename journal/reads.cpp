@@ -22,6 +22,12 @@ using detail::to_view;
 
 namespace {
 
+/// Returns whether `key` can be a key in LMDB. Reads treat any other key
+/// as absent: no write can have stored it.
+bool storable(const std::string& key) noexcept {
+  return !key.empty() && key.size() <= max_key_size;
+}
+
 caf::error corrupt(const std::string& stream, uint64_t version,
                    const std::string& why) {
   return make_error(errc::corrupt_record, "stream " + stream + " version "
@@ -46,6 +52,8 @@ public:
 
   /// Looks up a stream row; false if missing; errors through `err`.
   bool row(const std::string& stream, stream_row& out, caf::error& err) {
+    if (!storable(stream))
+      return false; // no such stream can exist
     MDB_val k = to_val(stream), v;
     auto rc = mdb_get(txn_.get(), self_.streams, &k, &v);
     if (rc == MDB_NOTFOUND)
@@ -259,6 +267,8 @@ journal::latest_snapshot(const std::string& stream) const {
   read_scope rs{*impl_};
   if (rs.error())
     return rs.error();
+  if (!storable(stream))
+    return std::optional<snapshot>{};
   MDB_val k = to_val(stream), v;
   auto rc = mdb_get(rs.get(), impl_->snapshots, &k, &v);
   if (rc == MDB_NOTFOUND)
@@ -288,6 +298,8 @@ journal::checkpoint(const std::string& name) const {
   read_scope rs{*impl_};
   if (rs.error())
     return rs.error();
+  if (!storable(name))
+    return std::optional<uint64_t>{};
   MDB_val k = to_val(name), v;
   auto rc = mdb_get(rs.get(), impl_->checkpoints, &k, &v);
   if (rc == MDB_NOTFOUND)
@@ -304,7 +316,7 @@ caf::expected<bool> journal::has_dedup_key(const std::string& key) const {
   read_scope rs{*impl_};
   if (rs.error())
     return rs.error();
-  if (key.empty())
+  if (!storable(key))
     return false;
   MDB_val k = to_val(key), v;
   auto rc = mdb_get(rs.get(), impl_->dedup, &k, &v);
@@ -321,6 +333,8 @@ journal::table_get(const std::string& table, const std::string& key) const {
   if (rs.error())
     return rs.error();
   auto full = detail::table_key(table, key);
+  if (!storable(full))
+    return std::optional<std::string>{};
   MDB_val k = to_val(full), v;
   auto rc = mdb_get(rs.get(), impl_->tables, &k, &v);
   if (rc == MDB_NOTFOUND)
@@ -337,6 +351,8 @@ journal::table_scan(const std::string& table) const {
     return rs.error();
   std::vector<std::pair<std::string, std::string>> result;
   auto prefix = detail::table_key(table, "");
+  if (prefix.size() > max_key_size)
+    return result; // no such table can exist
   detail::cursor c;
   if (auto rc = c.open(rs.get(), impl_->tables); rc != MDB_SUCCESS)
     return detail::lmdb_error(rc, "mdb_cursor_open(tables)");

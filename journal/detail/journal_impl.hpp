@@ -43,6 +43,9 @@ struct journal::impl {
 
   std::atomic<bool> failed{false};
   std::atomic<bool> inject_failure{false};
+  /// Bytes of groups (by `write_group::byte_size`) past which a write
+  /// transaction fails with MDB_TXN_FULL; 0 for no limit. For tests.
+  std::atomic<size_t> transaction_limit{0};
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> map_growths{0};
 

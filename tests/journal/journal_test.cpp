@@ -746,3 +746,170 @@ TEST_CASE("a journal without an id gets one at its first open for writing") {
   auto j = open_or_fail(dir.path());
   CHECK(j->id() == id);
 }
+
+namespace {
+
+/// Commits `bad` between two good groups and checks that `bad` alone is
+/// refused with invalid_argument whose text contains `why`, that the good
+/// groups commit, and that the journal is not failed and takes the next
+/// commit.
+void check_refused_alone(store& j, const write_group& bad,
+                         const std::string& why) {
+  auto before = *j.stream_version("good-1");
+  std::vector<write_group> groups;
+  groups.push_back(
+    group_of(app("good-1", expected_version::exact(before), {ev("a")})));
+  groups.push_back(bad);
+  groups.push_back(
+    group_of(app("good-1", expected_version::exact(before + 1), {ev("b")})));
+  auto res = j.commit(groups);
+  REQUIRE(res);
+  REQUIRE(res->size() == 3);
+  CHECK((*res)[0]);
+  REQUIRE(!(*res)[1]);
+  CHECK(code_of((*res)[1].error()) == errc::invalid_argument);
+  CHECK_THAT(describe((*res)[1].error()), Catch::Contains(why));
+  CHECK((*res)[2]);
+  CHECK(!j.failed());
+  CHECK(*j.stream_version("good-1") == before + 2);
+  CHECK(j.commit(
+    group_of(app("good-1", expected_version::exact(before + 2), {ev("c")}))));
+}
+
+} // namespace
+
+TEST_CASE("a stream name over the maximum is refused alone and the journal "
+          "goes on") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  auto name = "account-" + std::string(497, 'x'); // 505 bytes
+  check_refused_alone(*j,
+                      group_of(app(name, expected_version::any(), {ev("a")})),
+                      "stream name of 505 bytes exceeds the maximum of 255 "
+                      "(stream 'account-xxxxxxxx");
+  CHECK(*j->stream_version(name) == 0);
+  auto events = j->read_stream(name + std::string(100, 'y'));
+  REQUIRE(events); // over LMDB's key size: reads as an unknown stream
+  CHECK(events->empty());
+  write_group snap;
+  snap.snapshots.push_back(snapshot{name, 1, "state", "s"});
+  check_refused_alone(*j, snap, "snapshot stream name of 505 bytes");
+}
+
+TEST_CASE("a dedup key over the maximum is refused alone and the journal "
+          "goes on") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  write_group bad = group_of(app("x-1", expected_version::any(), {ev("a")}));
+  bad.dedup_keys.push_back(std::string(600, 'k'));
+  check_refused_alone(*j, bad,
+                      "dedup key of 600 bytes exceeds the maximum of 500");
+  CHECK(*j->stream_version("x-1") == 0);
+  auto has = j->has_dedup_key(std::string(600, 'k'));
+  REQUIRE(has);
+  CHECK(!*has);
+}
+
+TEST_CASE("a checkpoint name over the maximum is refused alone and the "
+          "journal goes on") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  write_group bad;
+  bad.checkpoints.emplace_back(std::string(512, 'c'), 7);
+  check_refused_alone(*j, bad,
+                      "checkpoint name of 512 bytes exceeds the maximum of "
+                      "255");
+  auto cp = j->checkpoint(std::string(512, 'c'));
+  REQUIRE(cp);
+  CHECK(!*cp);
+}
+
+TEST_CASE("a table name or key over the maximum is refused alone and the "
+          "journal goes on") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  write_group long_name;
+  long_name.tables.push_back(table_write{std::string(65, 't'), "k", "v"});
+  check_refused_alone(*j, long_name,
+                      "table name of 65 bytes exceeds the maximum of 64");
+  write_group long_key;
+  long_key.tables.push_back(table_write{"model", std::string(470, 'k'), "v"});
+  check_refused_alone(*j, long_key,
+                      "table key of 470 bytes exceeds the maximum of 440 "
+                      "(table 'model', key 'kkkk");
+  auto got = j->table_get("model", std::string(470, 'k'));
+  REQUIRE(got);
+  CHECK(!*got);
+  auto scan = j->table_scan(std::string(600, 't'));
+  REQUIRE(scan);
+  CHECK(scan->empty());
+}
+
+TEST_CASE("a type name over the maximum is refused alone and the journal "
+          "goes on") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  write_group snap;
+  snap.snapshots.push_back(
+    snapshot{"order-1", 1, std::string(70000, 'T'), "state"});
+  check_refused_alone(*j, snap,
+                      "snapshot type name of 70000 bytes exceeds the maximum "
+                      "of 255");
+  CHECK(!*j->latest_snapshot("order-1"));
+  check_refused_alone(*j,
+                      group_of(app("order-1", expected_version::any(),
+                                   {ev(std::string(300, 'E'))})),
+                      "event type name of 300 bytes exceeds the maximum of "
+                      "255 (stream 'order-1', type 'EEEE");
+  CHECK(*j->stream_version("order-1") == 0);
+}
+
+TEST_CASE("a commit that outgrows one transaction commits in several and "
+          "refuses only a group that does not fit alone") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  auto big = [](std::string stream, size_t events) {
+    std::vector<event_record> evs;
+    for (size_t i = 0; i < events; ++i)
+      evs.push_back(ev("e", std::string(1000, 'p')));
+    return group_of(app(std::move(stream), expected_version::any(), evs));
+  };
+  // Each group fits alone; two of them do not fit together.
+  j->inject_transaction_limit(big("s-1", 6).byte_size() * 3 / 2);
+  std::vector<write_group> groups;
+  groups.push_back(big("s-1", 6));
+  groups.push_back(big("s-2", 6));
+  groups.push_back(big("s-3", 6));
+  auto commits = j->stats()->commits;
+  auto res = j->commit(groups);
+  REQUIRE(res);
+  REQUIRE(res->size() == 3);
+  for (auto& x : *res)
+    REQUIRE(x);
+  CHECK(j->stats()->commits == commits + 3);
+  CHECK((*res)[0]->appends[0].first_position == 1);
+  CHECK((*res)[1]->appends[0].first_position == 7);
+  CHECK((*res)[2]->appends[0].first_position == 13);
+  CHECK(!j->failed());
+  SECTION("a group too large for one transaction is refused alone") {
+    groups.clear();
+    groups.push_back(big("s-4", 2));
+    groups.push_back(big("s-5", 20));
+    groups.push_back(big("s-6", 2));
+    res = j->commit(groups);
+    REQUIRE(res);
+    REQUIRE(res->size() == 3);
+    CHECK((*res)[0]);
+    REQUIRE(!(*res)[1]);
+    CHECK(code_of((*res)[1].error()) == errc::invalid_argument);
+    CHECK_THAT(describe((*res)[1].error()),
+               Catch::Contains("write group too large for one transaction: "
+                               "20 events, "));
+    CHECK((*res)[2]);
+    CHECK(*j->stream_version("s-5") == 0);
+    CHECK(*j->stream_version("s-6") == 2);
+    CHECK(!j->failed());
+    j->inject_transaction_limit(0);
+    CHECK(j->commit(big("s-5", 20)));
+  }
+}
