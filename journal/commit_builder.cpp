@@ -9,6 +9,7 @@
 #include "journal/detail/bytes.hpp"
 #include "journal/detail/journal_impl.hpp"
 #include "journal/detail/record_format.hpp"
+#include "journal/detail/value_format.hpp"
 #include "journal/errc.hpp"
 
 namespace cairn::journal {
@@ -353,7 +354,8 @@ public:
         if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
           return rc;
       } else {
-        MDB_val v = to_val(t.value);
+        auto value = detail::encode_table_value(key, t.value);
+        MDB_val v = to_val(value);
         if (auto rc = mdb_put(txn_, self_.tables, &k, &v, 0))
           return rc;
       }
@@ -424,21 +426,15 @@ private:
   int put_snapshot(const snapshot& s) {
     MDB_val k = to_val(s.stream), v;
     auto rc = mdb_get(txn_, self_.snapshots, &k, &v);
-    if (rc == MDB_SUCCESS && v.mv_size >= 8
-        && get_be64(static_cast<const char*>(v.mv_data)) > s.version)
+    uint64_t stored = 0;
+    if (rc == MDB_SUCCESS && detail::snapshot_version(to_view(v), stored)
+        && stored > s.version)
       return MDB_SUCCESS; // a later snapshot is already stored
     if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
       return rc;
     if (s.type.size() > std::numeric_limits<uint16_t>::max())
       return EINVAL;
-    std::string buf;
-    buf.resize(8 + 2 + s.type.size() + s.payload.size());
-    put_be64(buf.data(), s.version);
-    detail::put_le<uint16_t>(buf.data() + 8,
-                             static_cast<uint16_t>(s.type.size()));
-    std::memcpy(buf.data() + 10, s.type.data(), s.type.size());
-    std::memcpy(buf.data() + 10 + s.type.size(), s.payload.data(),
-                s.payload.size());
+    auto buf = detail::encode_snapshot(s);
     v = to_val(buf);
     return mdb_put(txn_, self_.snapshots, &k, &v, 0);
   }

@@ -4,10 +4,12 @@
 
 #include <cstring>
 #include <random>
+#include <vector>
 
 #include "journal/detail/bytes.hpp"
 #include "journal/detail/journal_impl.hpp"
 #include "journal/detail/record_format.hpp"
+#include "journal/detail/value_format.hpp"
 #include "journal/errc.hpp"
 
 namespace cairn::journal {
@@ -51,9 +53,11 @@ size_t write_group::byte_size() const noexcept {
            + e.causation_id.size() + e.metadata.size() + e.payload.size();
   }
   for (auto& s : snapshots)
-    n += s.stream.size() + s.type.size() + s.payload.size() + 16;
+    n += s.stream.size() + s.type.size() + s.payload.size()
+         + detail::snapshot_header_size;
   for (auto& t : tables)
-    n += t.table.size() + t.key.size() + t.value.size();
+    n += t.table.size() + t.key.size() + t.value.size()
+         + detail::table_value_header_size;
   for (auto& k : dedup_keys)
     n += k.size();
   for (auto& c : checkpoints)
@@ -148,6 +152,53 @@ caf::error load_journal_id(MDB_txn* t, MDB_dbi meta, bool read_only,
   MDB_val v = to_val(out);
   if (auto rc = mdb_put(t, meta, &key, &v, 0); rc != MDB_SUCCESS)
     return detail::lmdb_error(rc, "mdb_put(meta) of the journal id of " + dir);
+  return caf::none;
+}
+
+/// Sets `self.tables_checked`. A writable journal of an earlier build,
+/// whose `tables` values carry no checksum, gets its values rewritten with
+/// one in transaction `t`, once.
+caf::error check_table_values(MDB_txn* t, journal::impl& self) {
+  MDB_val key = to_val(detail::table_values_key), val;
+  auto rc = mdb_get(t, self.meta, &key, &val);
+  if (rc == MDB_SUCCESS && to_view(val) == detail::table_values_layout) {
+    self.tables_checked = true;
+    return caf::none;
+  }
+  if (rc == MDB_SUCCESS)
+    return make_error(errc::format_mismatch,
+                      "journal at " + self.dir + " has table values of layout "
+                        + std::string{to_view(val)}
+                        + "; this build reads layout "
+                        + std::string{detail::table_values_layout});
+  if (rc != MDB_NOTFOUND)
+    return detail::lmdb_error(rc, "mdb_get(meta)");
+  if (self.opts.read_only) {
+    self.tables_checked = false;
+    return caf::none;
+  }
+  std::vector<std::pair<std::string, std::string>> rows;
+  {
+    detail::cursor c;
+    if (auto rc = c.open(t, self.tables))
+      return detail::lmdb_error(rc, "mdb_cursor_open(tables)");
+    MDB_val k, v;
+    for (rc = c.get(k, v, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = c.get(k, v, MDB_NEXT))
+      rows.emplace_back(std::string{to_view(k)},
+                        detail::encode_table_value(to_view(k), to_view(v)));
+    if (rc != MDB_NOTFOUND)
+      return detail::lmdb_error(rc, "mdb_cursor_get(tables)");
+  }
+  for (auto& [k, v] : rows) {
+    MDB_val mk = to_val(k), mv = to_val(v);
+    if (auto rc = mdb_put(t, self.tables, &mk, &mv, 0))
+      return detail::lmdb_error(rc, "mdb_put(tables)");
+  }
+  MDB_val mv = to_val(detail::table_values_layout);
+  if (auto rc = mdb_put(t, self.meta, &key, &mv, 0))
+    return detail::lmdb_error(rc, "mdb_put(meta)");
+  self.tables_checked = true;
   return caf::none;
 }
 
@@ -307,6 +358,8 @@ caf::expected<std::unique_ptr<journal>> journal::open(const std::string& dir,
       return detail::lmdb_error(rc,
                                 std::string{"mdb_dbi_open("} + db.name + ")");
   }
+  if (auto err = check_table_values(t.get(), *self))
+    return err;
   if (rc = t.commit(); rc != MDB_SUCCESS)
     return detail::lmdb_error(rc, "mdb_txn_commit(open)");
   return std::unique_ptr<journal>{new journal(std::move(self))};

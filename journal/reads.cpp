@@ -9,6 +9,7 @@
 #include "journal/detail/bytes.hpp"
 #include "journal/detail/journal_impl.hpp"
 #include "journal/detail/record_format.hpp"
+#include "journal/detail/value_format.hpp"
 #include "journal/errc.hpp"
 
 namespace cairn::journal {
@@ -275,21 +276,12 @@ journal::latest_snapshot(const std::string& stream) const {
     return std::optional<snapshot>{};
   if (rc != MDB_SUCCESS)
     return detail::lmdb_error(rc, "mdb_get(snapshots)");
-  auto bytes = to_view(v);
-  if (bytes.size() < 10)
-    return make_error(errc::corrupt_record,
-                      "snapshot of stream " + stream + ": too short");
-  auto type_len = detail::get_le<uint16_t>(bytes.data() + 8);
-  if (bytes.size() < 10u + type_len)
-    return make_error(errc::corrupt_record,
-                      "snapshot of stream " + stream
-                        + ": type name runs past the end");
   snapshot result;
+  auto why = detail::decode_snapshot(stream, to_view(v), result);
+  if (!why.empty())
+    return make_error(errc::corrupt_record,
+                      "snapshot of stream " + stream + ": " + why);
   result.stream = stream;
-  result.version = get_be64(bytes.data());
-  result.type.assign(bytes.data() + 10, type_len);
-  result.payload.assign(bytes.data() + 10 + type_len,
-                        bytes.size() - 10 - type_len);
   return std::optional<snapshot>{std::move(result)};
 }
 
@@ -341,7 +333,14 @@ journal::table_get(const std::string& table, const std::string& key) const {
     return std::optional<std::string>{};
   if (rc != MDB_SUCCESS)
     return detail::lmdb_error(rc, "mdb_get(tables)");
-  return std::optional<std::string>{std::string{to_view(v)}};
+  auto value = to_view(v);
+  if (impl_->tables_checked) {
+    auto why = detail::decode_table_value(full, to_view(v), value);
+    if (!why.empty())
+      return make_error(errc::corrupt_record,
+                        "table " + table + " key " + key + ": " + why);
+  }
+  return std::optional<std::string>{std::string{value}};
 }
 
 caf::expected<std::vector<std::pair<std::string, std::string>>>
@@ -362,8 +361,17 @@ journal::table_scan(const std::string& table) const {
     auto key = to_view(k);
     if (key.substr(0, prefix.size()) != prefix)
       break;
+    auto value = to_view(v);
+    if (impl_->tables_checked) {
+      auto why = detail::decode_table_value(key, to_view(v), value);
+      if (!why.empty())
+        return make_error(errc::corrupt_record,
+                          "table " + table + " key "
+                            + std::string{key.substr(prefix.size())} + ": "
+                            + why);
+    }
     result.emplace_back(std::string{key.substr(prefix.size())},
-                        std::string{to_view(v)});
+                        std::string{value});
   }
   if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
     return detail::lmdb_error(rc, "mdb_cursor_get(tables)");

@@ -23,6 +23,9 @@ struct journal::impl {
   options opts;
   /// The journal id from `meta`; empty for an old journal opened read-only.
   std::string id;
+  /// Whether `tables` values carry their checksum (see value_format.hpp):
+  /// false only for a journal of an earlier build opened read-only.
+  bool tables_checked = true;
   detail::env env;
   MDB_dbi meta = 0;
   MDB_dbi streams = 0;
@@ -186,6 +189,13 @@ constexpr std::string_view format_key = "format";
 
 /// Key of the journal id (see `journal::id`) in `meta`.
 constexpr std::string_view journal_id_key = "journal-id";
+
+/// Key of the layout of `tables` values in `meta`: present, with value
+/// `table_values_layout`, once every value carries its checksum.
+constexpr std::string_view table_values_key = "table-values";
+
+/// The value of `table_values_key`.
+constexpr std::string_view table_values_layout = "crc32c";
 
 /// Key of the next stream id (u64 big-endian) in `meta`.
 constexpr std::string_view next_id_key = "next-stream-id";

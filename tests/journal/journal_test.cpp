@@ -913,3 +913,206 @@ TEST_CASE("a commit that outgrows one transaction commits in several and "
     CHECK(j->commit(big("s-5", 20)));
   }
 }
+
+namespace {
+
+/// Edits the raw LMDB database `db` of the closed journal in `dir` through
+/// `f(txn, dbi)`.
+template <class F>
+void edit_raw(const std::string& dir, const char* db, F f) {
+  MDB_env* env = nullptr;
+  REQUIRE(mdb_env_create(&env) == MDB_SUCCESS);
+  mdb_env_set_maxdbs(env, 16);
+  REQUIRE(mdb_env_open(env, dir.c_str(), 0, 0644) == MDB_SUCCESS);
+  MDB_txn* txn = nullptr;
+  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == MDB_SUCCESS);
+  MDB_dbi dbi;
+  REQUIRE(mdb_dbi_open(txn, db, 0, &dbi) == MDB_SUCCESS);
+  f(txn, dbi);
+  REQUIRE(mdb_txn_commit(txn) == MDB_SUCCESS);
+  mdb_env_close(env);
+}
+
+/// Replaces the value of `key` in database `db` by `f(old value)`.
+template <class F>
+void rewrite_raw(const std::string& dir, const char* db, const std::string& key,
+                 F f) {
+  edit_raw(dir, db, [&](MDB_txn* txn, MDB_dbi dbi) {
+    MDB_val k{key.size(), const_cast<char*>(key.data())}, v;
+    REQUIRE(mdb_get(txn, dbi, &k, &v) == MDB_SUCCESS);
+    std::string value{static_cast<const char*>(v.mv_data), v.mv_size};
+    f(value);
+    MDB_val nv{value.size(), value.data()};
+    REQUIRE(mdb_put(txn, dbi, &k, &nv, 0) == MDB_SUCCESS);
+  });
+}
+
+} // namespace
+
+TEST_CASE("a snapshot keeps its schema version and a damaged one reads as "
+          "corrupt_record naming the stream") {
+  temp_dir dir;
+  {
+    auto j = open_or_fail(dir.path());
+    write_group g;
+    snapshot s{"order-1", 7, "order_state", "the-state"};
+    s.schema_version = 3;
+    g.snapshots.push_back(s);
+    REQUIRE(j->commit(g));
+  }
+  {
+    auto j = open_or_fail(dir.path());
+    auto snap = j->latest_snapshot("order-1");
+    REQUIRE(snap);
+    REQUIRE(*snap);
+    CHECK((*snap)->version == 7);
+    CHECK((*snap)->schema_version == 3);
+    CHECK((*snap)->type == "order_state");
+    CHECK((*snap)->payload == "the-state");
+  }
+  auto expect_corrupt = [&](const std::string& why) {
+    auto j = open_or_fail(dir.path());
+    auto snap = j->latest_snapshot("order-1");
+    REQUIRE(!snap);
+    CHECK(code_of(snap.error()) == errc::corrupt_record);
+    CHECK_THAT(describe(snap.error()),
+               Catch::Contains("snapshot of stream order-1: " + why));
+    CHECK(!j->failed());
+  };
+  SECTION("a flipped payload byte") {
+    rewrite_raw(dir.path(), "snapshots", "order-1",
+                [](std::string& v) { v.back() ^= 0x20; });
+    expect_corrupt("checksum mismatch");
+  }
+  SECTION("a flipped schema version byte") {
+    rewrite_raw(dir.path(), "snapshots", "order-1",
+                [](std::string& v) { v[13] ^= 0x01; });
+    expect_corrupt("checksum mismatch");
+  }
+  SECTION("a truncated value") {
+    rewrite_raw(dir.path(), "snapshots", "order-1",
+                [](std::string& v) { v.resize(9); });
+    expect_corrupt("too short");
+  }
+  SECTION("a value moved to another stream") {
+    std::string moved;
+    rewrite_raw(dir.path(), "snapshots", "order-1",
+                [&](std::string& v) { moved = v; });
+    edit_raw(dir.path(), "snapshots", [&](MDB_txn* txn, MDB_dbi dbi) {
+      MDB_val k{7, const_cast<char*>("order-2")};
+      MDB_val v{moved.size(), moved.data()};
+      REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == MDB_SUCCESS);
+    });
+    auto j = open_or_fail(dir.path());
+    auto snap = j->latest_snapshot("order-2");
+    REQUIRE(!snap);
+    CHECK(code_of(snap.error()) == errc::corrupt_record);
+  }
+}
+
+TEST_CASE("a snapshot stored by an earlier build still reads, as schema "
+          "version 1") {
+  temp_dir dir;
+  {
+    auto j = open_or_fail(dir.path());
+    write_group g;
+    g.snapshots.push_back(snapshot{"order-1", 5, "order_state", "new"});
+    REQUIRE(j->commit(g));
+  }
+  // The earlier layout: u64 BE version, u16 LE type length, type, payload.
+  rewrite_raw(dir.path(), "snapshots", "order-1", [](std::string& v) {
+    v.assign(7, '\0');
+    v += '\x05';
+    v += '\x0b';
+    v += '\0';
+    v += "order_state";
+    v += "old";
+  });
+  auto j = open_or_fail(dir.path());
+  auto snap = j->latest_snapshot("order-1");
+  REQUIRE(snap);
+  REQUIRE(*snap);
+  CHECK((*snap)->version == 5);
+  CHECK((*snap)->schema_version == 1);
+  CHECK((*snap)->type == "order_state");
+  CHECK((*snap)->payload == "old");
+  // A later snapshot replaces it, an earlier one does not.
+  write_group older;
+  older.snapshots.push_back(snapshot{"order-1", 4, "order_state", "older"});
+  REQUIRE(j->commit(older));
+  CHECK((**j->latest_snapshot("order-1")).payload == "old");
+  write_group newer;
+  newer.snapshots.push_back(snapshot{"order-1", 6, "order_state", "newer"});
+  REQUIRE(j->commit(newer));
+  CHECK((**j->latest_snapshot("order-1")).payload == "newer");
+}
+
+TEST_CASE("a damaged table value reads as corrupt_record naming the table "
+          "and key") {
+  temp_dir dir;
+  {
+    auto j = open_or_fail(dir.path());
+    write_group g;
+    g.tables.push_back(table_write{"model", "k1", "value-1"});
+    g.tables.push_back(table_write{"model", "k2", "value-2"});
+    REQUIRE(j->commit(g));
+  }
+  rewrite_raw(dir.path(), "tables", std::string{"model\0k2", 8},
+              [](std::string& v) { v.back() ^= 0x01; });
+  auto j = open_or_fail(dir.path());
+  CHECK(**j->table_get("model", "k1") == "value-1");
+  auto got = j->table_get("model", "k2");
+  REQUIRE(!got);
+  CHECK(code_of(got.error()) == errc::corrupt_record);
+  CHECK_THAT(describe(got.error()),
+             Catch::Contains("table model key k2: checksum mismatch"));
+  auto scan = j->table_scan("model");
+  REQUIRE(!scan);
+  CHECK(code_of(scan.error()) == errc::corrupt_record);
+  CHECK_THAT(describe(scan.error()), Catch::Contains("table model key k2"));
+  // Rewriting the value heals it.
+  write_group h;
+  h.tables.push_back(table_write{"model", "k2", "value-2b"});
+  REQUIRE(j->commit(h));
+  CHECK(**j->table_get("model", "k2") == "value-2b");
+  CHECK(j->table_scan("model")->size() == 2);
+}
+
+TEST_CASE("table values of an earlier build get their checksum at the first "
+          "open for writing") {
+  temp_dir dir;
+  {
+    auto j = open_or_fail(dir.path());
+    write_group g;
+    g.tables.push_back(table_write{"model", "k1", "value-1"});
+    g.tables.push_back(table_write{"other", "k", ""});
+    REQUIRE(j->commit(g));
+  }
+  // Back to the earlier layout: bare values, no layout mark in meta.
+  for (auto key : {std::string{"model\0k1", 8}, std::string{"other\0k", 7}})
+    rewrite_raw(dir.path(), "tables", key,
+                [](std::string& v) { v.erase(0, 4); });
+  edit_raw(dir.path(), "meta", [](MDB_txn* txn, MDB_dbi dbi) {
+    MDB_val k{12, const_cast<char*>("table-values")};
+    REQUIRE(mdb_del(txn, dbi, &k, nullptr) == MDB_SUCCESS);
+  });
+  {
+    options ro;
+    ro.read_only = true;
+    auto j = open_or_fail(dir.path(), ro);
+    CHECK(**j->table_get("model", "k1") == "value-1");
+  }
+  {
+    auto j = open_or_fail(dir.path());
+    CHECK(**j->table_get("model", "k1") == "value-1");
+    CHECK(**j->table_get("other", "k") == "");
+    auto report = verify(*j);
+    REQUIRE(report);
+    CHECK(report->ok());
+    CHECK(report->table_rows == 2);
+  }
+  std::string stored;
+  rewrite_raw(dir.path(), "tables", std::string{"model\0k1", 8},
+              [&](std::string& v) { stored = v; });
+  CHECK(stored.size() == 4 + 7);
+}
