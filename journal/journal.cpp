@@ -217,6 +217,12 @@ caf::error journal::impl::read_txn(std::shared_lock<std::shared_mutex>& guard,
     guard.lock();
     rc = detail::txn::begin(env.get(), MDB_RDONLY, out);
   }
+  if (rc == MDB_READERS_FULL) {
+    // Slots of processes that died while reading may fill the table.
+    int dead = 0;
+    if (mdb_reader_check(env.get(), &dead) == MDB_SUCCESS && dead > 0)
+      rc = detail::txn::begin(env.get(), MDB_RDONLY, out);
+  }
   if (rc != MDB_SUCCESS)
     return detail::lmdb_error(rc, "mdb_txn_begin(read)");
   return caf::none;
@@ -281,8 +287,15 @@ caf::expected<std::unique_ptr<journal>> journal::open(const std::string& dir,
   if (auto rc = self->env.create(); rc != MDB_SUCCESS)
     return detail::lmdb_error(rc, "mdb_env_create");
   auto env = self->env.get();
-  mdb_env_set_maxdbs(env, 16);
-  mdb_env_set_maxreaders(env, opts.max_readers);
+  if (auto rc = mdb_env_set_maxdbs(env, 16); rc != MDB_SUCCESS)
+    return detail::lmdb_error(rc, "mdb_env_set_maxdbs");
+  if (auto rc = mdb_env_set_maxreaders(env, opts.max_readers);
+      rc != MDB_SUCCESS)
+    return rc == EINVAL
+             ? make_error(errc::invalid_argument,
+                          "mdb_env_set_maxreaders refuses max readers "
+                            + std::to_string(opts.max_readers))
+             : detail::lmdb_error(rc, "mdb_env_set_maxreaders");
   if (auto rc = mdb_env_set_mapsize(env, opts.map_size); rc != MDB_SUCCESS)
     return detail::lmdb_error(rc, "mdb_env_set_mapsize");
   unsigned flags = MDB_NOTLS;
@@ -296,6 +309,10 @@ caf::expected<std::unique_ptr<journal>> journal::open(const std::string& dir,
     return detail::lmdb_error(rc, "mdb_env_open(" + dir + ")");
   if (opts.read_only)
     mdb_env_set_mapsize(env, 0); // adopt the writer's map size
+  // Free the reader slots of processes that died while reading: they would
+  // pin old pages and fill the reader table.
+  if (int dead = 0; auto rc = mdb_reader_check(env, &dead))
+    return detail::lmdb_error(rc, "mdb_reader_check");
   // Open (and create) the named databases.
   detail::txn t;
   auto rc = detail::txn::begin(env, opts.read_only ? MDB_RDONLY : 0, t);

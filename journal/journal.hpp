@@ -224,10 +224,23 @@ public:
   /// version; reads from below the cut start at the first kept event.
   /// Typically called after a snapshot at `version - 1` or later.
   ///
+  /// Retention never deletes an event that a reader has not read yet: the
+  /// cut is clipped, in the same transaction, to the stream's first event
+  /// whose position is above the lowest position stored in the
+  /// `checkpoints` table (where subscriptions, routers and projections
+  /// keep the position of the last event they processed). With no
+  /// checkpoint stored, nothing clips the cut.
+  ///
+  /// Returns the stream's first stored version after the call: `version`
+  /// when the cut was not clipped, less when it was, the old first version
+  /// when nothing was deleted.
+  ///
   /// Errors: `errc::not_found` for an unknown stream; `invalid_argument` when
-  /// `version` is beyond the stream's version plus one; write errors as
-  /// `commit`.
-  caf::error truncate_before(const std::string& stream, uint64_t version);
+  /// `version` is beyond the stream's version plus one, or when the cut
+  /// does not fit in one transaction (cut in smaller steps; the journal
+  /// goes on); write errors as `commit`.
+  caf::expected<uint64_t> truncate_before(const std::string& stream,
+                                          uint64_t version);
 
   /// Makes the next commit fail after its writes, before it reaches the
   /// disk, as a failed fsync would: the commit returns

@@ -96,10 +96,54 @@ int cut_stream(const journal::impl& self, MDB_txn* t, stream_row& row,
   return MDB_SUCCESS;
 }
 
+/// Stores in `out` the lowest position of the `checkpoints` table. Returns
+/// MDB_NOTFOUND when the table is empty.
+int lowest_checkpoint(MDB_txn* t, MDB_dbi checkpoints, uint64_t& out) {
+  detail::cursor c;
+  if (auto rc = c.open(t, checkpoints))
+    return rc;
+  MDB_val k, v;
+  int rc;
+  bool found = false;
+  for (rc = c.get(k, v, MDB_FIRST); rc == MDB_SUCCESS;
+       rc = c.get(k, v, MDB_NEXT)) {
+    if (v.mv_size != 8)
+      continue; // not a position: verify reports it
+    auto pos = get_be64(static_cast<const char*>(v.mv_data));
+    if (!found || pos < out)
+      out = pos;
+    found = true;
+  }
+  if (rc != MDB_NOTFOUND)
+    return rc;
+  return found ? MDB_SUCCESS : MDB_NOTFOUND;
+}
+
+/// Lowers `version`, the version below which retention deletes the events
+/// of `row`, to the first version whose position is above `low`: events a
+/// reader checkpointed at `low` has not read yet stay. Returns an LMDB
+/// error code.
+int clip_to_checkpoint(const journal::impl& self, MDB_txn* t,
+                       const stream_row& row, uint64_t low, uint64_t& version) {
+  std::vector<uint64_t> positions;
+  uint64_t missing = 0;
+  if (auto rc = detail::find_positions(t, self.index, row, row.first,
+                                       version - row.first, positions, missing))
+    return rc;
+  for (size_t i = 0; i < positions.size(); ++i)
+    if (positions[i] > low) {
+      version = row.first + i;
+      return MDB_SUCCESS;
+    }
+  if (missing != 0)
+    version = missing; // unknown positions: keep them
+  return MDB_SUCCESS;
+}
+
 } // namespace
 
-caf::error journal::truncate_before(const std::string& stream,
-                                    uint64_t version) {
+caf::expected<uint64_t> journal::truncate_before(const std::string& stream,
+                                                 uint64_t version) {
   auto& self = *impl_;
   std::lock_guard<std::mutex> write_guard{self.write_mutex};
   if (self.opts.read_only)
@@ -117,6 +161,8 @@ caf::error journal::truncate_before(const std::string& stream,
       detail::txn t;
       if (rc = detail::txn::begin(self.env.get(), 0, t); rc != MDB_SUCCESS)
         return detail::lmdb_error(rc, "mdb_txn_begin(write)");
+      if (stream.empty() || stream.size() > max_key_size)
+        return make_error(errc::not_found, "no stream " + stream);
       MDB_val k = to_val(stream), v;
       rc = mdb_get(t.get(), self.streams, &k, &v);
       if (rc == MDB_NOTFOUND)
@@ -133,7 +179,17 @@ caf::error journal::truncate_before(const std::string& stream,
                             + std::to_string(version) + ": it is at version "
                             + std::to_string(row.version));
       if (version <= row.first)
-        return caf::none; // nothing to delete
+        return row.first; // nothing to delete
+      uint64_t low = 0;
+      rc = lowest_checkpoint(t.get(), self.checkpoints, low);
+      if (rc == MDB_SUCCESS)
+        rc = clip_to_checkpoint(self, t.get(), row, low, version);
+      else if (rc == MDB_NOTFOUND)
+        rc = MDB_SUCCESS; // no reader to wait for
+      if (rc != MDB_SUCCESS)
+        return detail::lmdb_error(rc, "truncate: reading checkpoints");
+      if (version <= row.first)
+        return row.first; // a reader still needs the first event
       {
         // Keep the high-water mark of positions: the entries deleted below
         // may be the newest of the log.
@@ -171,13 +227,19 @@ caf::error journal::truncate_before(const std::string& stream,
     }
     if (rc == MDB_SUCCESS) {
       ++self.commits;
-      return caf::none;
+      return version;
     }
     if (rc == MDB_MAP_FULL) {
       if (auto err = self.grow_map())
         return err;
       continue;
     }
+    if (rc == MDB_TXN_FULL) // aborted: nothing written, the journal is fine
+      return make_error(errc::invalid_argument,
+                        "truncating stream " + stream + " below version "
+                          + std::to_string(version)
+                          + " is too large for one transaction; truncate "
+                            "in smaller steps");
     self.failed = true;
     return detail::lmdb_error(rc, op);
   }
