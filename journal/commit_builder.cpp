@@ -427,7 +427,9 @@ private:
     MDB_val k = to_val(s.stream), v;
     auto rc = mdb_get(txn_, self_.snapshots, &k, &v);
     uint64_t stored = 0;
-    if (rc == MDB_SUCCESS && detail::snapshot_version(to_view(v), stored)
+    // A damaged snapshot, whose version cannot be trusted, is replaced.
+    if (rc == MDB_SUCCESS
+        && detail::snapshot_version(s.stream, to_view(v), stored)
         && stored > s.version)
       return MDB_SUCCESS; // a later snapshot is already stored
     if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)

@@ -1196,3 +1196,28 @@ TEST_CASE("reader slots left by a killed process are freed when the reader "
   CHECK(events->size() == 1);
   CHECK(*j->stream_version("a-1") == 1);
 }
+
+TEST_CASE("a damaged snapshot never blocks the next one") {
+  temp_dir dir;
+  {
+    auto j = open_or_fail(dir.path());
+    write_group g;
+    g.snapshots.push_back(snapshot{"order-1", 5, "order_state", "five"});
+    REQUIRE(j->commit(g));
+  }
+  // The damage hits the version field: it now reads as a huge version.
+  rewrite_raw(dir.path(), "snapshots", "order-1",
+              [](std::string& v) { v[5] = '\x7f'; });
+  auto j = open_or_fail(dir.path());
+  auto damaged = j->latest_snapshot("order-1");
+  REQUIRE(!damaged);
+  CHECK(code_of(damaged.error()) == errc::corrupt_record);
+  write_group g;
+  g.snapshots.push_back(snapshot{"order-1", 6, "order_state", "six"});
+  REQUIRE(j->commit(g));
+  auto snap = j->latest_snapshot("order-1");
+  REQUIRE(snap);
+  REQUIRE(*snap);
+  CHECK((*snap)->version == 6);
+  CHECK((*snap)->payload == "six");
+}
