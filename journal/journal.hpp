@@ -251,6 +251,12 @@ public:
   /// `errc::storage_error` and the journal turns fail-stop. For tests.
   void inject_commit_failure();
 
+  /// Makes the writes of group number `group` (counted from 0) of the next
+  /// commit fail with `MDB_BAD_VALSIZE` after its appends were written, as
+  /// when LMDB refuses a key or value that validation let through. For
+  /// tests of the safety net: the group alone is refused.
+  void inject_bad_value(size_t group);
+
   /// Makes every later write transaction fail with `MDB_TXN_FULL` as soon
   /// as the groups applied in it exceed `bytes` (by
   /// `write_group::byte_size`), as LMDB does past its dirty page limit;

@@ -1221,3 +1221,40 @@ TEST_CASE("a damaged snapshot never blocks the next one") {
   CHECK((*snap)->version == 6);
   CHECK((*snap)->payload == "six");
 }
+
+TEST_CASE("a group whose writes LMDB refuses after validation is refused "
+          "alone and leaves nothing behind") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  std::vector<write_group> groups;
+  groups.push_back(group_of(app("a-1", expected_version::any(), {ev("x")})));
+  write_group bad;
+  bad.appends.push_back(app("a-1", expected_version::any(), {ev("y")}));
+  bad.appends.push_back(app("b-1", expected_version::any(), {ev("y")}));
+  bad.dedup_keys.push_back("bad-key");
+  bad.checkpoints.emplace_back("bad-checkpoint", 1);
+  groups.push_back(bad);
+  groups.push_back(group_of(app("a-1", expected_version::any(), {ev("z")})));
+  j->inject_bad_value(1);
+  auto res = j->commit(groups);
+  REQUIRE(res);
+  REQUIRE(res->size() == 3);
+  REQUIRE((*res)[0]);
+  REQUIRE(!(*res)[1]);
+  CHECK(code_of((*res)[1].error()) == errc::invalid_argument);
+  CHECK_THAT(describe((*res)[1].error()),
+             Catch::Contains("refused by the storage"));
+  REQUIRE((*res)[2]);
+  CHECK((*res)[2]->appends[0].first_version == 2);
+  CHECK((*res)[2]->appends[0].first_position == 2);
+  CHECK(!j->failed());
+  CHECK(*j->stream_version("a-1") == 2);
+  CHECK(*j->stream_version("b-1") == 0);
+  CHECK(!*j->has_dedup_key("bad-key"));
+  CHECK(!*j->checkpoint("bad-checkpoint"));
+  CHECK(
+    j->commit(group_of(app("b-1", expected_version::no_stream(), {ev("w")}))));
+  auto report = verify(*j);
+  REQUIRE(report);
+  CHECK(report->ok());
+}
