@@ -8,6 +8,7 @@
 #include <map>
 #include <thread>
 
+#include "journal/detail/journal_impl.hpp"
 #include "journal/errc.hpp"
 #include "journal/verify.hpp"
 #include "tests/support/child_process.hpp"
@@ -1257,4 +1258,54 @@ TEST_CASE("a group whose writes LMDB refuses after validation is refused "
   auto report = verify(*j);
   REQUIRE(report);
   CHECK(report->ok());
+}
+
+namespace {
+
+/// Returns the number of reader slots in use in the LMDB environment of
+/// `j`, as mdb_reader_list lists them.
+size_t reader_slots(const store& j) {
+  size_t lines = 0;
+  mdb_reader_list(
+    j.internals().env.get(),
+    [](const char* msg, void* ctx) {
+      // A header line, then one line per reader, or "(no active readers)".
+      std::string str{msg};
+      if (str.find("pid") == std::string::npos
+          && str.find("no active") == std::string::npos)
+        ++*static_cast<size_t*>(ctx);
+      return 0;
+    },
+    &lines);
+  return lines;
+}
+
+} // namespace
+
+TEST_CASE("open frees the reader slots of processes that died while "
+          "reading") {
+  temp_dir dir;
+  {
+    auto j = open_or_fail(dir.path());
+    REQUIRE(
+      j->commit(group_of(app("a-1", expected_version::any(), {ev("x")}))));
+  }
+  // One live reader keeps the lock file in use, so that the next open does
+  // not reset the reader table; three readers of a killed process stay.
+  child_process alive{
+    {bin_path("cairn-reader-holder"), dir.path(), std::to_string(1)}};
+  std::string line;
+  REQUIRE(alive.read_line(line, 10000));
+  REQUIRE(line == "ready");
+  {
+    child_process dead{
+      {bin_path("cairn-reader-holder"), dir.path(), std::to_string(3)}};
+    REQUIRE(dead.read_line(line, 10000));
+    REQUIRE(line == "ready");
+    dead.kill();
+    dead.wait();
+  }
+  auto j = open_or_fail(dir.path());
+  CHECK(reader_slots(*j) == 1);
+  CHECK(j->read_stream("a-1")->size() == 1);
 }
