@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -71,16 +72,39 @@ struct aggregate_settings {
   /// Commands held while an entity recovers or persists; the next one is
   /// refused with `errc::overloaded`.
   size_t stash_capacity = 1024;
-  /// Events replayed per step of recovery before the entity yields.
+  /// Events replayed per step of recovery before the entity yields;
+  /// `aggregates.recovery-chunk`, at least 1.
   size_t recovery_chunk = 512;
 };
 
+/// Checks `x`: returns `errc::bad_config` naming the key of the first
+/// invalid value (`aggregates.stash-capacity`, `aggregates.recovery-chunk`:
+/// both must be positive), or no error.
+inline caf::error validate(const aggregate_settings& x) {
+  auto bad = [](const char* key) {
+    return make_error(errc::bad_config, std::string{"aggregates."} + key
+                                          + ": '0' is not a positive integer");
+  };
+  if (x.stash_capacity == 0)
+    return bad("stash-capacity");
+  if (x.recovery_chunk == 0)
+    return bad("recovery-chunk");
+  return {};
+}
+
 /// What the entities of one aggregate type share: the journal to read, the
-/// coordinator to write through, the settings.
+/// coordinator to write through, the settings, and the capability of the
+/// step protocol (the same token as the coordinator's; see
+/// `step_capability`).
 struct aggregate_env {
   std::shared_ptr<journal::journal> journal;
   coordinator_actor coordinator;
   aggregate_settings settings;
+  /// Known to the coordinator and the entities only.
+  step_capability capability = step_capability::generate();
+  /// Internal messages (decide, outcome, recover) refused because they were
+  /// forged: a wrong capability or a foreign sender.
+  mutable std::atomic<uint64_t> forged_messages{0};
 };
 
 namespace detail {
@@ -109,9 +133,9 @@ void register_events(journal::codec& c, event_list<Ts...>) {
 }
 
 template <class... Ts>
-caf::expected<std::variant<Ts...>>
-decode_event(const journal::codec& c, const journal::stored_event& ev,
-             event_list<Ts...>) {
+caf::expected<std::variant<Ts...>> decode_event(const journal::codec& c,
+                                                const journal::stored_event& ev,
+                                                event_list<Ts...>) {
   return c.decode_variant<Ts...>(ev);
 }
 

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <algorithm>
+
 #include "caf/send.hpp"
 
 #include "actors/aggregate/state.hpp"
@@ -11,18 +13,34 @@
 /// the entity sends itself `recover_atom` and yields its thread, so a long
 /// stream neither blocks a scheduler thread for long nor sits in memory
 /// whole. Commands that arrive meanwhile are stashed. Previous phase: none
-/// (spawn) or `persisting` (after a conflict). Next: `running`
-/// (running.hpp).
+/// (spawn), `persisting` (after a conflict) or `deciding` (after a step
+/// that did not commit). Next: `running` (running.hpp), or `failed` after a
+/// recovery error.
 namespace cairn::detail {
 
 template <class A>
 void enter_running(aggregate_pointer<A> self);
 
-/// Ends the entity after a recovery error: every waiting command gets it.
+/// Enters `failed` after a recovery error: every waiting command gets the
+/// error, and so does every later one until the entity is passivated (the
+/// way Akka's persistent actors stop on a recovery failure and a backoff
+/// supervisor tries again later). The entity does not end on its own: a
+/// command that reached it after it ended would bounce with a CAF error
+/// instead of the recovery error.
 template <class A>
 void recovery_failed(aggregate_pointer<A> self, caf::error err) {
+  auto& st = self->state;
+  if (code_of(err) != errc::none
+      && context_of(err).find(st.stream) == std::string::npos)
+    err = make_error(code_of(err), "recovery of " + st.stream
+                                     + " failed: " + context_of(err));
+  st.phase = aggregate_phase::failed;
+  st.value = typename A::state{};
+  st.version = 0;
+  st.failure = err;
   fail_stash<A>(self, err);
-  self->quit(std::move(err));
+  if (st.passivate_requested)
+    self->quit();
 }
 
 /// Loads the latest snapshot, if any, and schedules the first chunk.
@@ -57,9 +75,10 @@ void recover_chunk(aggregate_pointer<A> self) {
   auto& st = self->state;
   if (st.phase != aggregate_phase::recovering)
     return;
-  auto chunk_size = st.env->settings.recovery_chunk;
-  auto chunk = st.env->journal->read_stream(st.stream, st.version + 1,
-                                            chunk_size);
+  // 0 is refused by `validate(aggregate_settings)`; never loop on it.
+  auto chunk_size = std::max(size_t{1}, st.env->settings.recovery_chunk);
+  auto chunk
+    = st.env->journal->read_stream(st.stream, st.version + 1, chunk_size);
   if (!chunk)
     return recovery_failed<A>(self, std::move(chunk.error()));
   auto& codec = codec_of<A>();
