@@ -121,8 +121,8 @@ public:
       req.receive([&](Reply& x) { result.reply = std::move(x); }, on_error);
     auto fetched = try_fetch_state();
     if (!fetched) {
-      // An entity that ended (a recovery error) answered its command with
-      // the error; it has no state to show.
+      // An entity whose recovery failed answered its command with the
+      // recovery error; it has no state to show.
       if (!result.reply)
         return result;
       throw std::runtime_error("testkit: entity " + id_ + " did not answer: "

@@ -67,6 +67,7 @@ void check_defaults(const config& cfg) {
   CHECK(cfg.aggregates_passivate_after == caf::timespan{2min});
   CHECK(cfg.aggregates_max_active == 100000);
   CHECK(cfg.aggregates_stash_capacity == 1024);
+  CHECK(cfg.aggregates_recovery_chunk == 512);
   CHECK(cfg.cluster_node_id.empty());
   CHECK(cfg.cluster_port == 0);
   CHECK(cfg.cluster_nodes.empty());
@@ -120,7 +121,9 @@ TEST_CASE_METHOD(fixture, "passivate-after accepts a plain 0 for never") {
 TEST_CASE_METHOD(fixture, "the shipped config/cairn.ini loads and gives the "
                           "defaults") {
   auto path = shipped_ini();
-  REQUIRE(!cfg.load({"--config-file=" + path}));
+  auto err = cfg.load({"--config-file=" + path});
+  INFO(describe(err));
+  REQUIRE(!err);
   CHECK(cfg.loaded_file() == path);
   check_defaults(cfg);
 }
