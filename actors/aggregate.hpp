@@ -38,6 +38,12 @@
 /// upcasters for old event versions. Commands and replies travel in CAF
 /// messages and need an `inspect` overload.
 ///
+/// Snapshots store the state with cereal under the schema version
+/// `static constexpr uint32_t state_version = N;` of the aggregate type
+/// (default 1). Raise it when the state's serialized form changes: a
+/// snapshot of another version (or a damaged one) is not used, and recovery
+/// replays the events from the start instead.
+///
 /// The entity with id `42` of `invoice` lives in stream `invoice-42`.
 namespace cairn {
 
@@ -120,6 +126,16 @@ struct event_version_of<T, std::void_t<decltype(T::event_version)>> {
 };
 
 template <class A, class = void>
+struct state_version_of {
+  static constexpr uint32_t value = 1;
+};
+
+template <class A>
+struct state_version_of<A, std::void_t<decltype(A::state_version)>> {
+  static constexpr uint32_t value = A::state_version;
+};
+
+template <class A, class = void>
 struct has_upcasters : std::false_type {};
 
 template <class A>
@@ -167,6 +183,13 @@ std::string stream_of(const std::string& id) {
 template <class A>
 std::string snapshot_type_of() {
   return std::string{A::category} + ".state";
+}
+
+/// Returns the schema version of `A`'s state, stored with its snapshots:
+/// `A::state_version` when the aggregate declares it, else 1.
+template <class A>
+constexpr uint32_t snapshot_version_of() {
+  return detail::state_version_of<A>::value;
 }
 
 } // namespace cairn

@@ -301,15 +301,6 @@ caf::typed_response_promise<step_result> start_step(pointer self,
   return ps->rp;
 }
 
-/// Deletes the events of `stream` below `version`; returns the version the
-/// stored events start at now.
-caf::expected<uint64_t> truncate(journal::journal& j, const std::string& stream,
-                                 uint64_t version) {
-  if (auto err = j.truncate_before(stream, version))
-    return err;
-  return version;
-}
-
 } // namespace
 
 coordinator_actor::behavior_type
@@ -346,13 +337,10 @@ coordinator_impl(pointer self, std::shared_ptr<journal::journal> j,
     },
     [self](step_atom, step_request& req) { return start_step(self, req); },
     [self](truncate_atom, const std::string& stream,
-           uint64_t version) -> caf::result<uint64_t> {
+           uint64_t version) -> caf::expected<uint64_t> {
       // Whatever arrived before goes first: truncation sees it committed.
       flush(self);
-      auto res = truncate(*self->state.j, stream, version);
-      if (!res)
-        return std::move(res.error());
-      return *res;
+      return self->state.j->truncate_before(stream, version);
     },
     [self](flush_atom) {
       self->state.flush_pending = false;

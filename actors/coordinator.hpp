@@ -77,12 +77,13 @@ typename Inspector::result_type inspect(Inspector& f, coordinator_stats& x) {
 ///   decide with (stash full, recovery failed): only the command handler's
 ///   own rejection counts as a rejection, and the manager retries a failed
 ///   step. Nothing of the step is written then.
-/// - `(truncate_atom, stream, version)` -> the version the stream's stored
-///   events now start at: deletes the events of `stream` below `version`
-///   (`journal::truncate_before`, typically after a snapshot at `version -
-///   1` or later) on the coordinator's thread, after the groups buffered
-///   before it have committed. Errors: those of `truncate_before`
-///   (`not_found`, `invalid_argument`, write errors).
+/// - `(truncate_atom, stream, version)` -> the stream's first stored version
+///   after the call: deletes the events of `stream` below `version` with
+///   `journal::truncate_before` (typically after a snapshot at `version - 1`
+///   or later; the journal clips the cut so that no stored checkpoint loses
+///   events it has not read), on the coordinator's thread, after the groups
+///   that arrived before it have committed. Errors: those of
+///   `truncate_before` (`not_found`, `invalid_argument`, write errors).
 /// - `(stats_atom)` -> counters.
 /// - `(inject_atom, failure)` -> true; the failure hits the next write.
 ///

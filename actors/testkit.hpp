@@ -11,8 +11,8 @@
 
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
-#include "caf/system_messages.hpp"
 #include "caf/scoped_actor.hpp"
+#include "caf/system_messages.hpp"
 
 #include "actors/aggregate.hpp"
 #include "actors/aggregate_actor.hpp"
@@ -172,6 +172,17 @@ public:
     return state();
   }
 
+  /// Stops everything, calls `f(journal_path())` while the journal is
+  /// closed (a test may damage it on purpose), opens it again; returns the
+  /// state the entity recovers.
+  template <class F>
+  state_type reopen_after(F f) {
+    stop();
+    f(opts_.journal_path);
+    start();
+    return state();
+  }
+
   // -- failure injection -----------------------------------------------------
 
   /// The next write group the coordinator receives is refused with
@@ -258,9 +269,10 @@ private:
           if (msg.source == hdl.address())
             done = true;
         },
-        caf::after(opts_.timeout) >> [&] {
-          throw std::runtime_error("testkit: an actor did not stop in time");
-        });
+        caf::after(opts_.timeout) >>
+          [&] {
+            throw std::runtime_error("testkit: an actor did not stop in time");
+          });
   }
 
   void inject(injected_failure what) {

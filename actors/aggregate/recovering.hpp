@@ -1,6 +1,10 @@
 #pragma once
 
 #include <algorithm>
+#include <iostream>
+#include <mutex>
+#include <string>
+#include <unordered_set>
 
 #include "caf/send.hpp"
 
@@ -43,7 +47,26 @@ void recovery_failed(aggregate_pointer<A> self, caf::error err) {
     self->quit();
 }
 
-/// Loads the latest snapshot, if any, and schedules the first chunk.
+/// Warns on stderr, once per stream and process, that the snapshot of
+/// `stream` is not used.
+inline void warn_unusable_snapshot(const std::string& stream,
+                                   const std::string& why) {
+  static std::mutex mtx;
+  static std::unordered_set<std::string> warned;
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    if (!warned.insert(stream).second)
+      return;
+  }
+  std::cerr << "cairn: " << stream << ": snapshot not used, replaying the "
+            << "events from the start: " << why << '\n';
+}
+
+/// Loads the latest snapshot, if any, and schedules the first chunk. A
+/// snapshot that cannot be used (damaged: `corrupt_record`; stored by
+/// another schema version of the state, or of another type; not decoding)
+/// is skipped: the events replay from the start, unless retention removed
+/// them, which `recover_chunk` reports as a missing event.
 template <class A>
 void start_recovery(aggregate_pointer<A> self) {
   auto& st = self->state;
@@ -51,20 +74,28 @@ void start_recovery(aggregate_pointer<A> self) {
   st.value = typename A::state{};
   st.version = 0;
   auto snap = st.env->journal->latest_snapshot(st.stream);
-  if (!snap)
-    return recovery_failed<A>(self, std::move(snap.error()));
-  if (*snap) {
+  if (!snap) {
+    if (code_of(snap.error()) != errc::corrupt_record)
+      return recovery_failed<A>(self, std::move(snap.error()));
+    warn_unusable_snapshot(st.stream, describe(snap.error()));
+  } else if (*snap) {
     auto& s = **snap;
-    auto decoded = journal::from_bytes<typename A::state>(
-      s.payload, "snapshot of stream " + st.stream + " at version "
-                   + std::to_string(s.version));
-    if (decoded && s.type == snapshot_type_of<A>()) {
-      st.value = std::move(*decoded);
-      st.version = s.version;
+    if (s.type != snapshot_type_of<A>()) {
+      warn_unusable_snapshot(st.stream, "its type is " + s.type + ", not "
+                                          + snapshot_type_of<A>());
+    } else if (s.schema_version != snapshot_version_of<A>()) {
+      // Expected after the state's schema changed: no warning.
+    } else {
+      auto decoded = journal::from_bytes<typename A::state>(
+        s.payload, "snapshot of stream " + st.stream + " at version "
+                     + std::to_string(s.version));
+      if (decoded) {
+        st.value = std::move(*decoded);
+        st.version = s.version;
+      } else {
+        warn_unusable_snapshot(st.stream, describe(decoded.error()));
+      }
     }
-    // A snapshot that does not decode (the state type changed) is skipped:
-    // the events replay from the start, unless retention removed them,
-    // which recover_chunk reports as a missing event.
   }
   self->send(self, recover_atom::value);
 }

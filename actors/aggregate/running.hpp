@@ -65,6 +65,7 @@ decision<A> decide(aggregate_state<A>& st,
     snap.stream = st.stream;
     snap.version = d.next_version;
     snap.type = snapshot_type_of<A>();
+    snap.schema_version = snapshot_version_of<A>();
     snap.payload = journal::to_bytes(d.next);
     d.group.snapshots.push_back(std::move(snap));
   }
