@@ -110,7 +110,7 @@ void on_down(pointer self, caf::down_msg& msg) {
     return;
   auto& e = j->second;
   if (!e.stopping)
-    st.lru.erase(e.lru); // ended on its own (a recovery error)
+    st.lru.erase(e.lru); // ended on its own (it crashed)
   if (e.waiting.empty()) {
     st.entities.erase(j);
     return;

@@ -368,23 +368,27 @@ TEST_CASE_METHOD(fixture, "an idle entity is passivated and recovers on its "
   auto accounts = rt->registry<account>();
   REQUIRE(!tell(accounts, "1", open_account{"gina"}));
   REQUIRE(*ask(accounts, "1", charge{42}) == 42);
-  // Wait for the condition "passivated" by asking the registry.
+  // Wait for the condition "passivated" by asking the registry. On a busy
+  // machine the entity may also have been passivated between the two
+  // commands: each passivation is followed by a spawn.
   registry_stats st;
-  for (int i = 0; i < 1000 && st.passivated == 0; ++i) {
+  for (int i = 0; i < 1000 && (st.passivated == 0 || st.active > 0); ++i) {
     self->request(accounts, 10s, stats_atom::value)
       .receive([&](registry_stats& s) { st = s; },
                [](caf::error& err) { FAIL(describe(err)); });
-    if (st.passivated == 0)
+    if (st.passivated == 0 || st.active > 0)
       self->receive(caf::after(std::chrono::milliseconds{5}) >> [] {});
   }
-  REQUIRE(st.passivated == 1);
+  REQUIRE(st.passivated >= 1);
   CHECK(st.active == 0);
+  CHECK(st.spawned == st.passivated);
   // The next command spawns the entity again, which recovers its balance.
   REQUIRE(*ask(accounts, "1", charge{8}) == 50);
+  auto passivated = st.passivated;
   self->request(accounts, 10s, stats_atom::value)
     .receive([&](registry_stats& s) { st = s; },
              [](caf::error& err) { FAIL(describe(err)); });
-  CHECK(st.spawned == 2);
+  CHECK(st.spawned >= passivated + 1);
 }
 
 TEST_CASE_METHOD(fixture, "the registry keeps at most max-active entities "
