@@ -76,6 +76,12 @@ public:
     // nop
   }
 
+  /// Makes the writes of group `index - 1` fail after its appends (see
+  /// `journal::inject_bad_value`); 0 for none.
+  void inject_bad_value(size_t index) noexcept {
+    bad_group_ = index;
+  }
+
   /// Loads the counters this commit continues from.
   caf::error init() {
     detail::cursor c;
@@ -328,6 +334,8 @@ public:
       res.last_version = row.value.version;
       receipt.appends.push_back(std::move(res));
     }
+    if (bad_group_ == index + 1)
+      return MDB_BAD_VALSIZE; // injected, after the appends were written
     for (auto& [name, pos] : group.checkpoints) {
       char buf[8];
       put_be64(buf, pos);
@@ -427,7 +435,9 @@ private:
     MDB_val k = to_val(s.stream), v;
     auto rc = mdb_get(txn_, self_.snapshots, &k, &v);
     uint64_t stored = 0;
-    if (rc == MDB_SUCCESS && detail::snapshot_version(to_view(v), stored)
+    // A damaged snapshot, whose version cannot be trusted, is replaced.
+    if (rc == MDB_SUCCESS
+        && detail::snapshot_version(s.stream, to_view(v), stored)
         && stored > s.version)
       return MDB_SUCCESS; // a later snapshot is already stored
     if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
@@ -446,6 +456,8 @@ private:
   bool ids_dirty_ = false;
   /// Bytes of the groups applied, counted under a transaction limit.
   size_t applied_bytes_ = 0;
+  /// 1 + the index of a group whose writes fail (`inject_bad_value`).
+  size_t bad_group_ = 0;
   /// The rows of the streams appended to, by name.
   std::vector<cached_row> rows_;
   /// For each append of the commit, in order, its row in `rows_`.
@@ -471,6 +483,7 @@ journal::commit(const std::vector<write_group>& groups) {
                       "journal " + self.dir
                         + " failed an earlier commit; reopen it to write");
   auto now = now_ns();
+  auto bad_group = self.inject_bad_value.exchange(0);
   auto n = groups.size();
   // Groups refused by LMDB rather than by validation (a key it refuses, a
   // group too large for one transaction): they stay refused in the
@@ -500,6 +513,7 @@ journal::commit(const std::vector<write_group>& groups) {
         return detail::lmdb_error(rc, "mdb_txn_begin(write)");
       }
       commit_builder builder{self, t.get()};
+      builder.inject_bad_value(bad_group);
       if (auto err = builder.init()) {
         self.failed = true;
         return err;

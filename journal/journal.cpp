@@ -402,6 +402,10 @@ void journal::inject_transaction_limit(size_t bytes) {
   impl_->transaction_limit = bytes;
 }
 
+void journal::inject_bad_value(size_t group) {
+  impl_->inject_bad_value = group + 1;
+}
+
 bool journal::failed() const noexcept {
   return impl_->failed;
 }

@@ -48,10 +48,11 @@
 /// | `names`    | u64 stream id           | stream name                        |
 /// | `log`      | u64 position            | u64 stream id, u64 seq, record     |
 /// | `index`    | u64 stream id, u64 seq  | positions of seq, seq + 1, ...     |
-/// | `snapshots`| stream name             | u64 version, type, payload         |
+/// | `snapshots`| stream name             | layout, CRC32C, u64 version,       |
+/// |            |                         | schema version, type, payload      |
 /// | `checkpoints` | name                 | u64 position                       |
 /// | `dedup`    | key                     | u64 position of the commit         |
-/// | `tables`   | table, 0, key           | value                              |
+/// | `tables`   | table, 0, key           | CRC32C of key and value, value     |
 ///
 /// Each event is stored once, in `log`, as its stream id and sequence
 /// number followed by its record (see event_record.hpp). Positions only
@@ -71,6 +72,9 @@
 /// `meta` also holds the high-water mark of positions, written when
 /// retention deletes the newest log entries, so that positions are never
 /// handed out twice.
+///
+/// Snapshots and table values carry a CRC32C; a mismatch reads as
+/// `errc::corrupt_record` (see journal/detail/value_format.hpp).
 namespace cairn::journal {
 
 /// The format version this build writes and reads.
@@ -247,6 +251,12 @@ public:
   /// `errc::storage_error` and the journal turns fail-stop. For tests.
   void inject_commit_failure();
 
+  /// Makes the writes of group number `group` (counted from 0) of the next
+  /// commit fail with `MDB_BAD_VALSIZE` after its appends were written, as
+  /// when LMDB refuses a key or value that validation let through. For
+  /// tests of the safety net: the group alone is refused.
+  void inject_bad_value(size_t group);
+
   /// Makes every later write transaction fail with `MDB_TXN_FULL` as soon
   /// as the groups applied in it exceed `bytes` (by
   /// `write_group::byte_size`), as LMDB does past its dirty page limit;
@@ -290,7 +300,13 @@ public:
   /// Returns every stream, ordered by name.
   caf::expected<std::vector<stream_info>> streams() const;
 
-  /// Returns the latest snapshot of `stream`, or none.
+  /// Returns the latest snapshot of `stream`, or none. Its
+  /// `schema_version` is the one it was stored with (1 for snapshots of
+  /// earlier builds): the caller compares it with the state type's.
+  ///
+  /// Errors: `errc::corrupt_record` naming the stream when the snapshot
+  /// fails its checksum or is malformed. Callers treat it as "no usable
+  /// snapshot" and replay the events.
   caf::expected<std::optional<snapshot>>
   latest_snapshot(const std::string& stream) const;
 
@@ -302,10 +318,14 @@ public:
   caf::expected<bool> has_dedup_key(const std::string& key) const;
 
   /// Returns the value of `key` in application table `table`, or none.
+  ///
+  /// Errors: `errc::corrupt_record` naming the table and key when the
+  /// stored value fails its checksum.
   caf::expected<std::optional<std::string>>
   table_get(const std::string& table, const std::string& key) const;
 
   /// Returns all key/value pairs of application table `table`, key order.
+  /// Errors: as `table_get`, for the first damaged value.
   caf::expected<std::vector<std::pair<std::string, std::string>>>
   table_scan(const std::string& table) const;
 

@@ -49,6 +49,9 @@ struct journal::impl {
   /// Bytes of groups (by `write_group::byte_size`) past which a write
   /// transaction fails with MDB_TXN_FULL; 0 for no limit. For tests.
   std::atomic<size_t> transaction_limit{0};
+  /// 1 + the index of the group of the next commit whose writes fail with
+  /// MDB_BAD_VALSIZE after its appends; 0 for none. For tests.
+  std::atomic<size_t> inject_bad_value{0};
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> map_growths{0};
 

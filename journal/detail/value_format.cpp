@@ -9,7 +9,8 @@ namespace cairn::journal::detail {
 
 namespace {
 
-uint32_t checksum(std::string_view key, const char* data, size_t size) {
+uint32_t checksum(std::string_view key, const char* data,
+                  size_t size) noexcept {
   return crc32c(data, size, crc32c(key.data(), key.size()));
 }
 
@@ -66,16 +67,24 @@ std::string decode_snapshot(std::string_view stream, std::string_view bytes,
   return {};
 }
 
-bool snapshot_version(std::string_view bytes, uint64_t& out) noexcept {
-  if (!bytes.empty() && static_cast<uint8_t>(bytes[0]) == snapshot_layout) {
-    if (bytes.size() < snapshot_header_size)
+bool snapshot_version(std::string_view stream, std::string_view bytes,
+                      uint64_t& out) noexcept {
+  if (bytes.empty())
+    return false;
+  auto data = bytes.data();
+  if (static_cast<uint8_t>(data[0]) == snapshot_layout) {
+    if (bytes.size() < snapshot_header_size
+        || checksum(stream, data + 5, bytes.size() - 5)
+             != get_le<uint32_t>(data + 1)
+        || bytes.size() < snapshot_header_size + get_le<uint16_t>(data + 17))
       return false;
-    out = get_be64(bytes.data() + 5);
+    out = get_be64(data + 5);
     return true;
   }
-  if (bytes.size() < 8)
+  if (static_cast<uint8_t>(data[0]) != 0 || bytes.size() < 10
+      || bytes.size() < 10u + get_le<uint16_t>(data + 8))
     return false;
-  out = get_be64(bytes.data());
+  out = get_be64(data);
   return true;
 }
 

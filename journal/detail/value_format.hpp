@@ -47,9 +47,11 @@ std::string encode_snapshot(const snapshot& s);
 std::string decode_snapshot(std::string_view stream, std::string_view bytes,
                             snapshot& out);
 
-/// Reads the version of the `snapshots` value `bytes` without checking it.
-/// False if it is too short to hold one.
-bool snapshot_version(std::string_view bytes, uint64_t& out) noexcept;
+/// Reads the version of the `snapshots` value `bytes` of `stream`, checking
+/// its checksum (without copying type or payload). False if the value is
+/// malformed or fails its checksum.
+bool snapshot_version(std::string_view stream, std::string_view bytes,
+                      uint64_t& out) noexcept;
 
 // -- tables -------------------------------------------------------------------
 //

@@ -8,6 +8,7 @@
 #include <map>
 #include <thread>
 
+#include "journal/detail/journal_impl.hpp"
 #include "journal/errc.hpp"
 #include "journal/verify.hpp"
 #include "tests/support/child_process.hpp"
@@ -1195,4 +1196,116 @@ TEST_CASE("reader slots left by a killed process are freed when the reader "
   REQUIRE(events);
   CHECK(events->size() == 1);
   CHECK(*j->stream_version("a-1") == 1);
+}
+
+TEST_CASE("a damaged snapshot never blocks the next one") {
+  temp_dir dir;
+  {
+    auto j = open_or_fail(dir.path());
+    write_group g;
+    g.snapshots.push_back(snapshot{"order-1", 5, "order_state", "five"});
+    REQUIRE(j->commit(g));
+  }
+  // The damage hits the version field: it now reads as a huge version.
+  rewrite_raw(dir.path(), "snapshots", "order-1",
+              [](std::string& v) { v[5] = '\x7f'; });
+  auto j = open_or_fail(dir.path());
+  auto damaged = j->latest_snapshot("order-1");
+  REQUIRE(!damaged);
+  CHECK(code_of(damaged.error()) == errc::corrupt_record);
+  write_group g;
+  g.snapshots.push_back(snapshot{"order-1", 6, "order_state", "six"});
+  REQUIRE(j->commit(g));
+  auto snap = j->latest_snapshot("order-1");
+  REQUIRE(snap);
+  REQUIRE(*snap);
+  CHECK((*snap)->version == 6);
+  CHECK((*snap)->payload == "six");
+}
+
+TEST_CASE("a group whose writes LMDB refuses after validation is refused "
+          "alone and leaves nothing behind") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  std::vector<write_group> groups;
+  groups.push_back(group_of(app("a-1", expected_version::any(), {ev("x")})));
+  write_group bad;
+  bad.appends.push_back(app("a-1", expected_version::any(), {ev("y")}));
+  bad.appends.push_back(app("b-1", expected_version::any(), {ev("y")}));
+  bad.dedup_keys.push_back("bad-key");
+  bad.checkpoints.emplace_back("bad-checkpoint", 1);
+  groups.push_back(bad);
+  groups.push_back(group_of(app("a-1", expected_version::any(), {ev("z")})));
+  j->inject_bad_value(1);
+  auto res = j->commit(groups);
+  REQUIRE(res);
+  REQUIRE(res->size() == 3);
+  REQUIRE((*res)[0]);
+  REQUIRE(!(*res)[1]);
+  CHECK(code_of((*res)[1].error()) == errc::invalid_argument);
+  CHECK_THAT(describe((*res)[1].error()),
+             Catch::Contains("refused by the storage"));
+  REQUIRE((*res)[2]);
+  CHECK((*res)[2]->appends[0].first_version == 2);
+  CHECK((*res)[2]->appends[0].first_position == 2);
+  CHECK(!j->failed());
+  CHECK(*j->stream_version("a-1") == 2);
+  CHECK(*j->stream_version("b-1") == 0);
+  CHECK(!*j->has_dedup_key("bad-key"));
+  CHECK(!*j->checkpoint("bad-checkpoint"));
+  CHECK(
+    j->commit(group_of(app("b-1", expected_version::no_stream(), {ev("w")}))));
+  auto report = verify(*j);
+  REQUIRE(report);
+  CHECK(report->ok());
+}
+
+namespace {
+
+/// Returns the number of reader slots in use in the LMDB environment of
+/// `j`, as mdb_reader_list lists them.
+size_t reader_slots(const store& j) {
+  size_t lines = 0;
+  mdb_reader_list(
+    j.internals().env.get(),
+    [](const char* msg, void* ctx) {
+      // A header line, then one line per reader, or "(no active readers)".
+      std::string str{msg};
+      if (str.find("pid") == std::string::npos
+          && str.find("no active") == std::string::npos)
+        ++*static_cast<size_t*>(ctx);
+      return 0;
+    },
+    &lines);
+  return lines;
+}
+
+} // namespace
+
+TEST_CASE("open frees the reader slots of processes that died while "
+          "reading") {
+  temp_dir dir;
+  {
+    auto j = open_or_fail(dir.path());
+    REQUIRE(
+      j->commit(group_of(app("a-1", expected_version::any(), {ev("x")}))));
+  }
+  // One live reader keeps the lock file in use, so that the next open does
+  // not reset the reader table; three readers of a killed process stay.
+  child_process alive{
+    {bin_path("cairn-reader-holder"), dir.path(), std::to_string(1)}};
+  std::string line;
+  REQUIRE(alive.read_line(line, 10000));
+  REQUIRE(line == "ready");
+  {
+    child_process dead{
+      {bin_path("cairn-reader-holder"), dir.path(), std::to_string(3)}};
+    REQUIRE(dead.read_line(line, 10000));
+    REQUIRE(line == "ready");
+    dead.kill();
+    dead.wait();
+  }
+  auto j = open_or_fail(dir.path());
+  CHECK(reader_slots(*j) == 1);
+  CHECK(j->read_stream("a-1")->size() == 1);
 }
