@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -37,6 +38,12 @@
 /// upcasters for old event versions. Commands and replies travel in CAF
 /// messages and need an `inspect` overload.
 ///
+/// Snapshots store the state with cereal under the schema version
+/// `static constexpr uint32_t state_version = N;` of the aggregate type
+/// (default 1). Raise it when the state's serialized form changes: a
+/// snapshot of another version (or a damaged one) is not used, and recovery
+/// replays the events from the start instead.
+///
 /// The entity with id `42` of `invoice` lives in stream `invoice-42`.
 namespace cairn {
 
@@ -71,16 +78,39 @@ struct aggregate_settings {
   /// Commands held while an entity recovers or persists; the next one is
   /// refused with `errc::overloaded`.
   size_t stash_capacity = 1024;
-  /// Events replayed per step of recovery before the entity yields.
+  /// Events replayed per step of recovery before the entity yields;
+  /// `aggregates.recovery-chunk`, at least 1.
   size_t recovery_chunk = 512;
 };
 
+/// Checks `x`: returns `errc::bad_config` naming the key of the first
+/// invalid value (`aggregates.stash-capacity`, `aggregates.recovery-chunk`:
+/// both must be positive), or no error.
+inline caf::error validate(const aggregate_settings& x) {
+  auto bad = [](const char* key) {
+    return make_error(errc::bad_config, std::string{"aggregates."} + key
+                                          + ": '0' is not a positive integer");
+  };
+  if (x.stash_capacity == 0)
+    return bad("stash-capacity");
+  if (x.recovery_chunk == 0)
+    return bad("recovery-chunk");
+  return {};
+}
+
 /// What the entities of one aggregate type share: the journal to read, the
-/// coordinator to write through, the settings.
+/// coordinator to write through, the settings, and the capability of the
+/// step protocol (the same token as the coordinator's; see
+/// `step_capability`).
 struct aggregate_env {
   std::shared_ptr<journal::journal> journal;
   coordinator_actor coordinator;
   aggregate_settings settings;
+  /// Known to the coordinator and the entities only.
+  step_capability capability = step_capability::generate();
+  /// Internal messages (decide, outcome, recover) refused because they were
+  /// forged: a wrong capability or a foreign sender.
+  mutable std::atomic<uint64_t> forged_messages{0};
 };
 
 namespace detail {
@@ -93,6 +123,16 @@ struct event_version_of {
 template <class T>
 struct event_version_of<T, std::void_t<decltype(T::event_version)>> {
   static constexpr uint32_t value = T::event_version;
+};
+
+template <class A, class = void>
+struct state_version_of {
+  static constexpr uint32_t value = 1;
+};
+
+template <class A>
+struct state_version_of<A, std::void_t<decltype(A::state_version)>> {
+  static constexpr uint32_t value = A::state_version;
 };
 
 template <class A, class = void>
@@ -109,9 +149,9 @@ void register_events(journal::codec& c, event_list<Ts...>) {
 }
 
 template <class... Ts>
-caf::expected<std::variant<Ts...>>
-decode_event(const journal::codec& c, const journal::stored_event& ev,
-             event_list<Ts...>) {
+caf::expected<std::variant<Ts...>> decode_event(const journal::codec& c,
+                                                const journal::stored_event& ev,
+                                                event_list<Ts...>) {
   return c.decode_variant<Ts...>(ev);
 }
 
@@ -143,6 +183,13 @@ std::string stream_of(const std::string& id) {
 template <class A>
 std::string snapshot_type_of() {
   return std::string{A::category} + ".state";
+}
+
+/// Returns the schema version of `A`'s state, stored with its snapshots:
+/// `A::state_version` when the aggregate declares it, else 1.
+template <class A>
+constexpr uint32_t snapshot_version_of() {
+  return detail::state_version_of<A>::value;
 }
 
 } // namespace cairn

@@ -24,11 +24,30 @@
 /// - each command type of `A::commands` -> the effect's reply, or an error;
 /// - `(get_state_atom)` -> `(uint64_t version, std::string state_bytes)`,
 ///   the committed state serialized with cereal (see `journal::from_bytes`);
-/// - `(decide_atom, step, command)` -> `step_decision`: decide without
-///   writing and hold until `(outcome_atom, step, committed)` (atomic steps,
-///   see actors/aggregate/deciding.hpp);
-/// - `(passivate_atom)`: stop once idle (nothing persisting, nothing
-///   stashed).
+///   asked while recovering, it is answered once recovery is over; after a
+///   failed recovery, with the recovery error;
+/// - `(deliver_atom, key, command_index, command_bytes)` -> as the command:
+///   a command delivered through an outbox with its dedup key (see
+///   actors/outbox.hpp);
+/// - `(passivate_atom)`: stop once idle (nothing persisting or deciding,
+///   nothing stashed).
+///
+/// Internal, for the coordinator only (atomic steps, see
+/// actors/aggregate/deciding.hpp), with the runtime's `step_capability`:
+/// - `(decide_atom, capability, step, command)` -> `step_decision`: decide
+///   without writing and hold until `(outcome_atom, capability, step,
+///   committed)`. A decide with a wrong capability is refused with
+///   `errc::invalid_argument` ("forged internal message refused"); an
+///   outcome with a wrong capability is ignored. Both are counted in
+///   `aggregate_env::forged_messages`.
+/// - `(recover_atom)` is accepted from the entity itself only.
+///
+/// `deliver` carries no capability, on purpose: it is the public path of
+/// commands between journals (the outbox of another runtime delivers
+/// them), and it can do no more than a plain command, which anyone holding
+/// the registry may send: the dedup key only makes a redelivery a no-op.
+/// What the capability protects is the step protocol, whose messages could
+/// otherwise make an entity's state diverge from its journal.
 namespace cairn {
 
 namespace detail {
@@ -36,19 +55,25 @@ namespace detail {
 template <class A, class... Cs>
 caf::behavior aggregate_behavior(aggregate_pointer<A> self,
                                  command_list<Cs...>) {
+  auto genuine = [self](const step_capability& cap) {
+    return cap == self->state.env->capability;
+  };
   return {
     [self](Cs& cmd) {
       auto rp = self->make_response_promise();
       accept_command<A>(self, std::move(cmd), rp);
       return rp;
     }...,
-    [self](decide_atom, uint64_t step, Cs& cmd) {
+    [self, genuine](decide_atom, const step_capability& cap, uint64_t step,
+                    Cs& cmd) {
       auto rp = self->make_response_promise();
-      accept_command<A>(self, std::move(cmd), rp, step);
+      if (!genuine(cap) || step == 0)
+        rp.deliver(refuse_forged<A>(self, "decide"));
+      else
+        accept_command<A>(self, std::move(cmd), rp, step);
       return rp;
     }...,
-    [self](deliver_atom, std::string& key, uint32_t index,
-           std::string& bytes) {
+    [self](deliver_atom, std::string& key, uint32_t index, std::string& bytes) {
       auto rp = self->make_response_promise();
       auto cmd = decode_remote_command<A>(index, bytes);
       if (!cmd)
@@ -57,22 +82,36 @@ caf::behavior aggregate_behavior(aggregate_pointer<A> self,
         accept_command<A>(self, std::move(*cmd), rp, 0, std::move(key));
       return rp;
     },
-    [self](outcome_atom, uint64_t step, bool committed) {
+    [self, genuine](outcome_atom, const step_capability& cap, uint64_t step,
+                    bool committed) {
+      if (!genuine(cap)) {
+        refuse_forged<A>(self, "outcome");
+        return;
+      }
       on_step_outcome<A>(self, step, committed);
     },
-    [self](recover_atom) { recover_chunk<A>(self); },
+    [self](recover_atom) {
+      if (self->current_sender().get() != self->ctrl()) {
+        refuse_forged<A>(self, "recover");
+        return;
+      }
+      recover_chunk<A>(self);
+    },
     [self](passivate_atom) {
       auto& st = self->state;
-      if (st.phase == aggregate_phase::running && st.stash_size() == 0)
+      if ((st.phase == aggregate_phase::running && st.stash_size() == 0)
+          || st.phase == aggregate_phase::failed)
         self->quit();
       else
         st.passivate_requested = true;
     },
-    [self](get_state_atom atm) {
+    [self](get_state_atom) {
       auto& st = self->state;
       auto rp = self->make_response_promise();
       if (st.phase == aggregate_phase::recovering)
-        rp.delegate(caf::actor_cast<caf::actor>(self), atm); // ask again later
+        st.state_waiters.push_back(rp);
+      else if (st.phase == aggregate_phase::failed)
+        rp.deliver(st.failure);
       else
         rp.deliver(st.version, journal::to_bytes(st.value));
       return rp;

@@ -13,6 +13,8 @@ using commit_atom = caf::atom_constant<caf::atom("c_commit")>;
 using flush_atom = caf::atom_constant<caf::atom("c_flush")>;
 /// Asks for counters (coordinator, registry).
 using stats_atom = caf::atom_constant<caf::atom("c_stats")>;
+/// Asks the coordinator to delete a stream's events below a version.
+using truncate_atom = caf::atom_constant<caf::atom("c_trunc")>;
 /// Injects a failure (coordinator), for tests.
 using inject_atom = caf::atom_constant<caf::atom("c_inject")>;
 /// Subscribes to the hub's live feed.

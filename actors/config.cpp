@@ -43,6 +43,7 @@ constexpr key_info keys[] = {
    "a timespan such as 2min, 30s or 500ms (0: never)"},
   {"aggregates", "max-active", "a non-negative integer (0: unbounded)"},
   {"aggregates", "stash-capacity", "a positive integer"},
+  {"aggregates", "recovery-chunk", "a positive integer"},
   {"cluster", "node-id", "a string"},
   {"cluster", "port", "a port number in 0..65535 (0: any)"},
   {"cluster", "nodes",
@@ -445,7 +446,10 @@ config::config() {
     .add(aggregates_max_active, "max-active",
          "entities in memory per type, 0: unbounded (default 100000)")
     .add(aggregates_stash_capacity, "stash-capacity",
-         "commands an entity holds while busy, > 0 (default 1024)");
+         "commands an entity holds while busy, > 0 (default 1024)")
+    .add(aggregates_recovery_chunk, "recovery-chunk",
+         "events replayed before a recovering entity yields, > 0 "
+         "(default 512)");
   custom_options_.add(make_option<timespan_option>(
     aggregates_passivate_after, "aggregates", "passivate-after",
     "idle time before an entity stops, 0: never (default 2min)"));
@@ -581,6 +585,8 @@ caf::error config::validate() const {
       "-" + to_string(caf::config_value{-aggregates_passivate_after}));
   if (aggregates_stash_capacity == 0)
     return bad_value("aggregates", "stash-capacity", "0");
+  if (aggregates_recovery_chunk == 0)
+    return bad_value("aggregates", "recovery-chunk", "0");
   if (auto members = cluster_members(); !members)
     return std::move(members.error());
   return caf::none;
@@ -602,6 +608,7 @@ cairn::runtime_options config::runtime_options() const {
   result.coordinator.max_batch_bytes = journal_max_batch_bytes;
   result.aggregates.snapshot_every = aggregates_snapshot_every;
   result.aggregates.stash_capacity = aggregates_stash_capacity;
+  result.aggregates.recovery_chunk = aggregates_recovery_chunk;
   result.registry.passivate_after = aggregates_passivate_after;
   result.registry.max_active = aggregates_max_active;
   return result;

@@ -139,6 +139,10 @@ public:
   /// `aggregates.stash-capacity`: commands an entity holds while busy.
   size_t aggregates_stash_capacity = 1024;
 
+  /// `aggregates.recovery-chunk`: events a recovering entity replays before
+  /// it yields its thread; at least 1.
+  size_t aggregates_recovery_chunk = 512;
+
   // -- cluster.* (read and checked; not used yet) -----------------------------
 
   /// `cluster.node-id`: this node's name in the cluster.
@@ -164,7 +168,8 @@ public:
 
   /// Checks the ranges of the values: `journal.path` not empty,
   /// `journal.map-size` at least 1 MiB, batch caps and
-  /// `aggregates.stash-capacity` above 0, `aggregates.passivate-after` not
+  /// `aggregates.stash-capacity` and `aggregates.recovery-chunk` above 0,
+  /// `aggregates.passivate-after` not
   /// negative, every `cluster.nodes` entry a `host:port`.
   ///
   /// Errors: `errc::bad_config` naming the first offending key.

@@ -1,7 +1,9 @@
 #include "actors/coordinator.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
+#include <numeric>
 #include <vector>
 
 #include "caf/all.hpp"
@@ -30,6 +32,8 @@ struct coordinator_state {
   bool flush_pending = false;
   bool fail_next_persist = false;
   uint64_t next_step_id = 1;
+  /// The token of the step protocol, shared with the entities.
+  step_capability capability;
   coordinator_stats stats;
   static inline const char* name = "cairn.coordinator";
 };
@@ -62,6 +66,22 @@ void publish(pointer self, std::vector<journal::write_group>& groups,
     self->send(self->state.hub, publish_atom::value, std::move(events));
 }
 
+/// Gives every event without a timestamp the time `now`. The journal keeps
+/// given timestamps, so the records published live equal the stored ones.
+void stamp(std::vector<journal::write_group>& groups, int64_t now) {
+  for (auto& g : groups)
+    for (auto& a : g.appends)
+      for (auto& e : a.events)
+        if (e.timestamp_ns == 0)
+          e.timestamp_ns = now;
+}
+
+int64_t now_ns() {
+  using namespace std::chrono;
+  return duration_cast<nanoseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
+
 /// Commits every buffered group in one transaction and tells each writer.
 void flush(pointer self) {
   auto& st = self->state;
@@ -75,6 +95,7 @@ void flush(pointer self) {
   auto bytes = st.buffered_bytes;
   st.buffered_events = 0;
   st.buffered_bytes = 0;
+  stamp(groups, now_ns());
   auto t0 = std::chrono::steady_clock::now();
   auto res = st.j->commit(groups);
   auto ns = static_cast<uint64_t>(
@@ -137,23 +158,26 @@ struct pending_step {
   uint64_t id = 0;
   step_request req;
   std::vector<step_decision> decisions;
-  /// Whether target i may hold commands for this step and must be told.
-  std::vector<bool> tell;
-  size_t missing = 0;
+  /// Command indexes in the order their targets decide: by stream name.
+  std::vector<size_t> order;
+  /// Position in `order` of the next target to ask.
+  size_t next = 0;
   caf::typed_response_promise<step_result> rp;
 };
 
-/// Tells every target that accepted whether the step committed.
+/// Whether target `i` holds commands for the step and awaits its outcome.
+bool holds(const pending_step& ps, size_t i) {
+  auto& d = ps.decisions[i];
+  return d.accepted && d.entity && !d.group.appends.empty();
+}
+
+/// Tells every target that holds for the step whether the step committed,
+/// directly: the entity that decided is the one that holds.
 void tell_targets(pointer self, pending_step& ps, bool committed) {
-  for (size_t i = 0; i < ps.req.commands.size(); ++i) {
-    if (!ps.tell[i])
-      continue;
-    auto& cmd = ps.req.commands[i];
-    // Only a decision the step used (accepted in time) and whose group
-    // committed is applied; a late one is discarded.
-    self->anon_send(cmd.target, entity_id{cmd.entity}, outcome_atom::value,
-                    ps.id, committed && ps.decisions[i].accepted);
-  }
+  for (size_t i = 0; i < ps.decisions.size(); ++i)
+    if (holds(ps, i))
+      caf::anon_send(ps.decisions[i].entity, outcome_atom::value,
+                     self->state.capability, ps.id, committed);
 }
 
 /// Builds the step's one write group and hands it to the next commit.
@@ -200,61 +224,80 @@ void commit_step(pointer self, std::shared_ptr<pending_step> ps) {
           });
 }
 
-caf::typed_response_promise<step_result> start_step(pointer self,
-                                                     step_request& req) {
-  auto ps = std::make_shared<pending_step>();
-  ps->id = self->state.next_step_id++;
-  ps->req = std::move(req);
-  ps->decisions.resize(ps->req.commands.size());
-  ps->tell.resize(ps->req.commands.size());
-  ps->missing = ps->req.commands.size();
-  ps->rp = self->make_response_promise<step_result>();
-  if (ps->missing == 0) {
-    commit_step(self, ps);
-    return ps->rp;
-  }
-  for (size_t i = 0; i < ps->req.commands.size(); ++i) {
+/// Fails the whole step because target `i` could not decide: the targets
+/// that hold discard, and the manager gets `err` and retries the step.
+void fail_step(pointer self, std::shared_ptr<pending_step> ps, size_t i,
+               const caf::error& err) {
+  auto& cmd = ps->req.commands[i];
+  // A target that answers too late may still decide and hold for this step,
+  // or have the decide in its stash: tell it, on the path the decide took,
+  // that the step is abandoned.
+  caf::anon_send(cmd.target, entity_id{cmd.entity}, outcome_atom::value,
+                 self->state.capability, ps->id, false);
+  tell_targets(self, *ps, false);
+  if (err == caf::sec::request_timeout)
+    ps->rp.deliver(make_error(
+      errc::timeout,
+      "step " + std::to_string(ps->id) + ": " + cmd.stream
+        + " did not decide its command within "
+        + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                           self->state.settings.decide_timeout)
+                           .count())
+        + " ms; the step is abandoned, nothing was written"));
+  else
+    ps->rp.deliver(err);
+}
+
+/// Asks the next target to decide; commits the step after the last one.
+void decide_next(pointer self, std::shared_ptr<pending_step> ps) {
+  while (ps->next < ps->order.size()) {
+    auto pos = ps->next++;
+    auto i = ps->order[pos];
     auto& cmd = ps->req.commands[i];
-    auto done = [self, ps, i](step_decision d, bool tell) {
-      ps->tell[i] = tell;
-      ps->decisions[i] = std::move(d);
-      if (--ps->missing == 0)
-        commit_step(self, ps);
-    };
     // An entity decides one command per step: a second one would wait for
-    // the first decision to be committed, which waits for the step.
-    auto repeated = [&] {
-      for (size_t k = 0; k < i; ++k)
-        if (ps->req.commands[k].stream == cmd.stream)
-          return true;
-      return false;
-    };
-    if (repeated()) {
-      done(step_decision{false,
-                         describe(make_error(
-                           errc::invalid_argument,
-                           "a step commands " + cmd.stream
-                             + " more than once; send one command per entity"
-                               " per step")),
-                         {}},
-           false);
+    // the first decision to be committed, which waits for the step. The
+    // order is stable, so the repetition comes after the first command.
+    if (pos > 0 && ps->req.commands[ps->order[pos - 1]].stream == cmd.stream) {
+      ps->decisions[i] = step_decision{
+        false,
+        describe(make_error(errc::invalid_argument,
+                            "a step commands " + cmd.stream
+                              + " more than once; send one command per"
+                                " entity per step")),
+        {},
+        {}};
       continue;
     }
     auto msg = caf::make_message(entity_id{cmd.entity}, decide_atom::value,
-                                 ps->id)
+                                 self->state.capability, ps->id)
                + cmd.command;
     self->request(cmd.target, self->state.settings.decide_timeout, msg)
       .then(
-        [done](step_decision& d) {
-          auto holds = d.accepted && !d.group.appends.empty();
-          done(std::move(d), holds);
+        [self, ps, i](step_decision& d) {
+          ps->decisions[i] = std::move(d);
+          decide_next(self, ps);
         },
-        [done](caf::error& err) {
-          // A target that answers too late may hold for this step: it is
-          // told to discard.
-          done(step_decision{false, describe(err), {}}, true);
-        });
+        [self, ps, i](caf::error& err) { fail_step(self, ps, i, err); });
+    return;
   }
+  commit_step(self, ps);
+}
+
+caf::typed_response_promise<step_result> start_step(pointer self,
+                                                    step_request& req) {
+  auto ps = std::make_shared<pending_step>();
+  ps->id = self->state.next_step_id++;
+  ps->req = std::move(req);
+  auto n = ps->req.commands.size();
+  ps->decisions.resize(n);
+  ps->order.resize(n);
+  std::iota(ps->order.begin(), ps->order.end(), size_t{0});
+  auto& cmds = ps->req.commands;
+  std::stable_sort(
+    ps->order.begin(), ps->order.end(),
+    [&cmds](size_t x, size_t y) { return cmds[x].stream < cmds[y].stream; });
+  ps->rp = self->make_response_promise<step_result>();
+  decide_next(self, ps);
   return ps->rp;
 }
 
@@ -262,9 +305,11 @@ caf::typed_response_promise<step_result> start_step(pointer self,
 
 coordinator_actor::behavior_type
 coordinator_impl(pointer self, std::shared_ptr<journal::journal> j,
-                 coordinator_settings settings, subscription_hub_actor hub) {
+                 coordinator_settings settings, subscription_hub_actor hub,
+                 step_capability capability) {
   self->state.j = std::move(j);
   self->state.settings = settings;
+  self->state.capability = capability;
   self->state.hub = std::move(hub);
   // Told to exit (runtime::stop), commit what is buffered first: its writers
   // get their real outcome instead of silence.
@@ -291,6 +336,12 @@ coordinator_impl(pointer self, std::shared_ptr<journal::journal> j,
       return rp;
     },
     [self](step_atom, step_request& req) { return start_step(self, req); },
+    [self](truncate_atom, const std::string& stream,
+           uint64_t version) -> caf::expected<uint64_t> {
+      // Whatever arrived before goes first: truncation sees it committed.
+      flush(self);
+      return self->state.j->truncate_before(stream, version);
+    },
     [self](flush_atom) {
       self->state.flush_pending = false;
       flush(self);
@@ -309,9 +360,18 @@ coordinator_impl(pointer self, std::shared_ptr<journal::journal> j,
 coordinator_actor spawn_coordinator(caf::actor_system& sys,
                                     std::shared_ptr<journal::journal> j,
                                     coordinator_settings settings,
-                                    subscription_hub_actor hub) {
+                                    subscription_hub_actor hub,
+                                    step_capability capability) {
   return sys.spawn<caf::detached>(coordinator_impl, std::move(j), settings,
-                                  std::move(hub));
+                                  std::move(hub), capability);
+}
+
+coordinator_actor spawn_coordinator(caf::actor_system& sys,
+                                    std::shared_ptr<journal::journal> j,
+                                    coordinator_settings settings,
+                                    subscription_hub_actor hub) {
+  return spawn_coordinator(sys, std::move(j), settings, std::move(hub),
+                           step_capability::generate());
 }
 
 } // namespace cairn

@@ -7,6 +7,7 @@
 #include "caf/all.hpp"
 
 #include "journal/errc.hpp"
+#include "journal/journal.hpp"
 
 namespace cairn {
 
@@ -37,6 +38,13 @@ struct registry_state {
 };
 
 using pointer = caf::stateful_actor<registry_state>*;
+
+size_t max_entity_id_size(const std::string& category) {
+  auto used = category.size() + 1;
+  return used >= journal::max_stream_name_size
+           ? 0
+           : journal::max_stream_name_size - used;
+}
 
 entry& start_entity(pointer self, const std::string& id, entry& e) {
   auto& st = self->state;
@@ -102,7 +110,7 @@ void on_down(pointer self, caf::down_msg& msg) {
     return;
   auto& e = j->second;
   if (!e.stopping)
-    st.lru.erase(e.lru); // ended on its own (a recovery error)
+    st.lru.erase(e.lru); // ended on its own (it crashed)
   if (e.waiting.empty()) {
     st.entities.erase(j);
     return;
@@ -157,9 +165,20 @@ caf::behavior registry_impl(pointer self, std::string category,
                             + to_string(msg));
       auto id = msg.get_as<entity_id>(0).value;
       if (id.empty())
+        return make_error(errc::invalid_argument, "registry "
+                                                    + self->state.category
+                                                    + ": empty entity id");
+      // Refused here, before anything is spawned: the journal would refuse
+      // the entity's stream name, and nothing else must suffer from it.
+      auto limit = max_entity_id_size(self->state.category);
+      if (id.size() > limit)
         return make_error(errc::invalid_argument,
                           "registry " + self->state.category
-                            + ": empty entity id");
+                            + ": an entity id of " + std::to_string(id.size())
+                            + " bytes is longer than the limit of "
+                            + std::to_string(limit)
+                            + " bytes (journal::max_stream_name_size minus "
+                              "the category and its '-')");
       return route(self, id, msg.drop(1));
     });
   if (settings.passivate_after.count() > 0)

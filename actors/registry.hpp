@@ -24,6 +24,14 @@
 /// passivated id recovers it transparently. Commands for an entity that is
 /// stopping wait in the registry and go to its successor.
 ///
+/// An empty entity id, or one longer than `journal::max_stream_name_size -
+/// category.size() - 1` bytes, is refused with `errc::invalid_argument`
+/// naming its size and the limit, before anything is spawned.
+///
+/// The registry also carries the coordinator's `decide` and abandoning
+/// `outcome` messages to its entities (`(entity_id, decide_atom, ...)`);
+/// they hold the runtime's `step_capability`, which the entity checks.
+///
 /// Other messages:
 /// - `(stats_atom)` -> `registry_stats`.
 namespace cairn {

@@ -17,6 +17,8 @@ runtime::~runtime() {
 
 caf::expected<std::unique_ptr<runtime>>
 runtime::start(caf::actor_system& sys, runtime_options opts) {
+  if (auto err = validate(opts.aggregates))
+    return err;
   auto j = journal::journal::open(opts.journal_path, opts.journal);
   if (!j)
     return std::move(j.error());
@@ -29,7 +31,7 @@ runtime::start(caf::actor_system& sys, runtime_options opts) {
   auto env = std::make_shared<aggregate_env>();
   env->journal = shared;
   env->coordinator = spawn_coordinator(sys, shared, rt->opts_.coordinator,
-                                       rt->hub_);
+                                       rt->hub_, env->capability);
   env->settings = rt->opts_.aggregates;
   rt->env_ = std::move(env);
   return rt;

@@ -11,8 +11,8 @@
 
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
-#include "caf/system_messages.hpp"
 #include "caf/scoped_actor.hpp"
+#include "caf/system_messages.hpp"
 
 #include "actors/aggregate.hpp"
 #include "actors/aggregate_actor.hpp"
@@ -121,8 +121,8 @@ public:
       req.receive([&](Reply& x) { result.reply = std::move(x); }, on_error);
     auto fetched = try_fetch_state();
     if (!fetched) {
-      // An entity that ended (a recovery error) answered its command with
-      // the error; it has no state to show.
+      // An entity whose recovery failed answered its command with the
+      // recovery error; it has no state to show.
       if (!result.reply)
         return result;
       throw std::runtime_error("testkit: entity " + id_ + " did not answer: "
@@ -168,6 +168,17 @@ public:
   /// entity recovers.
   state_type reopen() {
     stop();
+    start();
+    return state();
+  }
+
+  /// Stops everything, calls `f(journal_path())` while the journal is
+  /// closed (a test may damage it on purpose), opens it again; returns the
+  /// state the entity recovers.
+  template <class F>
+  state_type reopen_after(F f) {
+    stop();
+    f(opts_.journal_path);
     start();
     return state();
   }
@@ -258,9 +269,10 @@ private:
           if (msg.source == hdl.address())
             done = true;
         },
-        caf::after(opts_.timeout) >> [&] {
-          throw std::runtime_error("testkit: an actor did not stop in time");
-        });
+        caf::after(opts_.timeout) >>
+          [&] {
+            throw std::runtime_error("testkit: an actor did not stop in time");
+          });
   }
 
   void inject(injected_failure what) {

@@ -17,9 +17,9 @@
 namespace cairn::detail {
 
 template <class A>
-void send_to_coordinator(aggregate_pointer<A> self, journal::write_group g,
-                         std::unique_ptr<typename aggregate_state<A>::pending>
-                           p);
+void send_to_coordinator(
+  aggregate_pointer<A> self, journal::write_group g,
+  std::unique_ptr<typename aggregate_state<A>::pending> p);
 
 /// The pure part of a command: the handler's effect, with the events
 /// encoded, the state they lead to and the write group that stores them.
@@ -36,9 +36,11 @@ struct decision {
 template <class A>
 decision<A> decide(aggregate_state<A>& st,
                    const typename aggregate_state<A>::command_type& cmd) {
-  auto eff = std::visit([&](const auto& c) -> effect<A> {
-    return A::handle(static_cast<const typename A::state&>(st.value), c);
-  }, cmd);
+  auto eff = std::visit(
+    [&](const auto& c) -> effect<A> {
+      return A::handle(static_cast<const typename A::state&>(st.value), c);
+    },
+    cmd);
   decision<A> d{std::move(eff), {}, 0, {}};
   if (d.eff.what() != effect<A>::kind::persist)
     return d;
@@ -63,6 +65,7 @@ decision<A> decide(aggregate_state<A>& st,
     snap.stream = st.stream;
     snap.version = d.next_version;
     snap.type = snapshot_type_of<A>();
+    snap.schema_version = snapshot_version_of<A>();
     snap.payload = journal::to_bytes(d.next);
     d.group.snapshots.push_back(std::move(snap));
   }
@@ -146,10 +149,18 @@ void drain_stash(aggregate_pointer<A> self) {
   }
 }
 
-/// Enters `running` and works off the stash.
+/// Enters `running`, answers the state requests that waited for recovery,
+/// and works off the stash.
 template <class A>
 void enter_running(aggregate_pointer<A> self) {
-  self->state.phase = aggregate_phase::running;
+  auto& st = self->state;
+  st.phase = aggregate_phase::running;
+  if (!st.state_waiters.empty()) {
+    auto bytes = journal::to_bytes(st.value);
+    for (auto& rp : st.state_waiters)
+      rp.deliver(st.version, bytes);
+    st.state_waiters.clear();
+  }
   drain_stash<A>(self);
 }
 
@@ -165,15 +176,17 @@ void accept_command(aggregate_pointer<A> self,
     run_command<A>(self, cmd, rp, step, dedup);
     return;
   }
+  if (st.phase == aggregate_phase::failed) {
+    rp.deliver(st.failure);
+    return;
+  }
   if (st.stash_size() >= st.env->settings.stash_capacity) {
-    auto err = make_error(errc::overloaded,
+    // For a step command too an error, not a rejection: the step fails and
+    // the manager retries it.
+    rp.deliver(make_error(errc::overloaded,
                           "entity " + st.stream + " has "
                             + std::to_string(st.stash_size())
-                            + " commands waiting (aggregates.stash-capacity)");
-    if (step != 0)
-      rp.deliver(step_decision{false, describe(err), {}});
-    else
-      rp.deliver(std::move(err));
+                            + " commands waiting (aggregates.stash-capacity)"));
     return;
   }
   st.stash.push_back({std::move(cmd), std::move(rp), step, std::move(dedup)});

@@ -29,8 +29,16 @@ enum class aggregate_phase : uint8_t {
   persisting,
   /// The entity decided a command of an atomic step for the coordinator
   /// and holds further commands until it hears whether the step committed.
-  /// Next: `running`.
+  /// Next: `running` when it did, `recovering` when it did not (the step
+  /// may have failed on a conflict on the entity's stream: its view may be
+  /// stale).
   deciding,
+  /// Recovery failed (a corrupt record, events deleted without a usable
+  /// snapshot, a read error). Every command, decide and state request is
+  /// answered with the recovery error, which names the stream, until the
+  /// entity is passivated; the next command then spawns a successor that
+  /// tries to recover again. Next: none.
+  failed,
 };
 
 /// The state of one entity actor of aggregate type `A`.
@@ -72,6 +80,10 @@ struct aggregate_state {
   std::vector<stashed> stash;
   size_t stash_head = 0;
   std::unique_ptr<pending> in_flight;
+  /// State requests that arrived while recovering.
+  std::vector<caf::response_promise> state_waiters;
+  /// Why recovery failed (phase `failed`).
+  caf::error failure;
 
   static inline const char* name = "cairn.aggregate";
 
@@ -83,7 +95,8 @@ struct aggregate_state {
 template <class A>
 using aggregate_pointer = caf::stateful_actor<aggregate_state<A>>*;
 
-/// Answers every stashed command with `err` and empties the stash.
+/// Answers every stashed command and state request with `err` and empties
+/// the stash.
 template <class A>
 void fail_stash(aggregate_pointer<A> self, const caf::error& err) {
   auto& st = self->state;
@@ -91,6 +104,21 @@ void fail_stash(aggregate_pointer<A> self, const caf::error& err) {
     st.stash[i].rp.deliver(err);
   st.stash.clear();
   st.stash_head = 0;
+  for (auto& rp : st.state_waiters)
+    rp.deliver(err);
+  st.state_waiters.clear();
+}
+
+/// Refuses an internal message that does not carry the runtime's
+/// capability (or comes from a foreign sender) and counts it.
+template <class A>
+caf::error refuse_forged(aggregate_pointer<A> self, const char* what) {
+  auto& st = self->state;
+  ++st.env->forged_messages;
+  return make_error(errc::invalid_argument,
+                    std::string{"forged internal message refused: "} + what
+                      + " for " + st.stream
+                      + " without the runtime's capability");
 }
 
 } // namespace cairn::detail

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <lmdb.h>
+
 #include "caf/all.hpp"
 
 #include "actors/runtime.hpp"
@@ -42,8 +44,7 @@ struct fixture {
   }
 
   template <class T = int64_t, class Cmd>
-  caf::expected<T> ask(const caf::actor& dest, const std::string& id,
-                       Cmd cmd) {
+  caf::expected<T> ask(const caf::actor& dest, const std::string& id, Cmd cmd) {
     caf::expected<T> result{caf::error{}};
     self->request(dest, 10s, entity_id{id}, std::move(cmd))
       .receive([&](T x) { result = std::move(x); },
@@ -108,34 +109,219 @@ TEST_CASE("recovery from a snapshot gives the same state as a full replay") {
   }
 }
 
+TEST_CASE("a snapshot of another schema version is not used and recovery "
+          "gives the state of a full replay") {
+  testkit_options opts;
+  opts.aggregates.snapshot_every = 5;
+  testkit<account> kit{"9", opts};
+  kit.run_command(open_account{"erin"});
+  for (int i = 1; i <= 12; ++i)
+    REQUIRE(kit.run_command<int64_t>(charge{i}).reply);
+  auto before = kit.state();
+  auto snap = kit.journal()->latest_snapshot("account-9");
+  REQUIRE(snap);
+  REQUIRE(*snap);
+  CHECK((*snap)->schema_version == snapshot_version_of<account>());
+  // A newer build stored a snapshot whose state reads as something else.
+  account_state bogus;
+  bogus.open = true;
+  bogus.balance = 999999;
+  journal::write_group g;
+  journal::snapshot s;
+  s.stream = "account-9";
+  s.version = 13;
+  s.type = snapshot_type_of<account>();
+  s.schema_version = snapshot_version_of<account>() + 1;
+  s.payload = journal::to_bytes(bogus);
+  g.snapshots.push_back(s);
+  caf::scoped_actor self{kit.system()};
+  self->request(kit.rt().coordinator(), 10s, commit_atom::value, g)
+    .receive([](journal::group_receipt&) {},
+             [](caf::error& err) { FAIL(describe(err)); });
+  CHECK(kit.restart() == before);
+  // Snapshots written from now on carry the current version and are used.
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(kit.run_command<int64_t>(charge{1}).reply);
+  snap = kit.journal()->latest_snapshot("account-9");
+  REQUIRE(snap);
+  REQUIRE(*snap);
+  CHECK((*snap)->version == 15);
+  CHECK((*snap)->schema_version == snapshot_version_of<account>());
+  REQUIRE(kit.journal()->truncate_before("account-9", 16));
+  CHECK(kit.restart().balance == before.balance + 5);
+}
+
+namespace {
+
+/// An aggregate like `account` whose state is at schema version 2.
+struct account_v2 : account {
+  static constexpr uint32_t state_version = 2;
+};
+
+} // namespace
+
+TEST_CASE("an aggregate's state_version is stored with its snapshots") {
+  STATIC_REQUIRE(snapshot_version_of<account>() == 1);
+  STATIC_REQUIRE(snapshot_version_of<account_v2>() == 2);
+}
+
+TEST_CASE("a damaged snapshot is not used and recovery replays the events") {
+  testkit_options opts;
+  opts.aggregates.snapshot_every = 5;
+  testkit<account> kit{"9", opts};
+  kit.run_command(open_account{"erin"});
+  for (int i = 1; i <= 12; ++i)
+    REQUIRE(kit.run_command<int64_t>(charge{i}).reply);
+  auto before = kit.state();
+  auto recovered = kit.reopen_after([](const std::string& dir) {
+    MDB_env* env = nullptr;
+    REQUIRE(mdb_env_create(&env) == MDB_SUCCESS);
+    mdb_env_set_maxdbs(env, 16);
+    REQUIRE(mdb_env_open(env, dir.c_str(), 0, 0644) == MDB_SUCCESS);
+    MDB_txn* txn = nullptr;
+    REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == MDB_SUCCESS);
+    MDB_dbi dbi;
+    REQUIRE(mdb_dbi_open(txn, "snapshots", 0, &dbi) == MDB_SUCCESS);
+    std::string key = "account-9";
+    MDB_val k{key.size(), key.data()}, v;
+    REQUIRE(mdb_get(txn, dbi, &k, &v) == MDB_SUCCESS);
+    std::string value{static_cast<const char*>(v.mv_data), v.mv_size};
+    value.back() ^= 0x20;
+    MDB_val nv{value.size(), value.data()};
+    REQUIRE(mdb_put(txn, dbi, &k, &nv, 0) == MDB_SUCCESS);
+    REQUIRE(mdb_txn_commit(txn) == MDB_SUCCESS);
+    mdb_env_close(env);
+  });
+  auto snap = kit.journal()->latest_snapshot("account-9");
+  REQUIRE(!snap);
+  CHECK(code_of(snap.error()) == errc::corrupt_record);
+  CHECK(recovered == before);
+}
+
 TEST_CASE("retention without a usable snapshot makes recovery fail with "
           "corrupt_record, not a wrong state") {
   testkit<account> kit{"5"};
   kit.run_command(open_account{"frank"});
   kit.run_command<int64_t>(charge{1});
   REQUIRE(kit.journal()->truncate_before("account-5", 2));
-  kit.restart_entity_only();
-  auto r = kit.run_command<int64_t>(get_balance{});
-  REQUIRE(!r.reply);
-  CHECK(code_of(r.reply.error()) == errc::corrupt_record);
-  CHECK(describe(r.reply.error()).find("account-5") != std::string::npos);
+  // The failed entity stays and answers every command with the recovery
+  // error until it is passivated: whether a command reaches it during its
+  // recovery or after the failure, the answer is the same.
+  for (int i = 0; i < 50; ++i) {
+    kit.restart_entity_only();
+    for (int k = 0; k < 2; ++k) {
+      auto r = kit.run_command<int64_t>(get_balance{});
+      REQUIRE(!r.reply);
+      CHECK(code_of(r.reply.error()) == errc::corrupt_record);
+      CHECK(describe(r.reply.error()).find("account-5") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE_METHOD(fixture, "an entity whose recovery failed answers every "
+                          "request with the error until it is passivated") {
+  auto accounts = rt->registry<account>();
+  REQUIRE(!tell(accounts, "5", open_account{"frank"}));
+  REQUIRE(ask(accounts, "5", charge{1}));
+  // A chunk that does not decode: the recovery of account-5 fails.
+  journal::write_group g;
+  journal::append a;
+  a.stream = "account-5";
+  journal::event_record junk;
+  junk.type = "charged";
+  junk.payload = "x";
+  a.events.push_back(junk);
+  g.appends.push_back(a);
+  self->request(rt->coordinator(), 10s, commit_atom::value, g)
+    .receive([](journal::group_receipt&) {},
+             [](caf::error& err) { FAIL(describe(err)); });
+  // The running entity does not know; a fresh one fails to recover.
+  auto entity = spawn_aggregate<account>(sys, rt->env(), "5");
+  for (int i = 0; i < 3; ++i) {
+    caf::error err;
+    self->request(entity, 10s, get_state_atom::value)
+      .receive([](uint64_t, std::string&) { FAIL("recovered"); },
+               [&](caf::error& e) { err = std::move(e); });
+    CHECK(code_of(err) != errc::none);
+    CHECK(describe(err).find("account-5") != std::string::npos);
+    self->request(entity, 10s, charge{1})
+      .receive([](int64_t) { FAIL("charged"); },
+               [&](caf::error& e) { err = std::move(e); });
+    CHECK(code_of(err) != errc::none);
+    CHECK(describe(err).find("account-5") != std::string::npos);
+  }
+  // Passivated, it ends at once.
+  self->monitor(entity);
+  self->send(entity, passivate_atom::value);
+  bool down = false;
+  self->receive([&](caf::down_msg&) { down = true; },
+                caf::after(10s) >> [] { FAIL("the entity did not stop"); });
+  CHECK(down);
+}
+
+TEST_CASE_METHOD(fixture, "a state request during recovery is answered once "
+                          "the entity has recovered") {
+  auto accounts = rt->registry<account>();
+  REQUIRE(!tell(accounts, "7", open_account{"ida"}));
+  for (int i = 0; i < 200; ++i)
+    REQUIRE(ask(accounts, "7", charge{1}));
+  auto env = std::make_shared<aggregate_env>();
+  env->journal = rt->journal();
+  env->coordinator = rt->coordinator();
+  env->settings.recovery_chunk = 1; // 201 steps of recovery
+  auto entity = spawn_aggregate<account>(sys, env, "7");
+  uint64_t version = 0;
+  self->request(entity, 10s, get_state_atom::value)
+    .receive([&](uint64_t v, std::string&) { version = v; },
+             [](caf::error& err) { FAIL(describe(err)); });
+  CHECK(version == 201);
+  self->send_exit(entity, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_METHOD(fixture, "a recovery chunk of 0 is refused where it enters "
+                          "and never loops") {
+  runtime_options opts;
+  opts.journal_path = dir.path() + "/zero";
+  opts.aggregates.recovery_chunk = 0;
+  auto r = runtime::start(sys, opts);
+  REQUIRE(!r);
+  CHECK(code_of(r.error()) == errc::bad_config);
+  CHECK(describe(r.error()).find("aggregates.recovery-chunk")
+        != std::string::npos);
+  // An environment built by hand is not validated: the entity still
+  // recovers instead of reading zero events forever.
+  auto accounts = rt->registry<account>();
+  REQUIRE(!tell(accounts, "8", open_account{"jo"}));
+  REQUIRE(ask(accounts, "8", charge{3}));
+  auto env = std::make_shared<aggregate_env>();
+  env->journal = rt->journal();
+  env->coordinator = rt->coordinator();
+  env->settings.recovery_chunk = 0;
+  auto entity = spawn_aggregate<account>(sys, env, "8");
+  int64_t balance = -1;
+  self->request(entity, 10s, get_balance{})
+    .receive([&](int64_t x) { balance = x; },
+             [](caf::error& err) { FAIL(describe(err)); });
+  CHECK(balance == 3);
+  self->send_exit(entity, caf::exit_reason::user_shutdown);
 }
 
 namespace {
 
 /// A coordinator that accepts write groups and never answers: the entity
 /// that sent one stays in its persisting phase.
-coordinator_actor::behavior_type stalled_coordinator(
-  coordinator_actor::pointer self) {
+coordinator_actor::behavior_type
+stalled_coordinator(coordinator_actor::pointer self) {
   return {
     [self](commit_atom, journal::write_group&)
       -> caf::typed_response_promise<journal::group_receipt> {
       return self->make_response_promise<journal::group_receipt>();
     },
-    [self](step_atom, step_request&)
-      -> caf::typed_response_promise<step_result> {
+    [self](step_atom,
+           step_request&) -> caf::typed_response_promise<step_result> {
       return self->make_response_promise<step_result>();
     },
+    [](truncate_atom, const std::string&, uint64_t) { return uint64_t{0}; },
     [](stats_atom) { return coordinator_stats{}; },
     [](inject_atom, injected_failure) { return true; },
     [](flush_atom) {},
@@ -157,11 +343,13 @@ TEST_CASE_METHOD(fixture, "commands beyond the stash capacity are refused "
     self->send(entity, open_account{"x"});
   int overloaded = 0;
   for (int i = 0; i < 6; ++i)
-    self->receive([&](caf::error& err) {
-      CHECK(code_of(err) == errc::overloaded);
-      CHECK(describe(err).find("stash-capacity") != std::string::npos);
-      ++overloaded;
-    });
+    self->receive(
+      [&](caf::error& err) {
+        CHECK(code_of(err) == errc::overloaded);
+        CHECK(describe(err).find("stash-capacity") != std::string::npos);
+        ++overloaded;
+      },
+      caf::after(10s) >> [] { FAIL("no refusal"); });
   CHECK(overloaded == 6);
   self->send_exit(entity, caf::exit_reason::user_shutdown);
   self->send_exit(env->coordinator, caf::exit_reason::user_shutdown);
@@ -180,23 +368,27 @@ TEST_CASE_METHOD(fixture, "an idle entity is passivated and recovers on its "
   auto accounts = rt->registry<account>();
   REQUIRE(!tell(accounts, "1", open_account{"gina"}));
   REQUIRE(*ask(accounts, "1", charge{42}) == 42);
-  // Wait for the condition "passivated" by asking the registry.
+  // Wait for the condition "passivated" by asking the registry. On a busy
+  // machine the entity may also have been passivated between the two
+  // commands: each passivation is followed by a spawn.
   registry_stats st;
-  for (int i = 0; i < 1000 && st.passivated == 0; ++i) {
+  for (int i = 0; i < 1000 && (st.passivated == 0 || st.active > 0); ++i) {
     self->request(accounts, 10s, stats_atom::value)
       .receive([&](registry_stats& s) { st = s; },
                [](caf::error& err) { FAIL(describe(err)); });
-    if (st.passivated == 0)
+    if (st.passivated == 0 || st.active > 0)
       self->receive(caf::after(std::chrono::milliseconds{5}) >> [] {});
   }
-  REQUIRE(st.passivated == 1);
+  REQUIRE(st.passivated >= 1);
   CHECK(st.active == 0);
+  CHECK(st.spawned == st.passivated);
   // The next command spawns the entity again, which recovers its balance.
   REQUIRE(*ask(accounts, "1", charge{8}) == 50);
+  auto passivated = st.passivated;
   self->request(accounts, 10s, stats_atom::value)
     .receive([&](registry_stats& s) { st = s; },
              [](caf::error& err) { FAIL(describe(err)); });
-  CHECK(st.spawned == 2);
+  CHECK(st.spawned >= passivated + 1);
 }
 
 TEST_CASE_METHOD(fixture, "the registry keeps at most max-active entities "
@@ -231,9 +423,8 @@ namespace {
 /// A client that sends `per_entity` charges of 1 cent to each of `n`
 /// accounts, one command in flight per account, then reports to `parent`
 /// how many commands failed.
-caf::behavior charging_client(caf::event_based_actor* self,
-                              caf::actor accounts, int n, int per_entity,
-                              caf::actor parent) {
+caf::behavior charging_client(caf::event_based_actor* self, caf::actor accounts,
+                              int n, int per_entity, caf::actor parent) {
   auto left = std::make_shared<int>(n);
   auto failures = std::make_shared<int>(0);
   auto next = std::make_shared<std::function<void(int, int)>>();
@@ -243,8 +434,9 @@ caf::behavior charging_client(caf::event_based_actor* self,
         self->send(parent, *failures);
       return;
     }
-    self->request(accounts, caf::infinite, entity_id{std::to_string(entity)},
-                  charge{1})
+    self
+      ->request(accounts, caf::infinite, entity_id{std::to_string(entity)},
+                charge{1})
       .then([=](int64_t) { (*next)(entity, remaining - 1); },
             [=](caf::error&) {
               ++*failures;
@@ -267,12 +459,14 @@ TEST_CASE_METHOD(fixture, "1000 entities under concurrent clients lose and "
   for (int i = 0; i < entities; ++i)
     self->send(accounts, entity_id{std::to_string(i)}, open_account{"g"});
   for (int i = 0; i < entities; ++i)
-    self->receive([] {}, [](caf::error& err) { FAIL(describe(err)); });
+    self->receive([] {}, [](caf::error& err) { FAIL(describe(err)); },
+                  caf::after(10s) >> [] { FAIL("no reply"); });
   for (int c = 0; c < clients; ++c)
     self->spawn(charging_client, accounts, entities, per_client,
                 caf::actor{self});
   for (int c = 0; c < clients; ++c)
-    self->receive([](int failures) { CHECK(failures == 0); });
+    self->receive([](int failures) { CHECK(failures == 0); },
+                  caf::after(60s) >> [] { FAIL("a client did not end"); });
   auto expected = int64_t{clients * per_client};
   // Restart everything: recovery must give the same balances.
   rt->stop();
@@ -303,8 +497,9 @@ TEST_CASE_METHOD(fixture, "a failed commit answers every waiting command "
   auto accounts = rt->registry<account>();
   for (int i = 0; i < 20; ++i)
     REQUIRE(!tell(accounts, std::to_string(i), open_account{"h"}));
-  self->request(rt->coordinator(), 10s, inject_atom::value,
-                injected_failure::next_commit)
+  self
+    ->request(rt->coordinator(), 10s, inject_atom::value,
+              injected_failure::next_commit)
     .receive([](bool) {}, [](caf::error& err) { FAIL(describe(err)); });
   for (int i = 0; i < 20; ++i)
     self->send(accounts, entity_id{std::to_string(i)}, charge{10});
@@ -317,7 +512,8 @@ TEST_CASE_METHOD(fixture, "a failed commit answers every waiting command "
                       ++storage;
                     else if (code_of(err) == errc::journal_failed)
                       ++failed;
-                  });
+                  },
+                  caf::after(10s) >> [] { FAIL("no reply"); });
   CHECK(storage >= 1);
   CHECK(storage + failed == 20);
   for (int i = 0; i < 20; ++i)

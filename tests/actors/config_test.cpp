@@ -67,6 +67,7 @@ void check_defaults(const config& cfg) {
   CHECK(cfg.aggregates_passivate_after == caf::timespan{2min});
   CHECK(cfg.aggregates_max_active == 100000);
   CHECK(cfg.aggregates_stash_capacity == 1024);
+  CHECK(cfg.aggregates_recovery_chunk == 512);
   CHECK(cfg.cluster_node_id.empty());
   CHECK(cfg.cluster_port == 0);
   CHECK(cfg.cluster_nodes.empty());
@@ -120,7 +121,9 @@ TEST_CASE_METHOD(fixture, "passivate-after accepts a plain 0 for never") {
 TEST_CASE_METHOD(fixture, "the shipped config/cairn.ini loads and gives the "
                           "defaults") {
   auto path = shipped_ini();
-  REQUIRE(!cfg.load({"--config-file=" + path}));
+  auto err = cfg.load({"--config-file=" + path});
+  INFO(describe(err));
+  REQUIRE(!err);
   CHECK(cfg.loaded_file() == path);
   check_defaults(cfg);
 }
@@ -199,6 +202,8 @@ TEST_CASE_METHOD(fixture, "a syntax error in the file names the key") {
 TEST_CASE_METHOD(fixture, "a zero stash capacity is refused") {
   CHECK(refused({"--aggregates.stash-capacity=0"})
         == "aggregates.stash-capacity: '0' is not a positive integer");
+  CHECK(refused({"--aggregates.recovery-chunk=0"})
+        == "aggregates.recovery-chunk: '0' is not a positive integer");
   CHECK_THAT(refused({"--journal.max-batch-events=0"}),
              Contains("journal.max-batch-events"));
   CHECK_THAT(refused({"--journal.map-size=1KiB"}),
@@ -250,7 +255,8 @@ TEST_CASE_METHOD(fixture, "the config converts to runtime options") {
     {"--journal.path=/tmp/j", "--journal.map-size=2TiB", "--journal.sync=none",
      "--journal.max-batch-events=10", "--journal.max-batch-bytes=1MiB",
      "--aggregates.snapshot-every=5", "--aggregates.passivate-after=1s",
-     "--aggregates.max-active=3", "--aggregates.stash-capacity=2"}));
+     "--aggregates.max-active=3", "--aggregates.stash-capacity=2",
+     "--aggregates.recovery-chunk=7"}));
   auto opts = cfg.runtime_options();
   CHECK(opts.journal_path == "/tmp/j");
   CHECK(opts.journal.map_size == uint64_t{2} << 40);
@@ -259,6 +265,7 @@ TEST_CASE_METHOD(fixture, "the config converts to runtime options") {
   CHECK(opts.coordinator.max_batch_events == 10);
   CHECK(opts.coordinator.max_batch_bytes == uint64_t{1} << 20);
   CHECK(opts.aggregates.snapshot_every == 5);
+  CHECK(opts.aggregates.recovery_chunk == 7);
   CHECK(opts.aggregates.stash_capacity == 2);
   CHECK(opts.registry.passivate_after == caf::timespan{1s});
   CHECK(opts.registry.max_active == 3);

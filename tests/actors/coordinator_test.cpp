@@ -110,9 +110,9 @@ TEST_CASE_METHOD(fixture, "groups that arrive during a commit share the next "
   std::vector<journal::write_group> groups;
   for (int i = 0; i < 500; ++i)
     groups.push_back(one_event("acct-" + std::to_string(i)));
-  self->spawn(burst_sender, coord, std::move(groups),
-              caf::actor{self});
-  self->receive([](size_t failures) { CHECK(failures == 0); });
+  self->spawn(burst_sender, coord, std::move(groups), caf::actor{self});
+  self->receive([](size_t failures) { CHECK(failures == 0); },
+                caf::after(60s) >> [] { FAIL("the burst did not end"); });
   auto s = stats();
   CHECK(s.groups == 500);
   CHECK(s.events == 500);
@@ -129,9 +129,9 @@ TEST_CASE("a commit holds at most max-batch-events events") {
   std::vector<journal::write_group> groups;
   for (int i = 0; i < 200; ++i)
     groups.push_back(one_event("acct-" + std::to_string(i)));
-  f.self->spawn(burst_sender, f.coord, std::move(groups),
-                caf::actor{f.self});
-  f.self->receive([](size_t failures) { CHECK(failures == 0); });
+  f.self->spawn(burst_sender, f.coord, std::move(groups), caf::actor{f.self});
+  f.self->receive([](size_t failures) { CHECK(failures == 0); },
+                  caf::after(60s) >> [] { FAIL("the burst did not end"); });
   auto st = f.stats();
   CHECK(st.groups == 200);
   CHECK(st.max_events_per_commit <= 10);
@@ -165,8 +165,7 @@ TEST_CASE_METHOD(fixture, "after an injected commit failure every write "
 
 TEST_CASE_METHOD(fixture, "an injected persist failure refuses one group and "
                           "leaves the journal healthy") {
-  self->request(coord, 10s, inject_atom::value,
-                injected_failure::next_persist)
+  self->request(coord, 10s, inject_atom::value, injected_failure::next_persist)
     .receive([](bool) {}, [](caf::error& err) { FAIL(describe(err)); });
   auto res = burst({one_event("a-1"), one_event("b-1")});
   REQUIRE(!res[0]);
@@ -178,8 +177,8 @@ TEST_CASE_METHOD(fixture, "an injected persist failure refuses one group and "
 TEST_CASE_METHOD(fixture, "the hub feeds subscribers the committed events in "
                           "position order") {
   uint64_t last = 99;
-  self->request(hub, 10s, subscribe_atom::value, caf::actor{self},
-                std::string{})
+  self
+    ->request(hub, 10s, subscribe_atom::value, caf::actor{self}, std::string{})
     .receive([&](uint64_t pos) { last = pos; },
              [](caf::error& err) { FAIL(describe(err)); });
   CHECK(last == 0);
@@ -194,8 +193,9 @@ TEST_CASE_METHOD(fixture, "the hub feeds subscribers the committed events in "
       caf::after(10s) >> [] { FAIL("no events from the hub"); });
   CHECK(positions == std::vector<uint64_t>{1, 2});
   SECTION("a category subscription sees only its category") {
-    self->request(hub, 10s, subscribe_atom::value, caf::actor{self},
-                  std::string{"invoice"})
+    self
+      ->request(hub, 10s, subscribe_atom::value, caf::actor{self},
+                std::string{"invoice"})
       .receive([&](uint64_t pos) { CHECK(pos == 2); },
                [](caf::error& err) { FAIL(describe(err)); });
     burst({one_event("order-2"), one_event("invoice-2")});
@@ -207,4 +207,78 @@ TEST_CASE_METHOD(fixture, "the hub feeds subscribers the committed events in "
       },
       caf::after(10s) >> [] { FAIL("no events from the hub"); });
   }
+}
+
+TEST_CASE_METHOD(fixture, "a record delivered live equals the same record "
+                          "read back, field by field") {
+  self
+    ->request(hub, 10s, subscribe_atom::value, caf::actor{self}, std::string{})
+    .receive([](uint64_t) {}, [](caf::error& err) { FAIL(describe(err)); });
+  auto g = one_event("order-1");
+  auto& first = g.appends[0].events[0];
+  first.correlation_id = "corr-1";
+  first.causation_id = "cause-1";
+  first.metadata = "meta";
+  first.schema_version = 3;
+  journal::event_record dated;
+  dated.type = "dated";
+  dated.payload = "d";
+  dated.timestamp_ns = 1234567;
+  g.appends[0].events.push_back(dated);
+  REQUIRE(burst({g, one_event("invoice-1")})[0]);
+  std::vector<journal::stored_event> live;
+  while (live.size() < 3)
+    self->receive(
+      [&](events_atom, std::vector<journal::stored_event>& evs) {
+        for (auto& ev : evs)
+          live.push_back(std::move(ev));
+      },
+      caf::after(10s) >> [] { FAIL("no events from the hub"); });
+  auto stored = j->read_all(1, 10);
+  REQUIRE(stored);
+  REQUIRE(stored->events.size() == 3);
+  for (size_t i = 0; i < 3; ++i) {
+    auto& x = live[i];
+    auto& y = stored->events[i];
+    CHECK(x.stream == y.stream);
+    CHECK(x.version == y.version);
+    CHECK(x.position == y.position);
+    CHECK(x.record.type == y.record.type);
+    CHECK(x.record.schema_version == y.record.schema_version);
+    CHECK(x.record.timestamp_ns == y.record.timestamp_ns);
+    CHECK(x.record.correlation_id == y.record.correlation_id);
+    CHECK(x.record.causation_id == y.record.causation_id);
+    CHECK(x.record.metadata == y.record.metadata);
+    CHECK(x.record.payload == y.record.payload);
+    CHECK(x.record == y.record);
+  }
+  CHECK(live[0].record.timestamp_ns != 0);
+  CHECK(live[1].record.timestamp_ns == 1234567);
+}
+
+TEST_CASE_METHOD(fixture, "the coordinator truncates a stream on its own "
+                          "thread") {
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(burst({one_event("order-1")})[0]);
+  uint64_t from = 0;
+  self
+    ->request(coord, 10s, truncate_atom::value, std::string{"order-1"},
+              uint64_t{4})
+    .receive([&](uint64_t x) { from = x; },
+             [](caf::error& err) { FAIL(describe(err)); });
+  CHECK(from == 4);
+  auto evs = j->read_stream("order-1");
+  REQUIRE(evs);
+  REQUIRE(evs->size() == 2);
+  CHECK(evs->front().version == 4);
+  CHECK(*j->stream_version("order-1") == 5);
+  caf::error err;
+  self
+    ->request(coord, 10s, truncate_atom::value, std::string{"nope-1"},
+              uint64_t{2})
+    .receive([](uint64_t) { FAIL("truncated"); },
+             [&](caf::error& e) { err = std::move(e); });
+  CHECK(code_of(err) == errc::not_found);
+  // The coordinator goes on.
+  REQUIRE(burst({one_event("order-1")})[0]);
 }

@@ -248,9 +248,19 @@ int run(const settings& args) {
                            args.seed * client_count + c, budget);
       self->monitor(hdl);
     }
-    // Without max-acks the clients run until the process is killed.
-    for (uint64_t down = 0; down < client_count;)
-      self->receive([&](caf::down_msg&) { ++down; });
+    // Without max-acks the clients run until the process is killed; with
+    // it, clients that make no progress for two minutes fail the run.
+    bool stalled = false;
+    for (uint64_t down = 0; down < client_count && !stalled;)
+      self->receive([&](caf::down_msg&) { ++down; },
+                    caf::after(std::chrono::minutes{2}) >>
+                      [&] { stalled = budget->limited; });
+    if (stalled) {
+      std::fprintf(stderr, "cairn-aggregate-crash-driver: the clients made "
+                           "no progress for two minutes\n");
+      (*rt)->stop();
+      return 3;
+    }
   }
   print_stats(sys, **rt, registry);
   (*rt)->stop();

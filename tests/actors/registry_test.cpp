@@ -5,6 +5,7 @@
 #include "caf/all.hpp"
 
 #include "actors/runtime.hpp"
+#include "journal/journal.hpp"
 #include "tests/actors/account.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -67,4 +68,33 @@ TEST_CASE_METHOD(fixture, "the registry spawns one entity per id and counts "
         CHECK(s.routed == 3);
       },
       [](caf::error& e) { FAIL(describe(e)); });
+}
+
+TEST_CASE_METHOD(fixture, "an entity id over the maximum length is refused "
+                          "and the journal goes on") {
+  auto reg = rt->registry<account>();
+  // account- + 246 bytes is the longest stream name the journal takes.
+  auto limit
+    = journal::max_stream_name_size - std::string{"account"}.size() - 1;
+  caf::error err;
+  self->request(reg, 10s, entity_id{std::string(505, 'x')}, open_account{"x"})
+    .receive([] { FAIL("accepted"); }, [&](caf::error& e) { err = e; });
+  CHECK(code_of(err) == errc::invalid_argument);
+  CHECK(describe(err).find("505 bytes") != std::string::npos);
+  CHECK(describe(err).find(std::to_string(limit) + " bytes")
+        != std::string::npos);
+  self->request(reg, 10s, stats_atom::value)
+    .receive([](registry_stats& s) { CHECK(s.spawned == 0); },
+             [](caf::error& e) { FAIL(describe(e)); });
+  // The journal goes on: a normal command right after commits.
+  self->request(reg, 10s, entity_id{"1"}, open_account{"ann"})
+    .receive([] {}, [](caf::error& e) { FAIL(describe(e)); });
+  self->request(reg, 10s, entity_id{"1"}, charge{5})
+    .receive([](int64_t x) { CHECK(x == 5); },
+             [](caf::error& e) { FAIL(describe(e)); });
+  // The longest id is taken.
+  self->request(reg, 10s, entity_id{std::string(limit, 'y')}, open_account{"y"})
+    .receive([] {}, [](caf::error& e) { FAIL(describe(e)); });
+  CHECK(*rt->journal()->stream_version("account-" + std::string(limit, 'y'))
+        == 1);
 }

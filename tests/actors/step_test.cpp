@@ -4,6 +4,7 @@
 
 #include "caf/all.hpp"
 
+#include "actors/aggregate_actor.hpp"
 #include "actors/runtime.hpp"
 #include "journal/codec.hpp"
 #include "journal/verify.hpp"
@@ -32,8 +33,7 @@ struct fixture {
     rt->stop();
   }
 
-  void start() {
-    runtime_options opts;
+  void start(runtime_options opts = {}) {
     opts.journal_path = dir.path();
     opts.journal.sync = journal::sync_mode::none;
     auto r = runtime::start(sys, opts);
@@ -47,7 +47,8 @@ struct fixture {
     caf::error result;
     self->send(accounts, entity_id{id}, std::move(cmd));
     self->receive([] {}, [](int64_t) {},
-                  [&](caf::error& err) { result = std::move(err); });
+                  [&](caf::error& err) { result = std::move(err); },
+                  caf::after(10s) >> [] { FAIL("no reply"); });
     return result;
   }
 
@@ -62,11 +63,11 @@ struct fixture {
   /// A step of the manager stream `checkout-1` at `version` with one
   /// event, commanding `cmds` to accounts.
   step_request make_step(uint64_t version,
-                         std::vector<std::pair<std::string, caf::message>>
-                           cmds) {
+                         std::vector<std::pair<std::string, caf::message>> cmds,
+                         std::string manager = "checkout-1") {
     step_request req;
     journal::append a;
-    a.stream = "checkout-1";
+    a.stream = std::move(manager);
     a.expected = journal::expected_version::exact(version);
     journal::event_record r;
     r.type = "checkout_step";
@@ -148,8 +149,9 @@ TEST_CASE_METHOD(fixture, "a step is atomic across two aggregates") {
   }
   SECTION("a failed commit leaves neither the manager's nor the "
           "aggregates' events") {
-    self->request(rt->coordinator(), 10s, inject_atom::value,
-                  injected_failure::next_commit)
+    self
+      ->request(rt->coordinator(), 10s, inject_atom::value,
+                injected_failure::next_commit)
       .receive([](bool) {}, [](caf::error& err) { FAIL(describe(err)); });
     auto failed = run(make_step(2, {{"1", caf::make_message(charge{100})},
                                     {"2", caf::make_message(charge{100})}}));
@@ -181,7 +183,8 @@ TEST_CASE_METHOD(fixture, "a command to an entity that is deciding a step "
   for (int i = 0; i < 2; ++i)
     self->receive([&](step_result&) { step_done = true; },
                   [&](int64_t x) { direct = x; },
-                  [](caf::error& err) { FAIL(describe(err)); });
+                  [](caf::error& err) { FAIL(describe(err)); },
+                  caf::after(10s) >> [] { FAIL("no reply"); });
   CHECK(step_done);
   // Whatever the order, both committed and the balance holds both.
   CHECK((direct == 1 || direct == 6));
@@ -206,25 +209,259 @@ TEST_CASE_METHOD(fixture, "a step that commands one entity twice has the "
 TEST_CASE_METHOD(fixture, "a discarded step's command still waiting in an "
                           "entity's stash is dropped, not decided later") {
   REQUIRE(!tell("1", open_account{"x"}));
+  auto cap = rt->env()->capability;
   // Step 100 holds the entity in `deciding`; step 101's command is stashed.
-  self->send(accounts, entity_id{"1"}, decide_atom::value, uint64_t{100},
+  self->send(accounts, entity_id{"1"}, decide_atom::value, cap, uint64_t{100},
              charge{1});
   self->receive([](step_decision& d) { REQUIRE(d.accepted); },
-                [](caf::error& err) { FAIL(describe(err)); });
-  self->send(accounts, entity_id{"1"}, decide_atom::value, uint64_t{101},
+                [](caf::error& err) { FAIL(describe(err)); },
+                caf::after(10s) >> [] { FAIL("no decision"); });
+  self->send(accounts, entity_id{"1"}, decide_atom::value, cap, uint64_t{101},
              charge{2});
   // The coordinator gave up on step 101, then step 100 did not commit.
-  self->send(accounts, entity_id{"1"}, outcome_atom::value, uint64_t{101},
+  self->send(accounts, entity_id{"1"}, outcome_atom::value, cap, uint64_t{101},
              false);
-  self->send(accounts, entity_id{"1"}, outcome_atom::value, uint64_t{100},
+  self->send(accounts, entity_id{"1"}, outcome_atom::value, cap, uint64_t{100},
              false);
-  self->receive(
-    [](step_decision& d) {
-      CHECK(!d.accepted);
-      CHECK(d.why.find("step 101 was abandoned") != std::string::npos);
-    },
-    [](caf::error& err) { FAIL(describe(err)); });
+  self->receive([](step_decision&) { FAIL("step 101 was decided"); },
+                [](caf::error& err) {
+                  CHECK(code_of(err) == errc::timeout);
+                  CHECK(describe(err).find("step 101 was abandoned")
+                        != std::string::npos);
+                },
+                caf::after(10s) >> [] { FAIL("no answer for step 101"); });
   // The entity is free: a plain command commits at once.
   REQUIRE(!tell("1", charge{3}));
   CHECK(balance("1") == 3);
+}
+
+TEST_CASE_METHOD(fixture, "an entity passivated while it decides a step "
+                          "hears the outcome and later commands answer") {
+  rt->stop();
+  runtime_options opts;
+  opts.registry.max_active = 2;
+  start(opts);
+  auto cap = rt->env()->capability;
+  REQUIRE(!tell("1", open_account{"a"}));
+  REQUIRE(!tell("2", open_account{"b"}));
+  // The test holds entity 2 in `deciding` for its own step 900.
+  caf::actor two;
+  self->send(accounts, entity_id{"2"}, decide_atom::value, cap, uint64_t{900},
+             charge{100});
+  self->receive(
+    [&](step_decision& d) {
+      REQUIRE(d.accepted);
+      two = d.entity;
+    },
+    [](caf::error& err) { FAIL(describe(err)); },
+    caf::after(10s) >> [] { FAIL("no decision"); });
+  REQUIRE(two);
+  auto routed = [&] {
+    uint64_t result = 0;
+    self->request(accounts, 10s, stats_atom::value)
+      .receive([&](registry_stats& s) { result = s.routed; },
+               [](caf::error& err) { FAIL(describe(err)); });
+    return result;
+  };
+  auto before = routed();
+  // A step for 1 and 2: 1 decides and holds, 2's decide waits in its stash.
+  self->send(rt->coordinator(), step_atom::value,
+             make_step(0, {{"1", caf::make_message(charge{5})},
+                           {"2", caf::make_message(charge{7})}}));
+  // Both decides went through the registry (1 has decided: one at a time).
+  for (int i = 0; i < 2000 && routed() < before + 2; ++i)
+    self->receive(caf::after(1ms) >> [] {});
+  REQUIRE(routed() == before + 2);
+  // A third entity makes the registry passivate 1, the least recently used,
+  // while 1 still decides the step.
+  REQUIRE(!tell("3", open_account{"c"}));
+  registry_stats st;
+  self->request(accounts, 10s, stats_atom::value)
+    .receive([&](registry_stats& s) { st = s; },
+             [](caf::error& err) { FAIL(describe(err)); });
+  CHECK(st.passivated == 1);
+  // Step 900 did not commit: 2 decides the step, which commits.
+  caf::anon_send(two, outcome_atom::value, cap, uint64_t{900}, false);
+  self->receive(
+    [](step_result& res) {
+      REQUIRE(res.outcomes.size() == 2);
+      CHECK(res.outcomes[0].accepted);
+      CHECK(res.outcomes[1].accepted);
+    },
+    [](caf::error& err) { FAIL(describe(err)); },
+    caf::after(10s) >> [] { FAIL("the step did not end"); });
+  // 1 applied the step's event, stopped, and its successor answers.
+  CHECK(balance("1") == 5);
+  CHECK(balance("2") == 7);
+  CHECK(*rt->journal()->stream_version("account-1") == 2);
+}
+
+TEST_CASE_METHOD(fixture, "steps commanding the same entities in opposite "
+                          "order neither stall nor record false "
+                          "rejections") {
+  rt->stop();
+  runtime_options opts;
+  // A stall would show as a timeout long before the test's own limit.
+  opts.coordinator.decide_timeout = 2s;
+  start(opts);
+  REQUIRE(!tell("a", open_account{"a"}));
+  REQUIRE(!tell("b", open_account{"b"}));
+  constexpr int rounds = 1000;
+  auto t0 = std::chrono::steady_clock::now();
+  int rejected = 0;
+  int failed = 0;
+  uint64_t x_version = 0;
+  uint64_t y_version = 0;
+  for (int i = 0; i < rounds; ++i) {
+    self->send(rt->coordinator(), step_atom::value,
+               make_step(x_version,
+                         {{"a", caf::make_message(charge{1})},
+                          {"b", caf::make_message(charge{1})}},
+                         "checkout-x"));
+    self->send(rt->coordinator(), step_atom::value,
+               make_step(y_version,
+                         {{"b", caf::make_message(charge{1})},
+                          {"a", caf::make_message(charge{1})}},
+                         "checkout-y"));
+    for (int k = 0; k < 2; ++k)
+      self->receive(
+        [&](step_result& res) {
+          for (auto& o : res.outcomes)
+            if (!o.accepted)
+              ++rejected;
+          auto& own = res.receipt.appends.front();
+          (own.stream == "checkout-x" ? x_version : y_version)
+            = own.last_version;
+        },
+        [&](caf::error& err) {
+          ++failed;
+          UNSCOPED_INFO(describe(err));
+        },
+        caf::after(10s) >> [&] { FAIL("a step did not end"); });
+    if (failed > 0 || rejected > 0)
+      break;
+  }
+  auto secs = std::chrono::duration_cast<std::chrono::seconds>(
+    std::chrono::steady_clock::now() - t0);
+  CHECK(rejected == 0);
+  CHECK(failed == 0);
+  CHECK(secs.count() < 60);
+  CHECK(balance("a") == 2 * rounds);
+  CHECK(balance("b") == 2 * rounds);
+}
+
+TEST_CASE_METHOD(fixture, "a decide that times out fails the step instead of "
+                          "counting as a rejection") {
+  rt->stop();
+  runtime_options opts;
+  opts.coordinator.decide_timeout = 200ms;
+  start(opts);
+  auto cap = rt->env()->capability;
+  REQUIRE(!tell("1", open_account{"a"}));
+  // The test holds entity 1 for its own step: the coordinator's decide
+  // waits in its stash past the timeout.
+  caf::actor one;
+  self->send(accounts, entity_id{"1"}, decide_atom::value, cap, uint64_t{900},
+             charge{100});
+  self->receive([&](step_decision& d) { one = d.entity; },
+                [](caf::error& err) { FAIL(describe(err)); },
+                caf::after(10s) >> [] { FAIL("no decision"); });
+  auto res = run(make_step(0, {{"1", caf::make_message(charge{5})}}));
+  REQUIRE(!res);
+  CHECK(code_of(res.error()) == errc::timeout);
+  CHECK(describe(res.error()).find("account-1") != std::string::npos);
+  // Nothing of the step was written, and no rejection was recorded.
+  CHECK(*rt->journal()->stream_version("checkout-1") == 0);
+  caf::anon_send(one, outcome_atom::value, cap, uint64_t{900}, false);
+  // The abandoned decide was dropped: the entity is free and unchanged.
+  CHECK(balance("1") == 0);
+  REQUIRE(!tell("1", charge{3}));
+  CHECK(balance("1") == 3);
+  // Retried, the step commits.
+  auto again = run(make_step(0, {{"1", caf::make_message(charge{5})}}));
+  REQUIRE(again);
+  CHECK(again->outcomes[0].accepted);
+  CHECK(balance("1") == 8);
+}
+
+TEST_CASE_METHOD(fixture, "a forged outcome is ignored and the entity's "
+                          "state stays its journal's") {
+  REQUIRE(!tell("1", open_account{"x"}));
+  REQUIRE(!tell("1", charge{10}));
+  auto cap = rt->env()->capability;
+  // A genuine decide (as the coordinator would send it) holds the entity.
+  caf::actor one;
+  self->send(accounts, entity_id{"1"}, decide_atom::value, cap, uint64_t{7},
+             charge{1000});
+  self->receive(
+    [&](step_decision& d) {
+      REQUIRE(d.accepted);
+      one = d.entity;
+    },
+    [](caf::error& err) { FAIL(describe(err)); },
+    caf::after(10s) >> [] { FAIL("no decision"); });
+  // Someone who guesses the step id, but not the capability, claims the
+  // step committed, through the registry and directly.
+  auto forged = step_capability::generate();
+  for (uint64_t step = 1; step <= 10; ++step) {
+    self->send(accounts, entity_id{"1"}, outcome_atom::value, forged, step,
+               true);
+    caf::anon_send(one, outcome_atom::value, forged, step, true);
+  }
+  // The genuine outcome: the step did not commit.
+  caf::anon_send(one, outcome_atom::value, cap, uint64_t{7}, false);
+  CHECK(balance("1") == 10);
+  CHECK(rt->env()->forged_messages.load() >= 20);
+  // The entity's state equals what recovery from the journal gives.
+  self->send_exit(one, caf::exit_reason::user_shutdown);
+  auto fresh = spawn_aggregate<account>(sys, rt->env(), "1");
+  int64_t recovered = -1;
+  self->request(fresh, 10s, get_balance{})
+    .receive([&](int64_t x) { recovered = x; },
+             [](caf::error& err) { FAIL(describe(err)); });
+  CHECK(recovered == 10);
+  self->send_exit(fresh, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_METHOD(fixture, "a forged decide is refused and holds nothing") {
+  REQUIRE(!tell("1", open_account{"x"}));
+  auto before = rt->env()->forged_messages.load();
+  caf::error err;
+  self
+    ->request(accounts, 10s, entity_id{"1"}, decide_atom::value,
+              step_capability::generate(), uint64_t{1}, charge{5})
+    .receive([](step_decision&) { FAIL("decided"); },
+             [&](caf::error& e) { err = std::move(e); });
+  CHECK(code_of(err) == errc::invalid_argument);
+  CHECK(describe(err).find("forged internal message refused")
+        != std::string::npos);
+  CHECK(rt->env()->forged_messages.load() == before + 1);
+  // The entity is not held: a plain command commits at once.
+  REQUIRE(!tell("1", charge{3}));
+  CHECK(balance("1") == 3);
+}
+
+TEST_CASE_METHOD(fixture, "an entity whose step failed on a conflict on its "
+                          "stream catches up and decides the next step") {
+  REQUIRE(!tell("1", open_account{"x"}));
+  REQUIRE(balance("1") == 0);
+  // Another writer appends to account-1 behind the entity's back.
+  journal::write_group g;
+  journal::append a;
+  a.stream = "account-1";
+  a.events.push_back(codec_of<account>().encode(charged{40}));
+  g.appends.push_back(std::move(a));
+  self->request(rt->coordinator(), 10s, commit_atom::value, std::move(g))
+    .receive([](journal::group_receipt&) {},
+             [](caf::error& err) { FAIL(describe(err)); });
+  // The entity decides against its stale version: the step conflicts.
+  auto first = run(make_step(0, {{"1", caf::make_message(charge{5})}}));
+  REQUIRE(!first);
+  CHECK(code_of(first.error()) == errc::conflict);
+  // Retried, the step commits on top of the other writer's event.
+  auto second = run(make_step(0, {{"1", caf::make_message(charge{5})}}));
+  REQUIRE(second);
+  CHECK(second->outcomes[0].accepted);
+  CHECK(balance("1") == 45);
+  CHECK(*rt->journal()->stream_version("account-1") == 3);
 }
