@@ -15,8 +15,8 @@ runtime::~runtime() {
   stop();
 }
 
-caf::expected<std::unique_ptr<runtime>>
-runtime::start(caf::actor_system& sys, runtime_options opts) {
+caf::expected<std::unique_ptr<runtime>> runtime::start(caf::actor_system& sys,
+                                                       runtime_options opts) {
   auto j = journal::journal::open(opts.journal_path, opts.journal);
   if (!j)
     return std::move(j.error());
@@ -28,8 +28,8 @@ runtime::start(caf::actor_system& sys, runtime_options opts) {
   rt->hub_ = spawn_subscription_hub(sys, *last);
   auto env = std::make_shared<aggregate_env>();
   env->journal = shared;
-  env->coordinator = spawn_coordinator(sys, shared, rt->opts_.coordinator,
-                                       rt->hub_);
+  env->coordinator
+    = spawn_coordinator(sys, shared, rt->opts_.coordinator, rt->hub_);
   env->settings = rt->opts_.aggregates;
   rt->env_ = std::move(env);
   return rt;
@@ -70,9 +70,7 @@ caf::actor runtime::outbox() {
   if (!outbox_ && !stopped_)
     outbox_ = spawn_outbox_dispatcher(
       sys_, env_->journal, env_->coordinator,
-      [r = routes_](const std::string& category) {
-        return r->find(category);
-      });
+      [r = routes_](const std::string& category) { return r->find(category); });
   return outbox_;
 }
 
@@ -84,6 +82,20 @@ void runtime::adopt(caf::actor hdl) {
     adopted_.push_back(std::move(hdl));
 }
 
+void runtime::adopt_router(caf::actor hdl) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (!stopped_)
+      routers_.push_back(hdl);
+  }
+  adopt(std::move(hdl));
+}
+
+std::vector<caf::actor> runtime::routers() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return routers_;
+}
+
 void runtime::stop() {
   std::lock_guard<std::mutex> guard{mtx_};
   if (stopped_)
@@ -92,6 +104,7 @@ void runtime::stop() {
   for (auto& hdl : adopted_)
     caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
   adopted_.clear();
+  routers_.clear();
   for (auto& [type, hdl] : registries_)
     caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
   registries_.clear();

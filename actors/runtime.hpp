@@ -1,8 +1,8 @@
 #pragma once
 
 #include <atomic>
-#include <memory>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <typeindex>
@@ -57,8 +57,8 @@ public:
   /// Opens the journal and spawns the coordinator and the hub.
   ///
   /// Errors: those of `journal::journal::open`.
-  static caf::expected<std::unique_ptr<runtime>>
-  start(caf::actor_system& sys, runtime_options opts);
+  static caf::expected<std::unique_ptr<runtime>> start(caf::actor_system& sys,
+                                                       runtime_options opts);
 
   /// Returns the registry of aggregate type `A`, spawned on first use.
   /// Thread-safe.
@@ -97,6 +97,13 @@ public:
   /// Makes `stop()` tell `hdl` to exit too.
   void adopt(caf::actor hdl);
 
+  /// Adopts `hdl`, the input router of a process-manager type, and lists it
+  /// in `routers()`.
+  void adopt_router(caf::actor hdl);
+
+  /// Returns the routers adopted with `adopt_router`. Thread-safe.
+  std::vector<caf::actor> routers();
+
   /// Tells every actor of the runtime to exit. Idempotent.
   void stop();
 
@@ -134,6 +141,7 @@ private:
   std::mutex mtx_;
   std::unordered_map<std::type_index, caf::actor> registries_;
   std::vector<caf::actor> adopted_;
+  std::vector<caf::actor> routers_;
   /// Routed categories; shared with the outbox dispatcher, which may
   /// outlive this object by a message.
   struct routes {

@@ -25,8 +25,7 @@ template <class P>
 void arm_deadline(process_pointer<P> self, const std::string& name,
                   int64_t due_ns) {
   using namespace std::chrono;
-  auto now = duration_cast<nanoseconds>(
-               system_clock::now().time_since_epoch())
+  auto now = duration_cast<nanoseconds>(system_clock::now().time_since_epoch())
                .count();
   auto delay = nanoseconds{std::max<int64_t>(0, due_ns - now)};
   self->delayed_send(self, delay, deadline_atom::value, name, due_ns);
@@ -144,9 +143,8 @@ void process_maybe_snapshot(process_pointer<P> self, uint64_t before) {
   x.deadlines = st.deadlines;
   x.completed = st.completed;
   journal::write_group g;
-  g.snapshots.push_back(journal::snapshot{st.stream, st.version,
-                                          process_snapshot_type<P>(),
-                                          journal::to_bytes(x)});
+  g.snapshots.push_back(journal::snapshot{
+    st.stream, st.version, process_snapshot_type<P>(), journal::to_bytes(x)});
   caf::anon_send(st.env->coordinator, commit_atom::value, std::move(g));
 }
 
@@ -161,9 +159,9 @@ void process_passivate(process_pointer<P> self) {
     for (auto& [name, due] : st.deadlines)
       first = std::min(first, due);
     using namespace std::chrono;
-    auto now = duration_cast<nanoseconds>(
-                 system_clock::now().time_since_epoch())
-                 .count();
+    auto now
+      = duration_cast<nanoseconds>(system_clock::now().time_since_epoch())
+          .count();
     auto delay = nanoseconds{std::max<int64_t>(0, first - now)};
     caf::delayed_anon_send(st.env->registry, delay, entity_id{st.id},
                            wake_atom::value);
@@ -176,7 +174,8 @@ void process_recover_chunk(process_pointer<P> self) {
   auto& st = self->state;
   if (st.phase != process_phase::recovering)
     return;
-  auto n = st.env->recovery_chunk;
+  // At least one: a chunk of none would never reach the end.
+  auto n = std::max<size_t>(st.env->recovery_chunk, 1);
   auto chunk = st.env->journal->read_stream(st.stream, st.version + 1, n);
   if (!chunk)
     return process_recovery_failed<P>(self, std::move(chunk.error()));
