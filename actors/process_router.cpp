@@ -31,6 +31,22 @@ input_ref ref_of(const journal::stored_event& ev) {
   return {ev.stream, ev.version, ev.position, ev.record.type};
 }
 
+/// The corrupt record at `position`: its stream and version as the error
+/// (`stream S version V: ...`) names them.
+input_ref corrupt_ref(uint64_t position, const caf::error& err) {
+  input_ref in;
+  in.position = position;
+  in.type = "(corrupt record)";
+  auto text = context_of(err);
+  auto s = text.find("stream ");
+  auto v = s == std::string::npos ? s : text.find(" version ", s);
+  if (v != std::string::npos) {
+    in.stream = text.substr(s + 7, v - s - 7);
+    in.version = std::strtoull(text.c_str() + v + 9, nullptr, 10);
+  }
+  return in;
+}
+
 /// What the router adds to its subscription.
 struct router_core {
   std::string category;
@@ -262,8 +278,7 @@ spawn_process_router(caf::actor_system& sys, std::string category,
                      subscription_hub_actor hub, coordinator_actor coordinator,
                      caf::actor registry, input_dispatch dispatch,
                      router_settings settings) {
-  if (router_checkpoint_of(category).size()
-      > journal::max_checkpoint_name_size)
+  if (router_checkpoint_of(category).size() > journal::max_checkpoint_name_size)
     return make_error(errc::invalid_argument,
                       "process manager category " + category + " is "
                         + std::to_string(category.size())
@@ -289,6 +304,9 @@ spawn_process_router(caf::actor_system& sys, std::string category,
       h.deliver = [ctx, core](std::vector<journal::stored_event>& events) {
         for (auto& ev : events)
           route(ctx, core, ev);
+      };
+      h.skipped = [ctx, core](uint64_t pos, const caf::error& err) {
+        park(ctx, core, corrupt_ref(pos, err), err, 0);
       };
       h.extra = caf::message_handler{
         [ctx, core](stats_atom) {

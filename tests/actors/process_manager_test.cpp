@@ -242,8 +242,11 @@ TEST_CASE_METHOD(fixture, "an instance recovers from its snapshot and the "
   auto state_of = [&](caf::actor r) {
     std::pair<uint64_t, std::string> result;
     self->request(r, 10s, entity_id{"g9"}, get_state_atom::value)
-      .receive([&](uint64_t v, std::string& bytes) { result = {v, bytes}; },
-               [](caf::error& err) { FAIL(describe(err)); });
+      .receive(
+        [&](uint64_t v, std::string& bytes) {
+          result = {v, bytes};
+        },
+        [](caf::error& err) { FAIL(describe(err)); });
     return result;
   };
   auto before = state_of(reg);
@@ -268,4 +271,36 @@ TEST_CASE_METHOD(fixture, "router settings of zero are refused by name") {
   CHECK_THROWS_WITH(start_process_manager<one_shot>(*rt, rs),
                     Catch::Contains("max_in_flight and read_chunk must be at "
                                     "least 1"));
+}
+
+TEST_CASE_METHOD(fixture, "a recovery chunk of zero is refused by name, and "
+                          "an instance given one still recovers") {
+  runtime_options opts;
+  opts.journal_path = dir.path() + "/other";
+  opts.journal.sync = journal::sync_mode::none;
+  opts.aggregates.recovery_chunk = 0;
+  auto other = runtime::start(sys, opts);
+  REQUIRE(other);
+  CHECK_THROWS_WITH(start_process_manager<one_shot>(**other),
+                    Catch::Contains("recovery_chunk must be at least 1"));
+  (*other)->stop();
+  // An instance spawned with such an environment replays in chunks of one.
+  tell("r", open_account{"r"});
+  start_process_manager<group_checkout>(*rt);
+  request_checkout("g0", {"r"});
+  REQUIRE(await_finished("g0"));
+  auto env = std::make_shared<process_env>();
+  env->journal = rt->journal();
+  env->coordinator = rt->coordinator();
+  env->recovery_chunk = 0;
+  std::shared_ptr<const process_env> cenv = env;
+  auto inst
+    = sys.spawn(detail::process_impl<group_checkout>, cenv, std::string{"g0"});
+  self->request(inst, 10s, get_state_atom::value)
+    .receive(
+      [&](uint64_t v, std::string&) {
+        CHECK(v == *rt->journal()->stream_version("checkout-g0"));
+      },
+      [](caf::error& err) { FAIL(describe(err)); });
+  self->send_exit(inst, caf::exit_reason::user_shutdown);
 }

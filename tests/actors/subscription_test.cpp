@@ -371,3 +371,25 @@ TEST_CASE("waiting for a subscription that does not get there times out") {
   CHECK(code_of(r.error()) == errc::timeout);
   f.self->send_exit(slow, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE("a subscription checkpoint name over the maximum length is "
+          "refused") {
+  temp_dir dir;
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  runtime_options opts;
+  opts.journal_path = dir.path();
+  auto rt = runtime::start(sys, opts);
+  REQUIRE(rt);
+  subscription_settings ss;
+  ss.checkpoint = std::string(journal::max_checkpoint_name_size + 1, 'c');
+  auto sub = subscribe(**rt, ss, [](subscription_context&) {
+    return subscription_handler{
+      [](std::vector<journal::stored_event>&) {}, {}, {}};
+  });
+  REQUIRE(!sub);
+  CHECK(code_of(sub.error()) == errc::invalid_argument);
+  CHECK(describe(sub.error()).find("max_checkpoint_name_size")
+        != std::string::npos);
+  (*rt)->stop();
+}

@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "actors/dead_letter.hpp"
+#include "journal/codec.hpp"
 #include "journal/errc.hpp"
 #include "journal/event_record.hpp"
 #include "journal/journal.hpp"
@@ -863,4 +865,80 @@ TEST_CASE("tail stops at a corrupted record, naming it, and exits 1") {
         != std::string::npos);
   auto other = cli({"tail", "--category", "invoice", bad.dir});
   CHECK(other.exit_code == 0);
+}
+
+// -- dead letters -------------------------------------------------------------
+
+TEST_CASE("dead-letters lists the parked inputs and --replay marks them, "
+          "only while no other process holds the journal") {
+  temp_dir tmp;
+  auto dir = tmp.sub("journal");
+  cairn::dead_letter row{"bumps",
+                         "desk-1",
+                         1,
+                         2,
+                         "bump_requested",
+                         "unknown_event_type: stream bumps-x version 1",
+                         fixed_ts,
+                         1,
+                         false};
+  auto key = cairn::dead_letter_key("bumps", 2);
+  {
+    auto j = open_journal(dir);
+    cj::write_group g;
+    g.tables.push_back(
+      {cairn::dead_letter_table, key, cj::to_bytes(row), false});
+    REQUIRE(j->commit(g));
+    auto listed = cli({"dead-letters", dir});
+    INFO(listed.output);
+    CHECK(listed.exit_code == 0);
+    CHECK(line_fields(listed.output, key).at(1) == "desk-1");
+    CHECK(listed.output.find("unknown_event_type: stream bumps-x")
+          != std::string::npos);
+    CHECK(listed.output.find("1 dead letter") != std::string::npos);
+    auto json = cli({"dead-letters", "--json", dir});
+    CHECK(is_json(json.output));
+    CHECK(json.output.find(R"("stream":"desk-1","version":1,"position":2,)"
+                           R"("type":"bump_requested")")
+          != std::string::npos);
+    // This process holds the journal: marking is refused.
+    auto refused = cli({"dead-letters", "--replay", "--all", dir});
+    INFO(refused.output);
+    CHECK(refused.exit_code == 1);
+    CHECK(refused.output.find("in use by process") != std::string::npos);
+  }
+  auto unknown = cli({"dead-letters", "--replay", dir, "bumps#1"});
+  CHECK(unknown.exit_code == 1);
+  CHECK(unknown.output.find("no dead letter bumps#1") != std::string::npos);
+  auto marked = cli({"dead-letters", "--replay", dir, key});
+  INFO(marked.output);
+  CHECK(marked.exit_code == 0);
+  CHECK(marked.output.find("marked 1 dead letter") != std::string::npos);
+  auto j = open_journal(dir);
+  auto bytes = j->table_get(cairn::dead_letter_table, key);
+  REQUIRE(bytes);
+  REQUIRE(*bytes);
+  auto back = cj::from_bytes<cairn::dead_letter>(**bytes, "row");
+  REQUIRE(back);
+  CHECK(back->replay);
+  CHECK(back->error == row.error);
+  CHECK(cli({"dead-letters", "--replay", dir}).exit_code == 2);
+  CHECK(cli({"dead-letters", "--all", dir}).exit_code == 2);
+}
+
+TEST_CASE("arguments over the maximum lengths are usage errors naming the "
+          "limit") {
+  sample_journal sample;
+  auto stream = cli({"cat", sample.dir, std::string(256, 's')});
+  CHECK(stream.exit_code == 2);
+  CHECK(stream.output.find("over the maximum of 255") != std::string::npos);
+  auto category
+    = cli({"tail", "--category", std::string(256, 'c'), sample.dir});
+  CHECK(category.exit_code == 2);
+  CHECK(category.output.find("--category is 256 bytes long")
+        != std::string::npos);
+  auto key
+    = cli({"dead-letters", "--replay", sample.dir, std::string(441, 'k')});
+  CHECK(key.exit_code == 2);
+  CHECK(key.output.find("over the maximum of 440") != std::string::npos);
 }
