@@ -41,6 +41,8 @@
 /// converts it and returns an `invoice_sent`. Decoding never throws: bytes
 /// that do not decode give `errc::corrupt_record` and an unregistered type
 /// name `errc::unknown_event_type`, both naming the stream and version.
+/// Decoding never allocates more than the bytes it reads justify: every
+/// length read from the bytes is bounded by the bytes left.
 namespace cairn::journal {
 
 namespace detail {
@@ -94,6 +96,15 @@ public:
     return static_cast<size_t>(end_ - pos_);
   }
 
+  /// Throws when a container announces more elements than bytes are left:
+  /// every element takes at least one byte, so such a length is forged,
+  /// and cereal would allocate it before reading the elements.
+  void check_length(uint64_t size) const {
+    if (size > remaining())
+      throw cereal::Exception("length " + std::to_string(size) + " exceeds the "
+                              + std::to_string(remaining()) + " bytes left");
+  }
+
 private:
   const char* pos_;
   const char* end_;
@@ -111,10 +122,16 @@ void CEREAL_SERIALIZE_FUNCTION_NAME(span_input_archive& ar,
   ar(t.value);
 }
 
+/// Every container length (vectors, maps, sets, strings, ...) is checked
+/// against the bytes left before the container allocates, so a forged
+/// length cannot ask for gigabytes. (Containers of empty classes, whose
+/// elements take no bytes, are therefore limited to as many elements as
+/// bytes follow.)
 template <class T>
 void CEREAL_SERIALIZE_FUNCTION_NAME(span_input_archive& ar,
                                     cereal::SizeTag<T>& t) {
   ar(t.size);
+  ar.check_length(static_cast<uint64_t>(t.size));
 }
 
 template <class T>

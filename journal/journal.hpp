@@ -42,7 +42,8 @@
 ///
 /// | database   | key                     | value                              |
 /// |------------|-------------------------|------------------------------------|
-/// | `meta`     | name                    | format version, next stream id     |
+/// | `meta`     | name                    | format version, journal id, next   |
+/// |            |                         | stream id, position mark           |
 /// | `streams`  | stream name             | u64 id, version, first; recent     |
 /// | `names`    | u64 stream id           | stream name                        |
 /// | `log`      | u64 position            | u64 stream id, u64 seq, record     |
@@ -121,6 +122,8 @@ struct log_slice {
 
 /// Counts and sizes of a journal.
 struct journal_stats {
+  /// The journal's id (see `journal::id`).
+  std::string id;
   uint64_t streams = 0;
   /// Events stored: the entries of the global log.
   uint64_t events = 0;
@@ -172,6 +175,13 @@ public:
   /// The options the journal was opened with.
   const options& opts() const noexcept;
 
+  /// The journal's id: 32 lowercase hex digits (128 random bits) drawn when
+  /// the journal was created and stored in its `meta` database, so it stays
+  /// the same across reopens and differs between journals. A journal made
+  /// by an older build gets its id at its first open for writing; opened
+  /// read-only before that, its id is empty.
+  const std::string& id() const noexcept;
+
   // -- writes ----------------------------------------------------------------
 
   /// Commits `groups` in one LMDB write transaction. Each group is validated
@@ -179,10 +189,28 @@ public:
   /// its error, the others commit. Events without timestamp get the commit
   /// time.
   ///
+  /// Invalid input refuses its own group, never the journal: a name or key
+  /// over its maximum (see the size limits above) or empty gets
+  /// `errc::invalid_argument` naming it, its size and the limit. Should
+  /// LMDB still refuse a key or value of a validated group
+  /// (`MDB_BAD_VALSIZE`, `EINVAL`), the transaction is aborted and retried
+  /// without that group, which gets `errc::invalid_argument`.
+  ///
+  /// When the transaction outgrows LMDB's dirty page limit
+  /// (`MDB_TXN_FULL`), it is aborted and retried with the groups before
+  /// the one that overflowed; the rest commit in the transactions that
+  /// follow, and the outcomes are returned once all of them have
+  /// committed. A group that does not fit in one transaction alone gets
+  /// `errc::invalid_argument` ("write group too large for one transaction:
+  /// N events, B bytes"). Neither turns the journal fail-stop.
+  ///
   /// Returns one outcome per group, in order, once the transaction is
   /// durable per the sync mode. Returns an error for the whole commit when
-  /// the transaction fails (`errc::storage_error`, then fail-stop), when
+  /// the transaction fails (`errc::storage_error`, then fail-stop; groups
+  /// of earlier transactions of the same call may have committed), when
   /// the journal is already failed (`errc::journal_failed`) or read-only.
+  /// When the map cannot grow further (`errc::storage_error`, no
+  /// fail-stop), the groups not committed get that error.
   ///
   /// REQUIRES: at most one thread calls write functions at a time.
   caf::expected<std::vector<group_outcome>>
@@ -196,15 +224,35 @@ public:
   /// version; reads from below the cut start at the first kept event.
   /// Typically called after a snapshot at `version - 1` or later.
   ///
+  /// Retention never deletes an event that a reader has not read yet: the
+  /// cut is clipped, in the same transaction, to the stream's first event
+  /// whose position is above the lowest position stored in the
+  /// `checkpoints` table (where subscriptions, routers and projections
+  /// keep the position of the last event they processed). With no
+  /// checkpoint stored, nothing clips the cut.
+  ///
+  /// Returns the stream's first stored version after the call: `version`
+  /// when the cut was not clipped, less when it was, the old first version
+  /// when nothing was deleted.
+  ///
   /// Errors: `errc::not_found` for an unknown stream; `invalid_argument` when
-  /// `version` is beyond the stream's version plus one; write errors as
-  /// `commit`.
-  caf::error truncate_before(const std::string& stream, uint64_t version);
+  /// `version` is beyond the stream's version plus one, or when the cut
+  /// does not fit in one transaction (cut in smaller steps; the journal
+  /// goes on); write errors as `commit`.
+  caf::expected<uint64_t> truncate_before(const std::string& stream,
+                                          uint64_t version);
 
   /// Makes the next commit fail after its writes, before it reaches the
   /// disk, as a failed fsync would: the commit returns
   /// `errc::storage_error` and the journal turns fail-stop. For tests.
   void inject_commit_failure();
+
+  /// Makes every later write transaction fail with `MDB_TXN_FULL` as soon
+  /// as the groups applied in it exceed `bytes` (by
+  /// `write_group::byte_size`), as LMDB does past its dirty page limit;
+  /// 0 lifts the limit. For tests: LMDB 0.9 spills dirty pages to disk, so
+  /// a real overflow needs a transaction of gigabytes.
+  void inject_transaction_limit(size_t bytes);
 
   /// Returns whether the journal refuses writes after a failed commit.
   bool failed() const noexcept;

@@ -5,6 +5,7 @@
 #include "journal/detail/bytes.hpp"
 #include "journal/detail/journal_impl.hpp"
 #include "journal/detail/record_format.hpp"
+#include "journal/detail/value_format.hpp"
 
 namespace cairn::journal {
 
@@ -36,7 +37,11 @@ public:
       return err;
     if (auto err = check_index())
       return err;
-    return check_recent();
+    if (auto err = check_recent())
+      return err;
+    if (auto err = check_snapshots())
+      return err;
+    return check_tables();
   }
 
 private:
@@ -238,6 +243,57 @@ private:
               + " entries of the stream's versions that no index entry "
                 "names");
     }
+    return caf::none;
+  }
+
+  /// Checks the checksum and structure of every snapshot.
+  caf::error check_snapshots() {
+    detail::cursor c;
+    if (auto rc = c.open(txn_, self_.snapshots))
+      return detail::lmdb_error(rc, "mdb_cursor_open(snapshots)");
+    MDB_val k, v;
+    int rc;
+    snapshot snap;
+    for (rc = c.get(k, v, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = c.get(k, v, MDB_NEXT)) {
+      ++report_.snapshots;
+      auto stream = to_view(k);
+      auto why = detail::decode_snapshot(stream, to_view(v), snap);
+      if (!why.empty())
+        add(std::string{stream}, 0, 0, "snapshot: " + why);
+    }
+    if (rc != MDB_NOTFOUND)
+      return detail::lmdb_error(rc, "mdb_cursor_get(snapshots)");
+    return caf::none;
+  }
+
+  /// Checks the key and checksum of every table value.
+  caf::error check_tables() {
+    detail::cursor c;
+    if (auto rc = c.open(txn_, self_.tables))
+      return detail::lmdb_error(rc, "mdb_cursor_open(tables)");
+    MDB_val k, v;
+    int rc;
+    for (rc = c.get(k, v, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = c.get(k, v, MDB_NEXT)) {
+      ++report_.table_rows;
+      auto key = to_view(k);
+      auto sep = key.find('\0');
+      if (sep == std::string_view::npos) {
+        add("", 0, 0, "table key without table name: " + std::string{key});
+        continue;
+      }
+      if (!self_.tables_checked)
+        continue;
+      std::string_view value;
+      auto why = detail::decode_table_value(key, to_view(v), value);
+      if (!why.empty())
+        add("", 0, 0,
+            "table " + std::string{key.substr(0, sep)} + " key "
+              + std::string{key.substr(sep + 1)} + ": " + why);
+    }
+    if (rc != MDB_NOTFOUND)
+      return detail::lmdb_error(rc, "mdb_cursor_get(tables)");
     return caf::none;
   }
 

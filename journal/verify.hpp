@@ -28,6 +28,10 @@ struct verify_report {
   uint64_t streams = 0;
   uint64_t events = 0;
   uint64_t log_entries = 0;
+  /// Snapshots checked.
+  uint64_t snapshots = 0;
+  /// Values of application tables checked.
+  uint64_t table_rows = 0;
   std::vector<problem> problems;
 
   bool ok() const noexcept {
@@ -43,7 +47,8 @@ struct verify_report {
 ///   to each stored version, without gap or overlap, growing with the
 ///   version, and that the log holds that version of the stream there;
 /// - that the log holds no other entries of the stream's versions;
-/// - that the stream names and ids agree.
+/// - that the stream names and ids agree;
+/// - the checksum and structure of every snapshot and table value.
 ///
 /// `verify_report::events` counts the versions checked, `log_entries` the
 /// entries of the log.

@@ -95,6 +95,10 @@ struct snapshot {
   std::string type;
   /// The serialized state.
   std::string payload;
+  /// Schema version of the state's type, for the reader to compare with
+  /// the version it knows. Snapshots of journals of earlier builds read as
+  /// version 1.
+  uint32_t schema_version = 1;
 };
 
 /// A key/value write to a named table of application data (for example a

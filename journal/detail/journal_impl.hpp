@@ -15,10 +15,17 @@
 
 namespace cairn::journal {
 
-/// The state behind a `journal` handle. Shared by journal.cpp and verify.cpp.
+/// The state behind a `journal` handle. Shared by the journal's sources
+/// (journal.cpp, commit_builder.cpp, reads.cpp, retention.cpp,
+/// stream_rows.cpp) and verify.cpp.
 struct journal::impl {
   std::string dir;
   options opts;
+  /// The journal id from `meta`; empty for an old journal opened read-only.
+  std::string id;
+  /// Whether `tables` values carry their checksum (see value_format.hpp):
+  /// false only for a journal of an earlier build opened read-only.
+  bool tables_checked = true;
   detail::env env;
   MDB_dbi meta = 0;
   MDB_dbi streams = 0;
@@ -39,6 +46,9 @@ struct journal::impl {
 
   std::atomic<bool> failed{false};
   std::atomic<bool> inject_failure{false};
+  /// Bytes of groups (by `write_group::byte_size`) past which a write
+  /// transaction fails with MDB_TXN_FULL; 0 for no limit. For tests.
+  std::atomic<size_t> transaction_limit{0};
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> map_growths{0};
 
@@ -156,6 +166,52 @@ constexpr size_t max_row_size = 24 + 10 * index_block_events;
 /// Encodes `row` as a `streams` value at `out`, which has room for
 /// `max_row_size` bytes. Returns the size.
 size_t encode_stream_row(const stream_row& row, char* out) noexcept;
+
+/// Returns whether the `log` value `v` belongs to version `seq` of stream
+/// `id`.
+bool log_entry_is(const MDB_val& v, uint64_t id, uint64_t seq) noexcept;
+
+/// Appends to `out` the log positions of versions `from` to
+/// `from + count - 1` of the stream of `row`: from its `index` blocks, then
+/// from `row.recent`. Stops at the first version without a position and
+/// stores it in `missing` (else 0). Returns an LMDB error code.
+///
+/// REQUIRES: `row.first <= from` and `from + count - 1 <= row.version`.
+int find_positions(MDB_txn* t, MDB_dbi index, const stream_row& row,
+                   uint64_t from, uint64_t count, std::vector<uint64_t>& out,
+                   uint64_t& missing);
+
+// -- the meta database
+// ----------------------------------------------------------
+
+/// Key of the format version (u32 little-endian) in `meta`.
+constexpr std::string_view format_key = "format";
+
+/// Key of the journal id (see `journal::id`) in `meta`.
+constexpr std::string_view journal_id_key = "journal-id";
+
+/// Key of the layout of `tables` values in `meta`: present, with value
+/// `table_values_layout`, once every value carries its checksum.
+constexpr std::string_view table_values_key = "table-values";
+
+/// The value of `table_values_key`.
+constexpr std::string_view table_values_layout = "crc32c";
+
+/// Key of the next stream id (u64 big-endian) in `meta`.
+constexpr std::string_view next_id_key = "next-stream-id";
+
+/// Key of the high-water mark of positions in `meta`, written when
+/// retention deletes the newest log entries, so that positions are never
+/// handed out twice.
+constexpr std::string_view next_position_key = "next-position";
+
+/// Reads the position mark of `meta` into `out`: 0 when absent. Returns an
+/// LMDB error code.
+int read_position_mark(MDB_txn* t, MDB_dbi meta, uint64_t& out);
+
+/// Returns the `tables` key of `key` in table `table`: the table name, a NUL
+/// byte, then the key.
+std::string table_key(const std::string& table, const std::string& key);
 
 } // namespace detail
 

@@ -2,6 +2,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/resource.h>
+
+#include <chrono>
+#include <fstream>
+
+#include <cereal/types/set.hpp>
+
 using namespace cairn;
 using namespace cairn::journal;
 
@@ -164,4 +171,97 @@ TEST_CASE("registering a name or a type twice is a programming error") {
   CHECK_THROWS_AS(c.add<invoice_sent>("item_added"), std::logic_error);
   CHECK_THROWS_AS(c.add<invoice_sent_v1>(""), std::logic_error);
   CHECK_THROWS_AS(c.encode(invoice_sent{}), std::logic_error);
+}
+
+namespace {
+
+struct order_lines {
+  std::string order;
+  std::vector<item_added> lines;
+  std::map<std::string, int64_t> totals;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(order, lines, totals);
+  }
+};
+
+/// Caps the address space of this process at its current size plus
+/// `extra` bytes while alive, so that a decoder that believed a forged
+/// length fails instead of taking the machine's memory.
+class address_space_cap {
+public:
+  explicit address_space_cap(size_t extra) {
+    getrlimit(RLIMIT_AS, &old_);
+    size_t pages = 0;
+    std::ifstream{"/proc/self/statm"} >> pages;
+    rlimit cap = old_;
+    cap.rlim_cur = pages * 4096 + extra;
+    setrlimit(RLIMIT_AS, &cap);
+  }
+
+  ~address_space_cap() {
+    setrlimit(RLIMIT_AS, &old_);
+  }
+
+private:
+  rlimit old_;
+};
+
+/// Bytes of a u64 little-endian length, as cereal writes it.
+std::string length_bytes(uint64_t n) {
+  return std::string(reinterpret_cast<const char*>(&n), 8);
+}
+
+template <class T>
+void check_forged(const std::string& bytes) {
+  auto start = std::chrono::steady_clock::now();
+  caf::expected<T> x{caf::error{}};
+  {
+    address_space_cap cap{size_t{256} << 20};
+    x = from_bytes<T>(bytes, "forged value");
+  }
+  REQUIRE(!x);
+  CHECK(code_of(x.error()) == errc::corrupt_record);
+  CHECK_THAT(describe(x.error()),
+             Catch::Contains("forged value") && Catch::Contains("exceeds the"));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds{1});
+}
+
+} // namespace
+
+TEST_CASE("a forged container length fails the decode without allocating "
+          "it") {
+  SECTION("a vector of structs of 2^40 elements") {
+    check_forged<std::vector<item_added>>(length_bytes(uint64_t{1} << 40)
+                                          + "abc");
+  }
+  SECTION("a vector of structs of 2^26 elements, which would fit in "
+          "virtual memory") {
+    check_forged<std::vector<item_added>>(length_bytes(uint64_t{1} << 26)
+                                          + "abc");
+  }
+  SECTION("a vector of integers") {
+    check_forged<std::vector<int64_t>>(length_bytes(uint64_t{1} << 28)
+                                       + "12345678");
+  }
+  SECTION("a map") {
+    check_forged<std::map<std::string, int64_t>>(length_bytes(uint64_t{1} << 40)
+                                                 + length_bytes(1) + "k");
+  }
+  SECTION("a set") {
+    check_forged<std::set<int64_t>>(length_bytes(uint64_t{1} << 30) + "x");
+  }
+  SECTION("a vector inside a struct") {
+    auto bytes = to_bytes(std::string{"order-1"})
+                 + length_bytes(uint64_t{1} << 27) + "abc";
+    check_forged<order_lines>(bytes);
+  }
+  SECTION("an honest value still decodes") {
+    order_lines x{"order-1", {{"tea", 200}, {"cake", 350}}, {{"eur", 550}}};
+    auto y = from_bytes<order_lines>(to_bytes(x));
+    REQUIRE(y);
+    CHECK(y->lines.size() == 2);
+    CHECK(y->lines[1].description == "cake");
+    CHECK(y->totals.at("eur") == 550);
+  }
 }

@@ -10,10 +10,13 @@
 
 #include "journal/errc.hpp"
 #include "journal/verify.hpp"
+#include "tests/support/child_process.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace cairn;
 using namespace cairn::journal;
+using cairn::test::bin_path;
+using cairn::test::child_process;
 using cairn::test::temp_dir;
 using store = cairn::journal::journal;
 
@@ -335,7 +338,7 @@ TEST_CASE("retention deletes events below a version and their log entries") {
   write_group snap;
   snap.snapshots.push_back(snapshot{"inv-1", 6, "state", "at6"});
   REQUIRE(j->commit(snap));
-  REQUIRE(!j->truncate_before("inv-1", 7));
+  CHECK(j->truncate_before("inv-1", 7) == uint64_t{7});
   auto rest = j->read_stream("inv-1");
   REQUIRE(rest);
   REQUIRE(rest->size() == 4);
@@ -354,10 +357,10 @@ TEST_CASE("retention deletes events below a version and their log entries") {
   CHECK(r->appends[0].first_version == 11);
   SECTION("errors name what was wrong") {
     auto e1 = j->truncate_before("nope-1", 2);
-    CHECK(code_of(e1) == errc::not_found);
+    CHECK(code_of(e1.error()) == errc::not_found);
     auto e2 = j->truncate_before("inv-1", 100);
-    CHECK(code_of(e2) == errc::invalid_argument);
-    CHECK(describe(e2).find("inv-1") != std::string::npos);
+    CHECK(code_of(e2.error()) == errc::invalid_argument);
+    CHECK(describe(e2.error()).find("inv-1") != std::string::npos);
   }
 }
 
@@ -468,7 +471,7 @@ TEST_CASE("retention cuts through index blocks and recent positions") {
   for (uint64_t cut : {uint64_t{2}, uint64_t{5}, uint64_t{33}, uint64_t{34},
                        uint64_t{60}, uint64_t{70}, uint64_t{73}}) {
     INFO("truncate before " << cut);
-    REQUIRE(!j->truncate_before("a-1", cut));
+    CHECK(j->truncate_before("a-1", cut) == cut);
     m.first["a-1"] = cut;
     m.check(*j);
   }
@@ -476,12 +479,12 @@ TEST_CASE("retention cuts through index blocks and recent positions") {
   for (size_t round = 0; round < 20; ++round)
     m.commit(*j, {"a-1", "b-1"}, {3, 1});
   m.check(*j);
-  REQUIRE(!j->truncate_before("a-1", m.events["a-1"].size() + 1));
+  REQUIRE(j->truncate_before("a-1", m.events["a-1"].size() + 1));
   m.first["a-1"] = m.events["a-1"].size() + 1;
   m.check(*j);
   m.commit(*j, {"a-1"}, {40});
   m.check(*j);
-  REQUIRE(!j->truncate_before("b-1", 100));
+  CHECK(j->truncate_before("b-1", 100) == uint64_t{100});
   m.first["b-1"] = 100;
   m.check(*j);
 }
@@ -493,7 +496,7 @@ TEST_CASE("positions are never handed out twice, even after retention "
     auto j = open_or_fail(dir.path());
     REQUIRE(j->commit(group_of(app("a-1", expected_version::any(),
                                    {ev("x"), ev("y")}))));
-    REQUIRE(!j->truncate_before("a-1", 3)); // deletes positions 1 and 2
+    CHECK(j->truncate_before("a-1", 3) == uint64_t{3}); // deletes 1 and 2
     CHECK(*j->last_position() == 2);
     auto r = j->commit(group_of(app("b-1", expected_version::any(),
                                     {ev("z")})));
@@ -646,7 +649,8 @@ TEST_CASE("after a failed commit the journal refuses writes until reopened") {
                                      {ev("b")})));
     REQUIRE(!r2);
     CHECK(code_of(r2.error()) == errc::journal_failed);
-    CHECK(code_of(j->truncate_before("s-1", 1)) == errc::journal_failed);
+    CHECK(code_of(j->truncate_before("s-1", 1).error())
+          == errc::journal_failed);
     // Reads go on.
     CHECK(*j->stream_version("s-1") == 1);
   }
@@ -684,4 +688,511 @@ TEST_CASE("readers run concurrently with the writer and see whole commits") {
   done = true;
   reader.join();
   CHECK(bad == 0);
+}
+
+TEST_CASE("a journal keeps its id across reopens and two journals differ") {
+  temp_dir dir1;
+  temp_dir dir2;
+  std::string id1;
+  {
+    auto j = open_or_fail(dir1.path());
+    id1 = j->id();
+    CHECK(id1.size() == 32);
+    CHECK(id1.find_first_not_of("0123456789abcdef") == std::string::npos);
+    auto st = j->stats();
+    REQUIRE(st);
+    CHECK(st->id == id1);
+  }
+  {
+    auto j = open_or_fail(dir1.path());
+    CHECK(j->id() == id1);
+  }
+  {
+    options ro;
+    ro.read_only = true;
+    auto j = open_or_fail(dir1.path(), ro);
+    CHECK(j->id() == id1);
+  }
+  auto j2 = open_or_fail(dir2.path());
+  CHECK(j2->id().size() == 32);
+  CHECK(j2->id() != id1);
+}
+
+TEST_CASE("a journal without an id gets one at its first open for writing") {
+  temp_dir dir;
+  open_or_fail(dir.path()); // creates it
+  { // Remove the id, as a journal of an older build has none.
+    MDB_env* env = nullptr;
+    REQUIRE(mdb_env_create(&env) == MDB_SUCCESS);
+    mdb_env_set_maxdbs(env, 16);
+    REQUIRE(mdb_env_open(env, dir.path().c_str(), 0, 0644) == MDB_SUCCESS);
+    MDB_txn* t = nullptr;
+    REQUIRE(mdb_txn_begin(env, nullptr, 0, &t) == MDB_SUCCESS);
+    MDB_dbi meta;
+    REQUIRE(mdb_dbi_open(t, "meta", 0, &meta) == MDB_SUCCESS);
+    MDB_val k{10, const_cast<char*>("journal-id")};
+    REQUIRE(mdb_del(t, meta, &k, nullptr) == MDB_SUCCESS);
+    REQUIRE(mdb_txn_commit(t) == MDB_SUCCESS);
+    mdb_env_close(env);
+  }
+  {
+    options ro;
+    ro.read_only = true;
+    auto j = open_or_fail(dir.path(), ro);
+    CHECK(j->id().empty());
+  }
+  std::string id;
+  {
+    auto j = open_or_fail(dir.path());
+    id = j->id();
+    CHECK(id.size() == 32);
+  }
+  auto j = open_or_fail(dir.path());
+  CHECK(j->id() == id);
+}
+
+namespace {
+
+/// Commits `bad` between two good groups and checks that `bad` alone is
+/// refused with invalid_argument whose text contains `why`, that the good
+/// groups commit, and that the journal is not failed and takes the next
+/// commit.
+void check_refused_alone(store& j, const write_group& bad,
+                         const std::string& why) {
+  auto before = *j.stream_version("good-1");
+  std::vector<write_group> groups;
+  groups.push_back(
+    group_of(app("good-1", expected_version::exact(before), {ev("a")})));
+  groups.push_back(bad);
+  groups.push_back(
+    group_of(app("good-1", expected_version::exact(before + 1), {ev("b")})));
+  auto res = j.commit(groups);
+  REQUIRE(res);
+  REQUIRE(res->size() == 3);
+  CHECK((*res)[0]);
+  REQUIRE(!(*res)[1]);
+  CHECK(code_of((*res)[1].error()) == errc::invalid_argument);
+  CHECK_THAT(describe((*res)[1].error()), Catch::Contains(why));
+  CHECK((*res)[2]);
+  CHECK(!j.failed());
+  CHECK(*j.stream_version("good-1") == before + 2);
+  CHECK(j.commit(
+    group_of(app("good-1", expected_version::exact(before + 2), {ev("c")}))));
+}
+
+} // namespace
+
+TEST_CASE("a stream name over the maximum is refused alone and the journal "
+          "goes on") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  auto name = "account-" + std::string(497, 'x'); // 505 bytes
+  check_refused_alone(*j,
+                      group_of(app(name, expected_version::any(), {ev("a")})),
+                      "stream name of 505 bytes exceeds the maximum of 255 "
+                      "(stream 'account-xxxxxxxx");
+  CHECK(*j->stream_version(name) == 0);
+  auto events = j->read_stream(name + std::string(100, 'y'));
+  REQUIRE(events); // over LMDB's key size: reads as an unknown stream
+  CHECK(events->empty());
+  write_group snap;
+  snap.snapshots.push_back(snapshot{name, 1, "state", "s"});
+  check_refused_alone(*j, snap, "snapshot stream name of 505 bytes");
+}
+
+TEST_CASE("a dedup key over the maximum is refused alone and the journal "
+          "goes on") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  write_group bad = group_of(app("x-1", expected_version::any(), {ev("a")}));
+  bad.dedup_keys.push_back(std::string(600, 'k'));
+  check_refused_alone(*j, bad,
+                      "dedup key of 600 bytes exceeds the maximum of 500");
+  CHECK(*j->stream_version("x-1") == 0);
+  auto has = j->has_dedup_key(std::string(600, 'k'));
+  REQUIRE(has);
+  CHECK(!*has);
+}
+
+TEST_CASE("a checkpoint name over the maximum is refused alone and the "
+          "journal goes on") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  write_group bad;
+  bad.checkpoints.emplace_back(std::string(512, 'c'), 7);
+  check_refused_alone(*j, bad,
+                      "checkpoint name of 512 bytes exceeds the maximum of "
+                      "255");
+  auto cp = j->checkpoint(std::string(512, 'c'));
+  REQUIRE(cp);
+  CHECK(!*cp);
+}
+
+TEST_CASE("a table name or key over the maximum is refused alone and the "
+          "journal goes on") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  write_group long_name;
+  long_name.tables.push_back(table_write{std::string(65, 't'), "k", "v"});
+  check_refused_alone(*j, long_name,
+                      "table name of 65 bytes exceeds the maximum of 64");
+  write_group long_key;
+  long_key.tables.push_back(table_write{"model", std::string(470, 'k'), "v"});
+  check_refused_alone(*j, long_key,
+                      "table key of 470 bytes exceeds the maximum of 440 "
+                      "(table 'model', key 'kkkk");
+  auto got = j->table_get("model", std::string(470, 'k'));
+  REQUIRE(got);
+  CHECK(!*got);
+  auto scan = j->table_scan(std::string(600, 't'));
+  REQUIRE(scan);
+  CHECK(scan->empty());
+}
+
+TEST_CASE("a type name over the maximum is refused alone and the journal "
+          "goes on") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  write_group snap;
+  snap.snapshots.push_back(
+    snapshot{"order-1", 1, std::string(70000, 'T'), "state"});
+  check_refused_alone(*j, snap,
+                      "snapshot type name of 70000 bytes exceeds the maximum "
+                      "of 255");
+  CHECK(!*j->latest_snapshot("order-1"));
+  check_refused_alone(*j,
+                      group_of(app("order-1", expected_version::any(),
+                                   {ev(std::string(300, 'E'))})),
+                      "event type name of 300 bytes exceeds the maximum of "
+                      "255 (stream 'order-1', type 'EEEE");
+  CHECK(*j->stream_version("order-1") == 0);
+}
+
+TEST_CASE("a commit that outgrows one transaction commits in several and "
+          "refuses only a group that does not fit alone") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  auto big = [](std::string stream, size_t events) {
+    std::vector<event_record> evs;
+    for (size_t i = 0; i < events; ++i)
+      evs.push_back(ev("e", std::string(1000, 'p')));
+    return group_of(app(std::move(stream), expected_version::any(), evs));
+  };
+  // Each group fits alone; two of them do not fit together.
+  j->inject_transaction_limit(big("s-1", 6).byte_size() * 3 / 2);
+  std::vector<write_group> groups;
+  groups.push_back(big("s-1", 6));
+  groups.push_back(big("s-2", 6));
+  groups.push_back(big("s-3", 6));
+  auto commits = j->stats()->commits;
+  auto res = j->commit(groups);
+  REQUIRE(res);
+  REQUIRE(res->size() == 3);
+  for (auto& x : *res)
+    REQUIRE(x);
+  CHECK(j->stats()->commits == commits + 3);
+  CHECK((*res)[0]->appends[0].first_position == 1);
+  CHECK((*res)[1]->appends[0].first_position == 7);
+  CHECK((*res)[2]->appends[0].first_position == 13);
+  CHECK(!j->failed());
+  SECTION("a group too large for one transaction is refused alone") {
+    groups.clear();
+    groups.push_back(big("s-4", 2));
+    groups.push_back(big("s-5", 20));
+    groups.push_back(big("s-6", 2));
+    res = j->commit(groups);
+    REQUIRE(res);
+    REQUIRE(res->size() == 3);
+    CHECK((*res)[0]);
+    REQUIRE(!(*res)[1]);
+    CHECK(code_of((*res)[1].error()) == errc::invalid_argument);
+    CHECK_THAT(describe((*res)[1].error()),
+               Catch::Contains("write group too large for one transaction: "
+                               "20 events, "));
+    CHECK((*res)[2]);
+    CHECK(*j->stream_version("s-5") == 0);
+    CHECK(*j->stream_version("s-6") == 2);
+    CHECK(!j->failed());
+    j->inject_transaction_limit(0);
+    CHECK(j->commit(big("s-5", 20)));
+  }
+}
+
+namespace {
+
+/// Edits the raw LMDB database `db` of the closed journal in `dir` through
+/// `f(txn, dbi)`.
+template <class F>
+void edit_raw(const std::string& dir, const char* db, F f) {
+  MDB_env* env = nullptr;
+  REQUIRE(mdb_env_create(&env) == MDB_SUCCESS);
+  mdb_env_set_maxdbs(env, 16);
+  REQUIRE(mdb_env_open(env, dir.c_str(), 0, 0644) == MDB_SUCCESS);
+  MDB_txn* txn = nullptr;
+  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == MDB_SUCCESS);
+  MDB_dbi dbi;
+  REQUIRE(mdb_dbi_open(txn, db, 0, &dbi) == MDB_SUCCESS);
+  f(txn, dbi);
+  REQUIRE(mdb_txn_commit(txn) == MDB_SUCCESS);
+  mdb_env_close(env);
+}
+
+/// Replaces the value of `key` in database `db` by `f(old value)`.
+template <class F>
+void rewrite_raw(const std::string& dir, const char* db, const std::string& key,
+                 F f) {
+  edit_raw(dir, db, [&](MDB_txn* txn, MDB_dbi dbi) {
+    MDB_val k{key.size(), const_cast<char*>(key.data())}, v;
+    REQUIRE(mdb_get(txn, dbi, &k, &v) == MDB_SUCCESS);
+    std::string value{static_cast<const char*>(v.mv_data), v.mv_size};
+    f(value);
+    MDB_val nv{value.size(), value.data()};
+    REQUIRE(mdb_put(txn, dbi, &k, &nv, 0) == MDB_SUCCESS);
+  });
+}
+
+} // namespace
+
+TEST_CASE("a snapshot keeps its schema version and a damaged one reads as "
+          "corrupt_record naming the stream") {
+  temp_dir dir;
+  {
+    auto j = open_or_fail(dir.path());
+    write_group g;
+    snapshot s{"order-1", 7, "order_state", "the-state"};
+    s.schema_version = 3;
+    g.snapshots.push_back(s);
+    REQUIRE(j->commit(g));
+  }
+  {
+    auto j = open_or_fail(dir.path());
+    auto snap = j->latest_snapshot("order-1");
+    REQUIRE(snap);
+    REQUIRE(*snap);
+    CHECK((*snap)->version == 7);
+    CHECK((*snap)->schema_version == 3);
+    CHECK((*snap)->type == "order_state");
+    CHECK((*snap)->payload == "the-state");
+  }
+  auto expect_corrupt = [&](const std::string& why) {
+    auto j = open_or_fail(dir.path());
+    auto snap = j->latest_snapshot("order-1");
+    REQUIRE(!snap);
+    CHECK(code_of(snap.error()) == errc::corrupt_record);
+    CHECK_THAT(describe(snap.error()),
+               Catch::Contains("snapshot of stream order-1: " + why));
+    CHECK(!j->failed());
+  };
+  SECTION("a flipped payload byte") {
+    rewrite_raw(dir.path(), "snapshots", "order-1",
+                [](std::string& v) { v.back() ^= 0x20; });
+    expect_corrupt("checksum mismatch");
+  }
+  SECTION("a flipped schema version byte") {
+    rewrite_raw(dir.path(), "snapshots", "order-1",
+                [](std::string& v) { v[13] ^= 0x01; });
+    expect_corrupt("checksum mismatch");
+  }
+  SECTION("a truncated value") {
+    rewrite_raw(dir.path(), "snapshots", "order-1",
+                [](std::string& v) { v.resize(9); });
+    expect_corrupt("too short");
+  }
+  SECTION("a value moved to another stream") {
+    std::string moved;
+    rewrite_raw(dir.path(), "snapshots", "order-1",
+                [&](std::string& v) { moved = v; });
+    edit_raw(dir.path(), "snapshots", [&](MDB_txn* txn, MDB_dbi dbi) {
+      MDB_val k{7, const_cast<char*>("order-2")};
+      MDB_val v{moved.size(), moved.data()};
+      REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == MDB_SUCCESS);
+    });
+    auto j = open_or_fail(dir.path());
+    auto snap = j->latest_snapshot("order-2");
+    REQUIRE(!snap);
+    CHECK(code_of(snap.error()) == errc::corrupt_record);
+  }
+}
+
+TEST_CASE("a snapshot stored by an earlier build still reads, as schema "
+          "version 1") {
+  temp_dir dir;
+  {
+    auto j = open_or_fail(dir.path());
+    write_group g;
+    g.snapshots.push_back(snapshot{"order-1", 5, "order_state", "new"});
+    REQUIRE(j->commit(g));
+  }
+  // The earlier layout: u64 BE version, u16 LE type length, type, payload.
+  rewrite_raw(dir.path(), "snapshots", "order-1", [](std::string& v) {
+    v.assign(7, '\0');
+    v += '\x05';
+    v += '\x0b';
+    v += '\0';
+    v += "order_state";
+    v += "old";
+  });
+  auto j = open_or_fail(dir.path());
+  auto snap = j->latest_snapshot("order-1");
+  REQUIRE(snap);
+  REQUIRE(*snap);
+  CHECK((*snap)->version == 5);
+  CHECK((*snap)->schema_version == 1);
+  CHECK((*snap)->type == "order_state");
+  CHECK((*snap)->payload == "old");
+  // A later snapshot replaces it, an earlier one does not.
+  write_group older;
+  older.snapshots.push_back(snapshot{"order-1", 4, "order_state", "older"});
+  REQUIRE(j->commit(older));
+  CHECK((**j->latest_snapshot("order-1")).payload == "old");
+  write_group newer;
+  newer.snapshots.push_back(snapshot{"order-1", 6, "order_state", "newer"});
+  REQUIRE(j->commit(newer));
+  CHECK((**j->latest_snapshot("order-1")).payload == "newer");
+}
+
+TEST_CASE("a damaged table value reads as corrupt_record naming the table "
+          "and key") {
+  temp_dir dir;
+  {
+    auto j = open_or_fail(dir.path());
+    write_group g;
+    g.tables.push_back(table_write{"model", "k1", "value-1"});
+    g.tables.push_back(table_write{"model", "k2", "value-2"});
+    REQUIRE(j->commit(g));
+  }
+  rewrite_raw(dir.path(), "tables", std::string{"model\0k2", 8},
+              [](std::string& v) { v.back() ^= 0x01; });
+  auto j = open_or_fail(dir.path());
+  CHECK(**j->table_get("model", "k1") == "value-1");
+  auto got = j->table_get("model", "k2");
+  REQUIRE(!got);
+  CHECK(code_of(got.error()) == errc::corrupt_record);
+  CHECK_THAT(describe(got.error()),
+             Catch::Contains("table model key k2: checksum mismatch"));
+  auto scan = j->table_scan("model");
+  REQUIRE(!scan);
+  CHECK(code_of(scan.error()) == errc::corrupt_record);
+  CHECK_THAT(describe(scan.error()), Catch::Contains("table model key k2"));
+  // Rewriting the value heals it.
+  write_group h;
+  h.tables.push_back(table_write{"model", "k2", "value-2b"});
+  REQUIRE(j->commit(h));
+  CHECK(**j->table_get("model", "k2") == "value-2b");
+  CHECK(j->table_scan("model")->size() == 2);
+}
+
+TEST_CASE("table values of an earlier build get their checksum at the first "
+          "open for writing") {
+  temp_dir dir;
+  {
+    auto j = open_or_fail(dir.path());
+    write_group g;
+    g.tables.push_back(table_write{"model", "k1", "value-1"});
+    g.tables.push_back(table_write{"other", "k", ""});
+    REQUIRE(j->commit(g));
+  }
+  // Back to the earlier layout: bare values, no layout mark in meta.
+  for (auto key : {std::string{"model\0k1", 8}, std::string{"other\0k", 7}})
+    rewrite_raw(dir.path(), "tables", key,
+                [](std::string& v) { v.erase(0, 4); });
+  edit_raw(dir.path(), "meta", [](MDB_txn* txn, MDB_dbi dbi) {
+    MDB_val k{12, const_cast<char*>("table-values")};
+    REQUIRE(mdb_del(txn, dbi, &k, nullptr) == MDB_SUCCESS);
+  });
+  {
+    options ro;
+    ro.read_only = true;
+    auto j = open_or_fail(dir.path(), ro);
+    CHECK(**j->table_get("model", "k1") == "value-1");
+  }
+  {
+    auto j = open_or_fail(dir.path());
+    CHECK(**j->table_get("model", "k1") == "value-1");
+    CHECK(**j->table_get("other", "k") == "");
+    auto report = verify(*j);
+    REQUIRE(report);
+    CHECK(report->ok());
+    CHECK(report->table_rows == 2);
+  }
+  std::string stored;
+  rewrite_raw(dir.path(), "tables", std::string{"model\0k1", 8},
+              [&](std::string& v) { stored = v; });
+  CHECK(stored.size() == 4 + 7);
+}
+
+TEST_CASE("retention never deletes events a checkpointed reader has not "
+          "read") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  // a-1 gets versions 1..10 at positions 1, 3, 5, ..., 19; b-1 the even
+  // positions.
+  for (int i = 0; i < 10; ++i) {
+    std::vector<write_group> groups;
+    groups.push_back(group_of(app("a-1", expected_version::any(), {ev("x")})));
+    groups.push_back(group_of(app("b-1", expected_version::any(), {ev("y")})));
+    REQUIRE(j->commit(groups));
+  }
+  SECTION("without checkpoints the cut is whole") {
+    CHECK(j->truncate_before("a-1", 9) == uint64_t{9});
+  }
+  SECTION("the cut stops at the first event above the lowest checkpoint") {
+    write_group g;
+    g.checkpoints.emplace_back("projection-fast", 18);
+    g.checkpoints.emplace_back("subscription-slow", 6); // read up to 6
+    REQUIRE(j->commit(g));
+    // Version 4 of a-1 is at position 7, the first one above 6.
+    CHECK(j->truncate_before("a-1", 9) == uint64_t{4});
+    auto events = j->read_stream("a-1");
+    REQUIRE(events);
+    REQUIRE(events->size() == 7);
+    CHECK(events->front().version == 4);
+    CHECK(events->front().position == 7);
+    auto all = j->read_all(1, 100);
+    REQUIRE(all);
+    CHECK(all->events.size() == 17); // only a-1's versions 1 to 3 went
+    // Nothing is cut while the slow reader stays.
+    CHECK(j->truncate_before("a-1", 9) == uint64_t{4});
+    // Once it moves on, retention goes on.
+    write_group h;
+    h.checkpoints.emplace_back("subscription-slow", 12);
+    REQUIRE(j->commit(h));
+    CHECK(j->truncate_before("a-1", 9) == uint64_t{7});
+    CHECK(j->truncate_before("b-1", 3) == uint64_t{3});
+    auto report = verify(*j);
+    REQUIRE(report);
+    CHECK(report->ok());
+  }
+  SECTION("a reader at position 0 keeps everything") {
+    write_group g;
+    g.checkpoints.emplace_back("new-reader", 0);
+    REQUIRE(j->commit(g));
+    CHECK(j->truncate_before("a-1", 9) == uint64_t{1});
+    CHECK(j->read_stream("a-1")->size() == 10);
+  }
+}
+
+TEST_CASE("reader slots left by a killed process are freed when the reader "
+          "table is full") {
+  temp_dir dir;
+  options opts;
+  opts.max_readers = 4;
+  auto j = open_or_fail(dir.path(), opts);
+  REQUIRE(j->commit(group_of(app("a-1", expected_version::any(), {ev("x")}))));
+  {
+    // Takes every slot, then dies without freeing them.
+    child_process holder{
+      {bin_path("cairn-reader-holder"), dir.path(), std::to_string(4)}};
+    std::string line;
+    REQUIRE(holder.read_line(line, 10000));
+    REQUIRE(line == "ready");
+    holder.kill();
+    holder.wait();
+  }
+  // Each read needs a slot: the journal frees the dead process's slots and
+  // retries.
+  auto events = j->read_stream("a-1");
+  REQUIRE(events);
+  CHECK(events->size() == 1);
+  CHECK(*j->stream_version("a-1") == 1);
 }
