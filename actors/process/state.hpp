@@ -25,9 +25,10 @@ namespace cairn {
 struct process_env {
   std::shared_ptr<journal::journal> journal;
   coordinator_actor coordinator;
-  /// For finding the registries of commanded aggregates; outlives the
-  /// instances (the runtime stops them before it goes).
-  runtime* rt = nullptr;
+  /// For finding the registries of commanded aggregates, the routes and
+  /// the outbox: shared with the runtime, so valid however long an instance
+  /// lives (it gives invalid handles once the runtime stopped).
+  std::shared_ptr<detail::runtime_state> rt;
   /// Events replayed per recovery step (`aggregates.recovery_chunk`; 0
   /// counts as 1).
   size_t recovery_chunk = 512;
