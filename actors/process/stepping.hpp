@@ -112,13 +112,22 @@ void run_step(process_pointer<P> self, step<P> s, cause why,
   for (size_t i = 0; i < s.commands().size(); ++i) {
     auto& cmd = s.commands()[i];
     if (!st.env->rt->remote_registry(cmd.category)) {
+      auto target = cmd.resolve(*st.env->rt);
+      if (!target) {
+        step_failed<P>(
+          self, why,
+          make_error(errc::entity_unavailable,
+                     "the runtime of " + st.stream + " is stopping"));
+        return;
+      }
       req.commands.push_back(step_command{
-        cmd.resolve(*st.env->rt), std::string{cmd.category} + "-" + cmd.entity,
+        std::move(target), std::string{cmd.category} + "-" + cmd.entity,
         cmd.entity, std::move(cmd.command)});
       continue;
     }
-    auto key
-      = st.stream + "#" + std::to_string(st.version) + "#" + std::to_string(i);
+    // Unique across journals: the same stream name at the same version
+    // may command the same target from another journal.
+    auto key = outbox_key(st.env->journal->id(), st.stream, st.version, i);
     auto enc = cmd.encode(cmd.command);
     if (!enc) {
       // Cannot travel: the refusal is the command's outcome.
@@ -155,8 +164,9 @@ void run_step(process_pointer<P> self, step<P> s, cause why,
       [self, why, to_arm, to_send](step_result& res) {
         if (!to_send.empty()) {
           auto outbox = self->state.env->rt->outbox();
-          for (auto& [key, bytes] : to_send)
-            self->send(outbox, outbox_atom::value, key, bytes);
+          if (outbox)
+            for (auto& [key, bytes] : to_send)
+              self->send(outbox, outbox_atom::value, key, bytes);
         }
         auto& st = self->state;
         auto before = st.version;

@@ -75,7 +75,8 @@ commands:
                        until SIGINT or SIGTERM (then exit 0)
     --limit N          stop after N events
     --payload          also print each whole payload in hex
-  stats DIR          print counts, sizes and how much of the map is used
+  stats DIR          print the journal's id, counts, sizes and how much of
+                     the map is used
   verify DIR         check every record's checksum and structure, the stream
                      versions and the global log; exit 1 if anything is wrong
   dead-letters DIR [KEY...]
@@ -867,6 +868,7 @@ int run_stats(const journal& j, const settings& s) {
   if (s.json) {
     std::cout << json_object{}
                    .str("path", j.path())
+                   .str("id", j.id())
                    .num("streams", st->streams)
                    .num("events", st->events)
                    .num("last_position", st->last_position)
@@ -891,6 +893,7 @@ int run_stats(const journal& j, const settings& s) {
   char pct[32];
   std::snprintf(pct, sizeof(pct), "%.2f%%", use);
   line("journal", j.path());
+  line("id", j.id().empty() ? "(none yet)" : j.id());
   line("streams", std::to_string(st->streams));
   line("events", std::to_string(st->events));
   line("last position", std::to_string(st->last_position));

@@ -396,7 +396,7 @@ TEST_CASE("ls shows the first stored version of a truncated stream") {
   sample_journal sample;
   {
     auto j = open_journal(sample.dir);
-    REQUIRE(!j->truncate_before("order-1", 3));
+    REQUIRE(j->truncate_before("order-1", 3) == uint64_t{3});
   }
   auto res = cli({"ls", sample.dir});
   INFO(res.output);
@@ -656,6 +656,21 @@ TEST_CASE("stats prints counts, sizes and the use of the map") {
   CHECK(json.output.find(R"("map_used":)") != std::string::npos);
   CHECK(json.output.find(R"("map_use_percent":)") != std::string::npos);
   CHECK(json.output.find(R"("file_size":)") != std::string::npos);
+}
+
+TEST_CASE("stats shows the journal's id") {
+  sample_journal sample;
+  std::string id;
+  {
+    auto j = open_journal(sample.dir);
+    id = j->id();
+  }
+  REQUIRE(id.size() == 32);
+  auto res = cli({"stats", sample.dir});
+  INFO(res.output);
+  CHECK(line_fields(res.output, "id") == std::vector<std::string>{"id", id});
+  auto json = cli({"stats", "--json", sample.dir});
+  CHECK(json.output.find(R"("id":")" + id + '"') != std::string::npos);
 }
 
 // -- verify -------------------------------------------------------------------
