@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iostream>
 #include <limits>
 
 #include "caf/send.hpp"
@@ -12,7 +13,9 @@
 /// Phase `recovering` of a process-manager instance: replays its stream in
 /// chunks, folding the user's events with `P::apply` and the built-in ones
 /// into the runtime's bookkeeping (the last input position, outcomes not
-/// yet reacted to, deadlines, completion). Then it arms the deadlines (one
+/// yet reacted to, deadlines, completion); a snapshot that does not read
+/// back (`errc::corrupt_record`) is reported and the stream replays from its
+/// start. Then it arms the deadlines (one
 /// that came due while the process was down fires at once). Previous phase:
 /// none, or `stepping` after a failed step. Next: `running` (running.hpp).
 namespace cairn::detail {
@@ -104,6 +107,14 @@ void process_start_recovery(process_pointer<P> self) {
   st.due.clear();
   st.completed = false;
   auto snap = st.env->journal->latest_snapshot(st.stream);
+  if (!snap && code_of(snap.error()) == errc::corrupt_record) {
+    // A snapshot only saves replay: without it, the stream replays from
+    // its start.
+    std::cerr << "cairn.process." << P::category
+              << ": warning: " << describe(snap.error()) << "; replaying "
+              << st.stream << " from its start\n";
+    snap = std::optional<journal::snapshot>{};
+  }
   if (!snap)
     return process_recovery_failed<P>(self, std::move(snap.error()));
   if (*snap && (*snap)->type == process_snapshot_type<P>()) {

@@ -92,7 +92,8 @@ struct fixture {
   void tell(const std::string& id, Cmd cmd) {
     self->send(accounts, entity_id{id}, std::move(cmd));
     self->receive([] {}, [](int64_t) {},
-                  [&](caf::error& err) { FAIL(describe(err)); });
+                  [&](caf::error& err) { FAIL(describe(err)); },
+                  caf::after(10s) >> [] { FAIL("no reply to a command"); });
   }
 
   /// Commits the front desk's request as an event of stream frontdesk-<g>.
@@ -149,7 +150,8 @@ TEST_CASE_METHOD(fixture, "a group checkout checks out every guest and "
   self->receive([](int64_t) { FAIL("charged a closed account"); },
                 [](caf::error& err) {
                   CHECK(describe(err).find("not open") != std::string::npos);
-                });
+                },
+                caf::after(10s) >> [] { FAIL("no reply to the charge"); });
   CHECK(*rt->journal()->stream_version("account-ben") == 2);
   // Each checkout event of an account committed in the same transaction
   // as the manager's step that commanded it.
@@ -252,7 +254,13 @@ TEST_CASE_METHOD(fixture, "an instance recovers from its snapshot and the "
   auto before = state_of(reg);
   // Without the events the snapshot covers, only the snapshot can restore
   // the state.
-  REQUIRE(!rt->journal()->truncate_before("checkout-g9", snap->version + 1));
+  // Retention keeps what a reader has not read: the router reads past them
+  // first.
+  auto last = rt->journal()->last_position();
+  REQUIRE(last);
+  REQUIRE(await_caught_up(sys, rt->routers().at(0), *last, 10s));
+  REQUIRE(rt->journal()->truncate_before("checkout-g9", snap->version + 1)
+          == snap->version + 1);
   rt->stop();
   start();
   reg = start_process_manager<group_checkout>(*rt);
@@ -303,4 +311,41 @@ TEST_CASE_METHOD(fixture, "a recovery chunk of zero is refused by name, and "
       },
       [](caf::error& err) { FAIL(describe(err)); });
   self->send_exit(inst, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_METHOD(fixture, "an instance whose snapshot is corrupt recovers "
+                          "from the start of its stream") {
+  tell("q", open_account{"q"});
+  auto reg = start_process_manager<group_checkout>(*rt);
+  request_checkout("g5", {"q"});
+  REQUIRE(await_finished("g5"));
+  auto version = *rt->journal()->stream_version("checkout-g5");
+  // A snapshot whose bytes are then damaged on disk.
+  std::string marker = "CAIRN-CORRUPTION-MARKER/snapshot/";
+  marker.resize(64, '#');
+  journal::write_group g;
+  g.snapshots.push_back(journal::snapshot{"checkout-g5", version,
+                                          "cairn.process.checkout", marker});
+  self->request(rt->coordinator(), 10s, commit_atom::value, g)
+    .receive([](journal::group_receipt&) {},
+             [](caf::error& err) { FAIL(describe(err)); });
+  rt->stop();
+  rt.reset();
+  auto path = dir.path() + "/data.mdb";
+  auto bytes = test::read_file(path);
+  size_t copies = 0;
+  for (auto i = bytes.find(marker); i != std::string::npos;
+       i = bytes.find(marker, i + 1), ++copies)
+    for (size_t k = 20; k < 40; ++k)
+      bytes[i + k] = static_cast<char>(bytes[i + k] ^ 0x5A);
+  REQUIRE(copies >= 1);
+  test::write_file(path, bytes);
+  start();
+  auto snap = rt->journal()->latest_snapshot("checkout-g5");
+  REQUIRE(!snap);
+  REQUIRE(code_of(snap.error()) == errc::corrupt_record);
+  reg = start_process_manager<group_checkout>(*rt);
+  self->request(reg, 10s, entity_id{"g5"}, get_state_atom::value)
+    .receive([&](uint64_t v, std::string&) { CHECK(v == version); },
+             [](caf::error& err) { FAIL(describe(err)); });
 }
