@@ -303,9 +303,11 @@ TEST_CASE("a failed commit of a projection leaves neither model nor "
     auto proj = start_projection<balances>(*n.rt, ps);
     REQUIRE(proj);
     n.self->monitor(*proj);
-    n.self->receive([](caf::down_msg& msg) {
-      CHECK(code_of(msg.reason) == errc::storage_error);
-    });
+    n.self->receive(
+      [](caf::down_msg& msg) {
+        CHECK(code_of(msg.reason) == errc::storage_error);
+      },
+      caf::after(10s) >> [] { FAIL("the projection does not stop"); });
     // Nothing of the failed group: the model and the checkpoint are those
     // of the first runtime.
     CHECK(n.get_int("balances", "totals", "deposits") == 20);

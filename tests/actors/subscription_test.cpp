@@ -319,7 +319,8 @@ TEST_CASE("a subscription with a checkpoint resumes after it") {
   CHECK(*cp == std::optional<uint64_t>{10});
   f.self->monitor(*sub);
   f.self->send_exit(*sub, caf::exit_reason::user_shutdown);
-  f.self->receive([](caf::down_msg&) {});
+  f.self->receive([](caf::down_msg&) {},
+                  caf::after(10s) >> [] { FAIL("the subscription lives"); });
   for (int i = 0; i < 5; ++i)
     f.commit("a-2");
   recorder second;
