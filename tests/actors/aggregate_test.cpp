@@ -100,7 +100,7 @@ TEST_CASE("recovery from a snapshot gives the same state as a full replay") {
   CHECK((*snap)->type == "account.state");
   CHECK(kit.restart() == before);
   SECTION("also after retention deleted the events below the snapshot") {
-    REQUIRE(!kit.journal()->truncate_before("account-9", 11));
+    REQUIRE(kit.journal()->truncate_before("account-9", 11));
     CHECK((*kit.journal()->read_stream("account-9")).front().version == 11);
     CHECK(kit.restart() == before);
     REQUIRE(kit.run_command<int64_t>(charge{1}).reply);
@@ -113,7 +113,7 @@ TEST_CASE("retention without a usable snapshot makes recovery fail with "
   testkit<account> kit{"5"};
   kit.run_command(open_account{"frank"});
   kit.run_command<int64_t>(charge{1});
-  REQUIRE(!kit.journal()->truncate_before("account-5", 2));
+  REQUIRE(kit.journal()->truncate_before("account-5", 2));
   kit.restart_entity_only();
   auto r = kit.run_command<int64_t>(get_balance{});
   REQUIRE(!r.reply);

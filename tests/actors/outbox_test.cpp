@@ -281,6 +281,27 @@ TEST_CASE_METHOD(fixture, "commands of same-named instances in two journals "
   other->stop();
 }
 
+TEST_CASE_METHOD(fixture, "a duplicate that does not name the command's key "
+                          "is recorded as a rejection, not as accepted") {
+  // A target whose own rule refuses with errc::duplicate.
+  auto target = sys.spawn([]() -> caf::behavior {
+    return {
+      [](entity_id&, deliver_atom, std::string&, uint32_t,
+         std::string&) -> caf::result<void> {
+        return make_error(errc::duplicate, "account already exists");
+      },
+    };
+  });
+  billing->route<account>(target);
+  request_bill("b8", "fay", 5);
+  REQUIRE(eventually([&] { return !settlements("b8").empty(); }));
+  auto s = settlements("b8");
+  CHECK(!s.at(0).accepted);
+  CHECK(s.at(0).why.find("account already exists") != std::string::npos);
+  CHECK(std::get<1>(dispatcher_stats()) == 0);
+  self->send_exit(target, caf::exit_reason::user_shutdown);
+}
+
 TEST_CASE_METHOD(fixture, "while the other journal's runtime is down the "
                           "command waits in the outbox; nothing is lost") {
   open("cid");
