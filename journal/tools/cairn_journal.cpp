@@ -92,9 +92,10 @@ commands:
 
 options of every command:
   --json             print one JSON document on stdout instead of text:
-                     ls, stats, verify: an object; cat, tail: an array of
-                     event objects; tail --follow: JSON Lines, one event
-                     object per line, flushed as events arrive
+                     ls, stats, verify, dead-letters: an object; cat,
+                     tail: an array of event objects; tail --follow: JSON
+                     Lines, one event object per line, flushed as events
+                     arrive
   --help, -h         print this text
 
 Options go anywhere after the command, as "--from 5" or "--from=5"; "--"
