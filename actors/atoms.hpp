@@ -69,4 +69,8 @@ enum class injected_failure : uint8_t {
   next_commit,
 };
 
+/// Re-delivers dead letters marked for replay (to a process router), or
+/// marks an input as a replay of a dead letter (router to instance).
+using replay_atom = caf::atom_constant<caf::atom("c_replay")>;
+
 } // namespace cairn

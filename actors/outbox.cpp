@@ -85,8 +85,9 @@ void record(pointer self, const std::string& key, bool accepted,
           journal::write_group erase;
           erase.tables.push_back(
             journal::table_write{outbox_table, key, {}, true});
-          self->request(self->state.coordinator, caf::infinite,
-                        commit_atom::value, erase)
+          self
+            ->request(self->state.coordinator, caf::infinite,
+                      commit_atom::value, erase)
             .then([done](journal::group_receipt&) { done(); },
                   [done](caf::error&) { done(); });
           return;
@@ -117,8 +118,10 @@ void deliver(pointer self, const std::string& key, caf::timespan delay) {
   self->request(target, st.settings.delivery_timeout, std::move(msg))
     .then([self, key](caf::message&) { record(self, key, true, {}); },
           [self, key, delay](caf::error& err) {
-            if (code_of(err) == errc::duplicate) {
-              // Took effect at an earlier delivery.
+            if (code_of(err) == errc::duplicate
+                && context_of(err).find(key) != std::string::npos) {
+              // This very command took effect at an earlier delivery: the
+              // target found its key.
               ++self->state.duplicates;
               record(self, key, true, {});
             } else if (transient(err)) {
@@ -144,8 +147,7 @@ void start_delivery(pointer self, std::string key, const std::string& bytes) {
   deliver(self, key, st.settings.first_retry);
 }
 
-caf::behavior dispatcher_impl(pointer self,
-                              std::shared_ptr<journal::journal> j,
+caf::behavior dispatcher_impl(pointer self, std::shared_ptr<journal::journal> j,
                               coordinator_actor coordinator,
                               remote_resolver resolve,
                               outbox_settings settings) {

@@ -30,9 +30,12 @@
 /// runtime's dispatcher delivers it, at least once, as
 /// `(entity_id, deliver_atom, key, command_index, command_bytes)`: the
 /// command is serialized with cereal, so a command type sent this way needs
-/// a `serialize` function. The target entity stores `key` as a dedup key in
-/// the group of its events, so a redelivered command has no second effect
-/// (it is answered with `errc::duplicate`, which counts as accepted).
+/// a `serialize` function. The target entity stores `key` (see
+/// `outbox_key`) as a dedup key in the group of its events, so a redelivered
+/// command has no second effect: it is answered with `errc::duplicate`
+/// naming the key, which counts as accepted (it took effect before). A
+/// `duplicate` that does not name the key (a rejection of the target's own)
+/// is recorded as a rejection.
 ///
 /// The outcome comes back as an event `cairn.remote_outcome` on stream
 /// `cairn.outcome-<manager stream>`, committed in the same group that
@@ -48,6 +51,20 @@ namespace cairn {
 
 /// Name of the table holding undelivered commands: key -> `outbox_entry`.
 constexpr const char* outbox_table = "cairn.outbox";
+
+/// The key of the `index`-th command of the step that took the manager's
+/// stream `stream` past version `version`, in the journal with id
+/// `journal_id`: `<journal id>#<stream>#<version>#<index>`. The target
+/// stores it as a dedup key, so it must be unique across the journals that
+/// command it: the journal's id makes it so. At most 32 + 255 + 20 + 10 + 3
+/// bytes, within `journal::max_dedup_key_size` and
+/// `journal::max_table_key_size`.
+inline std::string outbox_key(const std::string& journal_id,
+                              const std::string& stream, uint64_t version,
+                              size_t index) {
+  return journal_id + "#" + stream + "#" + std::to_string(version) + "#"
+         + std::to_string(index);
+}
 
 /// Category of the streams that carry remote outcomes back.
 constexpr const char* outcome_category = "cairn.outcome";
@@ -140,8 +157,7 @@ template <class A, class Cmd>
 std::optional<std::pair<uint32_t, std::string>>
 encode_remote_command(const Cmd& cmd) {
   using variant = typename A::commands::variant_type;
-  static_assert(index_in<Cmd, variant>::value
-                  < std::variant_size_v<variant>,
+  static_assert(index_in<Cmd, variant>::value < std::variant_size_v<variant>,
                 "not a command of this aggregate");
   if constexpr (is_cereal_serializable_v<Cmd>)
     return std::make_pair(index_in<Cmd, variant>::value,

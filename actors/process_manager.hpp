@@ -82,7 +82,7 @@ namespace detail {
 /// A command of a step before the coordinator sees it: the registry is
 /// found through the runtime when the step runs.
 struct pending_command {
-  caf::actor (*resolve)(runtime&);
+  caf::actor (*resolve)(runtime_state&);
   /// Serializes the command for the outbox when its aggregate is routed to
   /// another journal; none when the command type has no `serialize`.
   std::optional<std::pair<uint32_t, std::string>> (*encode)(
@@ -107,7 +107,7 @@ struct deadline_change {
 
 /// The registry of aggregate type `A` in `rt` (spawned on first use).
 template <class A>
-caf::actor resolve_registry(runtime& rt) {
+caf::actor resolve_registry(runtime_state& rt) {
   return rt.registry<A>();
 }
 
@@ -146,8 +146,8 @@ public:
   /// again moves it. Deadlines survive restarts.
   step& schedule(std::string name, std::chrono::nanoseconds after) & {
     auto now = std::chrono::system_clock::now().time_since_epoch();
-    auto due = std::chrono::duration_cast<std::chrono::nanoseconds>(now)
-               + after;
+    auto due
+      = std::chrono::duration_cast<std::chrono::nanoseconds>(now) + after;
     deadlines_.push_back(
       detail::deadline_change{std::move(name), due.count(), false});
     return *this;

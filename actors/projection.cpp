@@ -80,13 +80,39 @@ int64_t projection_view::get_int(const std::string& table,
   return 0;
 }
 
+bool projection_view::check(const std::string& table, const std::string& key) {
+  auto name = projection_table(projection_, table);
+  caf::error err;
+  if (name.size() > journal::max_table_name_size)
+    err = make_error(errc::invalid_argument,
+                     "projection table name " + name + " is "
+                       + std::to_string(name.size())
+                       + " bytes long, over the maximum of "
+                       + std::to_string(journal::max_table_name_size)
+                       + " (max_table_name_size)");
+  else if (key.size() > journal::max_table_key_size)
+    err = make_error(errc::invalid_argument,
+                     "a key of projection table " + name + " is "
+                       + std::to_string(key.size())
+                       + " bytes long, over the maximum of "
+                       + std::to_string(journal::max_table_key_size)
+                       + " (max_table_key_size)");
+  if (!err)
+    return true;
+  if (!error_)
+    error_ = std::move(err);
+  return false;
+}
+
 void projection_view::put(const std::string& table, const std::string& key,
                           std::string value) {
-  writes_[{table, key}] = std::move(value);
+  if (check(table, key))
+    writes_[{table, key}] = std::move(value);
 }
 
 void projection_view::erase(const std::string& table, const std::string& key) {
-  writes_[{table, key}] = std::nullopt;
+  if (check(table, key))
+    writes_[{table, key}] = std::nullopt;
 }
 
 int64_t projection_view::add(const std::string& table, const std::string& key,
@@ -204,6 +230,15 @@ void on_failed(subscription_context ctx, const core_ptr& core, caf::error err) {
     self->quit(std::move(err));
     return;
   }
+  if (code_of(err) == errc::invalid_argument) {
+    // The journal refused the group itself: retrying the same batch would
+    // be refused again, forever.
+    std::cerr << "cairn.projection." << core->name
+              << ": error: stopping, the journal refused a batch: "
+              << describe(err) << '\n';
+    self->quit(std::move(err));
+    return;
+  }
   auto delay = std::chrono::milliseconds{std::min(
     int64_t{10} << std::min(core->failures, uint32_t{7}), int64_t{1000})};
   ++core->failures;
@@ -238,6 +273,12 @@ void flush(subscription_context ctx, const core_ptr& core) {
       ++passed;
     }
     if (view.error()) {
+      // A write the journal would refuse, or a read that failed: the batch
+      // cannot commit, and a retry would fail the same way.
+      std::cerr << "cairn.projection." << core->name
+                << ": error: stopping at event " << ev.stream << " version "
+                << ev.version << " (position " << ev.position
+                << "): " << describe(view.error()) << '\n';
       ctx.self()->quit(view.error());
       return;
     }
@@ -263,6 +304,17 @@ caf::error check_projection(const std::string& name,
                             const projection_settings& settings) {
   if (name.empty())
     return make_error(errc::invalid_argument, "a projection needs a name");
+  // Its checkpoint and its tables are named after it; a one-byte table name
+  // must fit.
+  if (projection_checkpoint(name).size() > journal::max_checkpoint_name_size
+      || projection_table(name, "t").size() > journal::max_table_name_size)
+    return make_error(errc::invalid_argument,
+                      "projection name " + name + " is "
+                        + std::to_string(name.size())
+                        + " bytes long, over the maximum of "
+                        + std::to_string(max_projection_name_size)
+                        + " (its tables' names must fit "
+                          "max_table_name_size)");
   if (settings.max_in_flight == 0 || settings.read_chunk == 0
       || settings.max_batch_events == 0)
     return make_error(errc::invalid_argument,

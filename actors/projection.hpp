@@ -65,7 +65,20 @@
 ///
 /// An event of a listed type that does not decode is skipped, counted in
 /// `projection_stats::undecodable` and reported on standard error with its
-/// stream and version.
+/// stream and version. A corrupt record of the log is skipped the same way
+/// (`subscription_stats::corrupt_records`, see actors/subscription.hpp).
+///
+/// Names are checked where they enter: a projection's name may have at most
+/// `max_projection_name_size` bytes (its tables are named
+/// `cairn.projection.<name>.<table>`, at most
+/// `journal::max_table_name_size`); `projection_view::put`, `add` and
+/// `erase` refuse a table name that makes the full name too long, or a key
+/// over `journal::max_table_key_size`. Such a write — like a group the
+/// journal refuses with `errc::invalid_argument` — would be refused again
+/// on every retry, so the projection **stops** with the error, reported on
+/// standard error with the event it was applying; its checkpoint stays
+/// before that event, nothing of the batch is lost, and a fixed projection
+/// resumes there.
 ///
 /// The projection's actor speaks the subscription protocol (see
 /// actors/subscription.hpp), with `(stats_atom)` -> `projection_stats`:
@@ -103,6 +116,10 @@ typename Inspector::result_type inspect(Inspector& f, projection_stats& x) {
            x.commits, x.failed_commits, x.applied, x.passed, x.undecodable);
 }
 
+/// Most bytes of a projection's name: `cairn.projection.<name>.<table>` must
+/// fit `journal::max_table_name_size` with a one-byte table name.
+constexpr size_t max_projection_name_size = journal::max_table_name_size - 19;
+
 /// Name of the journal table that holds `table` of projection `projection`.
 std::string projection_table(const std::string& projection,
                              const std::string& table);
@@ -124,7 +141,8 @@ public:
   /// Returns the integer value of `key` in `table`, 0 if none.
   int64_t get_int(const std::string& table, const std::string& key);
 
-  /// Sets `key` in `table` to `value`.
+  /// Sets `key` in `table` to `value`. A table name or key over its limit is
+  /// refused: the write is dropped and `error()` says why.
   void put(const std::string& table, const std::string& key, std::string value);
 
   /// Removes `key` from `table`.
@@ -156,6 +174,9 @@ public:
   std::vector<journal::table_write> take_writes();
 
 private:
+  /// Checks the size of a table name and key; records the error if over.
+  bool check(const std::string& table, const std::string& key);
+
   const journal::journal& j_;
   std::string projection_;
   /// (table, key) -> value, or none for an erased key.
@@ -237,7 +258,8 @@ caf::expected<caf::actor> spawn_projection(runtime& rt, std::string name,
 /// Starts projection type `P` in `rt` (idempotent: the second call returns
 /// the same actor); `rt.stop()` stops it. It resumes after its checkpoint.
 ///
-/// Errors: `errc::invalid_argument` for an empty name or a zero setting.
+/// Errors: `errc::invalid_argument` for an empty name, a name over
+/// `max_projection_name_size` or a zero setting.
 template <class P>
 caf::expected<caf::actor> start_projection(runtime& rt,
                                            projection_settings settings = {}) {

@@ -1,6 +1,7 @@
 #include "actors/registry.hpp"
 
 #include <list>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -34,6 +35,9 @@ struct registry_state {
   /// Ids of running (not stopping) entities, most recently used first.
   std::list<std::string> lru;
   registry_stats stats;
+  /// Told to exit: waits for its entities to terminate, then quits with
+  /// this reason.
+  std::optional<caf::error> exiting;
   static inline const char* name = "cairn.registry";
 };
 
@@ -111,6 +115,15 @@ void on_down(pointer self, caf::down_msg& msg) {
   auto& e = j->second;
   if (!e.stopping)
     st.lru.erase(e.lru); // ended on its own (it crashed)
+  if (st.exiting) {
+    for (auto& [rp, cmd] : e.waiting)
+      rp.deliver(make_error(errc::entity_unavailable,
+                            "registry " + st.category + " is stopping"));
+    st.entities.erase(j);
+    if (st.entities.empty())
+      self->quit(*st.exiting);
+    return;
+  }
   if (e.waiting.empty()) {
     st.entities.erase(j);
     return;
@@ -148,10 +161,18 @@ caf::behavior registry_impl(pointer self, std::string category,
   self->set_down_handler([self](caf::down_msg& msg) { on_down(self, msg); });
   // Entities are not linked (one that fails must not take the registry
   // along), so a registry told to exit tells its entities.
+  // It quits once they have all terminated, so that whoever waits for the
+  // registry waits for its entities too.
   self->set_exit_handler([self](caf::exit_msg& msg) {
-    for (auto& [id, e] : self->state.entities)
+    auto& st = self->state;
+    if (st.exiting)
+      return;
+    for (auto& [id, e] : st.entities)
       self->send_exit(e.hdl, msg.reason);
-    self->quit(std::move(msg.reason));
+    if (st.entities.empty())
+      self->quit(std::move(msg.reason));
+    else
+      st.exiting = std::move(msg.reason);
   });
   self->set_default_handler(
     [](caf::scheduled_actor* ptr,
@@ -164,6 +185,9 @@ caf::behavior registry_impl(pointer self, std::string category,
                             + " expects (entity_id, command), got "
                             + to_string(msg));
       auto id = msg.get_as<entity_id>(0).value;
+      if (self->state.exiting)
+        return make_error(errc::entity_unavailable,
+                          "registry " + self->state.category + " is stopping");
       if (id.empty())
         return make_error(errc::invalid_argument, "registry "
                                                     + self->state.category

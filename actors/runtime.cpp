@@ -1,13 +1,81 @@
 #include "actors/runtime.hpp"
 
+#include <iostream>
+
 #include "caf/all.hpp"
 
 #include "actors/outbox.hpp"
 
 namespace cairn {
 
-runtime::runtime(caf::actor_system& sys, runtime_options opts)
-  : sys_(sys), opts_(std::move(opts)) {
+namespace detail {
+
+caf::actor runtime_state::find_or_spawn(std::type_index key,
+                                        const std::function<caf::actor()>& f) {
+  std::lock_guard<std::mutex> guard{mtx};
+  if (stopped)
+    return {};
+  auto& hdl = registries[key];
+  if (!hdl)
+    hdl = f();
+  return hdl;
+}
+
+caf::actor runtime_state::routes::find(const std::string& category) {
+  if (!any.load(std::memory_order_acquire))
+    return {};
+  std::lock_guard<std::mutex> guard{mtx};
+  auto i = registries.find(category);
+  return i == registries.end() ? caf::actor{} : i->second;
+}
+
+caf::actor runtime_state::remote_registry(const std::string& category) {
+  return routing->find(category);
+}
+
+caf::actor runtime_state::outbox() {
+  std::lock_guard<std::mutex> guard{mtx};
+  if (!outbox_hdl && !stopped)
+    outbox_hdl = spawn_outbox_dispatcher(
+      sys, env->journal, env->coordinator,
+      [r = routing](const std::string& category) { return r->find(category); });
+  return outbox_hdl;
+}
+
+} // namespace detail
+
+namespace {
+
+/// Tells `hdls` to exit and waits until they have all terminated, at most
+/// until `deadline`. Returns how many did not terminate in time.
+size_t stop_and_wait(caf::actor_system& sys, std::vector<caf::actor> hdls,
+                     std::chrono::steady_clock::time_point deadline) {
+  caf::scoped_actor self{sys};
+  size_t running = 0;
+  for (auto& hdl : hdls) {
+    if (!hdl)
+      continue;
+    self->monitor(hdl);
+    self->send_exit(hdl, caf::exit_reason::user_shutdown);
+    ++running;
+  }
+  while (running > 0) {
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline)
+      break;
+    bool timed_out = false;
+    self->receive([&](caf::down_msg&) { --running; },
+                  caf::after(deadline - now) >> [&] { timed_out = true; });
+    if (timed_out)
+      break;
+  }
+  return running;
+}
+
+} // namespace
+
+runtime::runtime(std::shared_ptr<detail::runtime_state> st)
+  : st_(std::move(st)) {
   // nop
 }
 
@@ -15,8 +83,8 @@ runtime::~runtime() {
   stop();
 }
 
-caf::expected<std::unique_ptr<runtime>>
-runtime::start(caf::actor_system& sys, runtime_options opts) {
+caf::expected<std::unique_ptr<runtime>> runtime::start(caf::actor_system& sys,
+                                                       runtime_options opts) {
   if (auto err = validate(opts.aggregates))
     return err;
   auto j = journal::journal::open(opts.journal_path, opts.journal);
@@ -26,88 +94,83 @@ runtime::start(caf::actor_system& sys, runtime_options opts) {
   if (!last)
     return std::move(last.error());
   std::shared_ptr<journal::journal> shared{std::move(*j)};
-  std::unique_ptr<runtime> rt{new runtime(sys, std::move(opts))};
-  rt->hub_ = spawn_subscription_hub(sys, *last);
+  auto st = std::make_shared<detail::runtime_state>(sys, std::move(opts));
+  st->hub = spawn_subscription_hub(sys, *last);
   auto env = std::make_shared<aggregate_env>();
   env->journal = shared;
-  env->coordinator = spawn_coordinator(sys, shared, rt->opts_.coordinator,
-                                       rt->hub_, env->capability);
-  env->settings = rt->opts_.aggregates;
-  rt->env_ = std::move(env);
-  return rt;
-}
-
-caf::actor runtime::find_or_spawn(std::type_index key,
-                                  const std::function<caf::actor()>& f) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  auto& hdl = registries_[key];
-  if (!hdl && !stopped_)
-    hdl = f();
-  return hdl;
-}
-
-caf::actor runtime::routes::find(const std::string& category) {
-  if (!any.load(std::memory_order_acquire))
-    return {};
-  std::lock_guard<std::mutex> guard{mtx};
-  auto i = registries.find(category);
-  return i == registries.end() ? caf::actor{} : i->second;
+  env->coordinator = spawn_coordinator(sys, shared, st->opts.coordinator,
+                                       st->hub, env->capability);
+  env->settings = st->opts.aggregates;
+  st->env = std::move(env);
+  return std::unique_ptr<runtime>{new runtime(std::move(st))};
 }
 
 void runtime::route(const std::string& category, caf::actor registry) {
   {
-    std::lock_guard<std::mutex> guard{routes_->mtx};
-    routes_->registries[category] = std::move(registry);
-    routes_->any.store(true, std::memory_order_release);
+    auto& r = *st_->routing;
+    std::lock_guard<std::mutex> guard{r.mtx};
+    r.registries[category] = std::move(registry);
+    r.any.store(true, std::memory_order_release);
   }
   outbox();
 }
 
-caf::actor runtime::remote_registry(const std::string& category) {
-  return routes_->find(category);
-}
-
-caf::actor runtime::outbox() {
-  std::lock_guard<std::mutex> guard{mtx_};
-  if (!outbox_ && !stopped_)
-    outbox_ = spawn_outbox_dispatcher(
-      sys_, env_->journal, env_->coordinator,
-      [r = routes_](const std::string& category) {
-        return r->find(category);
-      });
-  return outbox_;
-}
-
 void runtime::adopt(caf::actor hdl) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  if (stopped_)
+  std::lock_guard<std::mutex> guard{st_->mtx};
+  if (st_->stopped)
     caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
   else
-    adopted_.push_back(std::move(hdl));
+    st_->adopted.push_back(std::move(hdl));
+}
+
+void runtime::adopt_router(caf::actor hdl) {
+  {
+    std::lock_guard<std::mutex> guard{st_->mtx};
+    if (!st_->stopped)
+      st_->routers.push_back(hdl);
+  }
+  adopt(std::move(hdl));
+}
+
+std::vector<caf::actor> runtime::routers() {
+  std::lock_guard<std::mutex> guard{st_->mtx};
+  return st_->routers;
 }
 
 void runtime::stop() {
-  std::lock_guard<std::mutex> guard{mtx_};
-  if (stopped_)
-    return;
-  stopped_ = true;
-  for (auto& hdl : adopted_)
-    caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
-  adopted_.clear();
-  for (auto& [type, hdl] : registries_)
-    caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
-  registries_.clear();
+  std::vector<caf::actor> first;
+  std::vector<caf::actor> last;
   {
-    std::lock_guard<std::mutex> rguard{routes_->mtx};
-    routes_->registries.clear();
-    routes_->any.store(false, std::memory_order_release);
+    std::lock_guard<std::mutex> guard{st_->mtx};
+    if (st_->stopped)
+      return;
+    st_->stopped = true;
+    // Subscriptions, routers and registries (with their entities and
+    // process instances) first, then the outbox, then what they all use.
+    first = std::move(st_->adopted);
+    st_->adopted.clear();
+    st_->routers.clear();
+    for (auto& [type, hdl] : st_->registries)
+      first.push_back(hdl);
+    st_->registries.clear();
+    {
+      std::lock_guard<std::mutex> rguard{st_->routing->mtx};
+      st_->routing->registries.clear();
+      st_->routing->any.store(false, std::memory_order_release);
+    }
+    if (st_->outbox_hdl)
+      first.push_back(std::move(st_->outbox_hdl));
+    if (st_->env && st_->env->coordinator)
+      last.push_back(caf::actor_cast<caf::actor>(st_->env->coordinator));
+    if (st_->hub)
+      last.push_back(caf::actor_cast<caf::actor>(st_->hub));
   }
-  if (outbox_)
-    caf::anon_send_exit(outbox_, caf::exit_reason::user_shutdown);
-  if (env_ && env_->coordinator)
-    caf::anon_send_exit(env_->coordinator, caf::exit_reason::user_shutdown);
-  if (hub_)
-    caf::anon_send_exit(hub_, caf::exit_reason::user_shutdown);
+  auto deadline = std::chrono::steady_clock::now() + stop_timeout;
+  auto left = stop_and_wait(st_->sys, std::move(first), deadline);
+  left += stop_and_wait(st_->sys, std::move(last), deadline);
+  if (left > 0)
+    std::cerr << "cairn: runtime: " << left << " actors did not stop within "
+              << stop_timeout.count() / 1000000 << " ms\n";
 }
 
 } // namespace cairn

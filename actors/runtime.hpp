@@ -1,8 +1,9 @@
 #pragma once
 
 #include <atomic>
-#include <memory>
+#include <chrono>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <typeindex>
@@ -32,6 +33,60 @@ struct runtime_options {
   registry_settings registry;
 };
 
+namespace detail {
+
+/// What a runtime's actors share with it: the registries, the routes and the
+/// outbox. Held by `runtime` and, through `std::shared_ptr`, by process
+/// instances, so that an instance never uses a runtime that is gone.
+/// Thread-safe.
+class runtime_state {
+public:
+  runtime_state(caf::actor_system& sys, runtime_options opts)
+    : sys(sys), opts(std::move(opts)) {
+    // nop
+  }
+
+  /// Returns the registry of aggregate type `A`, spawned on first use; an
+  /// invalid handle once the runtime stopped.
+  template <class A>
+  caf::actor registry() {
+    return find_or_spawn(std::type_index{typeid(A)}, [this] {
+      return spawn_registry<A>(sys, env, opts.registry);
+    });
+  }
+
+  caf::actor find_or_spawn(std::type_index key,
+                           const std::function<caf::actor()>& f);
+
+  caf::actor remote_registry(const std::string& category);
+
+  caf::actor outbox();
+
+  caf::actor_system& sys;
+  const runtime_options opts;
+  std::shared_ptr<const aggregate_env> env;
+  subscription_hub_actor hub;
+  std::mutex mtx;
+  std::unordered_map<std::type_index, caf::actor> registries;
+  std::vector<caf::actor> adopted;
+  std::vector<caf::actor> routers;
+  /// Routed categories; shared with the outbox dispatcher.
+  struct routes {
+    std::mutex mtx;
+    std::unordered_map<std::string, caf::actor> registries;
+    /// Whether `registries` is not empty: spares steps the lock while
+    /// nothing is routed.
+    std::atomic<bool> any{false};
+
+    caf::actor find(const std::string& category);
+  };
+  std::shared_ptr<routes> routing = std::make_shared<routes>();
+  caf::actor outbox_hdl;
+  bool stopped = false;
+};
+
+} // namespace detail
+
 /// One embedded journal with its coordinator, subscription hub and entity
 /// registries, running in one actor system.
 ///
@@ -44,11 +99,15 @@ struct runtime_options {
 /// self->request(invoices, 5s, cairn::entity_id{"7"}, add_item{...});
 /// ```
 ///
-/// `stop()` (or the destructor) tells every actor of the runtime to exit;
-/// call it before the actor system goes out of scope, or the system waits
-/// for them forever.
+/// `stop()` (or the destructor) tells every actor of the runtime to exit
+/// and returns once they have all terminated (registries wait for their
+/// entities), or after `stop_timeout` at most; call it before the actor
+/// system goes out of scope, or the system waits for them forever.
 class runtime {
 public:
+  /// How long `stop()` waits for the runtime's actors at most.
+  static constexpr caf::timespan stop_timeout = std::chrono::seconds{10};
+
   ~runtime();
 
   runtime(const runtime&) = delete;
@@ -57,22 +116,22 @@ public:
   /// Opens the journal and spawns the coordinator and the hub.
   ///
   /// Errors: those of `journal::journal::open`.
-  static caf::expected<std::unique_ptr<runtime>>
-  start(caf::actor_system& sys, runtime_options opts);
+  static caf::expected<std::unique_ptr<runtime>> start(caf::actor_system& sys,
+                                                       runtime_options opts);
 
   /// Returns the registry of aggregate type `A`, spawned on first use.
   /// Thread-safe.
   template <class A>
   caf::actor registry() {
-    return find_or_spawn(std::type_index{typeid(A)}, [this] {
-      return spawn_registry<A>(sys_, env_, opts_.registry);
-    });
+    return st_->registry<A>();
   }
 
   /// Returns the actor stored under `key`, spawned by `f` on first use; the
   /// runtime tells it to exit on `stop()`. Thread-safe.
   caf::actor find_or_spawn(std::type_index key,
-                           const std::function<caf::actor()>& f);
+                           const std::function<caf::actor()>& f) {
+    return st_->find_or_spawn(key, f);
+  }
 
   /// Routes aggregate type `A` to `registry`, a registry of another runtime
   /// (another journal): process steps in this runtime command it through
@@ -89,65 +148,63 @@ public:
 
   /// Returns the registry aggregate category `category` is routed to, or an
   /// invalid handle when it is local. Thread-safe.
-  caf::actor remote_registry(const std::string& category);
+  caf::actor remote_registry(const std::string& category) {
+    return st_->remote_registry(category);
+  }
 
   /// Returns the outbox dispatcher, spawned on first use.
-  caf::actor outbox();
+  caf::actor outbox() {
+    return st_->outbox();
+  }
 
-  /// Makes `stop()` tell `hdl` to exit too.
+  /// Makes `stop()` tell `hdl` to exit too (and wait for it).
   void adopt(caf::actor hdl);
 
-  /// Tells every actor of the runtime to exit. Idempotent.
+  /// Adopts `hdl`, the input router of a process-manager type, and lists it
+  /// in `routers()`.
+  void adopt_router(caf::actor hdl);
+
+  /// Returns the routers adopted with `adopt_router`. Thread-safe.
+  std::vector<caf::actor> routers();
+
+  /// Tells every actor of the runtime to exit and waits for them (at most
+  /// `stop_timeout`). Idempotent. Call it from outside the runtime's actors
+  /// (it blocks).
   void stop();
 
   caf::actor_system& system() noexcept {
-    return sys_;
+    return st_->sys;
   }
 
   const std::shared_ptr<journal::journal>& journal() const noexcept {
-    return env_->journal;
+    return st_->env->journal;
   }
 
   const coordinator_actor& coordinator() const noexcept {
-    return env_->coordinator;
+    return st_->env->coordinator;
   }
 
   const subscription_hub_actor& hub() const noexcept {
-    return hub_;
+    return st_->hub;
   }
 
   const std::shared_ptr<const aggregate_env>& env() const noexcept {
-    return env_;
+    return st_->env;
   }
 
   const runtime_options& options() const noexcept {
-    return opts_;
+    return st_->opts;
+  }
+
+  /// What the runtime's actors share with it.
+  const std::shared_ptr<detail::runtime_state>& shared() const noexcept {
+    return st_;
   }
 
 private:
-  runtime(caf::actor_system& sys, runtime_options opts);
+  explicit runtime(std::shared_ptr<detail::runtime_state> st);
 
-  caf::actor_system& sys_;
-  runtime_options opts_;
-  std::shared_ptr<const aggregate_env> env_;
-  subscription_hub_actor hub_;
-  std::mutex mtx_;
-  std::unordered_map<std::type_index, caf::actor> registries_;
-  std::vector<caf::actor> adopted_;
-  /// Routed categories; shared with the outbox dispatcher, which may
-  /// outlive this object by a message.
-  struct routes {
-    std::mutex mtx;
-    std::unordered_map<std::string, caf::actor> registries;
-    /// Whether `registries` is not empty: spares steps the lock while
-    /// nothing is routed.
-    std::atomic<bool> any{false};
-
-    caf::actor find(const std::string& category);
-  };
-  std::shared_ptr<routes> routes_ = std::make_shared<routes>();
-  caf::actor outbox_;
-  bool stopped_ = false;
+  std::shared_ptr<detail::runtime_state> st_;
 };
 
 } // namespace cairn

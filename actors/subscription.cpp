@@ -1,6 +1,7 @@
 #include "actors/subscription.hpp"
 
 #include <algorithm>
+#include <iostream>
 #include <set>
 #include <utility>
 
@@ -48,6 +49,10 @@ struct subscription_state {
   subscription_stats stats;
   std::vector<std::pair<uint64_t, caf::response_promise>> waiters;
   std::vector<caf::response_promise> live_waiters;
+  /// The position of the next corrupt record of the log, once located (0:
+  /// none known), and the error reading it.
+  uint64_t bad = 0;
+  caf::error bad_error;
   static inline const char* name = "cairn.subscription";
 
   uint64_t acknowledged() const {
@@ -168,6 +173,107 @@ void fall_back(pointer self) {
   ++st.stats.fallbacks;
 }
 
+/// Returns the position of the corrupt record that a read of the log from
+/// `from` met: reads the entries before it one by one (they read fine), then
+/// narrows down the bad one, as positions may have gaps after retention.
+caf::expected<uint64_t> locate_corrupt(const journal::journal& j,
+                                       uint64_t from) {
+  auto x = from;
+  for (;;) {
+    auto one = j.read_all(x, 1);
+    if (one) {
+      if (one->events.empty())
+        return make_error(errc::corrupt_record,
+                          "a corrupt record after position "
+                            + std::to_string(from) + " reads fine one by one");
+      x = one->next_position;
+      continue;
+    }
+    if (code_of(one.error()) != errc::corrupt_record)
+      return std::move(one.error());
+    // Reads from x up to the bad position meet the same record.
+    auto text = describe(one.error());
+    auto same = [&](uint64_t y) {
+      auto r = j.read_all(y, 1);
+      return !r && describe(r.error()) == text;
+    };
+    uint64_t lo = x;
+    uint64_t step = 1;
+    while (same(lo + step)) {
+      lo += step;
+      step *= 2;
+    }
+    auto hi = lo + step;
+    while (hi - lo > 1) {
+      auto mid = lo + (hi - lo) / 2;
+      if (same(mid))
+        lo = mid;
+      else
+        hi = mid;
+    }
+    return lo;
+  }
+}
+
+/// Skips the corrupt record at `st.bad`: reports it, or hands it to the
+/// handler's `skipped`.
+void skip_corrupt(pointer self, journal::log_slice& out) {
+  auto& st = self->state;
+  auto pos = st.bad;
+  auto err = std::move(st.bad_error);
+  st.bad = 0;
+  st.bad_error = caf::error{};
+  ++st.stats.corrupt_records;
+  std::cerr << (st.settings.checkpoint.empty() ? std::string{"cairn."
+                                                             "subscription"}
+                                               : st.settings.checkpoint)
+            << ": warning: skipping the corrupt record at position " << pos
+            << ": " << describe(err) << '\n';
+  out.next_position = pos + 1;
+  if (st.handler.skipped) {
+    st.in_flight.insert(pos);
+    st.next = std::max(st.next, pos + 1);
+    st.handler.skipped(pos, err);
+  }
+}
+
+/// Reads up to `count` events from `next`, like `journal::read_all`, but
+/// skips a corrupt record (`skip_corrupt`) instead of failing.
+caf::expected<journal::log_slice> read_log(pointer self, size_t count) {
+  auto& st = self->state;
+  if (st.bad != 0 && st.next > st.bad)
+    st.bad = 0; // passed it on the live feed
+  if (st.bad == 0) {
+    auto slice = st.j->read_all(st.next, count, st.settings.category);
+    if (slice || code_of(slice.error()) != errc::corrupt_record)
+      return slice;
+    auto bad = locate_corrupt(*st.j, st.next);
+    if (!bad)
+      return std::move(bad.error());
+    st.bad = *bad;
+    st.bad_error = std::move(slice.error());
+  }
+  journal::log_slice result;
+  result.next_position = st.next;
+  if (st.next < st.bad) {
+    // The entries before the corrupt record, one by one.
+    auto one = st.j->read_all(st.next, 1);
+    if (one && !one->events.empty() && one->events.front().position < st.bad) {
+      result.next_position = one->next_position;
+      auto& ev = one->events.front();
+      if (st.settings.category.empty()
+          || journal::category_of(ev.stream) == st.settings.category)
+        result.events.push_back(std::move(ev));
+      return result;
+    }
+    if (!one && code_of(one.error()) != errc::corrupt_record)
+      return std::move(one.error());
+    // Nothing stored between `next` and the corrupt record.
+  }
+  skip_corrupt(self, result);
+  return result;
+}
+
 /// Reads the log from `next` up to `until` (inclusive) while there is room.
 /// Returns false when it stopped for lack of room.
 caf::expected<bool> read_until(pointer self, uint64_t until) {
@@ -175,7 +281,7 @@ caf::expected<bool> read_until(pointer self, uint64_t until) {
   while (st.next <= until) {
     if (full(self))
       return false;
-    auto slice = st.j->read_all(st.next, chunk(self), st.settings.category);
+    auto slice = read_log(self, chunk(self));
     if (!slice)
       return std::move(slice.error());
     auto& evs = slice->events;
@@ -256,7 +362,7 @@ void catch_up(pointer self) {
   }
   st.paused = false;
   auto from = st.next;
-  auto slice = st.j->read_all(from, chunk(self), st.settings.category);
+  auto slice = read_log(self, chunk(self));
   if (!slice)
     return self->quit(std::move(slice.error()));
   deliver(self, slice->events, false);
@@ -401,6 +507,13 @@ spawn_subscription(caf::actor_system& sys, std::shared_ptr<journal::journal> j,
   if (!j || !hub || !make_handler)
     return make_error(errc::invalid_argument,
                       "a subscription needs a journal, a hub and a handler");
+  if (settings.checkpoint.size() > journal::max_checkpoint_name_size)
+    return make_error(errc::invalid_argument,
+                      "subscription checkpoint name " + settings.checkpoint
+                        + " is " + std::to_string(settings.checkpoint.size())
+                        + " bytes long, over the maximum of "
+                        + std::to_string(journal::max_checkpoint_name_size)
+                        + " (max_checkpoint_name_size)");
   return sys.spawn(subscription_impl, std::move(j), std::move(hub),
                    std::move(coordinator), std::move(settings),
                    std::move(make_handler));

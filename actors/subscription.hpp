@@ -41,6 +41,15 @@
 ///    are acknowledged, then switches back as in step 2. Neither the hub nor
 ///    the subscription buffers without bound.
 ///
+/// **Corrupt records.** A record of the log that does not read back
+/// (`errc::corrupt_record`: a failed checksum, bytes that do not decode) is
+/// reported on standard error with the error (naming its stream and version)
+/// and its position, counted in `subscription_stats::corrupt_records`, and
+/// skipped: the events after it are delivered as usual. A handler with a
+/// `skipped` function gets the position and the error instead and must
+/// acknowledge the position (a router parks it as a dead letter first).
+/// Other read errors stop the subscription.
+///
 /// The handler acknowledges each event it got with
 /// `subscription_context::ack`, now or later, in any order. The
 /// *acknowledged position* is the highest position below which every event
@@ -110,13 +119,16 @@ struct subscription_stats {
   uint64_t fallbacks = 0;
   /// Whether it takes events from the live feed now.
   bool live = false;
+  /// Records of the log skipped because they are corrupt.
+  uint64_t corrupt_records = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, subscription_stats& x) {
   return f(caf::meta::type_name("cairn.subscription_stats"), x.next,
            x.acknowledged, x.checkpoint, x.in_flight, x.delivered,
-           x.from_journal, x.from_feed, x.switches, x.fallbacks, x.live);
+           x.from_journal, x.from_feed, x.switches, x.fallbacks, x.live,
+           x.corrupt_records);
 }
 
 namespace detail {
@@ -165,6 +177,10 @@ struct subscription_handler {
   std::function<void(std::vector<journal::stored_event>&)> deliver;
   /// More messages the subscription's actor handles, before its own.
   caf::message_handler extra;
+  /// Optional: receives the position of a corrupt record of the log and the
+  /// error reading it; must acknowledge the position. Without it, the
+  /// subscription skips the record itself.
+  std::function<void(uint64_t, const caf::error&)> skipped;
 };
 
 /// Makes the handler of a subscription, in its actor as it starts.
@@ -173,8 +189,10 @@ using subscription_factory
 
 /// Spawns a subscription reading `j`, switching to `hub`, storing its
 /// checkpoint through `coordinator`. The actor quits with the error when a
-/// read fails. Bad settings (zero `max_in_flight` or `read_chunk`) are
-/// refused with `errc::invalid_argument`.
+/// read fails for another reason than a corrupt record. Bad settings (zero
+/// `max_in_flight` or `read_chunk`, a checkpoint name over
+/// `journal::max_checkpoint_name_size`) are refused with
+/// `errc::invalid_argument`.
 caf::expected<caf::actor>
 spawn_subscription(caf::actor_system& sys, std::shared_ptr<journal::journal> j,
                    subscription_hub_actor hub, coordinator_actor coordinator,

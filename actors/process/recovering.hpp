@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iostream>
 #include <limits>
 
 #include "caf/send.hpp"
@@ -12,7 +13,9 @@
 /// Phase `recovering` of a process-manager instance: replays its stream in
 /// chunks, folding the user's events with `P::apply` and the built-in ones
 /// into the runtime's bookkeeping (the last input position, outcomes not
-/// yet reacted to, deadlines, completion). Then it arms the deadlines (one
+/// yet reacted to, deadlines, completion); a snapshot that does not read
+/// back (`errc::corrupt_record`) is reported and the stream replays from its
+/// start. Then it arms the deadlines (one
 /// that came due while the process was down fires at once). Previous phase:
 /// none, or `stepping` after a failed step. Next: `running` (running.hpp).
 namespace cairn::detail {
@@ -25,8 +28,7 @@ template <class P>
 void arm_deadline(process_pointer<P> self, const std::string& name,
                   int64_t due_ns) {
   using namespace std::chrono;
-  auto now = duration_cast<nanoseconds>(
-               system_clock::now().time_since_epoch())
+  auto now = duration_cast<nanoseconds>(system_clock::now().time_since_epoch())
                .count();
   auto delay = nanoseconds{std::max<int64_t>(0, due_ns - now)};
   self->delayed_send(self, delay, deadline_atom::value, name, due_ns);
@@ -105,6 +107,14 @@ void process_start_recovery(process_pointer<P> self) {
   st.due.clear();
   st.completed = false;
   auto snap = st.env->journal->latest_snapshot(st.stream);
+  if (!snap && code_of(snap.error()) == errc::corrupt_record) {
+    // A snapshot only saves replay: without it, the stream replays from
+    // its start.
+    std::cerr << "cairn.process." << P::category
+              << ": warning: " << describe(snap.error()) << "; replaying "
+              << st.stream << " from its start\n";
+    snap = std::optional<journal::snapshot>{};
+  }
   if (!snap)
     return process_recovery_failed<P>(self, std::move(snap.error()));
   if (*snap && (*snap)->type == process_snapshot_type<P>()) {
@@ -144,9 +154,8 @@ void process_maybe_snapshot(process_pointer<P> self, uint64_t before) {
   x.deadlines = st.deadlines;
   x.completed = st.completed;
   journal::write_group g;
-  g.snapshots.push_back(journal::snapshot{st.stream, st.version,
-                                          process_snapshot_type<P>(),
-                                          journal::to_bytes(x)});
+  g.snapshots.push_back(journal::snapshot{
+    st.stream, st.version, process_snapshot_type<P>(), journal::to_bytes(x)});
   caf::anon_send(st.env->coordinator, commit_atom::value, std::move(g));
 }
 
@@ -161,9 +170,9 @@ void process_passivate(process_pointer<P> self) {
     for (auto& [name, due] : st.deadlines)
       first = std::min(first, due);
     using namespace std::chrono;
-    auto now = duration_cast<nanoseconds>(
-                 system_clock::now().time_since_epoch())
-                 .count();
+    auto now
+      = duration_cast<nanoseconds>(system_clock::now().time_since_epoch())
+          .count();
     auto delay = nanoseconds{std::max<int64_t>(0, first - now)};
     caf::delayed_anon_send(st.env->registry, delay, entity_id{st.id},
                            wake_atom::value);
@@ -176,7 +185,8 @@ void process_recover_chunk(process_pointer<P> self) {
   auto& st = self->state;
   if (st.phase != process_phase::recovering)
     return;
-  auto n = st.env->recovery_chunk;
+  // At least one: a chunk of none would never reach the end.
+  auto n = std::max<size_t>(st.env->recovery_chunk, 1);
   auto chunk = st.env->journal->read_stream(st.stream, st.version + 1, n);
   if (!chunk)
     return process_recovery_failed<P>(self, std::move(chunk.error()));

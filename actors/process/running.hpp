@@ -8,7 +8,8 @@
 /// that came due, then inputs in position order — and calls the user's pure
 /// `react`. An input at or below the last input position recorded in the
 /// stream has had its effect already and is only acknowledged: so each
-/// input has its effect exactly once, across crashes and redeliveries. A
+/// input has its effect exactly once, across crashes and redeliveries (a
+/// replayed dead letter is the exception: its own dedup key guards it). A
 /// non-empty step goes to the coordinator. Previous phase: `recovering` or
 /// `stepping`. Next: `stepping` (stepping.hpp).
 namespace cairn::detail {
@@ -24,10 +25,11 @@ template <class P, class T, class = void>
 struct reacts_to : std::false_type {};
 
 template <class P, class T>
-struct reacts_to<P, T,
-                 std::void_t<decltype(P::react(
-                   std::declval<const typename P::state&>(),
-                   std::declval<const T&>()))>> : std::true_type {};
+struct reacts_to<
+  P, T,
+  std::void_t<decltype(P::react(std::declval<const typename P::state&>(),
+                                std::declval<const T&>()))>> : std::true_type {
+};
 
 /// Calls `P::react(state, x)`, or returns an empty step when `P` does not
 /// react to `T` (outcomes and deadlines are optional).
@@ -65,19 +67,20 @@ void process_next(process_pointer<P> self) {
       return;
     }
     auto& in = st.inputs.front();
-    if (st.completed || in.position <= st.last_input) {
+    if (st.completed || in.stepped
+        || (!in.replay && in.position <= st.last_input)) {
       in.rp.deliver(caf::unit);
       st.inputs.pop_front();
       continue;
     }
-    auto s = in.outcome ? react_to<P>(st.value, *in.outcome)
-                        : std::visit(
-                          [&](const auto& x) {
-                            return P::react(
-                              static_cast<const typename P::state&>(st.value),
-                              x);
-                          },
-                          in.input);
+    auto s = in.outcome
+               ? react_to<P>(st.value, *in.outcome)
+               : std::visit(
+                 [&](const auto& x) {
+                   return P::react(
+                     static_cast<const typename P::state&>(st.value), x);
+                 },
+                 in.input);
     if (s.empty()) {
       // Nothing to record: a replay reacts the same way.
       in.rp.deliver(caf::unit);

@@ -25,10 +25,12 @@ namespace cairn {
 struct process_env {
   std::shared_ptr<journal::journal> journal;
   coordinator_actor coordinator;
-  /// For finding the registries of commanded aggregates; outlives the
-  /// instances (the runtime stops them before it goes).
-  runtime* rt = nullptr;
-  /// Events replayed per recovery step.
+  /// For finding the registries of commanded aggregates, the routes and
+  /// the outbox: shared with the runtime, so valid however long an instance
+  /// lives (it gives invalid handles once the runtime stopped).
+  std::shared_ptr<detail::runtime_state> rt;
+  /// Events replayed per recovery step (`aggregates.recovery_chunk`; 0
+  /// counts as 1).
   size_t recovery_chunk = 512;
   /// Attempts of a step that fails (not a rejection: a failed commit).
   int max_step_attempts = 3;
@@ -119,6 +121,10 @@ struct process_state {
     std::optional<command_result> outcome;
     caf::response_promise rp;
     int attempts = 0;
+    /// A replayed dead letter: taken whatever `last_input` says.
+    bool replay = false;
+    /// Its step committed; it waits for the outcomes' reactions.
+    bool stepped = false;
   };
 
   std::shared_ptr<const process_env> env;

@@ -3,11 +3,12 @@
 #include "caf/event_based_actor.hpp"
 
 #include "actors/coordinator.hpp"
+#include "actors/dead_letter.hpp"
 #include "actors/outbox.hpp"
-#include "actors/runtime.hpp"
 #include "actors/process/recovering.hpp"
 #include "actors/process/running.hpp"
 #include "actors/process/state.hpp"
+#include "actors/runtime.hpp"
 
 /// Phase `stepping` of a process-manager instance: the step is with the
 /// coordinator, which commits the manager's events, the step record and the
@@ -32,8 +33,17 @@ inline std::string deadline_key(const std::string& stream,
 template <class P>
 void step_failed(process_pointer<P> self, cause why, caf::error err) {
   auto& st = self->state;
-  int& attempts = why == cause::input ? st.inputs.front().attempts
-                                      : st.attempts;
+  if (why == cause::input && st.inputs.front().replay
+      && code_of(err) == errc::duplicate) {
+    // An earlier replay of this dead letter committed its step: the input
+    // has had its effect. Recover, to see that step.
+    st.inputs.front().rp.deliver(caf::unit);
+    st.inputs.pop_front();
+    process_start_recovery<P>(self);
+    return;
+  }
+  int& attempts
+    = why == cause::input ? st.inputs.front().attempts : st.attempts;
   if (++attempts < st.env->max_step_attempts) {
     process_start_recovery<P>(self); // retry from the committed state
     return;
@@ -45,9 +55,13 @@ void step_failed(process_pointer<P> self, cause why, caf::error err) {
     return;
   }
   // An outcome or deadline reaction cannot be skipped: stop, and let the
-  // next input or restart try again.
+  // next input or restart try again. The inputs waiting did not fail: they
+  // bounce, and the router hands them to the successor.
+  auto bounce
+    = make_error(errc::entity_unavailable,
+                 "process " + st.stream + " stopped: " + describe(err));
   for (auto& in : st.inputs)
-    in.rp.deliver(err);
+    in.rp.deliver(bounce);
   st.inputs.clear();
   self->quit(std::move(err));
 }
@@ -68,9 +82,8 @@ void run_step(process_pointer<P> self, step<P> s, cause why,
   if (why == cause::deadline) {
     auto& name = st.due.front();
     a.events.push_back(c.encode(deadline_cleared{name, true}));
-    req.group.tables.push_back(
-      journal::table_write{deadline_table, deadline_key(st.stream, name), {},
-                           true});
+    req.group.tables.push_back(journal::table_write{
+      deadline_table, deadline_key(st.stream, name), {}, true});
   }
   std::vector<std::pair<std::string, int64_t>> to_arm;
   for (auto& d : s.deadlines()) {
@@ -99,14 +112,22 @@ void run_step(process_pointer<P> self, step<P> s, cause why,
   for (size_t i = 0; i < s.commands().size(); ++i) {
     auto& cmd = s.commands()[i];
     if (!st.env->rt->remote_registry(cmd.category)) {
-      req.commands.push_back(step_command{cmd.resolve(*st.env->rt),
-                                          std::string{cmd.category} + "-"
-                                            + cmd.entity,
-                                          cmd.entity, std::move(cmd.command)});
+      auto target = cmd.resolve(*st.env->rt);
+      if (!target) {
+        step_failed<P>(
+          self, why,
+          make_error(errc::entity_unavailable,
+                     "the runtime of " + st.stream + " is stopping"));
+        return;
+      }
+      req.commands.push_back(step_command{
+        std::move(target), std::string{cmd.category} + "-" + cmd.entity,
+        cmd.entity, std::move(cmd.command)});
       continue;
     }
-    auto key = st.stream + "#" + std::to_string(st.version) + "#"
-               + std::to_string(i);
+    // Unique across journals: the same stream name at the same version
+    // may command the same target from another journal.
+    auto key = outbox_key(st.env->journal->id(), st.stream, st.version, i);
     auto enc = cmd.encode(cmd.command);
     if (!enc) {
       // Cannot travel: the refusal is the command's outcome.
@@ -125,24 +146,27 @@ void run_step(process_pointer<P> self, step<P> s, cause why,
       req.group.appends.push_back(std::move(o));
       continue;
     }
-    auto bytes = journal::to_bytes(outbox_entry{P::category, st.id,
-                                                cmd.category, cmd.entity,
-                                                enc->first,
-                                                std::move(enc->second)});
+    auto bytes = journal::to_bytes(
+      outbox_entry{P::category, st.id, cmd.category, cmd.entity, enc->first,
+                   std::move(enc->second)});
     req.group.tables.push_back(
       journal::table_write{outbox_table, key, bytes, false});
     to_send.emplace_back(std::move(key), std::move(bytes));
   }
   req.input_position = input_position;
+  if (why == cause::input && st.inputs.front().replay)
+    req.group.dedup_keys.push_back(replay_dedup_key(st.stream, input_position));
   st.phase = process_phase::stepping;
-  self->request(st.env->coordinator, caf::infinite, step_atom::value,
-                std::move(req))
+  self
+    ->request(st.env->coordinator, caf::infinite, step_atom::value,
+              std::move(req))
     .then(
       [self, why, to_arm, to_send](step_result& res) {
         if (!to_send.empty()) {
           auto outbox = self->state.env->rt->outbox();
-          for (auto& [key, bytes] : to_send)
-            self->send(outbox, outbox_atom::value, key, bytes);
+          if (outbox)
+            for (auto& [key, bytes] : to_send)
+              self->send(outbox, outbox_atom::value, key, bytes);
         }
         auto& st = self->state;
         auto before = st.version;
@@ -157,6 +181,8 @@ void run_step(process_pointer<P> self, step<P> s, cause why,
         for (auto& [name, due] : to_arm)
           arm_deadline<P>(self, name, due);
         process_maybe_snapshot<P>(self, before);
+        if (why == cause::input)
+          st.inputs.front().stepped = true;
         // An input is acknowledged by `process_next` once no outcome waits:
         // its position is at or below `last_input` now.
         if (why != cause::input)

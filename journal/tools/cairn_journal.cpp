@@ -4,15 +4,25 @@
 /// safe to run while a writer process uses the journal: every read runs in
 /// its own LMDB read transaction and sees the last commit before it began.
 ///
+/// One command writes: `dead-letters --replay` marks dead letters for
+/// replay (actors/dead_letter.hpp). It opens the journal for writing only
+/// when no other process holds it (no process has its LMDB environment
+/// open, as the lock LMDB keeps on byte 0 of `lock.mdb` tells), and refuses
+/// with exit status 1 naming the process otherwise: a running runtime's
+/// coordinator must stay the only writer. From a running program, use
+/// `cairn::replay_dead_letters` instead.
+///
 /// Exit status: 0 on success, 1 when the journal cannot be read (missing,
 /// another format, a corrupt record) or `verify` found problems, 2 for a
 /// usage error. Errors go to stderr as `cairn-journal: <describe(err)>`.
 ///
 /// See `usage_text` below for the commands and options.
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -31,6 +41,8 @@
 #include "caf/error.hpp"
 #include "caf/expected.hpp"
 
+#include "actors/dead_letter.hpp"
+#include "journal/codec.hpp"
 #include "journal/errc.hpp"
 #include "journal/event_record.hpp"
 #include "journal/journal.hpp"
@@ -63,20 +75,33 @@ commands:
                        until SIGINT or SIGTERM (then exit 0)
     --limit N          stop after N events
     --payload          also print each whole payload in hex
-  stats DIR          print counts, sizes and how much of the map is used
+  stats DIR          print the journal's id, counts, sizes and how much of
+                     the map is used
   verify DIR         check every record's checksum and structure, the stream
                      versions and the global log; exit 1 if anything is wrong
+  dead-letters DIR [KEY...]
+                     list the inputs of process managers parked in the table
+                     cairn.dead-letters: key, stream, version, position,
+                     type, attempts, whether marked for replay, error
+    --replay           mark the rows given by KEY (or every row, with --all)
+                       for replay: the next start of their manager's router
+                       re-delivers them. Writes to the journal, so it
+                       refuses (exit 1) while another process holds it
+    --all              with --replay: every row
   help               print this text
 
 options of every command:
   --json             print one JSON document on stdout instead of text:
-                     ls, stats, verify: an object; cat, tail: an array of
-                     event objects; tail --follow: JSON Lines, one event
-                     object per line, flushed as events arrive
+                     ls, stats, verify, dead-letters: an object; cat,
+                     tail: an array of event objects; tail --follow: JSON
+                     Lines, one event object per line, flushed as events
+                     arrive
   --help, -h         print this text
 
 Options go anywhere after the command, as "--from 5" or "--from=5"; "--"
-ends the options. Timestamps are ISO-8601 UTC with nanoseconds.
+ends the options. Timestamps are ISO-8601 UTC with nanoseconds. A STREAM or
+--category longer than a stream name may be (255 bytes), or a KEY longer
+than a table key may be (440 bytes), is a usage error.
 
 exit status: 0 success; 1 journal error (missing, other format, corrupt
 record) or problems found by verify; 2 usage error.
@@ -339,6 +364,8 @@ struct settings {
   bool json = false;
   bool follow = false;
   bool payload = false;
+  bool replay = false;
+  bool all = false;
   uint64_t from = 1;
   std::optional<uint64_t> limit;
   std::string category;
@@ -351,8 +378,9 @@ struct option_spec {
 };
 
 constexpr option_spec known_options[] = {
-  {"json", false}, {"help", false}, {"follow", false},  {"payload", false},
-  {"from", true},  {"limit", true}, {"category", true},
+  {"json", false},    {"help", false},   {"follow", false},
+  {"payload", false}, {"from", true},    {"limit", true},
+  {"category", true}, {"replay", false}, {"all", false},
 };
 
 /// A command, its positional arguments and the options it accepts beyond
@@ -361,6 +389,8 @@ struct command_spec {
   std::string_view name;
   std::vector<std::string_view> positionals;
   std::vector<std::string_view> options;
+  /// Takes any number of further arguments after `positionals`.
+  bool variadic = false;
 };
 
 const std::vector<command_spec>& commands() {
@@ -370,6 +400,7 @@ const std::vector<command_spec>& commands() {
     {"tail", {"DIR"}, {"from", "category", "follow", "limit", "payload"}},
     {"stats", {"DIR"}, {}},
     {"verify", {"DIR"}, {}},
+    {"dead-letters", {"DIR"}, {"replay", "all"}, true},
     {"help", {}, {}},
   };
   return result;
@@ -413,6 +444,10 @@ std::string apply_option(std::string_view name, const std::string& value,
     out.follow = true;
   else if (name == "payload")
     out.payload = true;
+  else if (name == "replay")
+    out.replay = true;
+  else if (name == "all")
+    out.all = true;
   else if (name == "category")
     out.category = value;
   else if (uint64_t n = 0; !parse_number(value, n))
@@ -487,8 +522,29 @@ std::string check_args(const settings& s,
   }
   if (s.args.size() < cmd->positionals.size())
     return s.command + " needs " + std::string{cmd->positionals[s.args.size()]};
-  if (s.args.size() > cmd->positionals.size())
+  if (s.args.size() > cmd->positionals.size() && !cmd->variadic)
     return "unexpected argument '" + s.args[cmd->positionals.size()] + "'";
+  if (s.command == "cat" && s.args[1].size() > max_stream_name_size)
+    return "STREAM is " + std::to_string(s.args[1].size())
+           + " bytes long, over the maximum of "
+           + std::to_string(max_stream_name_size) + " of a stream name";
+  if (s.category.size() > max_stream_name_size)
+    return "--category is " + std::to_string(s.category.size())
+           + " bytes long, over the maximum of "
+           + std::to_string(max_stream_name_size) + " of a stream name";
+  if (s.command == "dead-letters") {
+    for (size_t i = 1; i < s.args.size(); ++i)
+      if (s.args[i].size() > max_table_key_size)
+        return "KEY is " + std::to_string(s.args[i].size())
+               + " bytes long, over the maximum of "
+               + std::to_string(max_table_key_size) + " of a table key";
+    if (s.all && !s.replay)
+      return "--all applies to --replay only";
+    if (s.replay && s.all == (s.args.size() > 1))
+      return "--replay needs either KEY arguments or --all";
+    if (!s.replay && s.args.size() > 1)
+      return "KEY arguments apply to --replay only";
+  }
   return {};
 }
 
@@ -504,6 +560,40 @@ caf::expected<std::unique_ptr<journal>> open_read_only(const std::string& dir) {
   }
   options opts;
   opts.read_only = true;
+  opts.create = false;
+  return journal::open(dir, opts);
+}
+
+/// Opens the journal in `dir` for writing, if no other process holds it.
+/// LMDB keeps a shared lock on byte 0 of `lock.mdb` in every process that
+/// has the environment open; a conflicting lock names such a process.
+caf::expected<std::unique_ptr<journal>>
+open_for_writing(const std::string& dir) {
+  struct stat st;
+  if (::stat((dir + "/data.mdb").c_str(), &st) != 0)
+    return make_error(errc::not_found,
+                      "no journal at " + dir + " (it has no data.mdb)");
+  auto lock_file = dir + "/lock.mdb";
+  auto fd = ::open(lock_file.c_str(), O_RDWR);
+  if (fd >= 0) {
+    struct flock probe {};
+    probe.l_type = F_WRLCK;
+    probe.l_whence = SEEK_SET;
+    probe.l_start = 0;
+    probe.l_len = 1;
+    auto rc = ::fcntl(fd, F_GETLK, &probe);
+    ::close(fd);
+    if (rc != 0)
+      return make_error(errc::storage_error,
+                        "cannot check the lock of " + lock_file);
+    if (probe.l_type != F_UNLCK)
+      return make_error(errc::invalid_argument,
+                        "the journal at " + dir + " is in use by process "
+                          + std::to_string(probe.l_pid)
+                          + "; stop it first, or replay from the program "
+                            "(cairn::replay_dead_letters)");
+  }
+  options opts;
   opts.create = false;
   return journal::open(dir, opts);
 }
@@ -779,6 +869,7 @@ int run_stats(const journal& j, const settings& s) {
   if (s.json) {
     std::cout << json_object{}
                    .str("path", j.path())
+                   .str("id", j.id())
                    .num("streams", st->streams)
                    .num("events", st->events)
                    .num("last_position", st->last_position)
@@ -803,6 +894,7 @@ int run_stats(const journal& j, const settings& s) {
   char pct[32];
   std::snprintf(pct, sizeof(pct), "%.2f%%", use);
   line("journal", j.path());
+  line("id", j.id().empty() ? "(none yet)" : j.id());
   line("streams", std::to_string(st->streams));
   line("events", std::to_string(st->events));
   line("last position", std::to_string(st->last_position));
@@ -881,6 +973,105 @@ int run_verify(const journal& j, const settings& s) {
   return rep->ok() ? exit_ok : exit_failure;
 }
 
+int run_dead_letters(const std::string& dir, const settings& s) {
+  std::unique_ptr<journal> j;
+  auto opened = s.replay ? open_for_writing(dir) : open_read_only(dir);
+  if (!opened)
+    return fail(opened.error());
+  j = std::move(*opened);
+  auto rows = j->table_scan(dead_letter_table);
+  if (!rows)
+    return fail(rows.error());
+  std::vector<std::pair<std::string, dead_letter>> letters;
+  for (auto& [key, bytes] : *rows) {
+    auto row = from_bytes<dead_letter>(bytes, "dead letter " + key);
+    if (!row)
+      return fail(row.error());
+    letters.emplace_back(key, std::move(*row));
+  }
+  if (s.replay) {
+    write_group g;
+    size_t marked = 0;
+    for (size_t i = 1; i < s.args.size(); ++i) {
+      auto& key = s.args[i];
+      auto found = std::any_of(letters.begin(), letters.end(),
+                               [&](auto& x) { return x.first == key; });
+      if (!found)
+        return fail(make_error(errc::not_found, "no dead letter " + key));
+    }
+    for (auto& [key, row] : letters) {
+      auto wanted
+        = s.all
+          || std::find(s.args.begin() + 1, s.args.end(), key) != s.args.end();
+      if (!wanted)
+        continue;
+      row.replay = true;
+      g.tables.push_back(
+        table_write{dead_letter_table, key, to_bytes(row), false});
+      ++marked;
+    }
+    if (marked > 0)
+      if (auto res = j->commit(g); !res)
+        return fail(res.error());
+    if (s.json)
+      std::cout << json_object{}.num("marked", marked).done() << std::endl;
+    else
+      std::cout << "marked " << marked
+                << (marked == 1 ? " dead letter" : " dead letters")
+                << " for replay; the next start of their managers' routers "
+                   "re-delivers them\n";
+    std::cout.flush();
+    return exit_ok;
+  }
+  if (s.json) {
+    std::string arr = "[";
+    for (auto& [key, row] : letters) {
+      if (arr.size() > 1)
+        arr += ',';
+      arr += json_object{}
+               .str("key", key)
+               .str("manager", row.manager)
+               .str("stream", row.stream)
+               .num("version", row.version)
+               .num("position", row.position)
+               .str("type", row.type)
+               .str("error", row.error)
+               .str("time", iso8601(row.time_ns))
+               .num("attempts", row.attempts)
+               .boolean("replay", row.replay)
+               .done();
+    }
+    std::cout << json_object{}
+                   .num("count", letters.size())
+                   .raw("dead_letters", arr + "]")
+                   .done()
+              << std::endl;
+    return exit_ok;
+  }
+  size_t kw = 3;
+  size_t sw = 6;
+  for (auto& [key, row] : letters) {
+    kw = std::max(kw, key.size());
+    sw = std::max(sw, row.stream.size());
+  }
+  std::cout << left("KEY", kw) << "  " << left("STREAM", sw) << "  "
+            << right("VERSION", 7) << "  " << right("POSITION", 8) << "  "
+            << left("TYPE", 20) << "  " << right("ATTEMPTS", 8) << "  REPLAY  "
+            << left("TIME", 30) << "  ERROR\n";
+  for (auto& [key, row] : letters)
+    std::cout << left(key, kw) << "  " << left(row.stream, sw) << "  "
+              << right(std::to_string(row.version), 7) << "  "
+              << right(std::to_string(row.position), 8) << "  "
+              << left(row.type, 20) << "  "
+              << right(std::to_string(row.attempts), 8) << "  "
+              << left(row.replay ? "yes" : "no", 6) << "  "
+              << left(iso8601(row.time_ns), 30) << "  " << row.error << '\n';
+  std::cout << letters.size()
+            << (letters.size() == 1 ? " dead letter" : " dead letters")
+            << std::endl;
+  return exit_ok;
+}
+
 int dispatch(const journal& j, const settings& s) {
   if (s.command == "ls")
     return run_ls(j, s);
@@ -908,6 +1099,8 @@ int run(int argc, char** argv) {
   }
   if (auto err = check_args(s, seen); !err.empty())
     return usage_error(err);
+  if (s.command == "dead-letters")
+    return run_dead_letters(s.args[0], s);
   auto j = open_read_only(s.args[0]);
   if (!j)
     return fail(j.error());

@@ -106,15 +106,16 @@ struct fixture {
   }
 
   void open(const std::string& id) {
-    self->request(ledger->registry<account>(), 10s, entity_id{id},
-                  open_account{id})
+    self
+      ->request(ledger->registry<account>(), 10s, entity_id{id},
+                open_account{id})
       .receive([] {}, [](caf::error& err) { FAIL(describe(err)); });
   }
 
   int64_t balance(const std::string& id) {
     int64_t result = -1;
-    self->request(ledger->registry<account>(), 10s, entity_id{id},
-                  get_balance{})
+    self
+      ->request(ledger->registry<account>(), 10s, entity_id{id}, get_balance{})
       .receive([&](int64_t x) { result = x; },
                [](caf::error& err) { FAIL(describe(err)); });
     return result;
@@ -175,11 +176,9 @@ struct fixture {
   stats_tuple dispatcher_stats() {
     stats_tuple result;
     self->request(billing->outbox(), 10s, stats_atom::value)
-      .receive(
-        [&](uint64_t d, uint64_t dup, uint64_t r, uint64_t p, uint64_t c) {
-          result = std::make_tuple(d, dup, r, p, c);
-        },
-        [](caf::error& err) { FAIL(describe(err)); });
+      .receive([&](uint64_t d, uint64_t dup, uint64_t r, uint64_t p,
+                   uint64_t c) { result = std::make_tuple(d, dup, r, p, c); },
+               [](caf::error& err) { FAIL(describe(err)); });
     return result;
   }
 };
@@ -214,18 +213,18 @@ TEST_CASE_METHOD(fixture, "a redelivered command has no second effect") {
   REQUIRE(eventually([&] { return !settlements("b2").empty(); }));
   REQUIRE(balance("ben") == 10);
   auto version = *ledger->journal()->stream_version("account-ben");
-  // The key the step gave its command: the manager's stream, the version
-  // before the step, the command's index.
-  std::string key = "biller-b2#0#0";
+  // The key the step gave its command: the journal's id, the manager's
+  // stream, the version before the step, the command's index.
+  auto key = outbox_key(billing->journal()->id(), "biller-b2", 0, 0);
+  CHECK(key.size() == 32 + 1 + 9 + 4);
   auto enc = detail::encode_remote_command<account>(charge{10});
   REQUIRE(enc);
   SECTION("delivered again to the entity, it is refused as a duplicate") {
-    self->request(ledger->registry<account>(), 10s, entity_id{"ben"},
-                  deliver_atom::value, key, enc->first, enc->second)
+    self
+      ->request(ledger->registry<account>(), 10s, entity_id{"ben"},
+                deliver_atom::value, key, enc->first, enc->second)
       .receive([](const caf::message&) { FAIL("applied twice"); },
-               [](caf::error& err) {
-                 CHECK(code_of(err) == errc::duplicate);
-               });
+               [](caf::error& err) { CHECK(code_of(err) == errc::duplicate); });
   }
   SECTION("a row that survived a crash is delivered again at start, "
           "without a second effect or a second outcome") {
@@ -245,6 +244,62 @@ TEST_CASE_METHOD(fixture, "a redelivered command has no second effect") {
   }
   CHECK(balance("ben") == 10);
   CHECK(*ledger->journal()->stream_version("account-ben") == version);
+}
+
+TEST_CASE_METHOD(fixture, "commands of same-named instances in two journals "
+                          "to the same target both take effect") {
+  open("eve");
+  // A second billing runtime on its own journal, with an instance of the
+  // same stream name commanding the same account.
+  temp_dir other_dir;
+  auto other = start(other_dir);
+  other->route<account>(ledger->registry<account>());
+  start_process_manager<biller>(*other);
+  REQUIRE(other->journal()->id() != billing->journal()->id());
+  request_bill("b7", "eve", 25);
+  journal::codec c;
+  c.add<bill_requested>(bill_requested::event_name);
+  journal::write_group g;
+  g.appends.push_back({"desk-b7", journal::expected_version::any(), {}});
+  g.appends.back().events.push_back(c.encode(bill_requested{"b7", "eve", 25}));
+  commit(*other, g);
+  REQUIRE(eventually([&] { return !settlements("b7").empty(); }));
+  auto other_settled = [&] {
+    auto evs = other->journal()->read_stream("biller-b7");
+    REQUIRE(evs);
+    for (auto& ev : *evs)
+      if (ev.record.type == bill_settled::event_name)
+        return true;
+    return false;
+  };
+  REQUIRE(eventually(other_settled));
+  CHECK(settlements("b7").at(0).accepted);
+  CHECK(balance("eve") == 50);
+  auto stats = ledger->journal()->stats();
+  REQUIRE(stats);
+  CHECK(stats->dedup_keys == 2);
+  other->stop();
+}
+
+TEST_CASE_METHOD(fixture, "a duplicate that does not name the command's key "
+                          "is recorded as a rejection, not as accepted") {
+  // A target whose own rule refuses with errc::duplicate.
+  auto target = sys.spawn([]() -> caf::behavior {
+    return {
+      [](entity_id&, deliver_atom, std::string&, uint32_t,
+         std::string&) -> caf::result<void> {
+        return make_error(errc::duplicate, "account already exists");
+      },
+    };
+  });
+  billing->route<account>(target);
+  request_bill("b8", "fay", 5);
+  REQUIRE(eventually([&] { return !settlements("b8").empty(); }));
+  auto s = settlements("b8");
+  CHECK(!s.at(0).accepted);
+  CHECK(s.at(0).why.find("account already exists") != std::string::npos);
+  CHECK(std::get<1>(dispatcher_stats()) == 0);
+  self->send_exit(target, caf::exit_reason::user_shutdown);
 }
 
 TEST_CASE_METHOD(fixture, "while the other journal's runtime is down the "
@@ -288,9 +343,10 @@ TEST_CASE_METHOD(fixture, "bad deliveries and bad outbox rows are refused "
                           "by name and lose nothing") {
   open("eve");
   SECTION("a command index the aggregate does not have") {
-    self->request(ledger->registry<account>(), 10s, entity_id{"eve"},
-                  deliver_atom::value, std::string{"k1"}, uint32_t{99},
-                  std::string{})
+    self
+      ->request(ledger->registry<account>(), 10s, entity_id{"eve"},
+                deliver_atom::value, std::string{"k1"}, uint32_t{99},
+                std::string{})
       .receive([](const caf::message&) { FAIL("accepted index 99"); },
                [](caf::error& err) {
                  CHECK(code_of(err) == errc::invalid_argument);
@@ -301,9 +357,10 @@ TEST_CASE_METHOD(fixture, "bad deliveries and bad outbox rows are refused "
   }
   SECTION("command bytes that do not decode") {
     auto index = detail::encode_remote_command<account>(charge{1})->first;
-    self->request(ledger->registry<account>(), 10s, entity_id{"eve"},
-                  deliver_atom::value, std::string{"k2"}, index,
-                  std::string{"\x01"})
+    self
+      ->request(ledger->registry<account>(), 10s, entity_id{"eve"},
+                deliver_atom::value, std::string{"k2"}, index,
+                std::string{"\x01"})
       .receive([](const caf::message&) { FAIL("accepted garbage"); },
                [](caf::error& err) {
                  CHECK(code_of(err) == errc::corrupt_record);

@@ -92,7 +92,8 @@ struct fixture {
   void tell(const std::string& id, Cmd cmd) {
     self->send(accounts, entity_id{id}, std::move(cmd));
     self->receive([] {}, [](int64_t) {},
-                  [&](caf::error& err) { FAIL(describe(err)); });
+                  [&](caf::error& err) { FAIL(describe(err)); },
+                  caf::after(10s) >> [] { FAIL("no reply to a command"); });
   }
 
   /// Commits the front desk's request as an event of stream frontdesk-<g>.
@@ -149,7 +150,8 @@ TEST_CASE_METHOD(fixture, "a group checkout checks out every guest and "
   self->receive([](int64_t) { FAIL("charged a closed account"); },
                 [](caf::error& err) {
                   CHECK(describe(err).find("not open") != std::string::npos);
-                });
+                },
+                caf::after(10s) >> [] { FAIL("no reply to the charge"); });
   CHECK(*rt->journal()->stream_version("account-ben") == 2);
   // Each checkout event of an account committed in the same transaction
   // as the manager's step that commanded it.
@@ -242,14 +244,23 @@ TEST_CASE_METHOD(fixture, "an instance recovers from its snapshot and the "
   auto state_of = [&](caf::actor r) {
     std::pair<uint64_t, std::string> result;
     self->request(r, 10s, entity_id{"g9"}, get_state_atom::value)
-      .receive([&](uint64_t v, std::string& bytes) { result = {v, bytes}; },
-               [](caf::error& err) { FAIL(describe(err)); });
+      .receive(
+        [&](uint64_t v, std::string& bytes) {
+          result = {v, bytes};
+        },
+        [](caf::error& err) { FAIL(describe(err)); });
     return result;
   };
   auto before = state_of(reg);
   // Without the events the snapshot covers, only the snapshot can restore
   // the state.
-  REQUIRE(rt->journal()->truncate_before("checkout-g9", snap->version + 1));
+  // Retention keeps what a reader has not read: the router reads past them
+  // first.
+  auto last = rt->journal()->last_position();
+  REQUIRE(last);
+  REQUIRE(await_caught_up(sys, rt->routers().at(0), *last, 10s));
+  REQUIRE(rt->journal()->truncate_before("checkout-g9", snap->version + 1)
+          == snap->version + 1);
   rt->stop();
   start();
   reg = start_process_manager<group_checkout>(*rt);
@@ -268,4 +279,73 @@ TEST_CASE_METHOD(fixture, "router settings of zero are refused by name") {
   CHECK_THROWS_WITH(start_process_manager<one_shot>(*rt, rs),
                     Catch::Contains("max_in_flight and read_chunk must be at "
                                     "least 1"));
+}
+
+TEST_CASE_METHOD(fixture, "a recovery chunk of zero is refused by name, and "
+                          "an instance given one still recovers") {
+  runtime_options opts;
+  opts.journal_path = dir.path() + "/other";
+  opts.journal.sync = journal::sync_mode::none;
+  opts.aggregates.recovery_chunk = 0;
+  auto other = runtime::start(sys, opts);
+  REQUIRE(other);
+  CHECK_THROWS_WITH(start_process_manager<one_shot>(**other),
+                    Catch::Contains("recovery_chunk must be at least 1"));
+  (*other)->stop();
+  // An instance spawned with such an environment replays in chunks of one.
+  tell("r", open_account{"r"});
+  start_process_manager<group_checkout>(*rt);
+  request_checkout("g0", {"r"});
+  REQUIRE(await_finished("g0"));
+  auto env = std::make_shared<process_env>();
+  env->journal = rt->journal();
+  env->coordinator = rt->coordinator();
+  env->recovery_chunk = 0;
+  std::shared_ptr<const process_env> cenv = env;
+  auto inst
+    = sys.spawn(detail::process_impl<group_checkout>, cenv, std::string{"g0"});
+  self->request(inst, 10s, get_state_atom::value)
+    .receive(
+      [&](uint64_t v, std::string&) {
+        CHECK(v == *rt->journal()->stream_version("checkout-g0"));
+      },
+      [](caf::error& err) { FAIL(describe(err)); });
+  self->send_exit(inst, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_METHOD(fixture, "an instance whose snapshot is corrupt recovers "
+                          "from the start of its stream") {
+  tell("q", open_account{"q"});
+  auto reg = start_process_manager<group_checkout>(*rt);
+  request_checkout("g5", {"q"});
+  REQUIRE(await_finished("g5"));
+  auto version = *rt->journal()->stream_version("checkout-g5");
+  // A snapshot whose bytes are then damaged on disk.
+  std::string marker = "CAIRN-CORRUPTION-MARKER/snapshot/";
+  marker.resize(64, '#');
+  journal::write_group g;
+  g.snapshots.push_back(journal::snapshot{"checkout-g5", version,
+                                          "cairn.process.checkout", marker});
+  self->request(rt->coordinator(), 10s, commit_atom::value, g)
+    .receive([](journal::group_receipt&) {},
+             [](caf::error& err) { FAIL(describe(err)); });
+  rt->stop();
+  rt.reset();
+  auto path = dir.path() + "/data.mdb";
+  auto bytes = test::read_file(path);
+  size_t copies = 0;
+  for (auto i = bytes.find(marker); i != std::string::npos;
+       i = bytes.find(marker, i + 1), ++copies)
+    for (size_t k = 20; k < 40; ++k)
+      bytes[i + k] = static_cast<char>(bytes[i + k] ^ 0x5A);
+  REQUIRE(copies >= 1);
+  test::write_file(path, bytes);
+  start();
+  auto snap = rt->journal()->latest_snapshot("checkout-g5");
+  REQUIRE(!snap);
+  REQUIRE(code_of(snap.error()) == errc::corrupt_record);
+  reg = start_process_manager<group_checkout>(*rt);
+  self->request(reg, 10s, entity_id{"g5"}, get_state_atom::value)
+    .receive([&](uint64_t v, std::string&) { CHECK(v == version); },
+             [](caf::error& err) { FAIL(describe(err)); });
 }

@@ -5,9 +5,12 @@
 #include "caf/all.hpp"
 
 #include "actors/aggregate.hpp"
+#include "actors/process_instance.hpp"
 #include "actors/process_manager.hpp"
 #include "actors/runtime.hpp"
+#include "journal/codec.hpp"
 #include "journal/errc.hpp"
+#include "tests/support/child_process.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace cairn;
@@ -30,13 +33,321 @@ caf::behavior instances(caf::stateful_actor<instances_state>* self) {
       self->state.seen.push_back(pos);
       if (id.value == "broken")
         return make_error(errc::rejected, "broken instance");
+      if (id.value == "flaky" && self->state.seen.size() < 3)
+        return make_error(errc::entity_unavailable, "instance stopping");
       return caf::unit;
     },
     [self](seen_atom) { return self->state.seen; },
   };
 }
 
+// -- a manager whose first version cannot recover its instances --------------
+
+/// Input: asks instance `id` to count one.
+struct bump_requested {
+  static constexpr const char* event_name = "bump_requested";
+  std::string id;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(id);
+  }
+};
+
+struct bumped {
+  static constexpr const char* event_name = "bumped";
+  template <class Archive>
+  void serialize(Archive&) {
+    // nop
+  }
+};
+
+/// An event that only the second version of the manager knows.
+struct bump_note {
+  static constexpr const char* event_name = "bump_note";
+  template <class Archive>
+  void serialize(Archive&) {
+    // nop
+  }
+};
+
+struct bump_state {
+  int count = 0;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(count);
+  }
+};
+
+/// Counts bumps; `Events` lists what its streams may hold.
+template <class Events>
+struct bump_manager {
+  static constexpr const char* category = "bumps";
+  using state = bump_state;
+  using events = Events;
+  using inputs = event_list<bump_requested>;
+  static std::string correlate(const bump_requested& e) {
+    return e.id;
+  }
+  static state apply(state s, const bumped&) {
+    ++s.count;
+    return s;
+  }
+  static state apply(state s, const bump_note&) {
+    return s;
+  }
+  static step<bump_manager> react(const state&, const bump_requested&) {
+    return step<bump_manager>{}.emit(bumped{});
+  }
+};
+
+/// The first version: it does not know `bump_note`, so an instance whose
+/// stream holds one fails to recover.
+using bumps_v1 = bump_manager<event_list<bumped>>;
+
+/// The fixed version.
+using bumps_v2 = bump_manager<event_list<bumped, bump_note>>;
+
+struct router_fixture {
+  temp_dir dir;
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  std::unique_ptr<runtime> rt;
+
+  router_fixture() {
+    start();
+  }
+
+  ~router_fixture() {
+    if (rt)
+      rt->stop();
+  }
+
+  void start() {
+    runtime_options opts;
+    opts.journal_path = dir.path();
+    opts.journal.sync = journal::sync_mode::none;
+    auto r = runtime::start(sys, opts);
+    REQUIRE(r);
+    rt = std::move(*r);
+  }
+
+  void stop() {
+    rt->stop();
+    rt.reset();
+  }
+
+  uint64_t commit(const std::string& stream, journal::event_record rec) {
+    journal::write_group g;
+    g.appends.push_back({stream, journal::expected_version::any(), {}});
+    g.appends.back().events.push_back(std::move(rec));
+    uint64_t pos = 0;
+    self->request(rt->coordinator(), 10s, commit_atom::value, g)
+      .receive(
+        [&](journal::group_receipt& r) {
+          pos = r.appends.front().first_position;
+        },
+        [](caf::error& err) { FAIL(describe(err)); });
+    return pos;
+  }
+
+  template <class E>
+  uint64_t commit_event(const std::string& stream, const E& e) {
+    journal::codec c;
+    c.add<E>(E::event_name);
+    return commit(stream, c.encode(e));
+  }
+
+  caf::actor router() {
+    auto rs = rt->routers();
+    REQUIRE(rs.size() == 1);
+    return rs.front();
+  }
+
+  router_stats stats_of(const caf::actor& r) {
+    router_stats result;
+    self->request(r, 10s, stats_atom::value)
+      .receive([&](router_stats& st) { result = st; },
+               [](caf::error& err) { FAIL(describe(err)); });
+    return result;
+  }
+
+  size_t count_of(const std::string& stream, const std::string& type) {
+    auto evs = rt->journal()->read_stream(stream);
+    REQUIRE(evs);
+    size_t n = 0;
+    for (auto& ev : *evs)
+      n += ev.record.type == type ? 1 : 0;
+    return n;
+  }
+
+  /// Waits (bounded) until the dead-letter table has `n` rows.
+  void await_dead_letters(size_t n) {
+    for (int i = 0; i < 2000; ++i) {
+      auto rows = dead_letters(*rt->journal());
+      REQUIRE(rows);
+      if (rows->size() == n)
+        return;
+      self->receive(caf::after(5ms) >> [] {});
+    }
+    FAIL("the dead-letter table does not reach " << n << " rows");
+  }
+};
+
 } // namespace
+
+TEST_CASE_METHOD(router_fixture,
+                 "an input whose instance cannot recover is parked as a dead "
+                 "letter, listed by cairn-journal, and a replay after the fix "
+                 "takes effect exactly once") {
+  start_process_manager<bumps_v1>(*rt);
+  journal::event_record note;
+  note.type = bump_note::event_name;
+  commit("bumps-x", note); // bumps_v1 cannot fold it
+  auto pos = commit_event("desk-1", bump_requested{"x"});
+  // The checkpoint passes the input only once it is parked.
+  auto reached = await_caught_up(sys, router(), pos, 10s);
+  REQUIRE(reached);
+  CHECK(*reached >= pos);
+  auto rows = dead_letters(*rt->journal());
+  REQUIRE(rows);
+  REQUIRE(rows->size() == 1);
+  auto& [key, row] = rows->front();
+  CHECK(key == dead_letter_key("bumps", pos));
+  CHECK(row.manager == "bumps");
+  CHECK(row.stream == "desk-1");
+  CHECK(row.version == 1);
+  CHECK(row.position == pos);
+  CHECK(row.type == "bump_requested");
+  CHECK(row.error.find("bump_note") != std::string::npos);
+  CHECK(!row.replay);
+  CHECK(stats_of(router()).dead_letters == 1);
+  CHECK(count_of("bumps-x", "bumped") == 0);
+  stop();
+  // The CLI lists it, then marks it for replay while no process holds the
+  // journal.
+  auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), test::bin_path("cairn-journal"));
+    return test::run(args);
+  };
+  auto listed = cli({"dead-letters", dir.path()});
+  INFO(listed.output);
+  CHECK(listed.exit_code == 0);
+  CHECK(listed.output.find("desk-1") != std::string::npos);
+  CHECK(listed.output.find("bump_note") != std::string::npos);
+  auto marked = cli({"dead-letters", "--replay", "--all", dir.path()});
+  INFO(marked.output);
+  CHECK(marked.exit_code == 0);
+  // The fixed manager replays it when its router starts.
+  start();
+  start_process_manager<bumps_v2>(*rt);
+  await_dead_letters(0);
+  CHECK(count_of("bumps-x", "bumped") == 1);
+  CHECK(stats_of(router()).replayed == 1);
+  // A replay repeated (as after a crash before the row's deletion) has no
+  // second effect.
+  journal::write_group again;
+  row.replay = false;
+  again.tables.push_back(journal::table_write{dead_letter_table, key,
+                                              journal::to_bytes(row), false});
+  self->request(rt->coordinator(), 10s, commit_atom::value, again)
+    .receive([](journal::group_receipt&) {},
+             [](caf::error& err) { FAIL(describe(err)); });
+  auto n = replay_dead_letters(*rt);
+  REQUIRE(n);
+  CHECK(*n == 1);
+  await_dead_letters(0);
+  CHECK(count_of("bumps-x", "bumped") == 1);
+  // A later input still counts once.
+  auto pos2 = commit_event("desk-2", bump_requested{"x"});
+  auto reached2 = await_caught_up(sys, router(), pos2, 10s);
+  REQUIRE(reached2);
+  CHECK(*reached2 >= pos2);
+  CHECK(count_of("bumps-x", "bumped") == 2);
+}
+
+TEST_CASE_METHOD(router_fixture,
+                 "an instance id that makes a stream name over the maximum "
+                 "length parks its input with invalid_argument, and the router "
+                 "goes on") {
+  start_process_manager<bumps_v2>(*rt);
+  auto long_id = std::string(journal::max_stream_name_size, 'i');
+  auto bad = commit_event("desk-1", bump_requested{long_id});
+  auto good = commit_event("desk-2", bump_requested{"y"});
+  auto reached = await_caught_up(sys, router(), good, 10s);
+  REQUIRE(reached);
+  CHECK(*reached >= good);
+  auto rows = dead_letters(*rt->journal());
+  REQUIRE(rows);
+  REQUIRE(rows->size() == 1);
+  CHECK(rows->front().second.position == bad);
+  CHECK(rows->front().second.error.find("invalid_argument")
+        != std::string::npos);
+  CHECK(rows->front().second.error.find("max_stream_name_size")
+        != std::string::npos);
+  CHECK(count_of("bumps-y", "bumped") == 1);
+}
+
+TEST_CASE_METHOD(router_fixture,
+                 "a corrupt record in the log is parked as a dead letter "
+                 "naming its stream and version, and the router goes on with "
+                 "the rest") {
+  std::string marker = "CAIRN-CORRUPTION-MARKER/router/";
+  marker.resize(64, '#');
+  auto in = [](std::string payload) {
+    journal::event_record rec;
+    rec.type = "in";
+    rec.payload = std::move(payload);
+    return rec;
+  };
+  commit("order-1", in("a"));    // 1
+  commit("order-2", in(marker)); // 2
+  commit("order-3", in("c"));    // 3
+  stop();
+  // Flip bytes of the record in every copy of it in the file.
+  auto path = dir.path() + "/data.mdb";
+  auto bytes = test::read_file(path);
+  size_t copies = 0;
+  for (auto i = bytes.find(marker); i != std::string::npos;
+       i = bytes.find(marker, i + 1), ++copies)
+    for (size_t k = 20; k < 40; ++k)
+      bytes[i + k] = static_cast<char>(bytes[i + k] ^ 0x5A);
+  REQUIRE(copies >= 1);
+  test::write_file(path, bytes);
+  start();
+  auto reg = sys.spawn(instances);
+  input_dispatch fn = [](const journal::stored_event& ev)
+    -> caf::expected<std::optional<std::pair<std::string, caf::message>>> {
+    return std::optional<std::pair<std::string, caf::message>>{
+      std::in_place, "x", caf::make_message(input_atom::value, ev.position)};
+  };
+  auto r = spawn_process_router(sys, "order", rt->journal(), rt->hub(),
+                                rt->coordinator(), reg, fn, router_settings{});
+  REQUIRE(r);
+  rt->adopt(*r);
+  CHECK(await_caught_up(sys, *r, 3, 10s) == uint64_t{3});
+  self->request(reg, 10s, seen_atom::value)
+    .receive(
+      [](std::vector<uint64_t>& xs) {
+        CHECK(xs == std::vector<uint64_t>{1, 3});
+      },
+      [](caf::error& err) { FAIL(describe(err)); });
+  auto st = stats_of(*r);
+  CHECK(st.subscription.corrupt_records == 1);
+  CHECK(st.dead_letters == 1);
+  auto rows = dead_letters(*rt->journal());
+  REQUIRE(rows);
+  REQUIRE(rows->size() == 1);
+  auto& row = rows->front().second;
+  CHECK(row.position == 2);
+  CHECK(row.stream == "order-2");
+  CHECK(row.version == 1);
+  CHECK(row.error.find("corrupt_record") != std::string::npos);
+  // Live events after it are routed too.
+  auto pos = commit("order-4", in("d"));
+  CHECK(await_caught_up(sys, *r, pos, 10s) == pos);
+  self->send_exit(reg, caf::exit_reason::user_shutdown);
+}
 
 TEST_CASE("a router hands inputs to their instances, skips and counts "
           "inputs that do not decode, and stores its checkpoint") {
@@ -95,6 +406,7 @@ TEST_CASE("a router hands inputs to their instances, skips and counts "
       [](router_stats& st) {
         CHECK(st.undecodable_inputs == 1);
         CHECK(st.failed_inputs == 1);
+        CHECK(st.dead_letters == 2);
         CHECK(st.subscription.checkpoint == 6);
         CHECK(st.subscription.delivered == 6);
         CHECK(st.subscription.from_feed == 1);
@@ -103,6 +415,54 @@ TEST_CASE("a router hands inputs to their instances, skips and counts "
   auto cp = (*rt)->journal()->checkpoint(router_checkpoint_of("order"));
   REQUIRE(cp);
   CHECK(*cp == std::optional<uint64_t>{6});
+  self->send_exit(reg, caf::exit_reason::user_shutdown);
+  (*rt)->stop();
+}
+
+TEST_CASE("an input that bounces off a stopping instance goes to its "
+          "successor, not to the dead letters") {
+  temp_dir dir;
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  runtime_options opts;
+  opts.journal_path = dir.path();
+  opts.journal.sync = journal::sync_mode::none;
+  auto rt = runtime::start(sys, opts);
+  REQUIRE(rt);
+  journal::write_group g;
+  g.appends.push_back({"order-1", journal::expected_version::any(), {}});
+  g.appends.back().events.push_back({});
+  g.appends.back().events.back().type = "in";
+  self->request((*rt)->coordinator(), 10s, commit_atom::value, g)
+    .receive([](journal::group_receipt&) {},
+             [](caf::error& err) { FAIL(describe(err)); });
+  auto reg = sys.spawn(instances);
+  input_dispatch fn = [](const journal::stored_event& ev)
+    -> caf::expected<std::optional<std::pair<std::string, caf::message>>> {
+    return std::optional<std::pair<std::string, caf::message>>{
+      std::in_place, "flaky",
+      caf::make_message(input_atom::value, ev.position)};
+  };
+  router_settings rs;
+  rs.bounce_delay = 1ms;
+  auto router
+    = spawn_process_router(sys, "order", (*rt)->journal(), (*rt)->hub(),
+                           (*rt)->coordinator(), reg, fn, rs);
+  REQUIRE(router);
+  (*rt)->adopt(*router);
+  CHECK(await_caught_up(sys, *router, 1, 10s) == uint64_t{1});
+  self->request(*router, 10s, stats_atom::value)
+    .receive(
+      [](router_stats& st) {
+        CHECK(st.bounces == 2);
+        CHECK(st.dead_letters == 0);
+        CHECK(st.failed_inputs == 0);
+      },
+      [](caf::error& err) { FAIL(describe(err)); });
+  auto rows = dead_letters(*(*rt)->journal());
+  REQUIRE(rows);
+  CHECK(rows->empty());
   self->send_exit(reg, caf::exit_reason::user_shutdown);
   (*rt)->stop();
 }

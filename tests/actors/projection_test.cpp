@@ -50,6 +50,30 @@ struct balances {
   }
 };
 
+/// Writes a key of `key_size` bytes for each deposit (too long when over
+/// the limit), and counts deposits.
+template <size_t KeySize>
+struct long_keys {
+  static constexpr const char* name = "long-keys";
+  using events = event_list<deposited>;
+
+  static void apply(projection_view& v, const deposited& e) {
+    v.add("totals", "deposits", 1);
+    if (e.cents == 13)
+      v.put("by_key", std::string(KeySize, 'k'), "13");
+  }
+};
+
+/// A projection whose name leaves no room for its tables' names.
+struct long_name {
+  static constexpr const char* name
+    = "a-projection-whose-name-is-longer-than-its-tables-allow";
+  using events = event_list<deposited>;
+  static void apply(projection_view& v, const deposited&) {
+    v.add("t", "n", 1);
+  }
+};
+
 /// The same over `$all`, in small batches.
 struct all_deposits {
   static constexpr const char* name = "all-deposits";
@@ -69,6 +93,20 @@ const journal::codec& codec() {
     return c;
   }();
   return instance;
+}
+
+/// Flips bytes inside every copy of `needle` in the file at `path`.
+size_t flip_bytes_of(const std::string& path, const std::string& needle) {
+  auto bytes = test::read_file(path);
+  size_t copies = 0;
+  for (auto i = bytes.find(needle); i != std::string::npos;
+       i = bytes.find(needle, i + needle.size())) {
+    for (size_t k = 20; k < 40; ++k)
+      bytes[i + k] = static_cast<char>(bytes[i + k] ^ 0x5A);
+    ++copies;
+  }
+  test::write_file(path, bytes);
+  return copies;
 }
 
 /// A runtime on a journal directory that outlives it.
@@ -265,9 +303,11 @@ TEST_CASE("a failed commit of a projection leaves neither model nor "
     auto proj = start_projection<balances>(*n.rt, ps);
     REQUIRE(proj);
     n.self->monitor(*proj);
-    n.self->receive([](caf::down_msg& msg) {
-      CHECK(code_of(msg.reason) == errc::storage_error);
-    });
+    n.self->receive(
+      [](caf::down_msg& msg) {
+        CHECK(code_of(msg.reason) == errc::storage_error);
+      },
+      caf::after(10s) >> [] { FAIL("the projection does not stop"); });
     // Nothing of the failed group: the model and the checkpoint are those
     // of the first runtime.
     CHECK(n.get_int("balances", "totals", "deposits") == 20);
@@ -325,4 +365,84 @@ TEST_CASE("a projection refuses bad settings naming them") {
   REQUIRE(!proj);
   CHECK(code_of(proj.error()) == errc::invalid_argument);
   CHECK(describe(proj.error()).find("max_batch_events") != std::string::npos);
+}
+
+TEST_CASE("a corrupt record in the log is reported and skipped, and the "
+          "projection goes on with the rest") {
+  temp_dir dir;
+  // A payload that occurs nowhere else in the file.
+  std::string marker = "CAIRN-CORRUPTION-MARKER/projection/";
+  marker.resize(64, '#');
+  journal::event_record bad;
+  bad.type = "note";
+  bad.payload = marker;
+  uint64_t bad_pos = 0;
+  {
+    node n{dir.path()};
+    n.deposit(1, 5);
+    bad_pos = n.commit("acct-7", bad);
+    n.deposit(6, 5);
+  }
+  REQUIRE(flip_bytes_of(dir.path() + "/data.mdb", marker) >= 1);
+  node n{dir.path()};
+  auto read = n.rt->journal()->read_all(1, 100);
+  REQUIRE(!read);
+  REQUIRE(code_of(read.error()) == errc::corrupt_record);
+  projection_settings ps;
+  ps.read_chunk = 3;
+  auto proj = start_projection<all_deposits>(*n.rt, ps);
+  REQUIRE(proj);
+  auto last = n.last_position();
+  CHECK(await_caught_up(n.sys, *proj, last, 10s) == last);
+  CHECK(n.get_int("all-deposits", "totals", "deposits") == 10);
+  CHECK(n.get_int("all-deposits", "totals", "cents") == 55);
+  auto st = n.stats(*proj);
+  CHECK(st.subscription.corrupt_records == 1);
+  CHECK(st.applied == 10);
+  // Live events after it count too.
+  n.deposit(11, 1);
+  CHECK(await_caught_up(n.sys, *proj, n.last_position(), 10s));
+  CHECK(n.get_int("all-deposits", "totals", "deposits") == 11);
+  CHECK(bad_pos == 6);
+}
+
+TEST_CASE("a projection whose writes are over the limits stops with "
+          "invalid_argument naming the limit") {
+  temp_dir dir;
+  node n{dir.path()};
+  n.deposit(1, 12); // positions 1 to 12
+  n.deposit(13, 2); // 13 writes the long key
+  auto proj
+    = start_projection<long_keys<journal::max_table_key_size + 1>>(*n.rt);
+  REQUIRE(proj);
+  n.self->monitor(*proj);
+  n.self->receive(
+    [](caf::down_msg& msg) {
+      CHECK(code_of(msg.reason) == errc::invalid_argument);
+      CHECK(describe(msg.reason).find("max_table_key_size")
+            != std::string::npos);
+    },
+    caf::after(10s) >> [] { FAIL("the projection does not stop"); });
+  // Nothing of the refused batch: no count, no checkpoint past it.
+  projection_model model{n.rt->journal(), "long-keys"};
+  auto cp = model.checkpoint();
+  REQUIRE(cp);
+  CHECK(*cp < 13);
+  // The journal goes on.
+  CHECK(n.commit("acct-1", codec().encode(deposited{1})) > 0);
+}
+
+TEST_CASE("a projection name over the maximum length is refused at start") {
+  temp_dir dir;
+  node n{dir.path()};
+  auto proj = start_projection<long_name>(*n.rt);
+  REQUIRE(!proj);
+  CHECK(code_of(proj.error()) == errc::invalid_argument);
+  CHECK(describe(proj.error()).find("max_table_name_size")
+        != std::string::npos);
+  projection_view v{*n.rt->journal(), "p"};
+  v.put(std::string(60, 't'), "k", "v");
+  REQUIRE(v.error());
+  CHECK(describe(v.error()).find("max_table_name_size") != std::string::npos);
+  CHECK(v.take_writes().empty());
 }

@@ -4,7 +4,10 @@
 
 #include "caf/all.hpp"
 
+#include "actors/process_instance.hpp"
+#include "journal/codec.hpp"
 #include "tests/actors/account.hpp"
+#include "tests/actors/group_checkout.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace cairn;
@@ -40,4 +43,57 @@ TEST_CASE("a runtime hands out one registry per aggregate type and stops "
   CHECK(rt.hub());
   rt.stop();
   rt.stop(); // idempotent
+}
+
+TEST_CASE("stop returns once every actor of the runtime has terminated, "
+          "under load, a hundred times") {
+  temp_dir dir;
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  journal::codec c;
+  c.add<group_checkout_requested>(group_checkout_requested::event_name);
+  auto started = std::chrono::steady_clock::now();
+  for (int round = 0; round < 100; ++round) {
+    auto baseline = sys.registry().running();
+    runtime_options opts;
+    opts.journal_path = dir.path();
+    opts.journal.sync = journal::sync_mode::none;
+    opts.registry.passivate_after = 1ms; // instances passivate under way
+    auto r = runtime::start(sys, opts);
+    REQUIRE(r);
+    auto& rt = **r;
+    auto accounts = rt.registry<account>();
+    start_process_manager<group_checkout>(rt);
+    std::vector<std::string> guests;
+    for (int i = 0; i < 8; ++i) {
+      auto id = "r" + std::to_string(round) + "g" + std::to_string(i);
+      self->send(accounts, entity_id{id}, open_account{id});
+      guests.push_back(id);
+    }
+    // Saga steps in flight: inputs committed, the router and the
+    // instances busy with them when the runtime stops.
+    for (int k = 0; k < 4; ++k) {
+      journal::write_group g;
+      journal::append a;
+      auto group = "r" + std::to_string(round) + "k" + std::to_string(k);
+      a.stream = "frontdesk-" + group;
+      a.events.push_back(c.encode(group_checkout_requested{group, guests}));
+      g.appends.push_back(std::move(a));
+      self->send(rt.coordinator(), commit_atom::value, std::move(g));
+    }
+    if (round % 2 == 1)
+      self->receive([](const caf::message&) {},
+                    caf::after(std::chrono::milliseconds{round % 7}) >> [] {});
+    rt.stop();
+    // Nothing of the runtime runs any more: no instance may use it now.
+    CHECK(sys.registry().running() == baseline);
+    r->reset();
+    // Drop the replies that reached us.
+    bool more = true;
+    while (more)
+      self->receive([](const caf::message&) {}, [](caf::error&) {},
+                    caf::after(0s) >> [&] { more = false; });
+  }
+  CHECK(std::chrono::steady_clock::now() - started < 30s);
 }

@@ -395,10 +395,18 @@ int run(const settings& args) {
     auto hdl = sys.spawn(feeder, rt->get(), processes_of(w),
                          static_cast<size_t>(args.window));
     self->monitor(hdl);
-    self->receive([&](caf::down_msg& msg) {
-      if (msg.reason)
-        rc = 3;
-    });
+    // Bounded: the checker kills the driver long before; a stuck feeder
+    // must not keep a driver run alive for ever.
+    self->receive(
+      [&](caf::down_msg& msg) {
+        if (msg.reason)
+          rc = 3;
+      },
+      caf::after(std::chrono::minutes{10}) >>
+        [&] {
+          std::fprintf(stderr, "saga driver: the feeder did not finish\n");
+          rc = 4;
+        });
   }
   (*rt)->stop();
   return rc;

@@ -319,7 +319,8 @@ TEST_CASE("a subscription with a checkpoint resumes after it") {
   CHECK(*cp == std::optional<uint64_t>{10});
   f.self->monitor(*sub);
   f.self->send_exit(*sub, caf::exit_reason::user_shutdown);
-  f.self->receive([](caf::down_msg&) {});
+  f.self->receive([](caf::down_msg&) {},
+                  caf::after(10s) >> [] { FAIL("the subscription lives"); });
   for (int i = 0; i < 5; ++i)
     f.commit("a-2");
   recorder second;
@@ -370,4 +371,26 @@ TEST_CASE("waiting for a subscription that does not get there times out") {
   REQUIRE(!r);
   CHECK(code_of(r.error()) == errc::timeout);
   f.self->send_exit(slow, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("a subscription checkpoint name over the maximum length is "
+          "refused") {
+  temp_dir dir;
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  runtime_options opts;
+  opts.journal_path = dir.path();
+  auto rt = runtime::start(sys, opts);
+  REQUIRE(rt);
+  subscription_settings ss;
+  ss.checkpoint = std::string(journal::max_checkpoint_name_size + 1, 'c');
+  auto sub = subscribe(**rt, ss, [](subscription_context&) {
+    return subscription_handler{
+      [](std::vector<journal::stored_event>&) {}, {}, {}};
+  });
+  REQUIRE(!sub);
+  CHECK(code_of(sub.error()) == errc::invalid_argument);
+  CHECK(describe(sub.error()).find("max_checkpoint_name_size")
+        != std::string::npos);
+  (*rt)->stop();
 }

@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "actors/dead_letter.hpp"
+#include "journal/codec.hpp"
 #include "journal/errc.hpp"
 #include "journal/event_record.hpp"
 #include "journal/journal.hpp"
@@ -394,7 +396,7 @@ TEST_CASE("ls shows the first stored version of a truncated stream") {
   sample_journal sample;
   {
     auto j = open_journal(sample.dir);
-    REQUIRE(j->truncate_before("order-1", 3));
+    REQUIRE(j->truncate_before("order-1", 3) == uint64_t{3});
   }
   auto res = cli({"ls", sample.dir});
   INFO(res.output);
@@ -656,6 +658,21 @@ TEST_CASE("stats prints counts, sizes and the use of the map") {
   CHECK(json.output.find(R"("file_size":)") != std::string::npos);
 }
 
+TEST_CASE("stats shows the journal's id") {
+  sample_journal sample;
+  std::string id;
+  {
+    auto j = open_journal(sample.dir);
+    id = j->id();
+  }
+  REQUIRE(id.size() == 32);
+  auto res = cli({"stats", sample.dir});
+  INFO(res.output);
+  CHECK(line_fields(res.output, "id") == std::vector<std::string>{"id", id});
+  auto json = cli({"stats", "--json", sample.dir});
+  CHECK(json.output.find(R"("id":")" + id + '"') != std::string::npos);
+}
+
 // -- verify -------------------------------------------------------------------
 
 TEST_CASE("verify exits 0 on a sound journal") {
@@ -863,4 +880,80 @@ TEST_CASE("tail stops at a corrupted record, naming it, and exits 1") {
         != std::string::npos);
   auto other = cli({"tail", "--category", "invoice", bad.dir});
   CHECK(other.exit_code == 0);
+}
+
+// -- dead letters -------------------------------------------------------------
+
+TEST_CASE("dead-letters lists the parked inputs and --replay marks them, "
+          "only while no other process holds the journal") {
+  temp_dir tmp;
+  auto dir = tmp.sub("journal");
+  cairn::dead_letter row{"bumps",
+                         "desk-1",
+                         1,
+                         2,
+                         "bump_requested",
+                         "unknown_event_type: stream bumps-x version 1",
+                         fixed_ts,
+                         1,
+                         false};
+  auto key = cairn::dead_letter_key("bumps", 2);
+  {
+    auto j = open_journal(dir);
+    cj::write_group g;
+    g.tables.push_back(
+      {cairn::dead_letter_table, key, cj::to_bytes(row), false});
+    REQUIRE(j->commit(g));
+    auto listed = cli({"dead-letters", dir});
+    INFO(listed.output);
+    CHECK(listed.exit_code == 0);
+    CHECK(line_fields(listed.output, key).at(1) == "desk-1");
+    CHECK(listed.output.find("unknown_event_type: stream bumps-x")
+          != std::string::npos);
+    CHECK(listed.output.find("1 dead letter") != std::string::npos);
+    auto json = cli({"dead-letters", "--json", dir});
+    CHECK(is_json(json.output));
+    CHECK(json.output.find(R"("stream":"desk-1","version":1,"position":2,)"
+                           R"("type":"bump_requested")")
+          != std::string::npos);
+    // This process holds the journal: marking is refused.
+    auto refused = cli({"dead-letters", "--replay", "--all", dir});
+    INFO(refused.output);
+    CHECK(refused.exit_code == 1);
+    CHECK(refused.output.find("in use by process") != std::string::npos);
+  }
+  auto unknown = cli({"dead-letters", "--replay", dir, "bumps#1"});
+  CHECK(unknown.exit_code == 1);
+  CHECK(unknown.output.find("no dead letter bumps#1") != std::string::npos);
+  auto marked = cli({"dead-letters", "--replay", dir, key});
+  INFO(marked.output);
+  CHECK(marked.exit_code == 0);
+  CHECK(marked.output.find("marked 1 dead letter") != std::string::npos);
+  auto j = open_journal(dir);
+  auto bytes = j->table_get(cairn::dead_letter_table, key);
+  REQUIRE(bytes);
+  REQUIRE(*bytes);
+  auto back = cj::from_bytes<cairn::dead_letter>(**bytes, "row");
+  REQUIRE(back);
+  CHECK(back->replay);
+  CHECK(back->error == row.error);
+  CHECK(cli({"dead-letters", "--replay", dir}).exit_code == 2);
+  CHECK(cli({"dead-letters", "--all", dir}).exit_code == 2);
+}
+
+TEST_CASE("arguments over the maximum lengths are usage errors naming the "
+          "limit") {
+  sample_journal sample;
+  auto stream = cli({"cat", sample.dir, std::string(256, 's')});
+  CHECK(stream.exit_code == 2);
+  CHECK(stream.output.find("over the maximum of 255") != std::string::npos);
+  auto category
+    = cli({"tail", "--category", std::string(256, 'c'), sample.dir});
+  CHECK(category.exit_code == 2);
+  CHECK(category.output.find("--category is 256 bytes long")
+        != std::string::npos);
+  auto key
+    = cli({"dead-letters", "--replay", sample.dir, std::string(441, 'k')});
+  CHECK(key.exit_code == 2);
+  CHECK(key.output.find("over the maximum of 440") != std::string::npos);
 }
