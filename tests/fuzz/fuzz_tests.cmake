@@ -29,7 +29,7 @@ if(CAIRN_FUZZ_CXX)
   endif()
 endif()
 
-option(CAIRN_FUZZ "Build the libFuzzer targets with clang++ and run them in ctest"
+option(CAIRN_FUZZ "Build the libFuzzer targets with clang++, run them in ctest"
        ${cairn_fuzz_found})
 set(CAIRN_FUZZ_SECONDS 30 CACHE STRING "Seconds each fuzz target runs in ctest")
 
@@ -51,6 +51,11 @@ foreach(target IN LISTS cairn_fuzz_targets)
   list(APPEND cairn_fuzz_byproducts "${cairn_fuzz_bin}/fuzz_${target}")
 endforeach()
 
+# Every TU of the sub-build is instrumented; the targets link the fuzzer's
+# main themselves (tests/fuzz/CMakeLists.txt).
+set(cairn_fuzz_cxx_flags
+    "-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all")
+
 ExternalProject_Add(cairn_fuzz
   SOURCE_DIR "${PROJECT_SOURCE_DIR}"
   BINARY_DIR "${PROJECT_BINARY_DIR}/fuzz-build"
@@ -59,7 +64,7 @@ ExternalProject_Add(cairn_fuzz
     -DCMAKE_BUILD_TYPE:STRING=RelWithDebInfo
     -DCMAKE_CXX_COMPILER:FILEPATH=${CAIRN_FUZZ_CXX}
     -DCMAKE_CXX_COMPILER_LAUNCHER:STRING=${CMAKE_CXX_COMPILER_LAUNCHER}
-    "-DCMAKE_CXX_FLAGS:STRING=-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all"
+    "-DCMAKE_CXX_FLAGS:STRING=${cairn_fuzz_cxx_flags}"
     -DCAIRN_FUZZ_OUTPUT_DIR:PATH=${cairn_fuzz_bin}
   INSTALL_COMMAND ""
   # Our own sources: let the sub-build's make decide what is out of date.
