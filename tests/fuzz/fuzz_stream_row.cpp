@@ -1,17 +1,23 @@
 // Fuzzes the `streams` row and the `index` block formats
 // (journal/detail/journal_impl.hpp, journal/detail/bytes.hpp): the first
-// input byte picks `decode_stream_row` (even) or `decode_positions`, the
-// position list of an index block (odd), over the rest.
+// input byte picks `decode_stream_row`, `decode_positions` (the position
+// list of an index block) or `find_positions`, which reads a stream's
+// positions from fuzzed index blocks in LMDB and a fuzzed row.
 //
 // Invariants: no read out of bounds (ASan); what decodes is consistent
 // (positions strictly increasing, at most one block of them in a row, the
 // row's versions in order) and encodes to bytes that decode to the same
-// value, in no more bytes than the input (the encoding is the shortest).
+// value, in no more bytes than the input (the encoding is the shortest);
+// `find_positions` returns one position per version asked for, or names
+// the first version it has none for.
 
 #include "journal/detail/journal_impl.hpp"
 
 #include "journal/detail/bytes.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
+
+#include <cstdlib>
+#include <string>
 
 using namespace cairn;
 using namespace cairn::journal;
@@ -60,6 +66,88 @@ void fuzz_positions(std::string_view bytes) {
   CAIRN_FUZZ_CHECK(again == xs);
 }
 
+// An LMDB environment with an `index` database, in a temporary directory.
+MDB_env* env = nullptr;
+MDB_dbi index_db = 0;
+std::string env_dir;
+
+void close_env() {
+  mdb_env_close(env);
+  for (auto file : {"/data.mdb", "/lock.mdb"})
+    std::remove((env_dir + file).c_str());
+  std::remove(env_dir.c_str());
+}
+
+void open_env() {
+  auto tmp = std::getenv("TMPDIR");
+  env_dir = std::string{tmp ? tmp : "/tmp"} + "/cairn-fuzz-XXXXXX";
+  MDB_txn* t = nullptr;
+  if (mkdtemp(env_dir.data()) == nullptr || mdb_env_create(&env) != 0
+      || mdb_env_set_maxdbs(env, 1) != 0
+      || mdb_env_set_mapsize(env, size_t{64} << 20) != 0
+      || mdb_env_open(env, env_dir.c_str(), MDB_NOSYNC, 0600) != 0
+      || mdb_txn_begin(env, nullptr, 0, &t) != 0
+      || mdb_dbi_open(t, "index", MDB_CREATE, &index_db) != 0
+      || mdb_txn_commit(t) != 0) {
+    std::fprintf(stderr, "cannot open an LMDB environment in %s\n",
+                 env_dir.c_str());
+    std::exit(EXIT_FAILURE);
+  }
+  std::atexit(close_env);
+}
+
+// Input: a block count, then per block a sequence number and a length byte
+// and that many bytes of positions, then where to start and how many
+// versions to read, then the `streams` row. The blocks are written in a
+// transaction that is thrown away afterwards.
+void fuzz_find(std::string_view in) {
+  MDB_txn* t = nullptr;
+  CAIRN_FUZZ_CHECK(mdb_txn_begin(env, nullptr, 0, &t) == 0);
+  struct block {
+    uint64_t seq;
+    std::string_view positions;
+  };
+  std::vector<block> blocks;
+  for (auto n = fuzz::take_byte(in) % 5; n > 0; --n) {
+    uint64_t seq = fuzz::take_byte(in);
+    auto len = fuzz::take_byte(in);
+    blocks.push_back({seq, fuzz::take(in, len)});
+  }
+  auto start = fuzz::take_byte(in);
+  auto count = fuzz::take_byte(in) % 80u;
+  stream_row row;
+  if (detail::decode_stream_row(in, row) && row.version >= row.first
+      && count > 0) {
+    for (auto& b : blocks) {
+      detail::event_key k{row.id, row.first + b.seq};
+      auto key = detail::to_val(k.bytes, 16);
+      auto val = detail::to_val(b.positions);
+      CAIRN_FUZZ_CHECK(mdb_put(t, index_db, &key, &val, 0) == 0);
+    }
+    // REQUIRES: row.first <= from and from + count - 1 <= row.version.
+    auto span = row.version - row.first + 1;
+    auto from = row.first + start % span;
+    uint64_t n = std::min<uint64_t>(count, row.version - from + 1);
+    std::vector<uint64_t> out;
+    uint64_t missing = 0;
+    auto rc = detail::find_positions(t, index_db, row, from, n, out, missing);
+    CAIRN_FUZZ_CHECK(rc == 0);
+    if (missing == 0) {
+      CAIRN_FUZZ_CHECK(out.size() == n);
+    } else {
+      CAIRN_FUZZ_CHECK(missing >= from && missing < row.tail_first());
+      CAIRN_FUZZ_CHECK(out.size() == missing - from);
+    }
+    // The versions in the row's recent positions are always found.
+    if (from >= row.tail_first())
+      CAIRN_FUZZ_CHECK(
+        missing == 0
+        && std::equal(out.begin(), out.end(),
+                      row.recent.begin() + (from - row.tail_first())));
+  }
+  mdb_txn_abort(t);
+}
+
 std::string row_seed(uint64_t id, uint64_t version, uint64_t first,
                      std::vector<uint64_t> recent) {
   stream_row row;
@@ -79,12 +167,35 @@ std::string block_seed(std::vector<uint64_t> xs) {
   return out;
 }
 
+// Stream 4 at version 40: versions 1 to 32 in two index blocks, 33 to 40
+// in the row; reads versions 3 to 34.
+std::string find_seed() {
+  std::vector<uint64_t> first_block, second_block, recent;
+  for (uint64_t v = 1; v <= 40; ++v)
+    (v <= 16   ? first_block
+     : v <= 32 ? second_block
+               : recent)
+      .push_back(100 + 2 * v);
+  std::string result{'\2'};
+  result += '\2';
+  for (auto [seq, xs] : {std::pair{0, &first_block}, {16, &second_block}}) {
+    std::string positions;
+    detail::encode_positions(xs->data(), xs->size(), positions);
+    result += static_cast<char>(seq);
+    result += static_cast<char>(positions.size());
+    result += positions;
+  }
+  result += '\2';
+  result += '\40';
+  return result + row_seed(4, 40, 1, recent).substr(1);
+}
+
 } // namespace
 
 namespace cairn::fuzz {
 
 void init() {
-  // nop
+  open_env();
 }
 
 std::vector<std::string> seeds() {
@@ -99,6 +210,7 @@ std::vector<std::string> seeds() {
     block_seed(block),
     block_seed({5}),
     block_seed({1, 128, 16384, uint64_t{1} << 62}),
+    find_seed(),
   };
 }
 
@@ -106,9 +218,15 @@ std::vector<std::string> seeds() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto in = fuzz::as_view(data, size);
-  if (fuzz::take_byte(in) % 2 == 0)
-    fuzz_row(in);
-  else
-    fuzz_positions(in);
+  switch (fuzz::take_byte(in) % 3) {
+    case 0:
+      fuzz_row(in);
+      break;
+    case 1:
+      fuzz_positions(in);
+      break;
+    default:
+      fuzz_find(in);
+  }
   return 0;
 }
