@@ -1,5 +1,6 @@
 #include "actors/config.hpp"
 
+#include <cstring>
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -308,7 +309,7 @@ std::string parser_field(const caf::error& err, const char* key) {
   if (ctx.size() != 1 || !ctx.match_element<caf::settings>(0))
     return {};
   auto& dict = ctx.get_as<caf::settings>(0);
-  auto i = dict.find(key);
+  auto i = dict.find(caf::string_view{key, std::strlen(key)});
   return i == dict.end() ? std::string{} : text_of(i->second);
 }
 

@@ -10,6 +10,7 @@ packages=(
   liblmdb-dev lmdb-utils
   libcereal-dev
   catch2              # Catch2 2.13
+  clang libclang-rt-14-dev  # libFuzzer targets (tests/fuzz)
 )
 
 missing=()

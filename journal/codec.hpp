@@ -116,6 +116,16 @@ CEREAL_LOAD_FUNCTION_NAME(span_input_archive& ar, T& t) {
   ar.loadBinary(std::addressof(t), sizeof(t));
 }
 
+/// A bool is one byte, 0 or 1 as cereal writes it: any other byte is
+/// corrupt (and copying it into a bool would be undefined behaviour).
+inline void CEREAL_LOAD_FUNCTION_NAME(span_input_archive& ar, bool& t) {
+  uint8_t x = 0;
+  ar.loadBinary(&x, 1);
+  if (x > 1)
+    throw cereal::Exception("bool of value " + std::to_string(x));
+  t = x == 1;
+}
+
 template <class T>
 void CEREAL_SERIALIZE_FUNCTION_NAME(span_input_archive& ar,
                                     cereal::NameValuePair<T>& t) {

@@ -265,3 +265,45 @@ TEST_CASE("a forged container length fails the decode without allocating "
     CHECK(y->totals.at("eur") == 550);
   }
 }
+
+namespace {
+
+struct flagged {
+  std::string id;
+  bool urgent = false;
+  std::optional<std::string> note;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(id, urgent, note);
+  }
+};
+
+} // namespace
+
+TEST_CASE("a stored bool other than 0 or 1 gives corrupt_record") {
+  flagged x{"order-1", true, std::string{"n"}};
+  auto bytes = to_bytes(x);
+  auto urgent_at = to_bytes(x.id).size();
+  auto note_flag_at = urgent_at + 1;
+  SECTION("0 and 1 decode") {
+    auto y = from_bytes<flagged>(bytes);
+    REQUIRE(y);
+    CHECK(y->urgent);
+    CHECK(y->note == std::optional<std::string>{"n"});
+  }
+  SECTION("a bool field") {
+    bytes[urgent_at] = 2;
+    auto y = from_bytes<flagged>(bytes);
+    REQUIRE_FALSE(y);
+    CHECK(code_of(y.error()) == errc::corrupt_record);
+  }
+  SECTION("the flag of an empty optional") {
+    x.note = std::nullopt;
+    bytes = to_bytes(x);
+    REQUIRE(bytes.size() == note_flag_at + 1);
+    bytes[note_flag_at] = 6;
+    auto y = from_bytes<flagged>(bytes);
+    REQUIRE_FALSE(y);
+    CHECK(code_of(y.error()) == errc::corrupt_record);
+  }
+}

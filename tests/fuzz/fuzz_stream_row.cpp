@@ -1,0 +1,232 @@
+// Fuzzes the `streams` row and the `index` block formats
+// (journal/detail/journal_impl.hpp, journal/detail/bytes.hpp): the first
+// input byte picks `decode_stream_row`, `decode_positions` (the position
+// list of an index block) or `find_positions`, which reads a stream's
+// positions from fuzzed index blocks in LMDB and a fuzzed row.
+//
+// Invariants: no read out of bounds (ASan); what decodes is consistent
+// (positions strictly increasing, at most one block of them in a row, the
+// row's versions in order) and encodes to bytes that decode to the same
+// value, in no more bytes than the input (the encoding is the shortest);
+// `find_positions` returns one position per version asked for, or names
+// the first version it has none for.
+
+#include "journal/detail/journal_impl.hpp"
+
+#include "journal/detail/bytes.hpp"
+#include "tests/fuzz/fuzz_support.hpp"
+
+#include <cstdlib>
+#include <string>
+
+using namespace cairn;
+using namespace cairn::journal;
+
+namespace {
+
+bool strictly_increasing(const uint64_t* first, const uint64_t* last) {
+  for (auto i = first; i != last && i + 1 != last; ++i)
+    if (i[0] >= i[1])
+      return false;
+  return true;
+}
+
+bool same_row(const stream_row& x, const stream_row& y) {
+  return x.id == y.id && x.version == y.version && x.first == y.first
+         && std::equal(x.recent.begin(), x.recent.end(), y.recent.begin(),
+                       y.recent.end());
+}
+
+void fuzz_row(std::string_view bytes) {
+  stream_row row;
+  if (!detail::decode_stream_row(bytes, row))
+    return;
+  CAIRN_FUZZ_CHECK(row.recent.size() <= detail::index_block_events);
+  CAIRN_FUZZ_CHECK(strictly_increasing(row.recent.begin(), row.recent.end()));
+  CAIRN_FUZZ_CHECK(row.first >= 1 && row.first <= row.version + 1);
+  CAIRN_FUZZ_CHECK(row.tail_first() >= row.first);
+  char buf[detail::max_row_size];
+  auto n = detail::encode_stream_row(row, buf);
+  CAIRN_FUZZ_CHECK(n <= detail::max_row_size && n <= bytes.size());
+  stream_row again;
+  CAIRN_FUZZ_CHECK(detail::decode_stream_row({buf, n}, again));
+  CAIRN_FUZZ_CHECK(same_row(row, again));
+}
+
+void fuzz_positions(std::string_view bytes) {
+  std::vector<uint64_t> xs;
+  if (!detail::decode_positions(bytes, xs))
+    return;
+  CAIRN_FUZZ_CHECK(strictly_increasing(xs.data(), xs.data() + xs.size()));
+  std::string encoded;
+  detail::encode_positions(xs.data(), xs.size(), encoded);
+  CAIRN_FUZZ_CHECK(encoded.size() <= bytes.size());
+  std::vector<uint64_t> again;
+  CAIRN_FUZZ_CHECK(detail::decode_positions(encoded, again));
+  CAIRN_FUZZ_CHECK(again == xs);
+}
+
+// An LMDB environment with an `index` database, in a temporary directory.
+MDB_env* env = nullptr;
+MDB_dbi index_db = 0;
+std::string env_dir;
+
+void close_env() {
+  mdb_env_close(env);
+  for (auto file : {"/data.mdb", "/lock.mdb"})
+    std::remove((env_dir + file).c_str());
+  std::remove(env_dir.c_str());
+}
+
+void open_env() {
+  auto tmp = std::getenv("TMPDIR");
+  env_dir = std::string{tmp ? tmp : "/tmp"} + "/cairn-fuzz-XXXXXX";
+  MDB_txn* t = nullptr;
+  if (mkdtemp(env_dir.data()) == nullptr || mdb_env_create(&env) != 0
+      || mdb_env_set_maxdbs(env, 1) != 0
+      || mdb_env_set_mapsize(env, size_t{64} << 20) != 0
+      || mdb_env_open(env, env_dir.c_str(), MDB_NOSYNC, 0600) != 0
+      || mdb_txn_begin(env, nullptr, 0, &t) != 0
+      || mdb_dbi_open(t, "index", MDB_CREATE, &index_db) != 0
+      || mdb_txn_commit(t) != 0) {
+    std::fprintf(stderr, "cannot open an LMDB environment in %s\n",
+                 env_dir.c_str());
+    std::exit(EXIT_FAILURE);
+  }
+  std::atexit(close_env);
+}
+
+// Input: a block count, then per block a sequence number and a length byte
+// and that many bytes of positions, then where to start and how many
+// versions to read, then the `streams` row. The blocks are written in a
+// transaction that is thrown away afterwards.
+void fuzz_find(std::string_view in) {
+  MDB_txn* t = nullptr;
+  CAIRN_FUZZ_CHECK(mdb_txn_begin(env, nullptr, 0, &t) == 0);
+  struct block {
+    uint64_t seq;
+    std::string_view positions;
+  };
+  std::vector<block> blocks;
+  for (auto n = fuzz::take_byte(in) % 5; n > 0; --n) {
+    uint64_t seq = fuzz::take_byte(in);
+    auto len = fuzz::take_byte(in);
+    blocks.push_back({seq, fuzz::take(in, len)});
+  }
+  auto start = fuzz::take_byte(in);
+  auto count = fuzz::take_byte(in) % 80u;
+  stream_row row;
+  if (detail::decode_stream_row(in, row) && row.version >= row.first
+      && count > 0) {
+    for (auto& b : blocks) {
+      detail::event_key k{row.id, row.first + b.seq};
+      auto key = detail::to_val(k.bytes, 16);
+      auto val = detail::to_val(b.positions);
+      CAIRN_FUZZ_CHECK(mdb_put(t, index_db, &key, &val, 0) == 0);
+    }
+    // REQUIRES: row.first <= from and from + count - 1 <= row.version.
+    auto span = row.version - row.first + 1;
+    auto from = row.first + start % span;
+    uint64_t n = std::min<uint64_t>(count, row.version - from + 1);
+    std::vector<uint64_t> out;
+    uint64_t missing = 0;
+    auto rc = detail::find_positions(t, index_db, row, from, n, out, missing);
+    CAIRN_FUZZ_CHECK(rc == 0);
+    if (missing == 0) {
+      CAIRN_FUZZ_CHECK(out.size() == n);
+    } else {
+      CAIRN_FUZZ_CHECK(missing >= from && missing < row.tail_first());
+      CAIRN_FUZZ_CHECK(out.size() == missing - from);
+    }
+    // The versions in the row's recent positions are always found.
+    if (from >= row.tail_first())
+      CAIRN_FUZZ_CHECK(
+        missing == 0
+        && std::equal(out.begin(), out.end(),
+                      row.recent.begin() + (from - row.tail_first())));
+  }
+  mdb_txn_abort(t);
+}
+
+std::string row_seed(uint64_t id, uint64_t version, uint64_t first,
+                     std::vector<uint64_t> recent) {
+  stream_row row;
+  row.id = id;
+  row.version = version;
+  row.first = first;
+  for (auto x : recent)
+    row.recent.push_back(x);
+  char buf[detail::max_row_size];
+  auto n = detail::encode_stream_row(row, buf);
+  return std::string{'\0'} + std::string{buf, n};
+}
+
+std::string block_seed(std::vector<uint64_t> xs) {
+  std::string out{'\1'};
+  detail::encode_positions(xs.data(), xs.size(), out);
+  return out;
+}
+
+// Stream 4 at version 40: versions 1 to 32 in two index blocks, 33 to 40
+// in the row; reads versions 3 to 34.
+std::string find_seed() {
+  std::vector<uint64_t> first_block, second_block, recent;
+  for (uint64_t v = 1; v <= 40; ++v)
+    (v <= 16   ? first_block
+     : v <= 32 ? second_block
+               : recent)
+      .push_back(100 + 2 * v);
+  std::string result{'\2'};
+  result += '\2';
+  for (auto [seq, xs] : {std::pair{0, &first_block}, {16, &second_block}}) {
+    std::string positions;
+    detail::encode_positions(xs->data(), xs->size(), positions);
+    result += static_cast<char>(seq);
+    result += static_cast<char>(positions.size());
+    result += positions;
+  }
+  result += '\2';
+  result += '\40';
+  return result + row_seed(4, 40, 1, recent).substr(1);
+}
+
+} // namespace
+
+namespace cairn::fuzz {
+
+void init() {
+  open_env();
+}
+
+std::vector<std::string> seeds() {
+  std::vector<uint64_t> block;
+  for (uint64_t i = 0; i < detail::index_block_events; ++i)
+    block.push_back(1000 + 3 * i);
+  return {
+    row_seed(1, 3, 1, {1, 2, 3}),
+    row_seed(7, 40, 1, {90, 95, 130, 131}),
+    row_seed(9, 100, 101, {}),
+    row_seed(2, 64, 10, block),
+    block_seed(block),
+    block_seed({5}),
+    block_seed({1, 128, 16384, uint64_t{1} << 62}),
+    find_seed(),
+  };
+}
+
+} // namespace cairn::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  auto in = fuzz::as_view(data, size);
+  switch (fuzz::take_byte(in) % 3) {
+    case 0:
+      fuzz_row(in);
+      break;
+    case 1:
+      fuzz_positions(in);
+      break;
+    default:
+      fuzz_find(in);
+  }
+  return 0;
+}
