@@ -1,8 +1,8 @@
 #include "actors/config.hpp"
 
-#include <cstring>
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <optional>
