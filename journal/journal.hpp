@@ -33,7 +33,10 @@
 /// - **Fail-stop.** When a commit fails for a reason other than a validation
 ///   error of one group (I/O error, sync error, an injected failure), what
 ///   reached the disk is unknown: every later write returns
-///   `errc::journal_failed` until the journal is reopened. Reads go on.
+///   `errc::journal_failed` until the journal is reopened. Reads go on,
+///   except after a failed write of LMDB's meta page: LMDB then refuses
+///   every transaction of this handle (`MDB_PANIC`, reported as
+///   `errc::storage_error`), reads included, until the journal is reopened.
 ///
 /// # On-disk layout
 ///
