@@ -1,6 +1,8 @@
 #include "journal/verify.hpp"
 
+#include <algorithm>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "journal/detail/bytes.hpp"
 #include "journal/detail/journal_impl.hpp"
@@ -14,6 +16,24 @@ using detail::to_val;
 using detail::to_view;
 
 namespace {
+
+/// Renders `str` for a message: printable ASCII as is, other bytes as
+/// `\\xNN`.
+std::string printable(std::string_view str) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string result;
+  for (auto c : str) {
+    auto b = static_cast<uint8_t>(c);
+    if (b >= 0x20 && b < 0x7f && b != '\\') {
+      result += c;
+    } else {
+      result += "\\x";
+      result += digits[b >> 4];
+      result += digits[b & 0xf];
+    }
+  }
+  return result;
+}
 
 class checker {
 public:
@@ -32,6 +52,10 @@ public:
 
   caf::error run() {
     if (auto err = check_streams())
+      return err;
+    if (auto err = check_names())
+      return err;
+    if (auto err = check_meta())
       return err;
     if (auto err = check_log())
       return err;
@@ -72,22 +96,153 @@ private:
       i.name = std::string{to_view(k)};
       if (!detail::decode_stream_row(to_view(v), i.row)) {
         add(i.name, 0, 0, "stream row is malformed");
+        malformed_.insert(i.name);
         continue;
       }
+      max_id_ = std::max(max_id_, i.row.id);
       detail::u64_key idk{i.row.id};
       MDB_val nk = to_val(idk.bytes, 8), nv;
-      if (mdb_get(txn_, self_.names, &nk, &nv) != MDB_SUCCESS)
+      if (auto rc = mdb_get(txn_, self_.names, &nk, &nv); rc == MDB_NOTFOUND)
         add(i.name, 0, 0,
             "stream id " + std::to_string(i.row.id) + " has no name entry");
+      else if (rc != MDB_SUCCESS)
+        return detail::lmdb_error(rc, "mdb_get(names)");
       else if (to_view(nv) != i.name)
         add(i.name, 0, 0,
             "stream id " + std::to_string(i.row.id) + " is named "
-              + std::string{to_view(nv)} + " in the names database");
+              + printable(to_view(nv)) + " in the names database");
       i.next_indexed = i.row.first;
+      if (auto other = by_id_.find(i.row.id); other != by_id_.end()) {
+        add(i.name, 0, 0,
+            "stream id " + std::to_string(i.row.id)
+              + " is also the id of stream " + other->second.name);
+        continue;
+      }
       by_id_.emplace(i.row.id, std::move(i));
     }
     if (rc != MDB_NOTFOUND)
       return detail::lmdb_error(rc, "mdb_cursor_get(streams)");
+    return caf::none;
+  }
+
+  /// Checks that every entry of `names` belongs to a stream row.
+  caf::error check_names() {
+    detail::cursor c;
+    if (auto rc = c.open(txn_, self_.names))
+      return detail::lmdb_error(rc, "mdb_cursor_open(names)");
+    MDB_val k, v;
+    int rc;
+    for (rc = c.get(k, v, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = c.get(k, v, MDB_NEXT)) {
+      auto name = printable(to_view(v));
+      if (k.mv_size != 8) {
+        add(name, 0, 0,
+            "names database: key of " + std::to_string(k.mv_size)
+              + " bytes (a stream id has 8)");
+        continue;
+      }
+      auto id = get_be64(static_cast<const char*>(k.mv_data));
+      if (by_id_.count(id) == 0
+          && malformed_.count(std::string{to_view(v)}) == 0)
+        add(name, 0, 0,
+            "names database: stream id " + std::to_string(id) + " is named "
+              + name + ", but no stream row has that id");
+    }
+    if (rc != MDB_NOTFOUND)
+      return detail::lmdb_error(rc, "mdb_cursor_get(names)");
+    return caf::none;
+  }
+
+  /// Reads `key` of `meta` into `out`; false if absent.
+  caf::expected<bool> meta_value(std::string_view key, std::string_view& out) {
+    MDB_val k = to_val(key), v;
+    auto rc = mdb_get(txn_, self_.meta, &k, &v);
+    if (rc == MDB_NOTFOUND)
+      return false;
+    if (rc != MDB_SUCCESS)
+      return detail::lmdb_error(rc, "mdb_get(meta)");
+    out = to_view(v);
+    return true;
+  }
+
+  /// Checks the values of `meta`, and that it holds no other keys.
+  caf::error check_meta() {
+    auto bad = [this](std::string_view key, const std::string& what) {
+      add("", 0, 0, "meta database: " + std::string{key} + " " + what);
+    };
+    std::string_view val;
+    // The format version.
+    auto found = meta_value(detail::format_key, val);
+    if (!found)
+      return found.error();
+    if (!*found)
+      bad(detail::format_key, "is missing");
+    else if (val.size() != 4)
+      bad(detail::format_key,
+          "has " + std::to_string(val.size()) + " bytes instead of 4");
+    else if (auto v = detail::get_le<uint32_t>(val.data()); v != format_version)
+      bad(detail::format_key, "is " + std::to_string(v) + " instead of "
+                                + std::to_string(format_version));
+    // The journal id: 32 lowercase hex digits.
+    if (found = meta_value(detail::journal_id_key, val); !found)
+      return found.error();
+    auto hex
+      = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+    if (!*found) {
+      if (!self_.opts.read_only)
+        bad(detail::journal_id_key, "is missing");
+    } else if (val.size() != 32 || !std::all_of(val.begin(), val.end(), hex)) {
+      bad(detail::journal_id_key,
+          "is not 32 hexadecimal digits: " + printable(val));
+    } else if (!self_.id.empty() && val != self_.id) {
+      bad(detail::journal_id_key,
+          "is " + std::string{val} + ", the journal opened as " + self_.id);
+    }
+    // The layout of table values.
+    if (found = meta_value(detail::table_values_key, val); !found)
+      return found.error();
+    if (*found && val != detail::table_values_layout)
+      bad(detail::table_values_key,
+          "is " + printable(val) + " instead of "
+            + std::string{detail::table_values_layout});
+    // The next stream id must be above every stream's id, or a new stream
+    // would share an id with an old one.
+    if (found = meta_value(detail::next_id_key, val); !found)
+      return found.error();
+    if (!*found) {
+      if (max_id_ > 0)
+        bad(detail::next_id_key,
+            "is missing, with stream ids up to " + std::to_string(max_id_));
+    } else if (val.size() != 8) {
+      bad(detail::next_id_key,
+          "has " + std::to_string(val.size()) + " bytes instead of 8");
+    } else if (auto next = get_be64(val.data()); next <= max_id_) {
+      bad(detail::next_id_key,
+          "is " + std::to_string(next) + ", not above the stream id "
+            + std::to_string(max_id_) + ": a new stream would reuse an id");
+    }
+    // The position mark.
+    if (found = meta_value(detail::next_position_key, val); !found)
+      return found.error();
+    if (*found && val.size() != 8)
+      bad(detail::next_position_key,
+          "has " + std::to_string(val.size()) + " bytes instead of 8");
+    // No other keys.
+    detail::cursor c;
+    if (auto rc = c.open(txn_, self_.meta))
+      return detail::lmdb_error(rc, "mdb_cursor_open(meta)");
+    MDB_val k, v;
+    int rc;
+    for (rc = c.get(k, v, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = c.get(k, v, MDB_NEXT)) {
+      auto key = to_view(k);
+      if (key != detail::format_key && key != detail::journal_id_key
+          && key != detail::table_values_key && key != detail::next_id_key
+          && key != detail::next_position_key)
+        add("", 0, 0, "meta database: unknown key " + printable(key));
+    }
+    if (rc != MDB_NOTFOUND)
+      return detail::lmdb_error(rc, "mdb_cursor_get(meta)");
     return caf::none;
   }
 
@@ -117,15 +272,15 @@ private:
       auto seq = get_be64(data + 8);
       auto i = by_id_.find(id);
       if (i == by_id_.end()) {
-        add("", seq, pos, "log entry of unknown stream id "
-                            + std::to_string(id));
+        add("", seq, pos,
+            "log entry of unknown stream id " + std::to_string(id));
         continue;
       }
       auto& s = i->second;
       uint64_t recorded = 0;
       auto why = detail::decode_record(data + detail::log_prefix_size,
-                                       v.mv_size - detail::log_prefix_size,
-                                       rec, recorded);
+                                       v.mv_size - detail::log_prefix_size, rec,
+                                       recorded);
       if (!why.empty())
         add(s.name, seq, pos, why);
       else if (recorded != pos)
@@ -155,15 +310,22 @@ private:
     detail::u64_key pk{pos};
     MDB_val k = to_val(pk.bytes, 8), v;
     auto rc = mdb_get(txn_, self_.log, &k, &v);
-    if (rc != MDB_SUCCESS) {
+    if (rc == MDB_NOTFOUND) {
       add(s.name, seq, pos, "event is missing from the log");
+      return;
+    }
+    if (rc != MDB_SUCCESS) {
+      add(s.name, seq, pos,
+          std::string{"the log cannot be read at its position: "}
+            + mdb_strerror(rc));
       return;
     }
     auto data = static_cast<const char*>(v.mv_data);
     if (v.mv_size < detail::log_prefix_size || get_be64(data) != s.row.id
         || get_be64(data + 8) != seq) {
-      add(s.name, seq, pos, "the log entry at its position belongs to "
-                            "another event");
+      add(s.name, seq, pos,
+          "the log entry at its position belongs to "
+          "another event");
       return;
     }
     ++s.named;
@@ -188,8 +350,8 @@ private:
       auto block_first = get_be64(static_cast<const char*>(k.mv_data) + 8);
       auto i = by_id_.find(id);
       if (i == by_id_.end()) {
-        add("", block_first, 0, "index block of unknown stream id "
-                                  + std::to_string(id));
+        add("", block_first, 0,
+            "index block of unknown stream id " + std::to_string(id));
         continue;
       }
       auto& s = i->second;
@@ -302,6 +464,10 @@ private:
   size_t max_;
   verify_report& report_;
   std::unordered_map<uint64_t, info> by_id_;
+  /// Names of the streams whose row does not decode.
+  std::unordered_set<std::string> malformed_;
+  /// The highest id of a stream row.
+  uint64_t max_id_ = 0;
 };
 
 } // namespace

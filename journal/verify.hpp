@@ -47,13 +47,19 @@ struct verify_report {
 ///   to each stored version, without gap or overlap, growing with the
 ///   version, and that the log holds that version of the stream there;
 /// - that the log holds no other entries of the stream's versions;
-/// - that the stream names and ids agree;
+/// - that the stream names and ids agree: each row's id is its own and has
+///   its name in `names`, and each entry of `names` belongs to a row;
+/// - the `meta` database: the format version, the journal id, the layout
+///   of table values, that the next stream id is above every stream's id,
+///   the size of the position mark, and that it holds no other key;
 /// - the checksum and structure of every snapshot and table value.
 ///
 /// `verify_report::events` counts the versions checked, `log_entries` the
 /// entries of the log.
 ///
-/// Returns the report; an error only when the journal cannot be read at all.
+/// Returns the report; an error only when the journal cannot be read at all,
+/// e.g. when LMDB finds one of its pages damaged (`errc::storage_error`
+/// naming the database and LMDB's `MDB_CORRUPTED` or `MDB_PAGE_NOTFOUND`).
 /// Stops collecting after `max_problems` problems.
 caf::expected<verify_report> verify(const journal& j,
                                     size_t max_problems = 1000);
