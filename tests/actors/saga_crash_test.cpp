@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <deque>
@@ -674,20 +675,24 @@ run_report read_report(const std::vector<std::string>& lines,
   return result;
 }
 
+/// The seed of this run: `CAIRN_SEED` if set, else a fresh one, so that
+/// every run kills the driver at other moments of other work.
 uint64_t pick_seed() {
-  if (auto str = std::getenv("CAIRN_SAGA_CRASH_SEED"))
+  if (auto str = std::getenv("CAIRN_SEED"))
     return std::strtoull(str, nullptr, 10);
-  return 1;
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) | rd();
 }
 
 } // namespace
 
 TEST_CASE("process managers killed at random moments commit every step "
           "whole and bring each process to its end exactly once") {
+  using clock = std::chrono::steady_clock;
   auto seed = pick_seed();
-  std::cout << "saga crash test: seed " << seed
-            << " (set CAIRN_SAGA_CRASH_SEED to change)" << std::endl;
-  INFO("seed " << seed << " (set CAIRN_SAGA_CRASH_SEED to change)");
+  std::cout << "saga crash test: seed " << seed << " (set CAIRN_SEED to repeat)"
+            << std::endl;
+  INFO("seed " << seed << " (set CAIRN_SEED to repeat)");
   std::mt19937_64 rng{seed};
   plan p{seed};
   temp_dir tmp;
@@ -696,12 +701,17 @@ TEST_CASE("process managers killed at random moments commit every step "
   auto cli = bin_path("cairn-journal");
   REQUIRE(::access(driver.c_str(), X_OK) == 0);
   REQUIRE(::access(cli.c_str(), X_OK) == 0);
-  // Killed at least this many times; then runs to its end.
+  // Killed while work is in flight at least this many times: a kill counts
+  // only if the driver reported a completion since its start and the work
+  // was not done yet. Kills go on until then, or until the cap of rounds or
+  // the time budget is reached; then the driver runs to its end.
   constexpr size_t kills_wanted = 60;
-  constexpr size_t max_rounds = kills_wanted + 10;
+  constexpr size_t max_kill_rounds = 200;
+  constexpr auto kill_budget = std::chrono::seconds{40};
+  auto start = clock::now();
   size_t kills = 0;
+  size_t kills_in_flight = 0;
   size_t kills_before_ready = 0;
-  size_t kills_held_back = 0;
   size_t complete_after_kills = 0;
   size_t complete = 0;
   journal_view view;
@@ -710,24 +720,23 @@ TEST_CASE("process managers killed at random moments commit every step "
     return line.compare(0, 5, "done ") == 0
            || line.compare(0, 6, "ready ") == 0;
   };
-  for (size_t round = 1; !finished; ++round) {
-    REQUIRE(round <= max_rounds);
+  size_t round = 1;
+  for (; !finished; ++round) {
+    bool killing = kills_in_flight < kills_wanted && round <= max_kill_rounds
+                   && clock::now() - start < kill_budget;
+    // The round after the kills runs to the end (or fails the checks).
+    REQUIRE(round <= max_kill_rounds + 1);
     cairn::test::kill_moment when;
-    if (kills < kills_wanted) {
-      // A third of the rounds die a random time after the start, often
-      // while recovering; the others right after the driver is ready or
-      // after one or two completions. When the work left runs short for the
-      // kills to come, the driver dies within 20 ms of its start, mostly
-      // before it gets to work.
-      auto left = p.processes.size() - complete;
-      if (left < 4 * (kills_wanted - kills)) {
-        when.ms = std::uniform_int_distribution<int>{0, 20}(rng);
-        ++kills_held_back;
-      } else if (round % 3 == 2) {
+    if (killing) {
+      // Most rounds die right after the driver reported its first
+      // completion, some after its second; every fourth dies a random time
+      // after its start, often while recovering, and counts only if it got
+      // to work before. Each kill in flight uses up few of the processes,
+      // so that the work lasts for all of them.
+      if (round % 4 == 2)
         when.ms = std::uniform_int_distribution<int>{0, 100}(rng);
-      } else {
-        when.lines = std::uniform_int_distribution<size_t>{1, 3}(rng);
-      }
+      else
+        when.lines = round % 4 == 0 ? 3 : 2;
     }
     std::vector<std::string> argv{driver, dir, std::to_string(seed)};
     if (round % 4 == 0)
@@ -740,12 +749,13 @@ TEST_CASE("process managers killed at random moments commit every step "
       res = cairn::test::kill_at(child, when, counts, 30000);
     }
     INFO("round " << round << ", killed " << when.to_string() << ", "
-                  << res.lines.size() << " lines, " << kills
-                  << " kills so far");
+                  << res.lines.size() << " lines, " << kills << " kills ("
+                  << kills_in_flight << " in flight) so far");
     INFO("last line: " << (res.lines.empty() ? "(none)" : res.lines.back()));
     std::vector<std::string> problems;
     auto report = read_report(res.lines, problems);
-    if (WIFSIGNALED(res.status)) {
+    bool killed = WIFSIGNALED(res.status);
+    if (killed) {
       REQUIRE(WTERMSIG(res.status) == SIGKILL);
       ++kills;
       if (!report.ready)
@@ -770,15 +780,29 @@ TEST_CASE("process managers killed at random moments commit every step "
       problems.push_back("cairn-journal verify: " + verify.output);
     INFO(head_of(problems));
     REQUIRE(problems.empty());
+    // In flight: the driver acknowledged progress since this start, and
+    // work was left when it died.
+    if (killed && !report.done.empty() && !report.finished
+        && complete < p.processes.size())
+      ++kills_in_flight;
     if (!finished)
       complete_after_kills = complete;
   }
-  std::cout << "saga crash test: " << kills << " kills (" << kills_before_ready
-            << " before the driver was ready, " << kills_held_back
-            << " at its start to spare work), " << p.processes.size()
-            << " processes (" << complete_after_kills
-            << " complete before the last run), " << view.steps << " steps, "
-            << view.events << " events" << std::endl;
+  auto secs = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now()
+                                                                    - start)
+                .count()
+              / 1000.0;
+  std::cout << "saga crash test: seed " << seed << ", " << kills_in_flight
+            << " kills in flight of " << kills << " (" << kills_before_ready
+            << " before the driver was ready) in " << round - 1 << " rounds, "
+            << secs << " s; " << p.processes.size() << " processes ("
+            << complete_after_kills << " complete before the last run), "
+            << view.steps << " steps, " << view.events << " events"
+            << std::endl;
   CHECK(complete == p.processes.size());
-  CHECK(kills >= kills_wanted);
+  INFO(kills_in_flight << " kills in flight of " << kills << " in " << round - 1
+                       << " rounds and " << secs
+                       << " s (the cap: " << max_kill_rounds << " rounds, "
+                       << kill_budget.count() << " s)");
+  CHECK(kills_in_flight >= kills_wanted);
 }
