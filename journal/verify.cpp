@@ -300,7 +300,10 @@ private:
   }
 
   /// Checks that the log holds version `seq` of `s` at `pos`.
-  void check_position(info& s, uint64_t seq, uint64_t pos) {
+  /// Returns an error, naming the version and position, only when
+  /// LMDB cannot read the log there (a damaged page): the transaction is
+  /// unusable afterwards.
+  caf::error check_position(info& s, uint64_t seq, uint64_t pos) {
     ++report_.events;
     if (pos <= s.last_position)
       add(s.name, seq, pos,
@@ -312,23 +315,22 @@ private:
     auto rc = mdb_get(txn_, self_.log, &k, &v);
     if (rc == MDB_NOTFOUND) {
       add(s.name, seq, pos, "event is missing from the log");
-      return;
+      return caf::none;
     }
-    if (rc != MDB_SUCCESS) {
-      add(s.name, seq, pos,
-          std::string{"the log cannot be read at its position: "}
-            + mdb_strerror(rc));
-      return;
-    }
+    if (rc != MDB_SUCCESS)
+      return detail::lmdb_error(
+        rc, "mdb_get(log) of position " + std::to_string(pos) + ", stream "
+              + s.name + " version " + std::to_string(seq));
     auto data = static_cast<const char*>(v.mv_data);
     if (v.mv_size < detail::log_prefix_size || get_be64(data) != s.row.id
         || get_be64(data + 8) != seq) {
       add(s.name, seq, pos,
           "the log entry at its position belongs to "
           "another event");
-      return;
+      return caf::none;
     }
     ++s.named;
+    return caf::none;
   }
 
   /// Checks that the index blocks of each stream cover its versions from
@@ -381,7 +383,8 @@ private:
       }
       for (size_t n = 0; n < block.size(); ++n)
         if (block_first + n >= s.next_indexed)
-          check_position(s, block_first + n, block[n]);
+          if (auto err = check_position(s, block_first + n, block[n]))
+            return err;
       s.next_indexed = std::max(s.next_indexed, block_last + 1);
     }
     if (rc != MDB_NOTFOUND)
@@ -398,7 +401,8 @@ private:
             "versions " + std::to_string(s.next_indexed) + " to "
               + std::to_string(tail - 1) + " have no index entry");
       for (size_t n = 0; n < s.row.recent.size(); ++n)
-        check_position(s, tail + n, s.row.recent[n]);
+        if (auto err = check_position(s, tail + n, s.row.recent[n]))
+          return err;
       if (s.log_entries > s.named)
         add(s.name, 0, 0,
             "the log holds " + std::to_string(s.log_entries - s.named)
