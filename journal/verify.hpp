@@ -40,6 +40,11 @@ struct verify_report {
 };
 
 /// Checks, in one read transaction:
+/// - first, LMDB's page structure of every database's tree (each page's
+///   kind, bounds, nodes and child page numbers, read from the data file):
+///   a damaged page is a problem naming the page and the database, and
+///   ends the check, since LMDB aborts the process when a cursor steps
+///   into a damaged leaf;
 /// - every record of the log: its checksum, its structure, the position it
 ///   records, and that it belongs to a known stream and to one of the
 ///   stream's stored versions (`first` to `version`);
@@ -57,9 +62,9 @@ struct verify_report {
 /// `verify_report::events` counts the versions checked, `log_entries` the
 /// entries of the log.
 ///
-/// Returns the report; an error only when the journal cannot be read at all,
-/// e.g. when LMDB finds one of its pages damaged (`errc::storage_error`
-/// naming the database and LMDB's `MDB_CORRUPTED` or `MDB_PAGE_NOTFOUND`).
+/// Returns the report; an error only when the journal cannot be read at all
+/// (`errc::storage_error`, e.g. naming LMDB's `MDB_CORRUPTED` and the
+/// database and position it met).
 /// Stops collecting after `max_problems` problems.
 caf::expected<verify_report> verify(const journal& j,
                                     size_t max_problems = 1000);
