@@ -40,6 +40,11 @@ struct verify_report {
 };
 
 /// Checks, in one read transaction:
+/// - first, LMDB's page structure of every database's tree (each page's
+///   kind, bounds, nodes and child page numbers, read from the data file):
+///   a damaged page is a problem naming the page and the database, and
+///   ends the check, since LMDB aborts the process when a cursor steps
+///   into a damaged leaf;
 /// - every record of the log: its checksum, its structure, the position it
 ///   records, and that it belongs to a known stream and to one of the
 ///   stream's stored versions (`first` to `version`);
@@ -47,13 +52,19 @@ struct verify_report {
 ///   to each stored version, without gap or overlap, growing with the
 ///   version, and that the log holds that version of the stream there;
 /// - that the log holds no other entries of the stream's versions;
-/// - that the stream names and ids agree;
+/// - that the stream names and ids agree: each row's id is its own and has
+///   its name in `names`, and each entry of `names` belongs to a row;
+/// - the `meta` database: the format version, the journal id, the layout
+///   of table values, that the next stream id is above every stream's id,
+///   the size of the position mark, and that it holds no other key;
 /// - the checksum and structure of every snapshot and table value.
 ///
 /// `verify_report::events` counts the versions checked, `log_entries` the
 /// entries of the log.
 ///
-/// Returns the report; an error only when the journal cannot be read at all.
+/// Returns the report; an error only when the journal cannot be read at all
+/// (`errc::storage_error`, e.g. naming LMDB's `MDB_CORRUPTED` and the
+/// database and position it met).
 /// Stops collecting after `max_problems` problems.
 caf::expected<verify_report> verify(const journal& j,
                                     size_t max_problems = 1000);

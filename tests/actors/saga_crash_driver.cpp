@@ -25,6 +25,7 @@
 //
 // ```
 // ready <complete> <total> .      processes complete at the start
+// step <manager stream> <version> .  a committed step the feed delivered
 // done <manager stream> .         a completion the feed delivered
 // finished .                      all complete; exit status 0
 // err <what> .                    exit status 3
@@ -46,6 +47,7 @@
 
 #include "actors/process_instance.hpp"
 #include "actors/runtime.hpp"
+#include "actors/step_messages.hpp"
 #include "journal/codec.hpp"
 #include "journal/errc.hpp"
 #include "tests/actors/saga_work.hpp"
@@ -298,6 +300,12 @@ caf::behavior feeder(feeder_pointer self, cairn::runtime* rt,
     [self](cairn::events_atom, std::vector<cairn::journal::stored_event>& evs) {
       auto& st = self->state;
       for (auto& ev : evs) {
+        if (ev.record.type == cairn::step_record::event_name
+            && st.by_manager_stream.count(ev.stream) > 0) {
+          write_out("step " + ev.stream + " " + std::to_string(ev.version)
+                    + " .\n");
+          continue;
+        }
         if (ev.record.type != cairn::process_completed::event_name)
           continue;
         auto i = st.by_manager_stream.find(ev.stream);

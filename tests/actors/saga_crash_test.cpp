@@ -15,12 +15,15 @@
 // - every completion the driver reported is in the journal;
 // - `cairn-journal verify` finds no problem.
 //
-// At the end every process must be complete.
+// At the end of each work every process must be complete. The test goes on
+// with another work (another seed, another journal) until it has killed the
+// driver 60 times while work was in flight.
 
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <deque>
@@ -653,6 +656,8 @@ std::vector<std::string> words(const std::string& line) {
 /// What one run of the driver printed.
 struct run_report {
   bool ready = false;
+  /// Committed steps the driver reported.
+  size_t steps = 0;
   bool finished = false;
   std::set<std::string> done;
 };
@@ -664,6 +669,8 @@ run_report read_report(const std::vector<std::string>& lines,
     auto w = words(line);
     if (w.size() == 4 && w[0] == "ready" && w[3] == ".")
       result.ready = true;
+    else if (w.size() == 4 && w[0] == "step" && w[3] == ".")
+      ++result.steps;
     else if (w.size() == 3 && w[0] == "done" && w[2] == ".")
       result.done.insert(w[1]);
     else if (w.size() == 2 && w[0] == "finished" && w[1] == ".")
@@ -674,111 +681,149 @@ run_report read_report(const std::vector<std::string>& lines,
   return result;
 }
 
+/// The seed of this run: `CAIRN_SEED` if set, else a fresh one, so that
+/// every run kills the driver at other moments of other work.
 uint64_t pick_seed() {
-  if (auto str = std::getenv("CAIRN_SAGA_CRASH_SEED"))
+  if (auto str = std::getenv("CAIRN_SEED"))
     return std::strtoull(str, nullptr, 10);
-  return 1;
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) | rd();
 }
 
 } // namespace
 
 TEST_CASE("process managers killed at random moments commit every step "
           "whole and bring each process to its end exactly once") {
+  using clock = std::chrono::steady_clock;
   auto seed = pick_seed();
-  std::cout << "saga crash test: seed " << seed
-            << " (set CAIRN_SAGA_CRASH_SEED to change)" << std::endl;
-  INFO("seed " << seed << " (set CAIRN_SAGA_CRASH_SEED to change)");
+  std::cout << "saga crash test: seed " << seed << " (set CAIRN_SEED to repeat)"
+            << std::endl;
+  INFO("seed " << seed << " (set CAIRN_SEED to repeat)");
   std::mt19937_64 rng{seed};
-  plan p{seed};
   temp_dir tmp;
-  auto dir = tmp.sub("journal");
   auto driver = bin_path("cairn-saga-crash-driver");
   auto cli = bin_path("cairn-journal");
   REQUIRE(::access(driver.c_str(), X_OK) == 0);
   REQUIRE(::access(cli.c_str(), X_OK) == 0);
-  // Killed at least this many times; then runs to its end.
+  // Killed while work is in flight at least this many times: a kill counts
+  // only if the driver reported a committed step or a completion since its
+  // start and the work was not done yet. Kills go on until then, or until
+  // the cap of rounds or the time budget is reached. Each episode is one
+  // work (seed + episode) in its own journal, run to its end; a fast
+  // machine may finish a work before the kills are made, and then the next
+  // episode goes on.
   constexpr size_t kills_wanted = 60;
-  constexpr size_t max_rounds = kills_wanted + 10;
+  constexpr size_t max_kill_rounds = 200;
+  constexpr auto kill_budget = std::chrono::seconds{40};
+  auto start = clock::now();
   size_t kills = 0;
+  size_t kills_in_flight = 0;
   size_t kills_before_ready = 0;
-  size_t kills_held_back = 0;
-  size_t complete_after_kills = 0;
-  size_t complete = 0;
-  journal_view view;
-  bool finished = false;
+  size_t processes = 0;
+  size_t steps = 0;
+  size_t events = 0;
   auto counts = [](const std::string& line) {
-    return line.compare(0, 5, "done ") == 0
+    return line.compare(0, 5, "step ") == 0
            || line.compare(0, 6, "ready ") == 0;
   };
-  for (size_t round = 1; !finished; ++round) {
-    REQUIRE(round <= max_rounds);
-    cairn::test::kill_moment when;
-    if (kills < kills_wanted) {
-      // A third of the rounds die a random time after the start, often
-      // while recovering; the others right after the driver is ready or
-      // after one or two completions. When the work left runs short for the
-      // kills to come, the driver dies within 20 ms of its start, mostly
-      // before it gets to work.
-      auto left = p.processes.size() - complete;
-      if (left < 4 * (kills_wanted - kills)) {
-        when.ms = std::uniform_int_distribution<int>{0, 20}(rng);
-        ++kills_held_back;
-      } else if (round % 3 == 2) {
-        when.ms = std::uniform_int_distribution<int>{0, 100}(rng);
-      } else {
-        when.lines = std::uniform_int_distribution<size_t>{1, 3}(rng);
+  auto kills_wanted_left = [&] { return kills_in_flight < kills_wanted; };
+  size_t round = 1;
+  size_t episode = 0;
+  for (bool more = true; more; ++episode) {
+    auto work_seed = seed + episode;
+    INFO("episode " << episode << ", work seed " << work_seed);
+    plan p{work_seed};
+    auto dir = tmp.sub("journal-" + std::to_string(episode));
+    size_t complete = 0;
+    journal_view view;
+    for (bool finished = false; !finished; ++round) {
+      bool killing = kills_wanted_left() && round <= max_kill_rounds
+                     && clock::now() - start < kill_budget;
+      // The round after the kills runs to the end (or fails the checks).
+      REQUIRE(round <= max_kill_rounds + 1);
+      cairn::test::kill_moment when;
+      if (killing) {
+        // Most rounds die right after the driver reported its first
+        // committed step, some after a few; every fourth dies a random
+        // time after its start, often while recovering, and counts only if
+        // it got a step done before.
+        if (round % 4 == 2)
+          when.ms = std::uniform_int_distribution<int>{0, 100}(rng);
+        else if (round % 4 == 0)
+          when.lines = std::uniform_int_distribution<size_t>{3, 8}(rng);
+        else
+          when.lines = 2;
       }
+      std::vector<std::string> argv{driver, dir, std::to_string(work_seed)};
+      if (round % 4 == 0)
+        argv.emplace_back("max-active=6");
+      if (round % 5 == 0)
+        argv.emplace_back("window=24");
+      cairn::test::killed_run res;
+      {
+        child_process child{argv};
+        res = cairn::test::kill_at(child, when, counts, 30000);
+      }
+      INFO("round " << round << ", killed " << when.to_string() << ", "
+                    << res.lines.size() << " lines, " << kills << " kills ("
+                    << kills_in_flight << " in flight) so far");
+      INFO("last line: " << (res.lines.empty() ? "(none)" : res.lines.back()));
+      std::vector<std::string> problems;
+      auto report = read_report(res.lines, problems);
+      bool killed = WIFSIGNALED(res.status);
+      if (killed) {
+        REQUIRE(WTERMSIG(res.status) == SIGKILL);
+        ++kills;
+        if (!report.ready)
+          ++kills_before_ready;
+      } else {
+        REQUIRE(WIFEXITED(res.status));
+        REQUIRE(WEXITSTATUS(res.status) == 0);
+        REQUIRE(report.finished);
+        finished = true;
+      }
+      view = journal_view{};
+      auto more_problems
+        = check_journal(dir, p, report.done, finished, complete, view);
+      problems.insert(problems.end(), more_problems.begin(),
+                      more_problems.end());
+      if (res.stalled)
+        problems.push_back("the driver printed nothing for 30 s with "
+                           + std::to_string(complete) + " of "
+                           + std::to_string(p.processes.size())
+                           + " processes complete; unfinished:\n"
+                           + describe_unfinished(dir, p, view));
+      auto verify = cairn::test::run({cli, "verify", dir});
+      if (verify.exit_code != 0)
+        problems.push_back("cairn-journal verify: " + verify.output);
+      INFO(head_of(problems));
+      REQUIRE(problems.empty());
+      // In flight: the driver reported a committed step or completion since
+      // this start, and work was left when it died.
+      if (killed && (report.steps > 0 || !report.done.empty())
+          && !report.finished && complete < p.processes.size())
+        ++kills_in_flight;
     }
-    std::vector<std::string> argv{driver, dir, std::to_string(seed)};
-    if (round % 4 == 0)
-      argv.emplace_back("max-active=6");
-    if (round % 5 == 0)
-      argv.emplace_back("window=24");
-    cairn::test::killed_run res;
-    {
-      child_process child{argv};
-      res = cairn::test::kill_at(child, when, counts, 30000);
-    }
-    INFO("round " << round << ", killed " << when.to_string() << ", "
-                  << res.lines.size() << " lines, " << kills
-                  << " kills so far");
-    INFO("last line: " << (res.lines.empty() ? "(none)" : res.lines.back()));
-    std::vector<std::string> problems;
-    auto report = read_report(res.lines, problems);
-    if (WIFSIGNALED(res.status)) {
-      REQUIRE(WTERMSIG(res.status) == SIGKILL);
-      ++kills;
-      if (!report.ready)
-        ++kills_before_ready;
-    } else {
-      REQUIRE(WIFEXITED(res.status));
-      REQUIRE(WEXITSTATUS(res.status) == 0);
-      REQUIRE(report.finished);
-      finished = true;
-    }
-    view = journal_view{};
-    auto more = check_journal(dir, p, report.done, finished, complete, view);
-    problems.insert(problems.end(), more.begin(), more.end());
-    if (res.stalled)
-      problems.push_back("the driver printed nothing for 30 s with "
-                         + std::to_string(complete) + " of "
-                         + std::to_string(p.processes.size())
-                         + " processes complete; unfinished:\n"
-                         + describe_unfinished(dir, p, view));
-    auto verify = cairn::test::run({cli, "verify", dir});
-    if (verify.exit_code != 0)
-      problems.push_back("cairn-journal verify: " + verify.output);
-    INFO(head_of(problems));
-    REQUIRE(problems.empty());
-    if (!finished)
-      complete_after_kills = complete;
+    CHECK(complete == p.processes.size());
+    processes += p.processes.size();
+    steps += view.steps;
+    events += view.events;
+    more = kills_wanted_left() && round <= max_kill_rounds
+           && clock::now() - start < kill_budget;
   }
-  std::cout << "saga crash test: " << kills << " kills (" << kills_before_ready
-            << " before the driver was ready, " << kills_held_back
-            << " at its start to spare work), " << p.processes.size()
-            << " processes (" << complete_after_kills
-            << " complete before the last run), " << view.steps << " steps, "
-            << view.events << " events" << std::endl;
-  CHECK(complete == p.processes.size());
-  CHECK(kills >= kills_wanted);
+  auto secs = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now()
+                                                                    - start)
+                .count()
+              / 1000.0;
+  std::cout << "saga crash test: seed " << seed << ", " << kills_in_flight
+            << " kills in flight of " << kills << " (" << kills_before_ready
+            << " before the driver was ready) in " << round - 1 << " rounds, "
+            << episode << " works, " << secs << " s; " << processes
+            << " processes, " << steps << " steps, " << events << " events"
+            << std::endl;
+  INFO(kills_in_flight << " kills in flight of " << kills << " in " << round - 1
+                       << " rounds and " << secs
+                       << " s (the cap: " << max_kill_rounds << " rounds, "
+                       << kill_budget.count() << " s)");
+  CHECK(kills_in_flight >= kills_wanted);
 }

@@ -1,0 +1,911 @@
+// Damage beyond payloads: bytes flipped in record headers, stream rows,
+// index blocks, the names and meta databases, and LMDB's own pages. Each
+// case closes the journal, damages it behind its back (raw mdb_* calls for
+// values, data.mdb bytes at page offsets for pages), opens it again and
+// checks that `verify` and `cairn-journal verify` name the damage, that
+// reading the damaged stream fails with an error rather than a wrong value,
+// and that the other streams still read whole.
+//
+// Which byte of a field is flipped, and with which mask, comes from a seed:
+// CAIRN_SEED if set, else a fresh one; it is printed.
+
+#include "journal/verify.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <lmdb.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "journal/detail/bytes.hpp"
+#include "journal/detail/crc32c.hpp"
+#include "journal/errc.hpp"
+#include "tests/support/child_process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace cairn;
+using namespace cairn::journal;
+using cairn::test::temp_dir;
+
+namespace {
+
+// -- the journal under test ---------------------------------------------------
+
+constexpr int stream_count = 4;
+
+/// Events per stream: enough for index blocks and a log tree of depth 2.
+constexpr int events_per_stream = 40;
+
+std::string stream_name(int i) {
+  return "order-" + std::to_string(i);
+}
+
+std::string payload_of(int i, int k) {
+  return "payload-" + std::to_string(i) + "-" + std::to_string(k);
+}
+
+/// Writes `events_per_stream` events to each stream, one event of each
+/// stream per commit, so that the streams' positions interleave.
+void fill(const std::string& dir) {
+  options opts;
+  opts.sync = sync_mode::none;
+  auto j = journal::journal::open(dir, opts);
+  REQUIRE(j);
+  for (int k = 0; k < events_per_stream; ++k) {
+    write_group g;
+    for (int i = 0; i < stream_count; ++i) {
+      append a;
+      a.stream = stream_name(i);
+      event_record r;
+      r.type = "order_line_added";
+      r.correlation_id = "c-" + std::to_string(k);
+      r.payload = payload_of(i, k);
+      a.events.push_back(r);
+      g.appends.push_back(std::move(a));
+    }
+    REQUIRE((*j)->commit(g));
+  }
+}
+
+std::unique_ptr<journal::journal> open_read_only(const std::string& dir) {
+  options opts;
+  opts.read_only = true;
+  opts.create = false;
+  auto j = journal::journal::open(dir, opts);
+  INFO("open: " << (j ? std::string{} : describe(j.error())));
+  REQUIRE(j);
+  return std::move(*j);
+}
+
+uint64_t seed() {
+  static uint64_t result = [] {
+    uint64_t x;
+    if (auto str = std::getenv("CAIRN_SEED")) {
+      x = std::strtoull(str, nullptr, 10);
+    } else {
+      std::random_device rd;
+      x = (static_cast<uint64_t>(rd()) << 32) | rd();
+    }
+    std::cout << "corruption test: seed " << x << " (set CAIRN_SEED to repeat)"
+              << std::endl;
+    return x;
+  }();
+  return result;
+}
+
+/// A random generator for one test case, from the run's seed.
+std::mt19937_64 make_rng() {
+  return std::mt19937_64{seed()};
+}
+
+/// A byte mask with at least one bit set.
+char random_mask(std::mt19937_64& rng) {
+  return static_cast<char>(std::uniform_int_distribution<int>{1, 255}(rng));
+}
+
+// -- raw access ---------------------------------------------------------------
+
+/// Runs `f(txn, dbi)` in a write transaction on the raw database `db`.
+template <class F>
+void edit_raw(const std::string& dir, const char* db, F f) {
+  MDB_env* env = nullptr;
+  REQUIRE(mdb_env_create(&env) == 0);
+  mdb_env_set_maxdbs(env, 16);
+  REQUIRE(mdb_env_open(env, dir.c_str(), 0, 0644) == 0);
+  MDB_txn* txn = nullptr;
+  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  MDB_dbi dbi;
+  REQUIRE(mdb_dbi_open(txn, db, 0, &dbi) == 0);
+  f(txn, dbi);
+  REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_close(env);
+}
+
+std::string get_raw(MDB_txn* txn, MDB_dbi dbi, const std::string& key) {
+  MDB_val k{key.size(), const_cast<char*>(key.data())}, v;
+  REQUIRE(mdb_get(txn, dbi, &k, &v) == 0);
+  return std::string{static_cast<const char*>(v.mv_data), v.mv_size};
+}
+
+void put_raw(MDB_txn* txn, MDB_dbi dbi, const std::string& key,
+             const std::string& value) {
+  MDB_val k{key.size(), const_cast<char*>(key.data())};
+  MDB_val v{value.size(), const_cast<char*>(value.data())};
+  REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == 0);
+}
+
+std::string be64(uint64_t x) {
+  std::string result(8, '\0');
+  detail::put_be64(result.data(), x);
+  return result;
+}
+
+/// The stream ids and the log positions of every version, from the raw
+/// databases (the journal is closed).
+struct layout {
+  std::map<std::string, uint64_t> ids;
+  /// positions[stream][version - 1]
+  std::map<std::string, std::vector<uint64_t>> positions;
+};
+
+layout read_layout(const std::string& dir) {
+  layout result;
+  std::map<uint64_t, std::string> names;
+  edit_raw(dir, "names", [&](MDB_txn* txn, MDB_dbi dbi) {
+    MDB_cursor* c = nullptr;
+    REQUIRE(mdb_cursor_open(txn, dbi, &c) == 0);
+    MDB_val k, v;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+      auto id = detail::get_be64(static_cast<const char*>(k.mv_data));
+      std::string name{static_cast<const char*>(v.mv_data), v.mv_size};
+      names[id] = name;
+      result.ids[name] = id;
+    }
+    mdb_cursor_close(c);
+  });
+  edit_raw(dir, "log", [&](MDB_txn* txn, MDB_dbi dbi) {
+    MDB_cursor* c = nullptr;
+    REQUIRE(mdb_cursor_open(txn, dbi, &c) == 0);
+    MDB_val k, v;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+      auto data = static_cast<const char*>(v.mv_data);
+      auto& xs = result.positions[names.at(detail::get_be64(data))];
+      REQUIRE(detail::get_be64(data + 8) == xs.size() + 1);
+      xs.push_back(detail::get_be64(static_cast<const char*>(k.mv_data)));
+    }
+    mdb_cursor_close(c);
+  });
+  REQUIRE(result.ids.size() == stream_count);
+  return result;
+}
+
+// -- checks -------------------------------------------------------------------
+
+std::string list(const std::vector<problem>& ps) {
+  std::string result;
+  for (auto& p : ps)
+    result += "  [" + p.stream + " v" + std::to_string(p.version) + " @"
+              + std::to_string(p.position) + "] " + p.what + "\n";
+  return result;
+}
+
+/// Whether `report` holds a problem of `stream` (any if empty) whose text
+/// contains `what`, at `version` and `position` unless 0.
+bool names(const verify_report& report, const std::string& stream,
+           uint64_t version, uint64_t position, const std::string& what) {
+  for (auto& p : report.problems)
+    if ((stream.empty() || p.stream == stream)
+        && (version == 0 || p.version == version)
+        && (position == 0 || p.position == position)
+        && p.what.find(what) != std::string::npos)
+      return true;
+  return false;
+}
+
+verify_report verify_ok(const journal::journal& j) {
+  auto report = verify(j);
+  INFO("verify: " << (report ? std::string{} : describe(report.error())));
+  REQUIRE(report);
+  return std::move(*report);
+}
+
+/// Runs `cairn-journal verify DIR`: it must fail and print `what`.
+void cli_names(const std::string& dir, const std::string& what) {
+  auto res
+    = cairn::test::run({cairn::test::bin_path("cairn-journal"), "verify", dir});
+  INFO("cairn-journal verify " << dir << ":\n" << res.output);
+  CHECK(res.exit_code != 0);
+  CHECK(res.output.find(what) != std::string::npos);
+}
+
+/// Every stream but `except` reads whole, with the payloads it was given.
+void others_read_whole(const journal::journal& j,
+                       const std::vector<std::string>& except) {
+  for (int i = 0; i < stream_count; ++i) {
+    auto name = stream_name(i);
+    if (std::find(except.begin(), except.end(), name) != except.end())
+      continue;
+    auto evs = j.read_stream(name);
+    INFO(name << ": " << (evs ? std::string{} : describe(evs.error())));
+    REQUIRE(evs);
+    REQUIRE(evs->size() == events_per_stream);
+    for (int k = 0; k < events_per_stream; ++k) {
+      CHECK((*evs)[k].version == static_cast<uint64_t>(k + 1));
+      CHECK((*evs)[k].stream == name);
+      CHECK((*evs)[k].record.payload == payload_of(i, k));
+    }
+  }
+}
+
+/// Reading `stream` gives an error that names it, or exactly its events:
+/// never events that are not its own.
+void reads_right_or_fails(const journal::journal& j, int i) {
+  auto name = stream_name(i);
+  auto evs = j.read_stream(name);
+  if (!evs) {
+    INFO(describe(evs.error()));
+    CHECK(describe(evs.error()).find(name) != std::string::npos);
+    return;
+  }
+  REQUIRE(evs->size() == events_per_stream);
+  for (int k = 0; k < events_per_stream; ++k) {
+    CHECK((*evs)[k].version == static_cast<uint64_t>(k + 1));
+    CHECK((*evs)[k].record.payload == payload_of(i, k));
+  }
+}
+
+// -- record headers -----------------------------------------------------------
+
+/// A field of the record header: its offset in the record (after the log
+/// prefix) when every string before it is empty, and its size. The lengths
+/// stand each before its bytes: see `field_offset`.
+struct field {
+  const char* name;
+  size_t offset;
+  size_t size;
+};
+
+constexpr field header_fields[] = {
+  {"crc32c", 0, 4},
+  {"record format", 4, 1},
+  {"position", 5, 8},
+  {"timestamp", 13, 8},
+  {"schema version", 21, 4},
+  {"type length", 25, 2},
+  {"correlation length", 27, 2},
+  {"causation length", 29, 2},
+  {"metadata length", 31, 4},
+  {"payload length", 35, 4},
+};
+
+constexpr size_t prefix = 16;
+
+/// Returns the offset of header field `n` in the record at `rec`: its
+/// offset plus the sizes of the strings before it.
+size_t field_offset(const char* rec, size_t n) {
+  size_t skipped = 0;
+  for (size_t i = 5; i < n; ++i) {
+    auto at = header_fields[i].offset + skipped;
+    skipped += header_fields[i].size == 2 ? detail::get_le<uint16_t>(rec + at)
+                                          : detail::get_le<uint32_t>(rec + at);
+  }
+  return header_fields[n].offset + skipped;
+}
+
+/// Rewrites the CRC32C of the record in the log value `v`.
+void fix_crc(std::string& v) {
+  auto rec = v.data() + prefix;
+  detail::put_le<uint32_t>(rec, detail::crc32c(rec + 4, v.size() - prefix - 4));
+}
+
+} // namespace
+
+TEST_CASE("a flipped byte in any field of a record header is named with its "
+          "stream, version and position, and the other streams read whole") {
+  temp_dir dir;
+  fill(dir.path());
+  auto lay = read_layout(dir.path());
+  auto rng = make_rng();
+  // Field n of order-1's header damaged at version n + 1.
+  auto& pos = lay.positions.at("order-1");
+  edit_raw(dir.path(), "log", [&](MDB_txn* txn, MDB_dbi dbi) {
+    for (size_t n = 0; n < std::size(header_fields); ++n) {
+      auto& f = header_fields[n];
+      auto key = be64(pos[n]);
+      auto v = get_raw(txn, dbi, key);
+      auto at = prefix + field_offset(v.data() + prefix, n)
+                + std::uniform_int_distribution<size_t>{0, f.size - 1}(rng);
+      v[at] ^= random_mask(rng);
+      put_raw(txn, dbi, key, v);
+    }
+  });
+  auto j = open_read_only(dir.path());
+  auto report = verify_ok(*j);
+  INFO(list(report.problems));
+  for (size_t n = 0; n < std::size(header_fields); ++n) {
+    INFO("field " << header_fields[n].name);
+    CHECK(names(report, "order-1", n + 1, pos[n], "checksum mismatch"));
+  }
+  CHECK(report.problems.size() == std::size(header_fields));
+  auto evs = j->read_stream("order-1");
+  REQUIRE(!evs);
+  CHECK(evs.error() == make_error(errc::corrupt_record));
+  CHECK(describe(evs.error()).find("order-1") != std::string::npos);
+  others_read_whole(*j, {"order-1"});
+  cli_names(dir.path(), "checksum mismatch");
+}
+
+TEST_CASE("a record header with a valid checksum but a bad format, position "
+          "or length is named, never read out of bounds") {
+  temp_dir dir;
+  fill(dir.path());
+  auto lay = read_layout(dir.path());
+  auto rng = make_rng();
+  auto& pos = lay.positions.at("order-2");
+  // Version n + 1 gets damage n, with its checksum made right again.
+  struct damage {
+    size_t field;
+    const char* named;
+  };
+  const damage damages[] = {
+    {1, "unknown record format"},
+    {2, "says position"},
+    {5, "a field length runs past the end"},
+    {6, "a field length runs past the end"},
+    {7, "a field length runs past the end"},
+    {8, "a field length runs past the end"},
+    {9, "a field length runs past the end"},
+  };
+  edit_raw(dir.path(), "log", [&](MDB_txn* txn, MDB_dbi dbi) {
+    for (size_t n = 0; n < std::size(damages); ++n) {
+      auto key = be64(pos[n]);
+      auto v = get_raw(txn, dbi, key);
+      auto n_field = damages[n].field;
+      auto& f = header_fields[n_field];
+      // The top byte of a length makes it run past the end; the byte of
+      // the others is random.
+      auto at
+        = prefix + field_offset(v.data() + prefix, n_field)
+          + (n_field >= 5
+               ? f.size - 1
+               : std::uniform_int_distribution<size_t>{0, f.size - 1}(rng));
+      v[at] ^= static_cast<char>(0x80 | random_mask(rng));
+      fix_crc(v);
+      put_raw(txn, dbi, key, v);
+    }
+  });
+  auto j = open_read_only(dir.path());
+  auto report = verify_ok(*j);
+  INFO(list(report.problems));
+  for (size_t n = 0; n < std::size(damages); ++n) {
+    INFO("field " << header_fields[damages[n].field].name);
+    CHECK(names(report, "order-2", n + 1, pos[n], damages[n].named));
+  }
+  auto evs = j->read_stream("order-2");
+  REQUIRE(!evs);
+  CHECK(describe(evs.error()).find("order-2") != std::string::npos);
+  others_read_whole(*j, {"order-2"});
+  cli_names(dir.path(), "order-2");
+}
+
+TEST_CASE("a damaged stream id or version in a log entry's prefix is named") {
+  temp_dir dir;
+  fill(dir.path());
+  auto lay = read_layout(dir.path());
+  auto& pos = lay.positions.at("order-3");
+  edit_raw(dir.path(), "log", [&](MDB_txn* txn, MDB_dbi dbi) {
+    // Version 5: its stream id becomes one no stream has.
+    auto key = be64(pos[4]);
+    auto v = get_raw(txn, dbi, key);
+    v[0] ^= 0x40;
+    put_raw(txn, dbi, key, v);
+    // Version 6: its version becomes one the stream does not have.
+    key = be64(pos[5]);
+    v = get_raw(txn, dbi, key);
+    v[15] ^= 0x80;
+    put_raw(txn, dbi, key, v);
+  });
+  auto j = open_read_only(dir.path());
+  auto report = verify_ok(*j);
+  INFO(list(report.problems));
+  CHECK(names(report, "", 0, pos[4], "log entry of unknown stream id"));
+  CHECK(names(report, "order-3", 5, pos[4], "belongs to another event"));
+  CHECK(names(report, "order-3", 6 ^ 0x80, pos[5], "outside the stored"));
+  CHECK(names(report, "order-3", 6, pos[5], "belongs to another event"));
+  auto evs = j->read_stream("order-3");
+  REQUIRE(!evs);
+  CHECK(describe(evs.error()).find("order-3") != std::string::npos);
+  others_read_whole(*j, {"order-3"});
+  cli_names(dir.path(), "unknown stream id");
+}
+
+// -- stream rows --------------------------------------------------------------
+
+TEST_CASE("a damaged stream row is named with its stream and the other "
+          "streams read whole") {
+  temp_dir dir;
+  fill(dir.path());
+  auto lay = read_layout(dir.path());
+  auto rng = make_rng();
+  SECTION("its id becomes one no stream has") {
+    edit_raw(dir.path(), "streams", [&](MDB_txn* txn, MDB_dbi dbi) {
+      auto v = get_raw(txn, dbi, "order-1");
+      v[0] ^= static_cast<char>(0x80 | random_mask(rng));
+      put_raw(txn, dbi, "order-1", v);
+    });
+    auto j = open_read_only(dir.path());
+    auto report = verify_ok(*j);
+    INFO(list(report.problems));
+    CHECK(names(report, "order-1", 0, 0, "has no name entry"));
+    CHECK(names(report, "order-1", 0, 0, "no stream row has that id"));
+    CHECK(names(report, "", 0, 0, "log entry of unknown stream id"));
+    reads_right_or_fails(*j, 1);
+    others_read_whole(*j, {"order-1"});
+    cli_names(dir.path(), "no name entry");
+  }
+  SECTION("its version grows") {
+    edit_raw(dir.path(), "streams", [&](MDB_txn* txn, MDB_dbi dbi) {
+      auto v = get_raw(txn, dbi, "order-1");
+      v[8 + 6] ^= static_cast<char>(0x10 | random_mask(rng));
+      put_raw(txn, dbi, "order-1", v);
+    });
+    auto j = open_read_only(dir.path());
+    auto report = verify_ok(*j);
+    INFO(list(report.problems));
+    CHECK(names(report, "order-1", 0, 0, "have no index entry"));
+    reads_right_or_fails(*j, 1);
+    others_read_whole(*j, {"order-1"});
+    cli_names(dir.path(), "order-1");
+  }
+  SECTION("its first stored version is past its version") {
+    edit_raw(dir.path(), "streams", [&](MDB_txn* txn, MDB_dbi dbi) {
+      auto v = get_raw(txn, dbi, "order-1");
+      v[16 + 6] ^= static_cast<char>(0x10 | random_mask(rng));
+      put_raw(txn, dbi, "order-1", v);
+    });
+    auto j = open_read_only(dir.path());
+    auto report = verify_ok(*j);
+    INFO(list(report.problems));
+    CHECK(names(report, "order-1", 0, 0, "stream row is malformed"));
+    auto evs = j->read_stream("order-1");
+    REQUIRE(!evs);
+    CHECK(describe(evs.error()).find("order-1") != std::string::npos);
+    others_read_whole(*j, {"order-1"});
+    cli_names(dir.path(), "stream row is malformed");
+  }
+  SECTION("a byte of its recent positions changes") {
+    edit_raw(dir.path(), "streams", [&](MDB_txn* txn, MDB_dbi dbi) {
+      auto v = get_raw(txn, dbi, "order-1");
+      REQUIRE(v.size() > 24);
+      auto at = std::uniform_int_distribution<size_t>{24, v.size() - 1}(rng);
+      v[at] ^= random_mask(rng);
+      put_raw(txn, dbi, "order-1", v);
+    });
+    auto j = open_read_only(dir.path());
+    auto report = verify_ok(*j);
+    INFO(list(report.problems));
+    CHECK(names(report, "order-1", 0, 0, ""));
+    reads_right_or_fails(*j, 1);
+    others_read_whole(*j, {"order-1"});
+    cli_names(dir.path(), "order-1");
+  }
+  SECTION("it is cut short") {
+    edit_raw(dir.path(), "streams", [&](MDB_txn* txn, MDB_dbi dbi) {
+      auto v = get_raw(txn, dbi, "order-1");
+      v.resize(std::uniform_int_distribution<size_t>{0, 23}(rng));
+      put_raw(txn, dbi, "order-1", v);
+    });
+    auto j = open_read_only(dir.path());
+    auto report = verify_ok(*j);
+    INFO(list(report.problems));
+    CHECK(names(report, "order-1", 0, 0, "stream row is malformed"));
+    auto evs = j->read_stream("order-1");
+    REQUIRE(!evs);
+    others_read_whole(*j, {"order-1"});
+    cli_names(dir.path(), "stream row is malformed");
+  }
+  SECTION("its id becomes the id of another stream") {
+    edit_raw(dir.path(), "streams", [&](MDB_txn* txn, MDB_dbi dbi) {
+      auto v = get_raw(txn, dbi, "order-1");
+      detail::put_be64(v.data(), lay.ids.at("order-0"));
+      put_raw(txn, dbi, "order-1", v);
+    });
+    auto j = open_read_only(dir.path());
+    auto report = verify_ok(*j);
+    INFO(list(report.problems));
+    CHECK(names(report, "order-1", 0, 0, "is also the id of stream order-0"));
+    cli_names(dir.path(), "is also the id of stream order-0");
+    others_read_whole(*j, {"order-1"});
+  }
+}
+
+// -- index blocks
+// ---------------------------------------------------------------
+
+TEST_CASE("a damaged index block is named with its stream, and the other "
+          "streams read whole") {
+  temp_dir dir;
+  fill(dir.path());
+  auto lay = read_layout(dir.path());
+  auto rng = make_rng();
+  auto id = lay.ids.at("order-2");
+  std::string block_key;
+  edit_raw(dir.path(), "index", [&](MDB_txn* txn, MDB_dbi dbi) {
+    // The first block of order-2.
+    MDB_cursor* c = nullptr;
+    REQUIRE(mdb_cursor_open(txn, dbi, &c) == 0);
+    auto start = be64(id) + be64(0);
+    MDB_val k{16, start.data()}, v;
+    REQUIRE(mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) == 0);
+    REQUIRE(detail::get_be64(static_cast<const char*>(k.mv_data)) == id);
+    block_key.assign(static_cast<const char*>(k.mv_data), k.mv_size);
+    std::string val{static_cast<const char*>(v.mv_data), v.mv_size};
+    mdb_cursor_close(c);
+    auto at = std::uniform_int_distribution<size_t>{0, val.size() - 1}(rng);
+    val[at] ^= random_mask(rng);
+    put_raw(txn, dbi, block_key, val);
+  });
+  auto block_first = detail::get_be64(block_key.data() + 8);
+  auto j = open_read_only(dir.path());
+  auto report = verify_ok(*j);
+  INFO("index block of versions from " << block_first);
+  INFO(list(report.problems));
+  CHECK(names(report, "order-2", 0, 0, ""));
+  reads_right_or_fails(*j, 2);
+  others_read_whole(*j, {"order-2"});
+  cli_names(dir.path(), "order-2");
+}
+
+// -- names --------------------------------------------------------------------
+
+TEST_CASE("a damaged, missing or extra entry of the names database is named") {
+  temp_dir dir;
+  fill(dir.path());
+  auto lay = read_layout(dir.path());
+  SECTION("a stream's entry names another stream") {
+    edit_raw(dir.path(), "names", [&](MDB_txn* txn, MDB_dbi dbi) {
+      put_raw(txn, dbi, be64(lay.ids.at("order-1")), "order-9");
+    });
+    auto j = open_read_only(dir.path());
+    auto report = verify_ok(*j);
+    INFO(list(report.problems));
+    CHECK(
+      names(report, "order-1", 0, 0, "is named order-9 in the names database"));
+    others_read_whole(*j, {});
+    cli_names(dir.path(), "is named order-9");
+  }
+  SECTION("a stream's entry is gone") {
+    edit_raw(dir.path(), "names", [&](MDB_txn* txn, MDB_dbi dbi) {
+      auto key = be64(lay.ids.at("order-1"));
+      MDB_val k{8, key.data()};
+      REQUIRE(mdb_del(txn, dbi, &k, nullptr) == 0);
+    });
+    auto j = open_read_only(dir.path());
+    auto report = verify_ok(*j);
+    INFO(list(report.problems));
+    CHECK(names(report, "order-1", 0, 0, "has no name entry"));
+    others_read_whole(*j, {});
+    cli_names(dir.path(), "has no name entry");
+  }
+  SECTION("an entry belongs to no stream") {
+    edit_raw(dir.path(), "names", [&](MDB_txn* txn, MDB_dbi dbi) {
+      put_raw(txn, dbi, be64(77), "ghost-1");
+    });
+    auto j = open_read_only(dir.path());
+    auto report = verify_ok(*j);
+    INFO(list(report.problems));
+    CHECK(names(report, "ghost-1", 0, 0,
+                "names database: stream id 77 is named ghost-1, but no "
+                "stream row has that id"));
+    CHECK(report.problems.size() == 1);
+    others_read_whole(*j, {});
+    cli_names(dir.path(), "stream id 77");
+  }
+  SECTION("an entry's key is not a stream id") {
+    edit_raw(dir.path(), "names", [&](MDB_txn* txn, MDB_dbi dbi) {
+      put_raw(txn, dbi, "abc", "ghost-2");
+    });
+    auto j = open_read_only(dir.path());
+    auto report = verify_ok(*j);
+    INFO(list(report.problems));
+    CHECK(names(report, "ghost-2", 0, 0, "names database: key of 3 bytes"));
+    cli_names(dir.path(), "names database: key of 3 bytes");
+  }
+}
+
+// -- meta ---------------------------------------------------------------------
+
+TEST_CASE("a damaged meta database is named, key by key") {
+  temp_dir dir;
+  fill(dir.path());
+  auto rng = make_rng();
+  auto damage = [&](const std::string& key, const std::string& value) {
+    edit_raw(dir.path(), "meta",
+             [&](MDB_txn* txn, MDB_dbi dbi) { put_raw(txn, dbi, key, value); });
+  };
+  auto expect = [&](const std::string& what) {
+    auto j = open_read_only(dir.path());
+    auto report = verify_ok(*j);
+    INFO(list(report.problems));
+    CHECK(names(report, "", 0, 0, what));
+    CHECK(report.problems.size() == 1);
+    others_read_whole(*j, {});
+    cli_names(dir.path(), what);
+  };
+  SECTION("the next stream id falls to an id in use") {
+    damage("next-stream-id",
+           be64(std::uniform_int_distribution<uint64_t>{0, stream_count}(rng)));
+    expect("not above the stream id 4: a new stream would reuse an id");
+  }
+  SECTION("the next stream id has a bad size") {
+    damage("next-stream-id", be64(5).substr(1));
+    expect("meta database: next-stream-id has 7 bytes instead of 8");
+  }
+  SECTION("the next stream id is gone") {
+    edit_raw(dir.path(), "meta", [&](MDB_txn* txn, MDB_dbi dbi) {
+      MDB_val k{14, const_cast<char*>("next-stream-id")};
+      REQUIRE(mdb_del(txn, dbi, &k, nullptr) == 0);
+    });
+    expect("next-stream-id is missing, with stream ids up to 4");
+  }
+  SECTION("the position mark has a bad size") {
+    damage("next-position", "xyz");
+    expect("meta database: next-position has 3 bytes instead of 8");
+  }
+  SECTION("the journal id is not 32 hexadecimal digits") {
+    std::string id;
+    edit_raw(dir.path(), "meta", [&](MDB_txn* txn, MDB_dbi dbi) {
+      id = get_raw(txn, dbi, "journal-id");
+    });
+    REQUIRE(id.size() == 32);
+    id[std::uniform_int_distribution<size_t>{0, 31}(rng)] = 'Z';
+    damage("journal-id", id);
+    expect("journal-id is not 32 hexadecimal digits");
+  }
+  SECTION("a key the journal does not write") {
+    damage("next-stream-iD", be64(9));
+    expect("meta database: unknown key next-stream-iD");
+  }
+  SECTION("the format version: the journal does not open and says why") {
+    std::string v;
+    edit_raw(dir.path(), "meta", [&](MDB_txn* txn, MDB_dbi dbi) {
+      v = get_raw(txn, dbi, "format");
+    });
+    v[std::uniform_int_distribution<size_t>{0, 3}(rng)] ^= random_mask(rng);
+    damage("format", v);
+    options opts;
+    opts.read_only = true;
+    opts.create = false;
+    auto j = journal::journal::open(dir.path(), opts);
+    REQUIRE(!j);
+    CHECK(j.error() == make_error(errc::format_mismatch));
+    CHECK(describe(j.error()).find("format version") != std::string::npos);
+    cli_names(dir.path(), "format version");
+  }
+  SECTION("the layout of table values: the journal does not open") {
+    damage("table-values", "crc32x");
+    options opts;
+    opts.read_only = true;
+    opts.create = false;
+    auto j = journal::journal::open(dir.path(), opts);
+    REQUIRE(!j);
+    CHECK(j.error() == make_error(errc::format_mismatch));
+    CHECK(describe(j.error()).find("crc32x") != std::string::npos);
+    cli_names(dir.path(), "crc32x");
+  }
+}
+
+// -- LMDB pages ---------------------------------------------------------------
+//
+// LMDB 0.9 page layout (lmdb.h / mdb.c, 64-bit build): a page header of 16
+// bytes (u64 page number, u16 pad, u16 flags, u16 lower, u16 upper), then
+// u16 offsets of its nodes. A node: u16 lo, u16 hi, u16 flags, u16 key
+// size, key, data; in a branch page lo | hi << 16 | flags << 32 is the child
+// page number. Pages 0 and 1 are the meta pages; the one with the higher
+// transaction id is current. Its meta (after the page header) holds u32
+// magic, u32 version, address, map size, then the free and main databases
+// (48 bytes each: u32 pad, u16 flags, u16 depth, u64 branch pages, leaf
+// pages, overflow pages, entries, root), last page, transaction id. The
+// main database's leaf holds each named database's 48-byte record.
+
+namespace {
+
+constexpr size_t page_header = 16;
+constexpr uint16_t p_branch = 0x01;
+constexpr uint16_t p_leaf = 0x02;
+
+template <class T>
+T get_native(const std::string& buf, size_t at) {
+  T x;
+  std::memcpy(&x, buf.data() + at, sizeof(T));
+  return x;
+}
+
+struct page_map {
+  size_t page_size = 0;
+  std::string file;
+
+  size_t offset(uint64_t pgno) const {
+    return static_cast<size_t>(pgno) * page_size;
+  }
+
+  uint16_t flags(uint64_t pgno) const {
+    return get_native<uint16_t>(file, offset(pgno) + 10);
+  }
+
+  size_t keys(uint64_t pgno) const {
+    return (get_native<uint16_t>(file, offset(pgno) + 12) - page_header) / 2;
+  }
+
+  size_t node(uint64_t pgno, size_t i) const {
+    return offset(pgno)
+           + get_native<uint16_t>(file, offset(pgno) + page_header + 2 * i);
+  }
+
+  uint64_t child(uint64_t pgno, size_t i) const {
+    auto n = node(pgno, i);
+    return get_native<uint16_t>(file, n)
+           | (uint64_t{get_native<uint16_t>(file, n + 2)} << 16)
+           | (uint64_t{get_native<uint16_t>(file, n + 4)} << 32);
+  }
+
+  /// The root page and depth of the named database `db`.
+  std::pair<uint64_t, uint16_t> root_of(const std::string& db) const {
+    auto txnid = [&](uint64_t p) {
+      return get_native<uint64_t>(file, offset(p) + page_header + 128);
+    };
+    auto meta = txnid(0) > txnid(1) ? 0 : 1;
+    auto main_root
+      = get_native<uint64_t>(file, offset(meta) + page_header + 72 + 40);
+    REQUIRE(flags(main_root) & p_leaf);
+    for (size_t i = 0; i < keys(main_root); ++i) {
+      auto n = node(main_root, i);
+      auto ksize = get_native<uint16_t>(file, n + 6);
+      if (file.compare(n + 8, ksize, db) == 0 && ksize == db.size()) {
+        auto rec = n + 8 + ksize;
+        return {get_native<uint64_t>(file, rec + 40),
+                get_native<uint16_t>(file, rec + 6)};
+      }
+    }
+    FAIL("no database " << db << " in the main database");
+    return {0, 0};
+  }
+};
+
+page_map read_pages(const std::string& dir) {
+  page_map result;
+  MDB_env* env = nullptr;
+  REQUIRE(mdb_env_create(&env) == 0);
+  REQUIRE(mdb_env_open(env, dir.c_str(), MDB_RDONLY, 0644) == 0);
+  MDB_stat st;
+  REQUIRE(mdb_env_stat(env, &st) == 0);
+  result.page_size = st.ms_psize;
+  mdb_env_close(env);
+  result.file = cairn::test::read_file(dir + "/data.mdb");
+  REQUIRE(result.file.size() % result.page_size == 0);
+  return result;
+}
+
+void patch(const std::string& dir, size_t at, const void* bytes, size_t n) {
+  std::fstream f{dir + "/data.mdb",
+                 std::ios::in | std::ios::out | std::ios::binary};
+  REQUIRE(f);
+  f.seekp(static_cast<std::streamoff>(at));
+  f.write(static_cast<const char*>(bytes), static_cast<std::streamsize>(n));
+  REQUIRE(f);
+}
+
+/// Whether `err` is a storage error naming `db` and one of LMDB's words for
+/// a damaged page.
+bool names_page_damage(const caf::error& err, const std::string& db) {
+  auto str = describe(err);
+  return err == make_error(errc::storage_error)
+         && str.find(db) != std::string::npos
+         && (str.find("MDB_CORRUPTED") != std::string::npos
+             || str.find("MDB_PAGE_NOTFOUND") != std::string::npos);
+}
+
+} // namespace
+
+TEST_CASE("a damaged page of the log tree is named by verify before any "
+          "cursor walks into it, and reads fail naming the log") {
+  temp_dir dir;
+  fill(dir.path());
+  auto pages = read_pages(dir.path());
+  auto [root, depth] = pages.root_of("log");
+  REQUIRE(depth >= 2);
+  REQUIRE(pages.flags(root) & p_branch);
+  std::string named;
+  bool readable = true;
+  SECTION("the root's flags say neither branch nor leaf") {
+    uint16_t zero = 0;
+    patch(dir.path(), pages.offset(root) + 10, &zero, 2);
+    named = "LMDB page " + std::to_string(root)
+            + " of database log: flags 0 where a branch page belongs";
+  }
+  SECTION("the first leaf's flags say neither branch nor leaf") {
+    auto leaf = pages.child(root, 0);
+    REQUIRE(pages.flags(leaf) & p_leaf);
+    uint16_t zero = 0;
+    patch(dir.path(), pages.offset(leaf) + 10, &zero, 2);
+    named = "LMDB page " + std::to_string(leaf)
+            + " of database log: flags 0 where a leaf page belongs";
+  }
+  SECTION("a middle leaf's flags say neither branch nor leaf") {
+    // A cursor steps into it from its sibling without a check of its kind
+    // and LMDB aborts: verify must name it before any cursor walks.
+    REQUIRE(pages.keys(root) >= 3);
+    auto leaf = pages.child(root, 1);
+    REQUIRE(pages.flags(leaf) & p_leaf);
+    uint16_t flags = 0x04;
+    patch(dir.path(), pages.offset(leaf) + 10, &flags, 2);
+    named = "LMDB page " + std::to_string(leaf)
+            + " of database log: flags 4 where a leaf page belongs";
+  }
+  SECTION("the root's last child is a page past the end of the map") {
+    auto n = pages.node(root, pages.keys(root) - 1);
+    uint16_t hi = 0x7fff;
+    patch(dir.path(), n + 2, &hi, 2);
+    named = "of database log: node " + std::to_string(pages.keys(root) - 1)
+            + " points to page";
+  }
+  SECTION("a leaf's bounds fall outside the page") {
+    // LMDB itself trusts these: only verify may look at this page.
+    auto leaf = pages.child(root, 1);
+    uint16_t lower = static_cast<uint16_t>(pages.page_size - 2);
+    patch(dir.path(), pages.offset(leaf) + 12, &lower, 2);
+    named = "LMDB page " + std::to_string(leaf)
+            + " of database log: bad bounds: lower " + std::to_string(lower);
+    readable = false;
+  }
+  auto j = open_read_only(dir.path());
+  auto report = verify(*j);
+  INFO((report ? list(report->problems) : describe(report.error())));
+  REQUIRE(report);
+  CHECK(names(*report, "", 0, 0, named));
+  CHECK(report->problems.size() == 1);
+  cli_names(dir.path(), named);
+  if (!readable)
+    return;
+  for (int i = 0; i < stream_count; ++i) {
+    auto evs = j->read_stream(stream_name(i));
+    REQUIRE(!evs);
+    INFO(describe(evs.error()));
+    CHECK(names_page_damage(evs.error(), "log"));
+  }
+}
+
+TEST_CASE("a damaged page header of the streams tree is named by verify, and "
+          "reads fail naming the streams database") {
+  temp_dir dir;
+  fill(dir.path());
+  auto pages = read_pages(dir.path());
+  auto [root, depth] = pages.root_of("streams");
+  REQUIRE(depth >= 1);
+  uint16_t zero = 0;
+  patch(dir.path(), pages.offset(root) + 10, &zero, 2);
+  auto j = open_read_only(dir.path());
+  auto report = verify(*j);
+  INFO((report ? list(report->problems) : describe(report.error())));
+  REQUIRE(report);
+  auto named = "LMDB page " + std::to_string(root)
+               + " of database streams: flags 0 where a";
+  CHECK(names(*report, "", 0, 0, named));
+  cli_names(dir.path(), named);
+  for (int i = 0; i < stream_count; ++i) {
+    auto evs = j->read_stream(stream_name(i));
+    REQUIRE(!evs);
+    INFO(describe(evs.error()));
+    CHECK(names_page_damage(evs.error(), "streams"));
+  }
+}
