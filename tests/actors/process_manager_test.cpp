@@ -287,11 +287,12 @@ TEST_CASE_METHOD(fixture, "a recovery chunk of zero is refused by name, and "
   opts.journal_path = dir.path() + "/other";
   opts.journal.sync = journal::sync_mode::none;
   opts.aggregates.recovery_chunk = 0;
+  // The runtime refuses it before a process manager could take it.
   auto other = runtime::start(sys, opts);
-  REQUIRE(other);
-  CHECK_THROWS_WITH(start_process_manager<one_shot>(**other),
-                    Catch::Contains("recovery_chunk must be at least 1"));
-  (*other)->stop();
+  REQUIRE(!other);
+  CHECK(code_of(other.error()) == errc::bad_config);
+  CHECK_THAT(describe(other.error()),
+             Catch::Contains("aggregates.recovery-chunk"));
   // An instance spawned with such an environment replays in chunks of one.
   tell("r", open_account{"r"});
   start_process_manager<group_checkout>(*rt);
