@@ -420,31 +420,45 @@ TEST_CASE_METHOD(fixture, "the registry keeps at most max-active entities "
 
 namespace {
 
+/// What a charging client keeps between its requests.
+struct charging_state {
+  caf::actor accounts;
+  caf::actor parent;
+  int left = 0;
+  int failures = 0;
+};
+
+using charging_actor = caf::stateful_actor<charging_state>;
+
+/// Sends the next of `remaining` charges to `entity`, or counts the entity
+/// as done and reports to the parent once every entity is.
+void charge_next(charging_actor* self, int entity, int remaining) {
+  auto& st = self->state;
+  if (remaining == 0) {
+    if (--st.left == 0)
+      self->send(st.parent, st.failures);
+    return;
+  }
+  self
+    ->request(st.accounts, caf::infinite, entity_id{std::to_string(entity)},
+              charge{1})
+    .then([=](int64_t) { charge_next(self, entity, remaining - 1); },
+          [=](caf::error&) {
+            ++self->state.failures;
+            charge_next(self, entity, remaining - 1);
+          });
+}
+
 /// A client that sends `per_entity` charges of 1 cent to each of `n`
 /// accounts, one command in flight per account, then reports to `parent`
 /// how many commands failed.
-caf::behavior charging_client(caf::event_based_actor* self, caf::actor accounts,
+caf::behavior charging_client(charging_actor* self, caf::actor accounts,
                               int n, int per_entity, caf::actor parent) {
-  auto left = std::make_shared<int>(n);
-  auto failures = std::make_shared<int>(0);
-  auto next = std::make_shared<std::function<void(int, int)>>();
-  *next = [=](int entity, int remaining) {
-    if (remaining == 0) {
-      if (--*left == 0)
-        self->send(parent, *failures);
-      return;
-    }
-    self
-      ->request(accounts, caf::infinite, entity_id{std::to_string(entity)},
-                charge{1})
-      .then([=](int64_t) { (*next)(entity, remaining - 1); },
-            [=](caf::error&) {
-              ++*failures;
-              (*next)(entity, remaining - 1);
-            });
-  };
+  self->state.accounts = std::move(accounts);
+  self->state.parent = std::move(parent);
+  self->state.left = n;
   for (int i = 0; i < n; ++i)
-    (*next)(i, per_entity);
+    charge_next(self, i, per_entity);
   return {};
 }
 

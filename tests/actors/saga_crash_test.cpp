@@ -714,7 +714,8 @@ TEST_CASE("process managers killed at random moments commit every step "
   // episode goes on.
   constexpr size_t kills_wanted = 60;
   constexpr size_t max_kill_rounds = 200;
-  constexpr auto kill_budget = std::chrono::seconds{40};
+  // Instrumented builds (sanitizers) start and run the driver slower.
+  constexpr auto kill_budget = std::chrono::seconds{40 * CAIRN_TEST_SLOWDOWN};
   auto start = clock::now();
   size_t kills = 0;
   size_t kills_in_flight = 0;
