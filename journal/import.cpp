@@ -351,6 +351,7 @@ private:
   /// The second pass: commits the lines after the checkpoint in batches.
   caf::error import_rest() {
     line_reader in{fd_, cp_.crc};
+    auto start = cp_.bytes;
     std::string line;
     uint64_t n = cp_.lines;
     batch_first_line_ = n + 1;
@@ -361,7 +362,7 @@ private:
         return line_error(errc::invalid_argument, n, context_of(x.error()));
       if (x->what == export_line::kind::event)
         add(std::move(x->event));
-      auto offset = cp_.bytes + in.offset();
+      auto offset = start + in.offset();
       if (offset == total_bytes_ || batch_.event_count() >= opts_.batch_events
           || batch_bytes_ >= opts_.batch_bytes) {
         if (auto err = commit_batch(n, offset, in.crc()))
