@@ -1182,6 +1182,14 @@ public:
     write_all(line);
   }
 
+  /// Shows `text` as the last line, kept on the terminal.
+  void finish(const std::string& text) {
+    if (!enabled_)
+      return;
+    write_all(terminal_ ? "\r\x1b[K" + text + "\n" : text + "\n");
+    shown_ = false;
+  }
+
   /// Erases the line on a terminal, so that what follows starts clean.
   void clear() {
     if (terminal_ && shown_) {
@@ -1284,10 +1292,9 @@ int run_export(const journal& j, const settings& s) {
     progress.clear();
     return fail(res.error());
   }
-  progress.show("export: " + std::to_string(res->events)
+  progress.finish("export: " + std::to_string(res->events)
                   + " events; next export --from "
-                  + std::to_string(res->next_from),
-                true);
+                  + std::to_string(res->next_from));
   return exit_ok;
 }
 
