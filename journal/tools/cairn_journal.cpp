@@ -126,13 +126,15 @@ commands:
 
 options of every command:
   --json             print one JSON document on stdout instead of text:
-                     ls, stats, verify, dead-letters: an object; cat,
-                     tail: an array of event objects; tail --follow: JSON
-                     Lines, one event object per line, flushed as events
-                     arrive
-  --progress         export, import, verify: show progress on stderr even
-                     when it is not a terminal or the output is piped (as
-                     lines, at most one a second)
+                     ls, stats, verify, dead-letters, import: an object;
+                     cat, tail: an array of event objects; tail --follow:
+                     JSON Lines, one event object per line, flushed as
+                     events arrive (export writes JSON Lines always)
+  --progress         export, import, verify show their progress on stderr
+                     when it is a terminal and stdout is not piped (nor,
+                     for export, the terminal); --progress shows it always
+                     (as lines, at most one a second, when stderr is not a
+                     terminal)
   --no-progress      never show progress
   --help, -h         print this text
 
@@ -775,6 +777,109 @@ bool limit_reached(const settings& s, uint64_t printed) {
   return s.limit && printed >= *s.limit;
 }
 
+// -- progress -----------------------------------------------------------------
+
+/// Returns whether `fd` is a pipe or a socket.
+bool is_piped(int fd) {
+  struct stat st;
+  return ::fstat(fd, &st) == 0
+         && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+}
+
+/// Returns whether a command shows progress: as asked by --progress or
+/// --no-progress, else when stderr is a terminal and stdout is not piped.
+/// `output_to_terminal_ok` is false for commands whose output would mix
+/// with the progress line on the terminal (export).
+bool progress_wanted(const settings& s, bool output_to_terminal_ok) {
+  if (s.progress)
+    return *s.progress;
+  if (::isatty(STDERR_FILENO) == 0 || is_piped(STDOUT_FILENO))
+    return false;
+  return output_to_terminal_ok || ::isatty(STDOUT_FILENO) == 0;
+}
+
+/// Shows progress on stderr: on a terminal, one line rewritten in place at
+/// most ten times a second; elsewhere (forced by --progress), a line at
+/// most once a second.
+class progress_display {
+public:
+  explicit progress_display(bool enabled)
+    : enabled_(enabled), terminal_(enabled && ::isatty(STDERR_FILENO) != 0) {
+    // nop
+  }
+
+  ~progress_display() {
+    clear();
+  }
+
+  progress_display(const progress_display&) = delete;
+  progress_display& operator=(const progress_display&) = delete;
+
+  /// Shows `text` if enough time passed since the last one, or if `force`.
+  void show(const std::string& text, bool force = false) {
+    if (!enabled_)
+      return;
+    auto now = now_ms();
+    auto interval = terminal_ ? 100 : 1000;
+    if (!force && shown_ && now - last_ms_ < interval)
+      return;
+    last_ms_ = now;
+    shown_ = true;
+    std::string line = terminal_ ? "\r\x1b[K" + text : text + "\n";
+    write_all(line);
+  }
+
+  /// Shows `text` as the last line, kept on the terminal.
+  void finish(const std::string& text) {
+    if (!enabled_)
+      return;
+    write_all(terminal_ ? "\r\x1b[K" + text + "\n" : text + "\n");
+    shown_ = false;
+  }
+
+  /// Erases the line on a terminal, so that what follows starts clean.
+  void clear() {
+    if (terminal_ && shown_) {
+      write_all("\r\x1b[K");
+      shown_ = false;
+    }
+  }
+
+private:
+  static int64_t now_ms() {
+    struct timespec ts;
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+  }
+
+  static void write_all(const std::string& str) {
+    size_t done = 0;
+    while (done < str.size()) {
+      auto n = ::write(STDERR_FILENO, str.data() + done, str.size() - done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return;
+      done += static_cast<size_t>(n);
+    }
+  }
+
+  bool enabled_;
+  bool terminal_;
+  bool shown_ = false;
+  int64_t last_ms_ = 0;
+};
+
+std::string percent(uint64_t done, uint64_t total) {
+  if (total == 0)
+    return "";
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), " (%.0f%%)",
+                100.0 * static_cast<double>(std::min(done, total))
+                  / static_cast<double>(total));
+  return buf;
+}
+
 // -- commands -----------------------------------------------------------------
 
 uint64_t event_count(const stream_info& info) {
@@ -1007,7 +1112,13 @@ void print_verify_json(const verify_report& rep, size_t max_problems) {
 
 int run_verify(const journal& j, const settings& s) {
   constexpr size_t max_problems = 1000;
-  auto rep = verify(j, max_problems);
+  progress_display progress{progress_wanted(s, true)};
+  auto shown = [&](uint64_t done, uint64_t total) {
+    progress.show("verify: log entry " + std::to_string(done) + " of "
+                  + std::to_string(total) + percent(done, total));
+  };
+  auto rep = verify(j, max_problems, shown);
+  progress.clear();
   if (!rep)
     return fail(rep.error());
   if (s.json) {
@@ -1128,109 +1239,6 @@ int run_dead_letters(const std::string& dir, const settings& s) {
             << (letters.size() == 1 ? " dead letter" : " dead letters")
             << std::endl;
   return exit_ok;
-}
-
-// -- progress -----------------------------------------------------------------
-
-/// Returns whether `fd` is a pipe or a socket.
-bool is_piped(int fd) {
-  struct stat st;
-  return ::fstat(fd, &st) == 0
-         && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
-}
-
-/// Returns whether a command shows progress: as asked by --progress or
-/// --no-progress, else when stderr is a terminal and stdout is not piped.
-/// `output_to_terminal_ok` is false for commands whose output would mix
-/// with the progress line on the terminal (export).
-bool progress_wanted(const settings& s, bool output_to_terminal_ok) {
-  if (s.progress)
-    return *s.progress;
-  if (::isatty(STDERR_FILENO) == 0 || is_piped(STDOUT_FILENO))
-    return false;
-  return output_to_terminal_ok || ::isatty(STDOUT_FILENO) == 0;
-}
-
-/// Shows progress on stderr: on a terminal, one line rewritten in place at
-/// most ten times a second; elsewhere (forced by --progress), a line at
-/// most once a second.
-class progress_display {
-public:
-  explicit progress_display(bool enabled)
-    : enabled_(enabled), terminal_(enabled && ::isatty(STDERR_FILENO) != 0) {
-    // nop
-  }
-
-  ~progress_display() {
-    clear();
-  }
-
-  progress_display(const progress_display&) = delete;
-  progress_display& operator=(const progress_display&) = delete;
-
-  /// Shows `text` if enough time passed since the last one, or if `force`.
-  void show(const std::string& text, bool force = false) {
-    if (!enabled_)
-      return;
-    auto now = now_ms();
-    auto interval = terminal_ ? 100 : 1000;
-    if (!force && shown_ && now - last_ms_ < interval)
-      return;
-    last_ms_ = now;
-    shown_ = true;
-    std::string line = terminal_ ? "\r\x1b[K" + text : text + "\n";
-    write_all(line);
-  }
-
-  /// Shows `text` as the last line, kept on the terminal.
-  void finish(const std::string& text) {
-    if (!enabled_)
-      return;
-    write_all(terminal_ ? "\r\x1b[K" + text + "\n" : text + "\n");
-    shown_ = false;
-  }
-
-  /// Erases the line on a terminal, so that what follows starts clean.
-  void clear() {
-    if (terminal_ && shown_) {
-      write_all("\r\x1b[K");
-      shown_ = false;
-    }
-  }
-
-private:
-  static int64_t now_ms() {
-    struct timespec ts;
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
-  }
-
-  static void write_all(const std::string& str) {
-    size_t done = 0;
-    while (done < str.size()) {
-      auto n = ::write(STDERR_FILENO, str.data() + done, str.size() - done);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        return;
-      done += static_cast<size_t>(n);
-    }
-  }
-
-  bool enabled_;
-  bool terminal_;
-  bool shown_ = false;
-  int64_t last_ms_ = 0;
-};
-
-std::string percent(uint64_t done, uint64_t total) {
-  if (total == 0)
-    return "";
-  char buf[16];
-  std::snprintf(buf, sizeof(buf), " (%.0f%%)",
-                100.0 * static_cast<double>(std::min(done, total))
-                  / static_cast<double>(total));
-  return buf;
 }
 
 // -- export and import --------------------------------------------------------

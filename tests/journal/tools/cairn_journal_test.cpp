@@ -1393,8 +1393,8 @@ TEST_CASE("import reads an export from a pipe as well as from a file") {
   check_same_events(sample.dir, copy);
 }
 
-TEST_CASE("export and import show progress on a terminal and not when "
-          "their output is piped") {
+TEST_CASE("export, import and verify show progress on a terminal and not "
+          "when their output is piped") {
   sample_journal sample;
   auto file = sample.tmp.sub("out.jsonl");
   if (sh("command -v script").exit_code != 0) {
@@ -1415,7 +1415,16 @@ TEST_CASE("export and import show progress on a terminal and not when "
     INFO(imported.output);
     CHECK(imported.output.find("import: line 8 of 8") != std::string::npos);
     CHECK(imported.output.find("imported 6 events") != std::string::npos);
+    auto verified
+      = sh("script -qec " + sh_quoted(cli_path() + " verify " + sample.dir)
+           + " /dev/null < /dev/null");
+    INFO(verified.output);
+    CHECK(verified.output.find("verify: log entry 6 of 6 (100%)")
+          != std::string::npos);
+    CHECK(verified.output.find("OK") != std::string::npos);
   }
+  auto verify_piped = cli({"verify", sample.dir});
+  CHECK(verify_piped.output.find("verify:") == std::string::npos);
   auto piped = sh(cli_path() + " export " + sh_quoted(sample.dir) + " 2>&1 | "
                   + "grep -c export:");
   CHECK(piped.output == "0\n");
