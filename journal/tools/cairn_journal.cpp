@@ -1,8 +1,10 @@
-/// `cairn-journal`: inspects a Cairn journal without writing to it.
+/// `cairn-journal`: inspects a Cairn journal, exports and imports its
+/// events.
 ///
-/// The journal is opened read-only (`options::read_only`), so the tool is
-/// safe to run while a writer process uses the journal: every read runs in
-/// its own LMDB read transaction and sees the last commit before it began.
+/// The journal is opened read-only (`options::read_only`), except by the
+/// two commands below that write, so the tool is safe to run while a
+/// writer process uses the journal: every read runs in its own LMDB read
+/// transaction and sees the last commit before it began.
 ///
 /// Two commands write: `import` adds the events of an export
 /// (journal/import.hpp), and `dead-letters --replay` marks dead letters for
@@ -65,8 +67,10 @@ namespace {
 constexpr const char* usage_text
   = R"(usage: cairn-journal <command> [options] DIR [args]
 
-Inspects the Cairn journal in directory DIR (the one holding data.mdb). The
-journal is opened read-only: running this next to a writer is safe.
+Inspects the Cairn journal in directory DIR (the one holding data.mdb),
+exports its events and imports them. The journal is opened read-only, except
+by import and dead-letters --replay: running the others next to a writer is
+safe.
 
 commands:
   ls DIR             list the streams: version, first stored version, events
