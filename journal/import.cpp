@@ -127,6 +127,22 @@ struct checkpoint {
   }
 };
 
+/// Reads the checkpoint of an unfinished import of `j`, if any.
+caf::expected<std::optional<checkpoint>> load(const journal& j) {
+  auto row = j.table_get(import_table, import_checkpoint_key);
+  if (!row)
+    return row.error();
+  if (!*row)
+    return std::optional<checkpoint>{};
+  auto cp = checkpoint::parse(**row);
+  if (!cp)
+    return make_error(errc::corrupt_record,
+                      std::string{"the checkpoint of an unfinished import in "
+                                  "table "}
+                        + import_table + " is malformed: " + **row);
+  return cp;
+}
+
 caf::error line_error(errc code, uint64_t line, const std::string& what) {
   return make_error(code, "line " + std::to_string(line) + ": " + what);
 }
@@ -251,18 +267,12 @@ public:
 
 private:
   caf::error load_checkpoint() {
-    auto row = j_.table_get(import_table, import_checkpoint_key);
-    if (!row)
-      return row.error();
-    if (!*row)
-      return {};
-    auto cp = checkpoint::parse(**row);
+    auto cp = load(j_);
     if (!cp)
-      return make_error(errc::corrupt_record,
-                        std::string{"the checkpoint of an unfinished import "
-                                    "in table "}
-                          + import_table + " is malformed: " + **row);
-    cp_ = *cp;
+      return cp.error();
+    if (!*cp)
+      return {};
+    cp_ = **cp;
     resumed_ = true;
     row_exists_ = true;
     report_.resumed_after_line = cp_.lines;
@@ -459,6 +469,16 @@ private:
 };
 
 } // namespace
+
+caf::expected<std::optional<unfinished_import>>
+find_unfinished_import(const journal& j) {
+  auto cp = load(j);
+  if (!cp)
+    return cp.error();
+  if (!*cp)
+    return std::optional<unfinished_import>{};
+  return unfinished_import{(*cp)->lines, (*cp)->bytes, (*cp)->events};
+}
 
 caf::expected<import_report> import_events(journal& j, int fd,
                                            const import_options& opts) {

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 
 #include "caf/expected.hpp"
 
@@ -95,6 +96,25 @@ struct import_report {
   /// Lines imported by an earlier, interrupted run; 0 for a fresh import.
   uint64_t resumed_after_line = 0;
 };
+
+/// The checkpoint of an unfinished import: how far its batches went.
+struct unfinished_import {
+  /// Lines of the input imported (header and end lines included).
+  uint64_t lines = 0;
+  /// Bytes of the input imported.
+  uint64_t bytes = 0;
+  /// Events imported.
+  uint64_t events = 0;
+};
+
+/// Returns the checkpoint of an unfinished import of `j`, or none when no
+/// import was interrupted. A journal with one holds only part of its
+/// input: finish the import before a runtime uses it.
+///
+/// Errors: `errc::corrupt_record` when the checkpoint is malformed; read
+/// errors as `journal::table_get`.
+caf::expected<std::optional<unfinished_import>>
+find_unfinished_import(const journal& j);
 
 /// Imports the export read from file descriptor `fd`, which must be a
 /// seekable file (a regular file) positioned where the export begins: it

@@ -1030,7 +1030,16 @@ int run_stats(const journal& j, const settings& s) {
   double use = st->map_size == 0 ? 0.0
                                  : 100.0 * static_cast<double>(st->map_used)
                                      / static_cast<double>(st->map_size);
+  auto pending = find_unfinished_import(j);
+  if (!pending)
+    return fail(pending.error());
   if (s.json) {
+    std::string unfinished = "null";
+    if (*pending)
+      unfinished = json_object{}
+                     .num("lines", (*pending)->lines)
+                     .num("events", (*pending)->events)
+                     .done();
     std::cout << json_object{}
                    .str("path", j.path())
                    .str("id", j.id())
@@ -1045,6 +1054,7 @@ int run_stats(const journal& j, const settings& s) {
                    .num("map_used", st->map_used)
                    .real("map_use_percent", use)
                    .num("file_size", st->file_size)
+                   .raw("unfinished_import", unfinished)
                    .done()
               << std::endl;
     return exit_ok;
@@ -1069,6 +1079,11 @@ int run_stats(const journal& j, const settings& s) {
   line("map size", sized(st->map_size));
   line("map used", sized(st->map_used) + ", " + pct + " of the map");
   line("file size", sized(st->file_size));
+  if (*pending)
+    line("import", "UNFINISHED: " + std::to_string((*pending)->lines)
+                     + " lines, " + std::to_string((*pending)->events)
+                     + " events imported; run the same import again to "
+                       "finish it");
   std::cout.flush();
   return exit_ok;
 }

@@ -185,6 +185,11 @@ TEST_CASE("an import whose batch fails leaves whole batches and a "
   REQUIRE(row);
   CHECK(row->find("lines=9 ") != std::string::npos);
   CHECK(row->find("events=8") != std::string::npos);
+  auto pending = cj::find_unfinished_import(*dst);
+  REQUIRE(pending);
+  REQUIRE(*pending);
+  CHECK((*pending)->lines == 9);
+  CHECK((*pending)->events == 8);
   SECTION("another input is refused and changes nothing") {
     auto lines = lines_of(text);
     // Another correlation id in line 4, inside the imported part.
@@ -207,6 +212,7 @@ TEST_CASE("an import whose batch fails leaves whole batches and a "
     CHECK(rep->imported == 22);
     CHECK(rep->events == 30);
     CHECK(!checkpoint_row(*dst));
+    CHECK(cj::find_unfinished_import(*dst) == std::nullopt);
     CHECK(export_text(*dst) == text);
   }
 }

@@ -1358,6 +1358,10 @@ TEST_CASE("an import killed between batches goes on where it stopped when "
   changed[1].replace(changed[1].find("\"ev\""), 4, "\"ew\"");
   cairn::test::write_file(other, join_lines(changed));
   if (done_lines < lines.size()) {
+    auto stats = cli({"stats", dst});
+    CHECK(
+      stats.output.find("UNFINISHED: " + std::to_string(done_lines) + " lines")
+      != std::string::npos);
     auto refused = import_from(dst, other);
     INFO(refused.output);
     CHECK(refused.exit_code == 1);
@@ -1372,6 +1376,8 @@ TEST_CASE("an import killed between batches goes on where it stopped when "
                               + std::to_string(done_lines))
           != std::string::npos);
   }
+  CHECK(cli({"stats", "--json", dst}).output.find(R"("unfinished_import":null)")
+        != std::string::npos);
   auto again = tmp.sub("again.jsonl");
   REQUIRE(export_to(dst, again).exit_code == 0);
   CHECK(cairn::test::read_file(again) == cairn::test::read_file(file));
