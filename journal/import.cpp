@@ -373,7 +373,7 @@ private:
       if (x->what == export_line::kind::event)
         add(std::move(x->event));
       auto offset = start + in.offset();
-      if (offset == total_bytes_ || batch_.event_count() >= opts_.batch_events
+      if (offset == total_bytes_ || batch_events_ >= opts_.batch_events
           || batch_bytes_ >= opts_.batch_bytes) {
         if (auto err = commit_batch(n, offset, in.crc()))
           return err;
@@ -386,6 +386,7 @@ private:
 
   void add(stored_event&& ev) {
     batch_bytes_ += event_bytes(ev);
+    ++batch_events_;
     touched_.insert(ev.stream);
     auto& apps = batch_.appends;
     if (apps.empty() || apps.back().stream != ev.stream) {
@@ -399,7 +400,7 @@ private:
 
   /// Commits the batch that ends with line `n` at input offset `offset`.
   caf::error commit_batch(uint64_t n, uint64_t offset, uint32_t crc) {
-    auto events = batch_.event_count();
+    auto events = batch_events_;
     bool final = offset == total_bytes_;
     checkpoint next{n, offset, crc, cp_.events + events};
     if (final && !row_exists_ && events == 0) {
@@ -431,6 +432,7 @@ private:
     report_.streams = touched_.size();
     batch_ = write_group{};
     batch_bytes_ = 0;
+    batch_events_ = 0;
     batch_first_line_ = n + 1;
     if (opts_.progress)
       report(import_progress::phase::importing, n, report_.lines, cp_.events,
@@ -465,6 +467,7 @@ private:
   std::unordered_set<std::string> touched_;
   write_group batch_;
   size_t batch_bytes_ = 0;
+  size_t batch_events_ = 0;
   uint64_t batch_first_line_ = 1;
 };
 

@@ -73,7 +73,7 @@ struct import_options {
   /// that holds any stream is refused.
   bool append = false;
   /// Most events of one batch (one write group).
-  size_t batch_events = 4000;
+  size_t batch_events = 10000;
   /// Most bytes of events of one batch (payloads, metadata, names).
   size_t batch_bytes = size_t{16} << 20;
   /// Called after each chunk of lines checked and each batch committed

@@ -116,7 +116,7 @@ commands:
                        journal's version plus 1), else it is refused naming
                        the stream and versions. Without --append, an import
                        into a journal that has any stream is refused
-    --batch-events N   at most N events per batch (default 4000)
+    --batch-events N   at most N events per batch (default 10000)
   dead-letters DIR [KEY...]
                      list the inputs of process managers parked in the table
                      cairn.dead-letters: key, stream, version, position,
@@ -413,7 +413,7 @@ struct settings {
   bool append = false;
   /// Set by --progress (true) or --no-progress (false).
   std::optional<bool> progress;
-  uint64_t batch_events = 4000;
+  uint64_t batch_events = 10000;
   uint64_t from = 1;
   std::optional<uint64_t> limit;
   std::string category;
