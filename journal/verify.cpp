@@ -225,8 +225,9 @@ private:
 class checker {
 public:
   checker(const journal::impl& self, MDB_txn* t, size_t max_problems,
-          verify_report& report)
-    : self_(self), txn_(t), max_(max_problems), report_(report) {
+          verify_report& report, const verify_progress& progress)
+    : self_(self), txn_(t), max_(max_problems), report_(report),
+      progress_(progress) {
     // nop
   }
 
@@ -450,9 +451,14 @@ private:
     MDB_val k, v;
     int rc;
     event_record rec;
+    MDB_stat st{};
+    if (progress_)
+      mdb_stat(txn_, self_.log, &st);
     for (rc = c.get(k, v, MDB_FIRST); rc == MDB_SUCCESS;
          rc = c.get(k, v, MDB_NEXT)) {
       ++report_.log_entries;
+      if (progress_ && report_.log_entries % 4096 == 0)
+        progress_(report_.log_entries, st.ms_entries);
       if (k.mv_size != 8) {
         add("", 0, 0, "log key of bad size");
         continue;
@@ -491,6 +497,8 @@ private:
     }
     if (rc != MDB_NOTFOUND)
       return detail::lmdb_error(rc, "mdb_cursor_get(log)");
+    if (progress_)
+      progress_(report_.log_entries, st.ms_entries);
     return caf::none;
   }
 
@@ -662,6 +670,7 @@ private:
   MDB_txn* txn_;
   size_t max_;
   verify_report& report_;
+  const verify_progress& progress_;
   std::unordered_map<uint64_t, info> by_id_;
   /// Names of the streams whose row does not decode.
   std::unordered_set<std::string> malformed_;
@@ -671,14 +680,15 @@ private:
 
 } // namespace
 
-caf::expected<verify_report> verify(const journal& j, size_t max_problems) {
+caf::expected<verify_report> verify(const journal& j, size_t max_problems,
+                                    const verify_progress& progress) {
   auto& self = j.internals();
   std::shared_lock<std::shared_mutex> guard;
   detail::txn t;
   if (auto err = self.read_txn(guard, t))
     return err;
   verify_report report;
-  checker chk{self, t.get(), max_problems, report};
+  checker chk{self, t.get(), max_problems, report, progress};
   if (auto err = chk.run())
     return err;
   return report;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -65,8 +66,14 @@ struct verify_report {
 /// Returns the report; an error only when the journal cannot be read at all
 /// (`errc::storage_error`, e.g. naming LMDB's `MDB_CORRUPTED` and the
 /// database and position it met).
-/// Stops collecting after `max_problems` problems.
+/// Progress of `verify` through the log: entries checked, and the entries
+/// of the log.
+using verify_progress = std::function<void(uint64_t done, uint64_t total)>;
+
+/// Stops collecting after `max_problems` problems. Calls `progress`, if
+/// given, every few thousand log entries and at the end of the log.
 caf::expected<verify_report> verify(const journal& j,
-                                    size_t max_problems = 1000);
+                                    size_t max_problems = 1000,
+                                    const verify_progress& progress = {});
 
 } // namespace cairn::journal

@@ -1,16 +1,22 @@
-/// `cairn-journal`: inspects a Cairn journal without writing to it.
+/// `cairn-journal`: inspects a Cairn journal, exports and imports its
+/// events.
 ///
-/// The journal is opened read-only (`options::read_only`), so the tool is
-/// safe to run while a writer process uses the journal: every read runs in
-/// its own LMDB read transaction and sees the last commit before it began.
+/// The journal is opened read-only (`options::read_only`), except by the
+/// two commands below that write, so the tool is safe to run while a
+/// writer process uses the journal: every read runs in its own LMDB read
+/// transaction and sees the last commit before it began.
 ///
-/// One command writes: `dead-letters --replay` marks dead letters for
-/// replay (actors/dead_letter.hpp). It opens the journal for writing only
+/// Two commands write: `import` adds the events of an export
+/// (journal/import.hpp), and `dead-letters --replay` marks dead letters for
+/// replay (actors/dead_letter.hpp). They open the journal for writing only
 /// when no other process holds it (no process has its LMDB environment
-/// open, as the lock LMDB keeps on byte 0 of `lock.mdb` tells), and refuses
+/// open, as the lock LMDB keeps on byte 0 of `lock.mdb` tells), and refuse
 /// with exit status 1 naming the process otherwise: a running runtime's
 /// coordinator must stay the only writer. From a running program, use
-/// `cairn::replay_dead_letters` instead.
+/// `cairn::replay_dead_letters` instead of `--replay`.
+///
+/// `export`, `import` and `verify` show their progress on stderr when it is
+/// a terminal and their output is not piped (see `progress_wanted`).
 ///
 /// Exit status: 0 on success, 1 when the journal cannot be read (missing,
 /// another format, a corrupt record) or `verify` found problems, 2 for a
@@ -29,6 +35,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -45,6 +52,8 @@
 #include "journal/codec.hpp"
 #include "journal/errc.hpp"
 #include "journal/event_record.hpp"
+#include "journal/export.hpp"
+#include "journal/import.hpp"
 #include "journal/journal.hpp"
 #include "journal/options.hpp"
 #include "journal/verify.hpp"
@@ -58,8 +67,10 @@ namespace {
 constexpr const char* usage_text
   = R"(usage: cairn-journal <command> [options] DIR [args]
 
-Inspects the Cairn journal in directory DIR (the one holding data.mdb). The
-journal is opened read-only: running this next to a writer is safe.
+Inspects the Cairn journal in directory DIR (the one holding data.mdb),
+exports its events and imports them. The journal is opened read-only, except
+by import and dead-letters --replay: running the others next to a writer is
+safe.
 
 commands:
   ls DIR             list the streams: version, first stored version, events
@@ -79,6 +90,33 @@ commands:
                      the map is used
   verify DIR         check every record's checksum and structure, the stream
                      versions and the global log; exit 1 if anything is wrong
+  export DIR         write the events to stdout as JSON Lines, for backup,
+                     migration or another node: a header line, one line per
+                     event in position order (stream, version, type, schema
+                     version, timestamp, correlation and causation ids,
+                     metadata and payload in base64), an end line counting
+                     them and naming the next --from. Snapshots,
+                     checkpoints, dedup keys and tables are not exported
+    --from N           start at position N (default 1): what was committed
+                       since an earlier export ended (its next_from)
+  import DIR         add the events of an export read from stdin
+                     (cairn-journal import DIR < file.jsonl) to the journal
+                     in DIR, created if missing, each event at the version it
+                     had; positions are the journal's own, in the same order.
+                     Every line is checked before anything is written: a bad
+                     line is refused with its number (exit 1). The events
+                     commit in batches, each with a checkpoint of the import
+                     in the same transaction: after an interruption, the
+                     same import run again goes on where it stopped. Writes
+                     to the journal, so it refuses (exit 1) while another
+                     process holds it
+    --append           import into a journal that has streams already; each
+                       stream in the input must continue the journal's
+                       stream exactly (its first version in the input is the
+                       journal's version plus 1), else it is refused naming
+                       the stream and versions. Without --append, an import
+                       into a journal that has any stream is refused
+    --batch-events N   at most N events per batch (default 10000)
   dead-letters DIR [KEY...]
                      list the inputs of process managers parked in the table
                      cairn.dead-letters: key, stream, version, position,
@@ -92,10 +130,16 @@ commands:
 
 options of every command:
   --json             print one JSON document on stdout instead of text:
-                     ls, stats, verify, dead-letters: an object; cat,
-                     tail: an array of event objects; tail --follow: JSON
-                     Lines, one event object per line, flushed as events
-                     arrive
+                     ls, stats, verify, dead-letters, import: an object;
+                     cat, tail: an array of event objects; tail --follow:
+                     JSON Lines, one event object per line, flushed as
+                     events arrive (export writes JSON Lines always)
+  --progress         export, import, verify show their progress on stderr
+                     when it is a terminal and stdout is not piped (nor,
+                     for export, the terminal); --progress shows it always
+                     (as lines, at most one a second, when stderr is not a
+                     terminal)
+  --no-progress      never show progress
   --help, -h         print this text
 
 Options go anywhere after the command, as "--from 5" or "--from=5"; "--"
@@ -366,6 +410,10 @@ struct settings {
   bool payload = false;
   bool replay = false;
   bool all = false;
+  bool append = false;
+  /// Set by --progress (true) or --no-progress (false).
+  std::optional<bool> progress;
+  uint64_t batch_events = 10000;
   uint64_t from = 1;
   std::optional<uint64_t> limit;
   std::string category;
@@ -378,9 +426,11 @@ struct option_spec {
 };
 
 constexpr option_spec known_options[] = {
-  {"json", false},    {"help", false},   {"follow", false},
-  {"payload", false}, {"from", true},    {"limit", true},
-  {"category", true}, {"replay", false}, {"all", false},
+  {"json", false},        {"help", false},        {"follow", false},
+  {"payload", false},     {"from", true},         {"limit", true},
+  {"category", true},     {"replay", false},      {"all", false},
+  {"append", false},      {"batch-events", true}, {"progress", false},
+  {"no-progress", false},
 };
 
 /// A command, its positional arguments and the options it accepts beyond
@@ -399,7 +449,9 @@ const std::vector<command_spec>& commands() {
     {"cat", {"DIR", "STREAM"}, {"from", "limit", "payload"}},
     {"tail", {"DIR"}, {"from", "category", "follow", "limit", "payload"}},
     {"stats", {"DIR"}, {}},
-    {"verify", {"DIR"}, {}},
+    {"verify", {"DIR"}, {"progress", "no-progress"}},
+    {"export", {"DIR"}, {"from", "progress", "no-progress"}},
+    {"import", {"DIR"}, {"append", "batch-events", "progress", "no-progress"}},
     {"dead-letters", {"DIR"}, {"replay", "all"}, true},
     {"help", {}, {}},
   };
@@ -448,6 +500,10 @@ std::string apply_option(std::string_view name, const std::string& value,
     out.replay = true;
   else if (name == "all")
     out.all = true;
+  else if (name == "append")
+    out.append = true;
+  else if (name == "progress" || name == "no-progress")
+    out.progress = name == "progress";
   else if (name == "category")
     out.category = value;
   else if (uint64_t n = 0; !parse_number(value, n))
@@ -455,6 +511,10 @@ std::string apply_option(std::string_view name, const std::string& value,
            + "'";
   else if (name == "from")
     out.from = n;
+  else if (name == "batch-events" && n == 0)
+    return "option --batch-events needs a number above 0";
+  else if (name == "batch-events")
+    out.batch_events = n;
   else
     out.limit = n;
   return {};
@@ -513,7 +573,7 @@ std::string check_args(const settings& s,
   if (cmd == nullptr)
     return "unknown command '" + s.command + "'";
   for (auto& name : seen) {
-    bool common = name == "json" || name == "help";
+    bool common = (name == "json" && s.command != "export") || name == "help";
     bool own = false;
     for (auto& opt : cmd->options)
       own = own || opt == name;
@@ -566,11 +626,13 @@ caf::expected<std::unique_ptr<journal>> open_read_only(const std::string& dir) {
 
 /// Opens the journal in `dir` for writing, if no other process holds it.
 /// LMDB keeps a shared lock on byte 0 of `lock.mdb` in every process that
-/// has the environment open; a conflicting lock names such a process.
+/// has the environment open; a conflicting lock names such a process,
+/// and the error ends with `hint`. With `create`, a missing journal is
+/// created.
 caf::expected<std::unique_ptr<journal>>
-open_for_writing(const std::string& dir) {
+open_for_writing(const std::string& dir, bool create, const std::string& hint) {
   struct stat st;
-  if (::stat((dir + "/data.mdb").c_str(), &st) != 0)
+  if (!create && ::stat((dir + "/data.mdb").c_str(), &st) != 0)
     return make_error(errc::not_found,
                       "no journal at " + dir + " (it has no data.mdb)");
   auto lock_file = dir + "/lock.mdb";
@@ -587,14 +649,13 @@ open_for_writing(const std::string& dir) {
       return make_error(errc::storage_error,
                         "cannot check the lock of " + lock_file);
     if (probe.l_type != F_UNLCK)
-      return make_error(errc::invalid_argument,
-                        "the journal at " + dir + " is in use by process "
-                          + std::to_string(probe.l_pid)
-                          + "; stop it first, or replay from the program "
-                            "(cairn::replay_dead_letters)");
+      return make_error(errc::invalid_argument, "the journal at " + dir
+                                                  + " is in use by process "
+                                                  + std::to_string(probe.l_pid)
+                                                  + "; stop it first" + hint);
   }
   options opts;
-  opts.create = false;
+  opts.create = create;
   return journal::open(dir, opts);
 }
 
@@ -718,6 +779,109 @@ size_t next_count(const settings& s, uint64_t printed, size_t chunk) {
 
 bool limit_reached(const settings& s, uint64_t printed) {
   return s.limit && printed >= *s.limit;
+}
+
+// -- progress -----------------------------------------------------------------
+
+/// Returns whether `fd` is a pipe or a socket.
+bool is_piped(int fd) {
+  struct stat st;
+  return ::fstat(fd, &st) == 0
+         && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+}
+
+/// Returns whether a command shows progress: as asked by --progress or
+/// --no-progress, else when stderr is a terminal and stdout is not piped.
+/// `output_to_terminal_ok` is false for commands whose output would mix
+/// with the progress line on the terminal (export).
+bool progress_wanted(const settings& s, bool output_to_terminal_ok) {
+  if (s.progress)
+    return *s.progress;
+  if (::isatty(STDERR_FILENO) == 0 || is_piped(STDOUT_FILENO))
+    return false;
+  return output_to_terminal_ok || ::isatty(STDOUT_FILENO) == 0;
+}
+
+/// Shows progress on stderr: on a terminal, one line rewritten in place at
+/// most ten times a second; elsewhere (forced by --progress), a line at
+/// most once a second.
+class progress_display {
+public:
+  explicit progress_display(bool enabled)
+    : enabled_(enabled), terminal_(enabled && ::isatty(STDERR_FILENO) != 0) {
+    // nop
+  }
+
+  ~progress_display() {
+    clear();
+  }
+
+  progress_display(const progress_display&) = delete;
+  progress_display& operator=(const progress_display&) = delete;
+
+  /// Shows `text` if enough time passed since the last one, or if `force`.
+  void show(const std::string& text, bool force = false) {
+    if (!enabled_)
+      return;
+    auto now = now_ms();
+    auto interval = terminal_ ? 100 : 1000;
+    if (!force && shown_ && now - last_ms_ < interval)
+      return;
+    last_ms_ = now;
+    shown_ = true;
+    std::string line = terminal_ ? "\r\x1b[K" + text : text + "\n";
+    write_all(line);
+  }
+
+  /// Shows `text` as the last line, kept on the terminal.
+  void finish(const std::string& text) {
+    if (!enabled_)
+      return;
+    write_all(terminal_ ? "\r\x1b[K" + text + "\n" : text + "\n");
+    shown_ = false;
+  }
+
+  /// Erases the line on a terminal, so that what follows starts clean.
+  void clear() {
+    if (terminal_ && shown_) {
+      write_all("\r\x1b[K");
+      shown_ = false;
+    }
+  }
+
+private:
+  static int64_t now_ms() {
+    struct timespec ts;
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+  }
+
+  static void write_all(const std::string& str) {
+    size_t done = 0;
+    while (done < str.size()) {
+      auto n = ::write(STDERR_FILENO, str.data() + done, str.size() - done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return;
+      done += static_cast<size_t>(n);
+    }
+  }
+
+  bool enabled_;
+  bool terminal_;
+  bool shown_ = false;
+  int64_t last_ms_ = 0;
+};
+
+std::string percent(uint64_t done, uint64_t total) {
+  if (total == 0)
+    return "";
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), " (%.0f%%)",
+                100.0 * static_cast<double>(std::min(done, total))
+                  / static_cast<double>(total));
+  return buf;
 }
 
 // -- commands -----------------------------------------------------------------
@@ -866,7 +1030,16 @@ int run_stats(const journal& j, const settings& s) {
   double use = st->map_size == 0 ? 0.0
                                  : 100.0 * static_cast<double>(st->map_used)
                                      / static_cast<double>(st->map_size);
+  auto pending = find_unfinished_import(j);
+  if (!pending)
+    return fail(pending.error());
   if (s.json) {
+    std::string unfinished = "null";
+    if (*pending)
+      unfinished = json_object{}
+                     .num("lines", (*pending)->lines)
+                     .num("events", (*pending)->events)
+                     .done();
     std::cout << json_object{}
                    .str("path", j.path())
                    .str("id", j.id())
@@ -881,6 +1054,7 @@ int run_stats(const journal& j, const settings& s) {
                    .num("map_used", st->map_used)
                    .real("map_use_percent", use)
                    .num("file_size", st->file_size)
+                   .raw("unfinished_import", unfinished)
                    .done()
               << std::endl;
     return exit_ok;
@@ -905,6 +1079,11 @@ int run_stats(const journal& j, const settings& s) {
   line("map size", sized(st->map_size));
   line("map used", sized(st->map_used) + ", " + pct + " of the map");
   line("file size", sized(st->file_size));
+  if (*pending)
+    line("import", "UNFINISHED: " + std::to_string((*pending)->lines)
+                     + " lines, " + std::to_string((*pending)->events)
+                     + " events imported; run the same import again to "
+                       "finish it");
   std::cout.flush();
   return exit_ok;
 }
@@ -952,7 +1131,13 @@ void print_verify_json(const verify_report& rep, size_t max_problems) {
 
 int run_verify(const journal& j, const settings& s) {
   constexpr size_t max_problems = 1000;
-  auto rep = verify(j, max_problems);
+  progress_display progress{progress_wanted(s, true)};
+  auto shown = [&](uint64_t done, uint64_t total) {
+    progress.show("verify: log entry " + std::to_string(done) + " of "
+                  + std::to_string(total) + percent(done, total));
+  };
+  auto rep = verify(j, max_problems, shown);
+  progress.clear();
   if (!rep)
     return fail(rep.error());
   if (s.json) {
@@ -975,7 +1160,10 @@ int run_verify(const journal& j, const settings& s) {
 
 int run_dead_letters(const std::string& dir, const settings& s) {
   std::unique_ptr<journal> j;
-  auto opened = s.replay ? open_for_writing(dir) : open_read_only(dir);
+  auto opened = s.replay ? open_for_writing(dir, false,
+                                            ", or replay from the program "
+                                            "(cairn::replay_dead_letters)")
+                         : open_read_only(dir);
   if (!opened)
     return fail(opened.error());
   j = std::move(*opened);
@@ -1072,6 +1260,180 @@ int run_dead_letters(const std::string& dir, const settings& s) {
   return exit_ok;
 }
 
+// -- export and import --------------------------------------------------------
+
+/// Writes all of `bytes` to stdout.
+caf::error write_stdout(std::string_view bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    auto n = ::write(STDOUT_FILENO, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return make_error(errc::storage_error,
+                        std::string{"cannot write the export to stdout: "}
+                          + std::strerror(errno));
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+/// Warns on stderr about streams whose first events retention deleted: an
+/// export holds them from their first stored version, which an import
+/// accepts only with --append onto a journal that has the versions before.
+void warn_truncated(const journal& j) {
+  auto list = j.streams();
+  if (!list)
+    return;
+  std::string names;
+  size_t count = 0;
+  for (auto& info : *list) {
+    if (info.first_version <= 1)
+      continue;
+    if (++count <= 5)
+      names += (names.empty() ? "" : ", ") + info.name + " (from version "
+               + std::to_string(info.first_version) + ")";
+  }
+  if (count == 0)
+    return;
+  std::cerr << "cairn-journal: warning: " << count
+            << (count == 1 ? " stream starts" : " streams start")
+            << " after version 1, its first events deleted by retention: "
+            << names << (count > 5 ? ", ..." : "")
+            << "; an import takes them only with --append into a journal "
+               "that holds their earlier versions"
+            << std::endl;
+}
+
+int run_export(const journal& j, const settings& s) {
+  if (s.from <= 1)
+    warn_truncated(j);
+  progress_display progress{progress_wanted(s, false)};
+  auto shown = [&](uint64_t position, uint64_t last, uint64_t events) {
+    progress.show("export: position " + std::to_string(position) + " of "
+                  + std::to_string(last) + percent(position, last) + ", "
+                  + std::to_string(events) + " events");
+  };
+  auto res = export_events(j, s.from, write_stdout, shown);
+  if (!res) {
+    progress.clear();
+    return fail(res.error());
+  }
+  progress.finish("export: " + std::to_string(res->events)
+                  + " events; next export --from "
+                  + std::to_string(res->next_from));
+  return exit_ok;
+}
+
+/// Returns a descriptor of a seekable file holding stdin: stdin itself if
+/// it is a regular file, else a copy in an unlinked temporary file under
+/// $TMPDIR (or /tmp).
+caf::expected<int> seekable_stdin() {
+  struct stat st;
+  if (::fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode))
+    return STDIN_FILENO;
+  const char* tmp = std::getenv("TMPDIR");
+  std::string path = (tmp != nullptr && *tmp != '\0' ? tmp : "/tmp");
+  path += "/cairn-import-XXXXXX";
+  auto fd = ::mkstemp(path.data());
+  if (fd < 0)
+    return make_error(errc::storage_error,
+                      "cannot create a temporary file " + path
+                        + " for the input: " + std::strerror(errno));
+  ::unlink(path.c_str());
+  char buf[1 << 16];
+  for (;;) {
+    auto n = ::read(STDIN_FILENO, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      auto err = std::strerror(errno);
+      ::close(fd);
+      return make_error(errc::storage_error,
+                        std::string{"cannot read stdin: "} + err);
+    }
+    if (n == 0)
+      break;
+    for (ssize_t done = 0; done < n;) {
+      auto w = ::write(fd, buf + done, static_cast<size_t>(n - done));
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w < 0) {
+        auto err = std::strerror(errno);
+        ::close(fd);
+        return make_error(errc::storage_error,
+                          "cannot copy stdin to " + path + ": " + err);
+      }
+      done += w;
+    }
+  }
+  if (::lseek(fd, 0, SEEK_SET) != 0) {
+    ::close(fd);
+    return make_error(errc::storage_error, "cannot seek in " + path);
+  }
+  return fd;
+}
+
+int run_import(const std::string& dir, const settings& s) {
+  if (::isatty(STDIN_FILENO) != 0)
+    return usage_error("import reads an export from stdin: cairn-journal "
+                       "import DIR < file.jsonl");
+  auto fd = seekable_stdin();
+  if (!fd)
+    return fail(fd.error());
+  auto opened = open_for_writing(dir, true, "");
+  if (!opened)
+    return fail(opened.error());
+  auto& j = **opened;
+  progress_display progress{progress_wanted(s, true)};
+  import_options opts;
+  opts.append = s.append;
+  opts.batch_events = static_cast<size_t>(s.batch_events);
+  bool importing = false;
+  opts.progress = [&](const import_progress& p) {
+    bool first = !importing && p.what == import_progress::phase::importing;
+    importing = importing || first;
+    if (p.what == import_progress::phase::checking)
+      progress.show("import: checking line " + std::to_string(p.lines) + ", "
+                    + std::to_string(p.bytes) + " bytes"
+                    + percent(p.bytes, p.total_bytes));
+    else
+      progress.show("import: line " + std::to_string(p.lines) + " of "
+                      + std::to_string(p.total_lines)
+                      + percent(p.bytes, p.total_bytes) + ", "
+                      + std::to_string(p.events) + " events committed",
+                    first);
+  };
+  auto rep = import_events(j, *fd, opts);
+  progress.clear();
+  if (*fd != STDIN_FILENO)
+    ::close(*fd);
+  if (!rep)
+    return fail(rep.error());
+  if (s.json) {
+    std::cout << json_object{}
+                   .num("lines", rep->lines)
+                   .num("events", rep->events)
+                   .num("imported", rep->imported)
+                   .num("streams", rep->streams)
+                   .num("batches", rep->batches)
+                   .num("resumed_after_line", rep->resumed_after_line)
+                   .done()
+              << std::endl;
+    return exit_ok;
+  }
+  if (rep->resumed_after_line > 0)
+    std::cout << "resumed the unfinished import after line "
+              << rep->resumed_after_line << '\n';
+  std::cout << "imported " << rep->imported
+            << (rep->imported == 1 ? " event" : " events") << " into "
+            << rep->streams << (rep->streams == 1 ? " stream" : " streams")
+            << " in " << rep->batches
+            << (rep->batches == 1 ? " batch" : " batches") << " (" << rep->lines
+            << " lines)" << std::endl;
+  return exit_ok;
+}
+
 int dispatch(const journal& j, const settings& s) {
   if (s.command == "ls")
     return run_ls(j, s);
@@ -1081,6 +1443,8 @@ int dispatch(const journal& j, const settings& s) {
     return run_tail(j, s);
   if (s.command == "stats")
     return run_stats(j, s);
+  if (s.command == "export")
+    return run_export(j, s);
   return run_verify(j, s);
 }
 
@@ -1101,6 +1465,8 @@ int run(int argc, char** argv) {
     return usage_error(err);
   if (s.command == "dead-letters")
     return run_dead_letters(s.args[0], s);
+  if (s.command == "import")
+    return run_import(s.args[0], s);
   auto j = open_read_only(s.args[0]);
   if (!j)
     return fail(j.error());

@@ -8,7 +8,9 @@
 #include <lmdb.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <cstring>
@@ -22,6 +24,8 @@
 #include "journal/codec.hpp"
 #include "journal/errc.hpp"
 #include "journal/event_record.hpp"
+#include "journal/export.hpp"
+#include "journal/import.hpp"
 #include "journal/journal.hpp"
 #include "journal/write_group.hpp"
 #include "tests/support/child_process.hpp"
@@ -956,4 +960,539 @@ TEST_CASE("arguments over the maximum lengths are usage errors naming the "
     = cli({"dead-letters", "--replay", sample.dir, std::string(441, 'k')});
   CHECK(key.exit_code == 2);
   CHECK(key.output.find("over the maximum of 440") != std::string::npos);
+}
+
+// -- export and import --------------------------------------------------------
+
+namespace {
+
+/// `str` in single quotes for /bin/sh (the paths of tests hold none).
+std::string sh_quoted(const std::string& str) {
+  return "'" + str + "'";
+}
+
+/// Runs `command` with /bin/sh, capturing stdout and stderr together.
+run_result sh(const std::string& command) {
+  return cairn::test::run({"/bin/sh", "-c", command});
+}
+
+std::string cli_path() {
+  return sh_quoted(cairn::test::bin_path("cairn-journal"));
+}
+
+/// Runs `cairn-journal export ARGS DIR > FILE`; the output is stderr.
+run_result export_to(const std::string& dir, const std::string& file,
+                     const std::string& args = {}) {
+  return sh(cli_path() + " export " + args + " " + sh_quoted(dir) + " > "
+            + sh_quoted(file));
+}
+
+/// Runs `cairn-journal import ARGS DIR < FILE`.
+run_result import_from(const std::string& dir, const std::string& file,
+                       const std::string& args = {}) {
+  return sh(cli_path() + " import " + args + " " + sh_quoted(dir) + " < "
+            + sh_quoted(file));
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> result;
+  for (size_t at = 0, nl; (nl = text.find('\n', at)) != std::string::npos;
+       at = nl + 1)
+    result.push_back(text.substr(at, nl - at));
+  return result;
+}
+
+std::string join_lines(const std::vector<std::string>& lines) {
+  std::string result;
+  for (auto& l : lines)
+    result += l + '\n';
+  return result;
+}
+
+std::string all_byte_values() {
+  std::string result;
+  for (int i = 0; i < 256; ++i)
+    result += static_cast<char>(i);
+  return result;
+}
+
+/// A journal of five streams (one with a name that is not UTF-8), four
+/// event types and schema versions, binary metadata and payloads, ids with
+/// quotes and control characters, written in interleaved commits.
+struct rich_journal {
+  temp_dir tmp;
+  std::string dir = tmp.sub("source");
+
+  static const std::vector<std::string>& streams() {
+    static const std::vector<std::string> result{
+      "order-1", "order-2", "invoice-ü", std::string("raw-\xff\x01", 6),
+      "customer-7"};
+    return result;
+  }
+
+  rich_journal() {
+    auto j = open_journal(dir);
+    for (int round = 1; round <= 6; ++round) {
+      std::vector<cj::write_group> groups;
+      for (size_t s = 0; s < streams().size(); ++s) {
+        if ((round + static_cast<int>(s)) % 3 == 0)
+          continue; // not every stream in every commit
+        auto rec
+          = make_event("type_" + std::to_string(round % 4),
+                       all_byte_values() + streams()[s] + std::to_string(round),
+                       fixed_ts + round * 1000 + static_cast<int64_t>(s),
+                       "corr \"" + std::to_string(round) + "\"\n",
+                       s % 2 == 0 ? "" : "cause\t" + streams()[s]);
+        rec.schema_version = static_cast<uint32_t>(round % 3 + 1);
+        rec.metadata = s == 2 ? "" : std::string("\0trace=", 7) + streams()[s];
+        groups.push_back(group_of(streams()[s], {rec}));
+      }
+      auto res = j->commit(groups);
+      REQUIRE(res);
+    }
+    // One large payload.
+    append(*j, "order-1",
+           {make_event("big", std::string(200'000, 'x') + all_byte_values(),
+                       fixed_ts)});
+  }
+};
+
+/// Checks that `a` and `b` hold the same streams with the same events.
+void check_same_events(const std::string& a_dir, const std::string& b_dir) {
+  auto a = open_journal(a_dir);
+  auto b = open_journal(b_dir);
+  auto a_streams = a->streams();
+  auto b_streams = b->streams();
+  REQUIRE(a_streams);
+  REQUIRE(b_streams);
+  REQUIRE(a_streams->size() == b_streams->size());
+  for (size_t i = 0; i < a_streams->size(); ++i) {
+    auto& name = (*a_streams)[i].name;
+    CHECK((*b_streams)[i].name == name);
+    CHECK((*b_streams)[i].version == (*a_streams)[i].version);
+    auto x = a->read_stream(name);
+    auto y = b->read_stream(name);
+    REQUIRE(x);
+    REQUIRE(y);
+    REQUIRE(x->size() == y->size());
+    for (size_t k = 0; k < x->size(); ++k) {
+      CHECK((*y)[k].version == (*x)[k].version);
+      CHECK((*y)[k].record == (*x)[k].record);
+    }
+  }
+  auto x = a->read_all(1, 10000);
+  auto y = b->read_all(1, 10000);
+  REQUIRE(x);
+  REQUIRE(y);
+  REQUIRE(x->events.size() == y->events.size());
+  for (size_t k = 0; k < x->events.size(); ++k) {
+    CHECK(y->events[k].stream == x->events[k].stream);
+    CHECK(y->events[k].version == x->events[k].version);
+  }
+}
+
+} // namespace
+
+TEST_CASE("export then import into a new directory round-trips every "
+          "stream, version, type, metadata and payload exactly") {
+  rich_journal src;
+  auto first = src.tmp.sub("first.jsonl");
+  auto second = src.tmp.sub("second.jsonl");
+  auto copy = src.tmp.sub("copy");
+  auto exported = export_to(src.dir, first);
+  INFO(exported.output);
+  REQUIRE(exported.exit_code == 0);
+  auto imported = import_from(copy, first);
+  INFO(imported.output);
+  REQUIRE(imported.exit_code == 0);
+  CHECK(imported.output.find("imported 21 events into 5 streams")
+        != std::string::npos);
+  REQUIRE(export_to(copy, second).exit_code == 0);
+  auto text = cairn::test::read_file(first);
+  CHECK(text.size() > 200'000);
+  CHECK(cairn::test::read_file(second) == text);
+  check_same_events(src.dir, copy);
+  CHECK(cli({"verify", copy}).exit_code == 0);
+}
+
+TEST_CASE("export writes a header, one JSON line per event in position "
+          "order, and an end line naming the next --from") {
+  sample_journal sample;
+  auto file = sample.tmp.sub("out.jsonl");
+  auto res = export_to(sample.dir, file);
+  INFO(res.output);
+  REQUIRE(res.exit_code == 0);
+  CHECK(res.output.empty()); // no progress when not on a terminal
+  auto lines = split_lines(cairn::test::read_file(file));
+  REQUIRE(lines.size() == 8);
+  CHECK(lines[0] == R"({"cairn_export":1})");
+  CHECK(lines[1]
+        == R"({"position":1,"stream":"order-1","version":1,)"
+           R"("type":"order_placed","schema_version":1,)"
+           R"("timestamp_ns":1700000000123456789,"correlation_id":"corr-1",)"
+           R"("causation_id":"cmd-1","metadata":"",)"
+           R"("payload":"cGF5bG9hZCBvcmRlci0xIHYx"})");
+  for (size_t i = 1; i <= 6; ++i) {
+    CHECK(is_json(lines[i]));
+    CHECK(lines[i].find(R"({"position":)" + std::to_string(i) + ",") == 0);
+  }
+  CHECK(lines[7] == R"({"cairn_export_end":1,"events":6,"next_from":7})");
+  auto json = cli({"export", "--json", sample.dir});
+  CHECK(json.exit_code == 2);
+  CHECK(json.output.find("--json does not apply to export")
+        != std::string::npos);
+}
+
+TEST_CASE("export --from and import --append carry what was committed "
+          "since an earlier export") {
+  sample_journal sample;
+  auto full = sample.tmp.sub("full.jsonl");
+  auto more = sample.tmp.sub("more.jsonl");
+  auto copy = sample.tmp.sub("copy");
+  REQUIRE(export_to(sample.dir, full).exit_code == 0);
+  REQUIRE(import_from(copy, full).exit_code == 0);
+  {
+    auto j = open_journal(sample.dir);
+    append(*j, "order-2", {make_event("order_paid", "payload order-2 v2")});
+    append(*j, "refund-1", {make_event("refund_asked", "payload refund")});
+  }
+  REQUIRE(export_to(sample.dir, more, "--from 7").exit_code == 0);
+  auto lines = split_lines(cairn::test::read_file(more));
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[1].find(R"("stream":"order-2","version":2,)")
+        != std::string::npos);
+  auto refused = import_from(copy, more);
+  INFO(refused.output);
+  CHECK(refused.exit_code == 1);
+  CHECK(refused.output.find("is not empty: it holds 3 streams and 6 events; "
+                            "importing into it needs --append")
+        != std::string::npos);
+  auto appended = import_from(copy, more, "--append");
+  INFO(appended.output);
+  REQUIRE(appended.exit_code == 0);
+  check_same_events(sample.dir, copy);
+  // The full export again would repeat versions: refused, naming them.
+  auto again = import_from(copy, full, "--append");
+  CHECK(again.exit_code == 1);
+  CHECK(again.output.find(
+          "conflict: line 2: stream order-1 version 1 does not continue its "
+          "stream: the journal's stream is at version 3, so the next is 4")
+        != std::string::npos);
+  check_same_events(sample.dir, copy);
+}
+
+TEST_CASE("a bad line is refused with its number and what was wrong, and "
+          "nothing is imported") {
+  sample_journal sample;
+  auto file = sample.tmp.sub("good.jsonl");
+  REQUIRE(export_to(sample.dir, file).exit_code == 0);
+  auto good = split_lines(cairn::test::read_file(file));
+  REQUIRE(good.size() == 8);
+  struct bad_case {
+    const char* name;
+    std::string from; // replaced in line 5 (the fourth event)
+    std::string to;
+    std::string expected;
+  };
+  std::vector<bad_case> cases{
+    {"malformed JSON", R"(,"version":1,)", R"(,"version":1 )",
+     "line 5: column 46: expected ',' or '}'"},
+    {"missing field", R"("type":"order_placed",)", "",
+     R"(line 5: missing field "type")"},
+    {"bad base64", R"("payload":"cGF5)", R"("payload":"c$F5)",
+     R"(line 5: field "payload": invalid base64 at offset 1: '$')"},
+    {"stream name over the limit", R"("stream":"order-2")",
+     R"("stream":")" + std::string(256, 'o') + "\"",
+     "line 5: stream name of 256 bytes is over the maximum of 255"},
+    {"type name over the limit", R"("type":"order_placed")",
+     R"("type":")" + std::string(256, 't') + "\"",
+     "line 5: type name of 256 bytes is over the maximum of 255"},
+    {"unknown field", R"("metadata":"",)", R"("metadata":"","extra":1,)",
+     R"(line 5: unknown field "extra")"},
+    {"a version that does not follow", R"("version":1,)", R"("version":3,)",
+     "line 5: stream order-2 version 3 does not continue its stream: the "
+     "journal's stream is at version 0, so the next is 1"},
+  };
+  for (auto& c : cases) {
+    DYNAMIC_SECTION(c.name) {
+      auto lines = good;
+      auto at = lines[4].find(c.from);
+      REQUIRE(at != std::string::npos);
+      lines[4].replace(at, c.from.size(), c.to);
+      auto bad = sample.tmp.sub("bad.jsonl");
+      cairn::test::write_file(bad, join_lines(lines));
+      auto target = sample.tmp.sub("target");
+      auto res = import_from(target, bad, "--batch-events 1");
+      INFO(res.output);
+      CHECK(res.exit_code == 1);
+      CHECK(res.output.find(c.expected) != std::string::npos);
+      auto j = open_journal(target);
+      CHECK(j->last_position() == uint64_t{0});
+      CHECK(j->streams()->empty());
+      CHECK(!*j->table_get(cj::import_table, cj::import_checkpoint_key));
+    }
+  }
+  SECTION("a file cut short") {
+    auto cut = sample.tmp.sub("cut.jsonl");
+    auto text = join_lines(good);
+    cairn::test::write_file(cut, text.substr(0, text.size() - 60));
+    auto res = import_from(sample.tmp.sub("target"), cut);
+    INFO(res.output);
+    CHECK(res.exit_code == 1);
+    CHECK(res.output.find("line 7: column 201: unterminated string")
+          != std::string::npos);
+    auto no_end = sample.tmp.sub("no-end.jsonl");
+    good.pop_back();
+    cairn::test::write_file(no_end, join_lines(good));
+    auto res2 = import_from(sample.tmp.sub("target"), no_end);
+    CHECK(res2.exit_code == 1);
+    CHECK(res2.output.find("the input ends after line 7 inside the section "
+                           "begun at line 1, without its end line")
+          != std::string::npos);
+  }
+  SECTION("the output of another command") {
+    auto cat = sample.tmp.sub("cat.json");
+    REQUIRE(sh(cli_path() + " tail --json --follow " + sh_quoted(sample.dir)
+               + " --limit 2 > " + sh_quoted(cat))
+              .exit_code
+            == 0);
+    auto res = import_from(sample.tmp.sub("target"), cat);
+    CHECK(res.exit_code == 1);
+    CHECK(res.output.find("line 1: ") != std::string::npos);
+  }
+}
+
+TEST_CASE("a bad line in an import with --append leaves the journal as it "
+          "was") {
+  sample_journal sample;
+  auto other = sample.tmp.sub("other");
+  {
+    auto j = open_journal(other);
+    for (int i = 0; i < 10; ++i)
+      append(*j, "payment-" + std::to_string(i % 3),
+             {make_event("paid", "payment " + std::to_string(i), fixed_ts)});
+  }
+  auto file = sample.tmp.sub("other.jsonl");
+  REQUIRE(export_to(other, file).exit_code == 0);
+  auto lines = split_lines(cairn::test::read_file(file));
+  auto& last_event = lines[lines.size() - 2];
+  last_event.replace(last_event.find(R"("payload":")"), 11, R"("payload":"=)");
+  cairn::test::write_file(file, join_lines(lines));
+  auto before = sample.tmp.sub("before.jsonl");
+  auto after = sample.tmp.sub("after.jsonl");
+  REQUIRE(export_to(sample.dir, before).exit_code == 0);
+  auto res = import_from(sample.dir, file, "--append --batch-events 2");
+  INFO(res.output);
+  CHECK(res.exit_code == 1);
+  CHECK(res.output.find("line " + std::to_string(lines.size() - 1)
+                        + R"(: field "payload": invalid base64)")
+        != std::string::npos);
+  REQUIRE(export_to(sample.dir, after).exit_code == 0);
+  CHECK(cairn::test::read_file(after) == cairn::test::read_file(before));
+}
+
+TEST_CASE("an import killed between batches goes on where it stopped when "
+          "run again") {
+  temp_dir tmp;
+  auto src = tmp.sub("source");
+  {
+    auto j = open_journal(src);
+    for (int round = 0; round < 100; ++round) {
+      std::vector<cj::write_group> groups;
+      for (int s = 0; s < 30; ++s)
+        groups.push_back(
+          group_of("stream-" + std::to_string(s),
+                   {make_event("ev", "payload " + std::to_string(round),
+                               fixed_ts + round)}));
+      REQUIRE(j->commit(groups));
+    }
+  }
+  auto file = tmp.sub("all.jsonl");
+  REQUIRE(export_to(src, file).exit_code == 0);
+  auto lines = split_lines(cairn::test::read_file(file));
+  REQUIRE(lines.size() == 3002);
+  auto dst = tmp.sub("copy");
+  uint64_t reported = 0;
+  {
+    cairn::test::child_process child{
+      {"/bin/sh", "-c",
+       "exec " + cli_path() + " import --progress --batch-events 10 "
+         + sh_quoted(dst) + " < " + sh_quoted(file) + " 2>&1"}};
+    auto run = cairn::test::kill_at(child, cairn::test::kill_moment{1, -1},
+                                    [](const std::string& line) {
+                                      return line.rfind("import: line", 0) == 0;
+                                    });
+    REQUIRE(!run.stalled);
+    for (auto& line : run.lines) {
+      INFO(line);
+      if (line.rfind("import: line ", 0) == 0)
+        reported = std::max<uint64_t>(reported, std::stoull(line.substr(13)));
+    }
+    REQUIRE(reported > 0);
+  }
+  uint64_t done_lines = 0;
+  {
+    auto j = open_journal(dst);
+    auto row = j->table_get(cj::import_table, cj::import_checkpoint_key);
+    REQUIRE(row);
+    auto events = j->read_all(1, 10000);
+    REQUIRE(events);
+    if (*row) {
+      auto at = (*row)->find("lines=");
+      REQUIRE(at != std::string::npos);
+      done_lines = std::stoull((*row)->substr(at + 6));
+    } else {
+      done_lines = lines.size(); // finished before the kill
+    }
+    INFO("checkpoint: " << (*row ? **row : "none"));
+    // What was reported is committed, and the journal holds exactly the
+    // events of the lines the checkpoint covers.
+    CHECK(done_lines >= reported);
+    auto expected_events = std::min<uint64_t>(done_lines - 1, 3000);
+    REQUIRE(events->events.size() == expected_events);
+    for (size_t k = 0; k < events->events.size(); ++k)
+      REQUIRE(cj::export_event_line(events->events[k]) == lines[k + 1]);
+  }
+  auto other = tmp.sub("other.jsonl");
+  auto changed = lines;
+  changed[1].replace(changed[1].find("\"ev\""), 4, "\"ew\"");
+  cairn::test::write_file(other, join_lines(changed));
+  if (done_lines < lines.size()) {
+    auto stats = cli({"stats", dst});
+    CHECK(
+      stats.output.find("UNFINISHED: " + std::to_string(done_lines) + " lines")
+      != std::string::npos);
+    auto refused = import_from(dst, other);
+    INFO(refused.output);
+    CHECK(refused.exit_code == 1);
+    CHECK(refused.output.find("holds an unfinished import of another input")
+          != std::string::npos);
+  }
+  auto resumed = import_from(dst, file);
+  INFO(resumed.output);
+  if (done_lines < lines.size()) {
+    REQUIRE(resumed.exit_code == 0);
+    CHECK(resumed.output.find("resumed the unfinished import after line "
+                              + std::to_string(done_lines))
+          != std::string::npos);
+  }
+  CHECK(cli({"stats", "--json", dst}).output.find(R"("unfinished_import":null)")
+        != std::string::npos);
+  auto again = tmp.sub("again.jsonl");
+  REQUIRE(export_to(dst, again).exit_code == 0);
+  CHECK(cairn::test::read_file(again) == cairn::test::read_file(file));
+}
+
+TEST_CASE("import reads an export from a pipe as well as from a file") {
+  sample_journal sample;
+  auto file = sample.tmp.sub("out.jsonl");
+  REQUIRE(export_to(sample.dir, file).exit_code == 0);
+  auto copy = sample.tmp.sub("copy");
+  auto res = sh(cli_path() + " export " + sh_quoted(sample.dir) + " | "
+                + cli_path() + " import --json " + sh_quoted(copy));
+  INFO(res.output);
+  REQUIRE(res.exit_code == 0);
+  CHECK(res.output
+        == R"({"lines":8,"events":6,"imported":6,"streams":3,"batches":1,)"
+           R"("resumed_after_line":0})"
+           "\n");
+  check_same_events(sample.dir, copy);
+}
+
+TEST_CASE("export, import and verify show progress on a terminal and not "
+          "when their output is piped") {
+  sample_journal sample;
+  auto file = sample.tmp.sub("out.jsonl");
+  if (sh("script -qec true /dev/null < /dev/null").exit_code != 0) {
+    WARN("script(1) cannot run a pseudo-terminal here: the terminal half "
+         "is not checked");
+  } else {
+    // script(1) runs the command on a pseudo-terminal.
+    auto on_tty
+      = sh("script -qec "
+           + sh_quoted(cli_path() + " export " + sample.dir + " > " + file)
+           + " /dev/null < /dev/null");
+    INFO(on_tty.output);
+    CHECK(on_tty.output.find("export: 6 events; next export --from 7")
+          != std::string::npos);
+    auto imported = sh("script -qec "
+                       + sh_quoted(cli_path() + " import "
+                                   + sample.tmp.sub("copy") + " < " + file)
+                       + " /dev/null < /dev/null");
+    INFO(imported.output);
+    CHECK(imported.output.find("import: line 8 of 8") != std::string::npos);
+    CHECK(imported.output.find("imported 6 events") != std::string::npos);
+    auto verified
+      = sh("script -qec " + sh_quoted(cli_path() + " verify " + sample.dir)
+           + " /dev/null < /dev/null");
+    INFO(verified.output);
+    CHECK(verified.output.find("verify: log entry 6 of 6 (100%)")
+          != std::string::npos);
+    CHECK(verified.output.find("OK") != std::string::npos);
+  }
+  auto verify_piped = cli({"verify", sample.dir});
+  CHECK(verify_piped.output.find("verify:") == std::string::npos);
+  auto piped = sh(cli_path() + " export " + sh_quoted(sample.dir) + " 2>&1 | "
+                  + "grep -c export:");
+  CHECK(piped.output == "0\n");
+  auto to_file = export_to(sample.dir, file);
+  CHECK(to_file.output.empty()); // stderr is a pipe here
+  auto forced = export_to(sample.dir, file, "--progress");
+  CHECK(forced.output.find("export: 6 events; next export --from 7")
+        != std::string::npos);
+  auto import_quiet = import_from(sample.tmp.sub("copy2"), file);
+  CHECK(import_quiet.output.find("import:") == std::string::npos);
+}
+
+TEST_CASE("export warns about streams whose first events retention deleted") {
+  sample_journal sample;
+  {
+    auto j = open_journal(sample.dir);
+    REQUIRE(j->truncate_before("order-1", 3) == uint64_t{3});
+  }
+  auto file = sample.tmp.sub("out.jsonl");
+  auto res = export_to(sample.dir, file);
+  INFO(res.output);
+  CHECK(res.exit_code == 0);
+  CHECK(res.output.find("warning: 1 stream starts after version 1, its "
+                        "first events deleted by retention: order-1 (from "
+                        "version 3)")
+        != std::string::npos);
+  auto imported = import_from(sample.tmp.sub("copy"), file);
+  CHECK(imported.exit_code == 1);
+  CHECK(imported.output.find("stream order-1 version 3 does not continue its "
+                             "stream: the journal's stream is at version 0")
+        != std::string::npos);
+}
+
+TEST_CASE("export stops at a corrupted record without its end line, and "
+          "import refuses the cut-off file") {
+  corrupted_journal bad;
+  auto file = bad.tmp.sub("out.jsonl");
+  auto res = export_to(bad.dir, file);
+  INFO(res.output);
+  CHECK(res.exit_code == 1);
+  CHECK(res.output.find("order-3") != std::string::npos);
+  auto text = cairn::test::read_file(file);
+  CHECK(text.find("cairn_export_end") == std::string::npos);
+  auto imported = import_from(bad.tmp.sub("copy"), file);
+  CHECK(imported.exit_code == 1);
+  CHECK(imported.output.find("without its end line: the export is "
+                             "incomplete")
+        != std::string::npos);
+}
+
+TEST_CASE("import refuses a journal that another process holds open") {
+  sample_journal sample;
+  auto file = sample.tmp.sub("out.jsonl");
+  REQUIRE(export_to(sample.dir, file).exit_code == 0);
+  auto target = sample.tmp.sub("target");
+  auto held = open_journal(target); // this process holds it
+  auto res = import_from(target, file);
+  INFO(res.output);
+  CHECK(res.exit_code == 1);
+  CHECK(res.output.find("is in use by process " + std::to_string(::getpid()))
+        != std::string::npos);
+  CHECK(held->last_position() == uint64_t{0});
+  CHECK(cli({"import", "--batch-events", "0", target}).exit_code == 2);
 }
