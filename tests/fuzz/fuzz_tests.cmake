@@ -44,7 +44,7 @@ endif()
 
 include(ExternalProject)
 
-set(cairn_fuzz_targets codec record stream_row snapshot outbox config)
+set(cairn_fuzz_targets codec record stream_row snapshot outbox export config)
 set(cairn_fuzz_bin "${PROJECT_BINARY_DIR}/fuzz")
 set(cairn_fuzz_byproducts)
 foreach(target IN LISTS cairn_fuzz_targets)
