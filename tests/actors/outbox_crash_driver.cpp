@@ -3,12 +3,15 @@
 // either of them with SIGKILL at random moments and starts it again.
 //
 // Usage:
-//   cairn-outbox-crash-driver target DIR PORT_FILE
+//   cairn-outbox-crash-driver target DIR PORT_FILE [max-active=N]
 //   cairn-outbox-crash-driver source DIR PORT_FILE SEED [window=N]
+//                             [max-active=N]
 //
 // Each side opens a runtime on its own journal DIR (sync mode full, a
-// snapshot every 4 events). The two talk over CAF's network layer (BASP on
-// 127.0.0.1), the transport between runtimes of different processes:
+// snapshot every 4 events; with `max-active`, its registries passivate
+// entities and process instances while more than N run). The two talk over
+// CAF's network layer (BASP on 127.0.0.1), the transport between runtimes of
+// different processes:
 //
 // - the target keeps the `sink` aggregates of outbox_work.hpp. It publishes
 //   its registry on a port the OS picks, writes the port to PORT_FILE
@@ -113,8 +116,10 @@ struct driver_config : caf::actor_system_config {
 };
 
 caf::expected<std::unique_ptr<cairn::runtime>>
-start_runtime(caf::actor_system& sys, const std::string& dir) {
+start_runtime(caf::actor_system& sys, const std::string& dir,
+              uint64_t max_active) {
   cairn::runtime_options opts;
+  opts.registry.max_active = max_active;
   opts.journal_path = dir;
   opts.journal.sync = cairn::journal::sync_mode::full;
   opts.aggregates.snapshot_every = 4;
@@ -143,10 +148,11 @@ caf::behavior effect_reporter(caf::event_based_actor*) {
   };
 }
 
-int run_target(const std::string& dir, const std::string& port_file) {
+int run_target(const std::string& dir, const std::string& port_file,
+               uint64_t max_active) {
   driver_config cfg;
   caf::actor_system sys{cfg};
-  auto rt = start_runtime(sys, dir);
+  auto rt = start_runtime(sys, dir, max_active);
   if (!rt) {
     std::fprintf(stderr, "outbox crash driver: cannot start: %s\n",
                  cairn::describe(rt.error()).c_str());
@@ -490,10 +496,10 @@ caf::behavior stats_reporter(caf::event_based_actor* self, caf::actor outbox) {
 }
 
 int run_source(const std::string& dir, const std::string& port_file,
-               uint64_t seed, uint64_t window) {
+               uint64_t seed, uint64_t window, uint64_t max_active) {
   driver_config cfg;
   caf::actor_system sys{cfg};
-  auto rt = start_runtime(sys, dir);
+  auto rt = start_runtime(sys, dir, max_active);
   if (!rt) {
     std::fprintf(stderr, "outbox crash driver: cannot start: %s\n",
                  cairn::describe(rt.error()).c_str());
@@ -528,30 +534,57 @@ int run_source(const std::string& dir, const std::string& port_file,
   return rc;
 }
 
+/// The command line.
+struct settings {
+  std::string role;
+  std::string dir;
+  std::string port_file;
+  uint64_t seed = 0;
+  uint64_t window = 12;
+  uint64_t max_active = 0;
+};
+
+bool parse_args(int argc, char** argv, settings& out) {
+  if (argc < 4)
+    return false;
+  out.role = argv[1];
+  out.dir = argv[2];
+  out.port_file = argv[3];
+  auto source = out.role == "source";
+  if (!source && out.role != "target")
+    return false;
+  int i = 4;
+  if (source && (argc < 5 || !parse_u64(argv[i++], out.seed)))
+    return false;
+  for (; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto eq = arg.find('=');
+    if (eq == std::string::npos)
+      return false;
+    auto key = arg.substr(0, eq);
+    uint64_t* field = key == "max-active"         ? &out.max_active
+                      : key == "window" && source ? &out.window
+                                                  : nullptr;
+    if (field == nullptr || !parse_u64(arg.substr(eq + 1), *field))
+      return false;
+  }
+  return out.window > 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
-  auto usage = [] {
+  settings args;
+  if (!parse_args(argc, argv, args)) {
     std::fprintf(stderr,
-                 "usage: cairn-outbox-crash-driver target DIR PORT_FILE\n"
+                 "usage: cairn-outbox-crash-driver target DIR PORT_FILE "
+                 "[max-active=N]\n"
                  "       cairn-outbox-crash-driver source DIR PORT_FILE SEED "
-                 "[window=N]\n");
+                 "[window=N] [max-active=N]\n");
     return 2;
-  };
-  if (argc < 4)
-    return usage();
-  std::string role = argv[1];
-  if (role == "target" && argc == 4)
-    return run_target(argv[2], argv[3]);
-  uint64_t seed = 0;
-  uint64_t window = 12;
-  if (role != "source" || argc < 5 || argc > 6 || !parse_u64(argv[4], seed))
-    return usage();
-  if (argc == 6) {
-    std::string arg = argv[5];
-    if (arg.compare(0, 7, "window=") != 0 || !parse_u64(arg.substr(7), window)
-        || window == 0)
-      return usage();
   }
-  return run_source(argv[2], argv[3], seed, window);
+  if (args.role == "target")
+    return run_target(args.dir, args.port_file, args.max_active);
+  return run_source(args.dir, args.port_file, args.seed, args.window,
+                    args.max_active);
 }

@@ -507,12 +507,17 @@ struct side {
   /// Their sums over the runs before.
   uint64_t totals[3] = {0, 0, 0};
 
-  void start() {
+  /// Starts the side; with `crowded`, its registries keep at most 3
+  /// entities (or instances) running, passivating the others.
+  void start(bool crowded) {
     for (size_t i = 0; i < 3; ++i) {
       totals[i] += counters[i];
       counters[i] = 0;
     }
-    child = std::make_unique<child_process>(argv);
+    auto args = argv;
+    if (crowded)
+      args.emplace_back("max-active=3");
+    child = std::make_unique<child_process>(args);
     ready = false;
     lines = 0;
     ended = false;
@@ -647,12 +652,12 @@ TEST_CASE("commands routed through the outbox between two processes killed "
     auto& source = sides[0];
     auto& target = sides[1];
     // The target first, so that its journal exists when the source looks.
-    target.start();
+    target.start(false);
     auto until = clock_type::now() + stall_limit;
     while (!target.ready && !target.ended && clock_type::now() < until)
       drain(target, p, pr, 100);
     REQUIRE(target.ready);
-    source.start();
+    source.start(false);
     auto last_progress = clock_type::now();
     std::optional<clock_type::time_point> kills_over;
     auto last_lines = pr.settled.size() + pr.routed.size();
@@ -748,7 +753,9 @@ TEST_CASE("commands routed through the outbox between two processes killed "
         INFO(head_of(problems));
         REQUIRE(problems.empty());
       }
-      v.start();
+      // Every third start crowded: entities and instances passivate and
+      // recover while deliveries and outcomes arrive.
+      v.start(std::uniform_int_distribution<int>{0, 2}(rng) == 0);
       next_kill(victim, lines, ms);
       round_start = clock_type::now();
       victim_lines = sides[victim].lines;
