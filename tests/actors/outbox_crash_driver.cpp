@@ -281,7 +281,15 @@ caf::behavior link_impl(link_pointer self, std::string port_file) {
         ->request(st.target, 8s, std::move(entity), atm, std::move(key), index,
                   std::move(bytes))
         .then([self, id](caf::message& msg) { finish(self, id, msg); },
-              [self, id](caf::error& err) { finish(self, id, err); });
+              [self, id](caf::error& err) {
+                // CAF 0.17 has no catch-all response handler: a reply the
+                // handler above does not take (the sink's `uint64_t`)
+                // arrives as `unexpected_response`, holding the reply.
+                if (err == caf::sec::unexpected_response)
+                  finish(self, id, std::move(err.context()));
+                else
+                  finish(self, id, std::move(err));
+              });
       return rp;
     },
   };
