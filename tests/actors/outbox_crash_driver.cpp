@@ -108,10 +108,15 @@ bool parse_u64(const std::string& str, uint64_t& out) {
 
 /// The configuration of both sides: the network layer, and the types that
 /// cross it.
+/// The BASP handshake's app identifier names the port file, so that a
+/// stale port taken over by another program's CAF node is refused at
+/// hello rather than served by the wrong node.
 struct driver_config : caf::actor_system_config {
-  driver_config() {
+  explicit driver_config(const std::string& port_file) {
     load<caf::io::middleman>();
     add_message_type<cairn::entity_id>("cairn.entity_id");
+    set("middleman.app-identifiers",
+        std::vector<std::string>{"cairn-outbox-crash:" + port_file});
   }
 };
 
@@ -150,7 +155,7 @@ caf::behavior effect_reporter(caf::event_based_actor*) {
 
 int run_target(const std::string& dir, const std::string& port_file,
                uint64_t max_active) {
-  driver_config cfg;
+  driver_config cfg{port_file};
   caf::actor_system sys{cfg};
   auto rt = start_runtime(sys, dir, max_active);
   if (!rt) {
@@ -505,7 +510,7 @@ caf::behavior stats_reporter(caf::event_based_actor* self, caf::actor outbox) {
 
 int run_source(const std::string& dir, const std::string& port_file,
                uint64_t seed, uint64_t window, uint64_t max_active) {
-  driver_config cfg;
+  driver_config cfg{port_file};
   caf::actor_system sys{cfg};
   auto rt = start_runtime(sys, dir, max_active);
   if (!rt) {
