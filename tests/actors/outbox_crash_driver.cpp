@@ -131,8 +131,7 @@ start_runtime(caf::actor_system& sys, const std::string& dir,
   return cairn::runtime::start(sys, opts);
 }
 
-// -- the target
-// -----------------------------------------------------------------
+// -- the target ---------------------------------------------------------------
 
 /// Prints the effects the target's feed delivers.
 caf::behavior effect_reporter(caf::event_based_actor*) {
@@ -200,8 +199,7 @@ int run_target(const std::string& dir, const std::string& port_file,
   return 4;
 }
 
-// -- the source: the link to the target
-// -----------------------------------------
+// -- the source: the link to the target ---------------------------------------
 
 struct link_state {
   std::string port_file;
@@ -300,8 +298,7 @@ caf::behavior link_impl(link_pointer self, std::string port_file) {
   };
 }
 
-// -- the source: the feeder
-// -----------------------------------------------------
+// -- the source: the feeder ---------------------------------------------------
 
 /// One job, as the feeder tracks it.
 struct job {

@@ -90,8 +90,7 @@ std::string head_of(const std::vector<std::string>& xs, size_t max = 20) {
   return result;
 }
 
-// -- the plan
-// -------------------------------------------------------------------
+// -- the plan -----------------------------------------------------------------
 
 /// What the work of one seed commands.
 struct plan {
@@ -119,8 +118,7 @@ struct plan {
   }
 };
 
-// -- reading the journals
-// -------------------------------------------------------
+// -- reading the journals -----------------------------------------------------
 
 caf::expected<std::unique_ptr<journal::journal>>
 open_read_only(const std::string& dir) {
@@ -466,8 +464,7 @@ std::vector<std::string> check(const std::string& src_dir,
   return problems;
 }
 
-// -- the two processes
-// ----------------------------------------------------------
+// -- the two processes --------------------------------------------------------
 
 /// What the test knows from the source's reports (over all its runs).
 struct progress {

@@ -27,8 +27,7 @@
 /// alone, so a redelivery decides the same way.
 namespace cairn::test::outbox_work {
 
-// -- the target aggregate, in the target journal
-// --------------------------------
+// -- the target aggregate, in the target journal ------------------------------
 
 /// A command took effect at the target.
 struct effect_applied {
@@ -84,8 +83,7 @@ struct sink {
   }
 };
 
-// -- the process manager, in the source journal
-// ---------------------------------
+// -- the process manager, in the source journal -------------------------------
 
 /// One command of a job: its target entity and whether the target refuses
 /// it.
@@ -193,8 +191,7 @@ struct job_manager {
   }
 };
 
-// -- the work
-// -------------------------------------------------------------------
+// -- the work -----------------------------------------------------------------
 
 struct job_item {
   std::string id;
