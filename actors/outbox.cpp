@@ -118,8 +118,17 @@ void deliver(pointer self, const std::string& key, caf::timespan delay) {
   self->request(target, st.settings.delivery_timeout, std::move(msg))
     .then([self, key](caf::message&) { record(self, key, true, {}); },
           [self, key, delay](caf::error& err) {
-            if (code_of(err) == errc::duplicate
-                && context_of(err).find(key) != std::string::npos) {
+            if (err == caf::sec::unexpected_response) {
+              // The target answered with a value. CAF 0.17 has no catch-all
+              // response handler: the handler above does not take a reply
+              // such as `(int64_t)`, which arrives here instead. Taken as a
+              // failure, it would be delivered again: no second effect
+              // where the target stored the key, but one more round trip
+              // each time, and an answer that stores nothing would be
+              // retried for ever.
+              record(self, key, true, {});
+            } else if (code_of(err) == errc::duplicate
+                       && context_of(err).find(key) != std::string::npos) {
               // This very command took effect at an earlier delivery: the
               // target found its key.
               ++self->state.duplicates;

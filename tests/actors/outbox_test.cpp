@@ -1,5 +1,8 @@
 #include "actors/outbox.hpp"
 
+#include <atomic>
+#include <memory>
+
 #include <catch2/catch.hpp>
 
 #include "caf/all.hpp"
@@ -384,4 +387,53 @@ TEST_CASE_METHOD(fixture, "bad deliveries and bad outbox rows are refused "
   CHECK(balance("eve") == (outbox_rows() == 1 ? 3 : 0));
   CHECK(*ledger->journal()->stream_version("account-eve")
         == (outbox_rows() == 1 ? 2 : 1));
+}
+
+TEST_CASE_METHOD(fixture, "a command through the outbox is recorded on its "
+                          "first delivery, without a retry") {
+  open("gil");
+  request_bill("b9", "gil", 4);
+  REQUIRE(eventually([&] { return !settlements("b9").empty(); }));
+  REQUIRE(eventually([&] { return outbox_rows() == 0; }));
+  auto [delivered, duplicates, retries, pending, corrupt] = dispatcher_stats();
+  CHECK(delivered == 1);
+  CHECK(duplicates == 0);
+  CHECK(retries == 0);
+  CHECK(pending == 0);
+  CHECK(corrupt == 0);
+}
+
+TEST_CASE_METHOD(fixture, "a target's answer of any type counts as the "
+                          "command's acceptance, even one that stores "
+                          "nothing") {
+  // Answers without storing the key: a redelivery would take effect again,
+  // so only the first answer can tell the dispatcher the command was taken.
+  auto answers = std::make_shared<std::atomic<int>>(0);
+  caf::actor target;
+  SECTION("a value") {
+    target = sys.spawn([answers]() -> caf::behavior {
+      return {
+        [answers](entity_id&, deliver_atom, std::string&, uint32_t,
+                  std::string&) -> std::string {
+          ++*answers;
+          return "taken";
+        },
+      };
+    });
+  }
+  SECTION("an empty answer") {
+    target = sys.spawn([answers]() -> caf::behavior {
+      return {
+        [answers](entity_id&, deliver_atom, std::string&, uint32_t,
+                  std::string&) { ++*answers; },
+      };
+    });
+  }
+  billing->route<account>(target);
+  request_bill("b10", "hal", 6);
+  REQUIRE(eventually([&] { return !settlements("b10").empty(); }));
+  CHECK(settlements("b10").at(0).accepted);
+  CHECK(*answers == 1);
+  CHECK(std::get<2>(dispatcher_stats()) == 0); // no retry
+  self->send_exit(target, caf::exit_reason::user_shutdown);
 }
