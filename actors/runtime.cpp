@@ -1,9 +1,11 @@
 #include "actors/runtime.hpp"
 
 #include <iostream>
+#include <optional>
 
 #include "caf/all.hpp"
 
+#include "actors/cluster/identity.hpp"
 #include "actors/outbox.hpp"
 
 namespace cairn {
@@ -87,9 +89,20 @@ caf::expected<std::unique_ptr<runtime>> runtime::start(caf::actor_system& sys,
                                                        runtime_options opts) {
   if (auto err = validate(opts.aggregates))
     return err;
+  std::optional<cluster::membership> members;
+  if (opts.cluster.enabled()) {
+    auto m = cluster::membership::make(opts.cluster);
+    if (!m)
+      return std::move(m.error());
+    members = std::move(*m);
+  }
   auto j = journal::journal::open(opts.journal_path, opts.journal);
   if (!j)
     return std::move(j.error());
+  if (members)
+    if (auto err
+        = cluster::claim_identity(**j, members->self().id, members->digest()))
+      return err;
   auto last = (*j)->last_position();
   if (!last)
     return std::move(last.error());

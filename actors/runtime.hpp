@@ -15,6 +15,7 @@
 #include "caf/expected.hpp"
 
 #include "actors/aggregate.hpp"
+#include "actors/cluster/membership.hpp"
 #include "actors/coordinator.hpp"
 #include "actors/registry.hpp"
 #include "actors/subscription_hub.hpp"
@@ -31,6 +32,8 @@ struct runtime_options {
   coordinator_settings coordinator;
   aggregate_settings aggregates;
   registry_settings registry;
+  /// The `cluster.*` keys; a runtime with a `node_id` runs in a cluster.
+  cluster::settings cluster;
 };
 
 namespace detail {
