@@ -15,6 +15,7 @@
 #include "caf/sec.hpp"
 #include "caf/settings.hpp"
 
+#include "actors/cluster/node.hpp"
 #include "journal/errc.hpp"
 
 namespace cairn {
@@ -471,7 +472,13 @@ caf::error config::load(std::vector<std::string> args) {
   if (!loaded_file_.empty())
     if (auto err = check_file(loaded_file_))
       return err;
-  return validate();
+  if (auto err = validate())
+    return err;
+  if (!cluster_node_id.empty() && !cluster_configured_) {
+    cluster::configure(*this, cluster_settings());
+    cluster_configured_ = true;
+  }
+  return caf::none;
 }
 
 caf::error config::check_file(const std::string& path) const {

@@ -169,8 +169,10 @@ public:
   // -- loading ----------------------------------------------------------------
 
   /// Reads the config file and the flags of `argv` (flags win), then
-  /// `validate()`s. With `--help` or `--dump-config`, CAF prints and sets
-  /// `cli_helptext_printed`; the caller should then exit.
+  /// `validate()`s. With `cluster.node-id` set, prepares the actor system
+  /// for the cluster (`cluster::configure`: CAF's middleman, heartbeats). With
+  /// `--help` or `--dump-config`, CAF prints and sets `cli_helptext_printed`;
+  /// the caller should then exit.
   ///
   /// Errors: `errc::bad_config`, see the class documentation.
   caf::error load(int argc, char** argv);
@@ -216,6 +218,7 @@ private:
   caf::error translate(const caf::error& err) const;
 
   std::string loaded_file_;
+  bool cluster_configured_ = false;
 };
 
 } // namespace cairn

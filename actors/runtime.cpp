@@ -5,7 +5,9 @@
 
 #include "caf/all.hpp"
 
+#include "actors/cluster/announce.hpp"
 #include "actors/cluster/identity.hpp"
+#include "actors/cluster/node.hpp"
 #include "actors/outbox.hpp"
 
 namespace cairn {
@@ -42,6 +44,13 @@ caf::actor runtime_state::outbox() {
       sys, env->journal, env->coordinator,
       [r = routing](const std::string& category) { return r->find(category); });
   return outbox_hdl;
+}
+
+caf::actor runtime_state::cluster_router(const std::string& category,
+                                         caf::actor local) {
+  if (!cluster || !local)
+    return local;
+  return cluster->router(category, std::move(local));
 }
 
 } // namespace detail
@@ -90,7 +99,7 @@ caf::expected<std::unique_ptr<runtime>> runtime::start(caf::actor_system& sys,
   if (auto err = validate(opts.aggregates))
     return err;
   std::optional<cluster::membership> members;
-  if (opts.cluster.enabled()) {
+  if (opts.cluster.enabled() && !opts.cluster.nodes.empty()) {
     auto m = cluster::membership::make(opts.cluster);
     if (!m)
       return std::move(m.error());
@@ -115,7 +124,26 @@ caf::expected<std::unique_ptr<runtime>> runtime::start(caf::actor_system& sys,
                                        st->hub, env->capability);
   env->settings = st->opts.aggregates;
   st->env = std::move(env);
-  return std::unique_ptr<runtime>{new runtime(std::move(st))};
+  std::unique_ptr<runtime> rt{new runtime(st)};
+  if (st->opts.cluster.enabled()) {
+    std::weak_ptr<detail::runtime_state> weak = st;
+    auto local = [weak](const std::string& category) -> caf::actor {
+      auto fn = detail::registered_category(category);
+      auto st = weak.lock();
+      if (!fn || !st)
+        return {};
+      return fn(*st);
+    };
+    auto node = cluster::node::start(sys, st->opts.cluster, std::move(local));
+    if (!node)
+      return std::move(node.error());
+    st->cluster = std::move(*node);
+    if (members)
+      if (auto err = st->cluster->join(
+            std::make_shared<const cluster::membership>(std::move(*members))))
+        return err;
+  }
+  return rt;
 }
 
 void runtime::route(const std::string& category, caf::actor registry) {
@@ -150,17 +178,58 @@ std::vector<caf::actor> runtime::routers() {
   return st_->routers;
 }
 
-void runtime::stop() {
+caf::error runtime::join(std::vector<std::string> nodes) {
+  if (!st_->cluster)
+    return make_error(errc::invalid_argument,
+                      "runtime::join: the runtime is not clustered (no "
+                      "cluster.node-id)");
+  auto s = st_->opts.cluster;
+  s.nodes = std::move(nodes);
+  auto m = cluster::membership::make(s);
+  if (!m)
+    return std::move(m.error());
+  auto& j = *st_->env->journal;
+  caf::scoped_actor self{st_->sys};
+  auto coordinator = st_->env->coordinator;
+  auto commit = [&](const journal::write_group& g) {
+    caf::error result;
+    self->request(coordinator, stop_timeout, commit_atom::value, g)
+      .receive([](journal::group_receipt&) {},
+               [&](caf::error& err) { result = std::move(err); });
+    return result;
+  };
+  if (auto err = cluster::claim_identity(j, m->self().id, m->digest(), commit))
+    return err;
+  return st_->cluster->join(
+    std::make_shared<const cluster::membership>(std::move(*m)));
+}
+
+uint16_t runtime::cluster_port() const noexcept {
+  return st_->cluster ? st_->cluster->port() : 0;
+}
+
+std::map<std::string, std::string> runtime::peers() {
+  return st_->cluster ? st_->cluster->peers()
+                      : std::map<std::string, std::string>{};
+}
+
+std::map<std::string, std::string> runtime::stop() {
+  std::map<std::string, std::string> peer_states;
   std::vector<caf::actor> first;
   std::vector<caf::actor> last;
   {
     std::lock_guard<std::mutex> guard{st_->mtx};
     if (st_->stopped)
-      return;
+      return peer_states;
     st_->stopped = true;
+    // The cluster first: unpublished, its links and routers stopped with
+    // the registries.
+    if (st_->cluster)
+      first = st_->cluster->shutdown(peer_states);
     // Subscriptions, routers and registries (with their entities and
     // process instances) first, then the outbox, then what they all use.
-    first = std::move(st_->adopted);
+    for (auto& hdl : st_->adopted)
+      first.push_back(std::move(hdl));
     st_->adopted.clear();
     st_->routers.clear();
     for (auto& [type, hdl] : st_->registries)
@@ -184,6 +253,7 @@ void runtime::stop() {
   if (left > 0)
     std::cerr << "cairn: runtime: " << left << " actors did not stop within "
               << stop_timeout.count() / 1000000 << " ms\n";
+  return peer_states;
 }
 
 } // namespace cairn

@@ -6,6 +6,18 @@ namespace cairn::cluster {
 
 caf::error claim_identity(journal::journal& j, const std::string& node_id,
                           const std::string& digest) {
+  return claim_identity(j, node_id, digest,
+                        [&j](const journal::write_group& g) -> caf::error {
+                          if (auto receipt = j.commit(g); !receipt)
+                            return std::move(receipt.error());
+                          return caf::none;
+                        });
+}
+
+caf::error claim_identity(
+  const journal::journal& j, const std::string& node_id,
+  const std::string& digest,
+  const std::function<caf::error(const journal::write_group&)>& commit) {
   auto old_id = j.table_get(identity_table, "node-id");
   if (!old_id)
     return std::move(old_id.error());
@@ -16,9 +28,7 @@ caf::error claim_identity(journal::journal& j, const std::string& node_id,
     journal::write_group g;
     g.tables.push_back({identity_table, "node-id", node_id, false});
     g.tables.push_back({identity_table, "digest", digest, false});
-    if (auto receipt = j.commit(g); !receipt)
-      return std::move(receipt.error());
-    return caf::none;
+    return commit(g);
   }
   if (**old_id != node_id)
     return make_error(errc::bad_config, "cluster.node-id: the journal at "

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "caf/error.hpp"
@@ -31,5 +32,12 @@ constexpr const char* identity_table = "cairn.cluster";
 /// `cluster.nodes` make it); the journal's write and read errors.
 caf::error claim_identity(journal::journal& j, const std::string& node_id,
                           const std::string& digest);
+
+/// Like `claim_identity` above, writing through `commit` (the runtime's
+/// coordinator, when the journal has a writer already) instead of `j`.
+caf::error claim_identity(
+  const journal::journal& j, const std::string& node_id,
+  const std::string& digest,
+  const std::function<caf::error(const journal::write_group&)>& commit);
 
 } // namespace cairn::cluster

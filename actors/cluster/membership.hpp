@@ -52,6 +52,9 @@ struct settings {
   /// `cluster.port`: the port this node's gateway listens on (0: chosen by
   /// the OS; then the members' list gives the port others connect to).
   uint16_t port = 0;
+  /// The address the gateway listens on; empty: every interface. Not a
+  /// configuration key (tests listen on 127.0.0.1 only).
+  std::string listen_address;
   /// `cluster.nodes`: the members, as `"id@host:port"`.
   std::vector<std::string> nodes;
   /// `cluster.shards`: fixed number of shards, at least 1.
@@ -62,9 +65,11 @@ struct settings {
   /// (> heartbeat-interval).
   caf::timespan connection_timeout = std::chrono::seconds{3};
 
-  /// Whether the node runs in a cluster: `cluster.nodes` is not empty.
+  /// Whether the node runs in a cluster: `cluster.node-id` is set. With
+  /// `cluster.nodes` empty, the node listens and joins later
+  /// (`runtime::join`).
   bool enabled() const noexcept {
-    return !nodes.empty();
+    return !node_id.empty();
   }
 };
 
