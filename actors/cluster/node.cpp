@@ -82,7 +82,10 @@ node::start(caf::actor_system& sys, const settings& s, view::local_fn local) {
   std::unique_ptr<node> result{new node(sys, s, v)};
   result->gateway_ = spawn_gateway(sys, v);
   auto in = s.listen_address.empty() ? nullptr : s.listen_address.c_str();
-  auto port = sys.middleman().publish(result->gateway_, s.port, in, false);
+  // SO_REUSEADDR: a restarted node binds its port again at once, while the
+  // connections of its previous run linger (they inherit the option from
+  // the listening socket). Linux still refuses a second listener.
+  auto port = sys.middleman().publish(result->gateway_, s.port, in, true);
   if (!port) {
     caf::anon_send_exit(result->gateway_, caf::exit_reason::user_shutdown);
     result->stopped_ = true;
