@@ -15,7 +15,7 @@
 #include "caf/sec.hpp"
 #include "caf/settings.hpp"
 
-#include "actors/cluster/node.hpp"
+#include "actors/cluster/configure.hpp"
 #include "journal/errc.hpp"
 
 namespace cairn {

@@ -10,7 +10,9 @@
 
 #include "caf/actor.hpp"
 #include "caf/actor_system_config.hpp"
+#include "caf/detail/type_traits.hpp"
 #include "caf/meta/type_name.hpp"
+#include "caf/serializer.hpp"
 
 #include "actors/aggregate.hpp"
 #include "actors/runtime.hpp"
@@ -66,12 +68,15 @@ void announce_type(caf::actor_system_config& cfg) {
 
 template <class... Ts>
 void announce_commands(caf::actor_system_config& cfg, command_list<Ts...>) {
+  static_cast<void>(cfg);
   (announce_type<Ts>(cfg), ...);
 }
 
 template <class A, class = void>
 struct replies_of {
-  using type = command_list<typename A::state>;
+  using type = std::conditional_t<
+    caf::detail::is_inspectable<caf::serializer, typename A::state>::value,
+    command_list<typename A::state>, command_list<>>;
 };
 
 template <class A>
@@ -93,7 +98,8 @@ local_registry_fn registered_category(const std::string& category);
 
 /// Announces aggregate type `A` for the cluster: adds its commands
 /// (`A::commands`) and its replies (`A::replies` as a
-/// `cairn::command_list<...>` when `A` declares it, else `A::state`) to
+/// `cairn::command_list<...>` when `A` declares it, else `A::state` when
+/// it has an `inspect` overload; CAF's own types need no announcing) to
 /// `cfg`'s message types under their `caf::meta::type_name`, and lets this
 /// node's gateway deliver commands for `A`'s category. Call it on every
 /// node, before the actor system starts. Each type needs an `inspect`

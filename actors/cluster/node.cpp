@@ -48,15 +48,6 @@ local_registry_fn registered_category(const std::string& category) {
 
 namespace cluster {
 
-void configure(caf::actor_system_config& cfg, const settings& s) {
-  cfg.load<caf::io::middleman>();
-  cfg.set("middleman.heartbeat-interval", s.heartbeat_interval);
-  cfg.set("middleman.connection-timeout", s.connection_timeout);
-  cfg.set("middleman.app-identifiers",
-          std::vector<std::string>{"cairn." + s.name});
-  cfg.add_message_type<entity_id>("cairn.entity_id");
-}
-
 node::node(caf::actor_system& sys, settings s, std::shared_ptr<view> v)
   : sys_(sys), settings_(std::move(s)), view_(std::move(v)) {
   // nop
