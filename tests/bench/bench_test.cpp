@@ -160,9 +160,9 @@ TEST_CASE("cairn-bench persist --quick --json prints every figure") {
     REQUIRE(numbers.count(key) == 1);
     CHECK(numbers[key] > 0);
   }
-  for (auto key :
-       {"\"ratio_target_met\"", "\"speedup_target_met\"", "\"p99_target_met\"",
-        "\"rss_target_met\"", "\"per_entities\"", "\"conditions\""}) {
+  for (auto key : {"\"ratio_target_met\"", "\"speedup_target_met\"",
+                   "\"p99_target_met\"", "\"rss_target_met\"",
+                   "\"per_entities\"", "\"conditions\""}) {
     INFO("key " << key);
     CHECK(res.output.find(key) != std::string::npos);
   }
@@ -179,8 +179,8 @@ TEST_CASE("cairn-bench actor --quick --json prints every figure") {
   std::map<std::string, double> numbers;
   json_reader reader{res.output};
   REQUIRE(reader.parse_object(numbers));
-  for (auto key :
-       {"ratio", "raw_per_s", "persistent_per_s", "read_only_per_s"}) {
+  for (auto key : {"ratio", "raw_per_s", "persistent_per_s",
+                   "read_only_per_s"}) {
     INFO("key " << key);
     REQUIRE(numbers.count(key) == 1);
     CHECK(numbers[key] > 0);
@@ -200,9 +200,9 @@ TEST_CASE("cairn-bench saga --quick --json prints every figure") {
   std::map<std::string, double> numbers;
   json_reader reader{res.output};
   REQUIRE(reader.parse_object(numbers));
-  for (auto key :
-       {"instances", "steps_per_s", "persist_events_per_s", "ratio_vs_persist",
-        "p50_ms", "p99_ms", "steps_per_commit", "fsync_p50_ms"}) {
+  for (auto key : {"instances", "steps_per_s", "persist_events_per_s",
+                   "ratio_vs_persist", "p50_ms", "p99_ms", "steps_per_commit",
+                   "fsync_p50_ms"}) {
     INFO("key " << key);
     REQUIRE(numbers.count(key) == 1);
     CHECK(numbers[key] > 0);
@@ -242,8 +242,8 @@ TEST_CASE("cairn-bench cluster --quick --json prints every figure") {
 }
 
 TEST_CASE("cairn-bench saga names a bad instance count and exits with 2") {
-  auto res = test::run(
-    {test::bin_path("cairn-bench"), "saga", "--quick", "--instances", "1,x"});
+  auto res = test::run({test::bin_path("cairn-bench"), "saga", "--quick",
+                        "--instances", "1,x"});
   CHECK(res.exit_code == 2);
   CHECK(res.output.find("--instances") != std::string::npos);
 }
