@@ -334,3 +334,16 @@ TEST_CASE("nodes exit cleanly with their peers up and with their peers down") {
             << " ms\n";
   CHECK(ms_since(t0) < 10000);
 }
+
+TEST_CASE("cairn-cluster-demo kills and restarts a node and ends cleanly") {
+  test::temp_dir dir;
+  auto res = test::run(
+    {test::bin_path("cairn-cluster-demo"), "--dir=" + dir.sub("demo")}, 60000);
+  INFO(res.output);
+  REQUIRE(res.exit_code == 0);
+  CHECK_THAT(res.output, Contains("node 'c' (127.0.0.1:"));
+  CHECK_THAT(res.output, Contains("the command was not sent"));
+  CHECK_THAT(res.output, Contains("links up again after"));
+  CHECK_THAT(res.output, Contains("node  owns  served"));
+  CHECK_THAT(res.output, Contains("node c: stopped a="));
+}
