@@ -37,12 +37,41 @@ caf::actor runtime_state::remote_registry(const std::string& category) {
   return routing->find(category);
 }
 
+caf::actor runtime_state::remote_registry(const std::string& category,
+                                          const std::string& id) {
+  if (auto hdl = routing->find(category))
+    return hdl;
+  if (!cluster)
+    return {};
+  auto m = cluster->members();
+  if (!m || m->owns(category, id))
+    return {};
+  return cluster_router_of(category);
+}
+
+caf::actor runtime_state::cluster_router_of(const std::string& category) {
+  if (!cluster)
+    return {};
+  auto fn = detail::registered_category(category);
+  if (!fn)
+    return {};
+  auto local = fn(*this);
+  return cluster_router(category, std::move(local));
+}
+
 caf::actor runtime_state::outbox() {
   std::lock_guard<std::mutex> guard{mtx};
   if (!outbox_hdl && !stopped)
     outbox_hdl = spawn_outbox_dispatcher(
       sys, env->journal, env->coordinator,
-      [r = routing](const std::string& category) { return r->find(category); });
+      [r = routing, weak = self_ref](const std::string& category) {
+        if (auto hdl = r->find(category))
+          return hdl;
+        // On a cluster: the category's router, which delivers to the
+        // entity's owner.
+        auto st = weak.lock();
+        return st ? st->cluster_router_of(category) : caf::actor{};
+      });
   return outbox_hdl;
 }
 
@@ -124,6 +153,7 @@ caf::expected<std::unique_ptr<runtime>> runtime::start(caf::actor_system& sys,
                                        st->hub, env->capability);
   env->settings = st->opts.aggregates;
   st->env = std::move(env);
+  st->self_ref = st;
   std::unique_ptr<runtime> rt{new runtime(st)};
   if (st->opts.cluster.enabled()) {
     std::weak_ptr<detail::runtime_state> weak = st;
@@ -138,10 +168,13 @@ caf::expected<std::unique_ptr<runtime>> runtime::start(caf::actor_system& sys,
     if (!node)
       return std::move(node.error());
     st->cluster = std::move(*node);
-    if (members)
+    if (members) {
       if (auto err = st->cluster->join(
             std::make_shared<const cluster::membership>(std::move(*members))))
         return err;
+      // Delivers the cross-node commands an earlier run left undelivered.
+      st->outbox();
+    }
   }
   return rt;
 }
@@ -200,8 +233,12 @@ caf::error runtime::join(std::vector<std::string> nodes) {
   };
   if (auto err = cluster::claim_identity(j, m->self().id, m->digest(), commit))
     return err;
-  return st_->cluster->join(
-    std::make_shared<const cluster::membership>(std::move(*m)));
+  if (auto err = st_->cluster->join(
+        std::make_shared<const cluster::membership>(std::move(*m))))
+    return err;
+  // Delivers the cross-node commands an earlier run left undelivered.
+  outbox();
+  return caf::none;
 }
 
 uint16_t runtime::cluster_port() const noexcept {

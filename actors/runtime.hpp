@@ -70,6 +70,19 @@ public:
 
   caf::actor remote_registry(const std::string& category);
 
+  /// Returns where a process step sends a command for entity `id` of
+  /// `category` through the outbox: the registry the category is routed
+  /// to; else, on a clustered runtime, the cluster router of the category
+  /// when another node owns the entity; else an invalid handle (the
+  /// command runs in the step's own transaction).
+  caf::actor remote_registry(const std::string& category,
+                             const std::string& id);
+
+  /// Returns the cluster router of `category` (spawned with its local
+  /// registry on first use), or an invalid handle when not clustered or
+  /// the category is not announced (`cairn::announce`).
+  caf::actor cluster_router_of(const std::string& category);
+
   caf::actor outbox();
 
   /// Returns the cluster router of `category` delivering locally to
@@ -98,6 +111,8 @@ public:
   caf::actor outbox_hdl;
   /// The cluster side; null when the runtime is not clustered.
   std::shared_ptr<cluster::node> cluster;
+  /// This state, for the actors it spawns (set by `runtime::start`).
+  std::weak_ptr<runtime_state> self_ref;
   bool stopped = false;
 };
 
