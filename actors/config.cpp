@@ -15,6 +15,7 @@
 #include "caf/sec.hpp"
 #include "caf/settings.hpp"
 
+#include "actors/cluster/configure.hpp"
 #include "journal/errc.hpp"
 
 namespace cairn {
@@ -45,10 +46,15 @@ constexpr key_info keys[] = {
   {"aggregates", "max-active", "a non-negative integer (0: unbounded)"},
   {"aggregates", "stash-capacity", "a positive integer"},
   {"aggregates", "recovery-chunk", "a positive integer"},
+  {"cluster", "name", "a string"},
   {"cluster", "node-id", "a string"},
   {"cluster", "port", "a port number in 0..65535 (0: any)"},
   {"cluster", "nodes",
-   "a list of \"host:port\" strings with ports in 1..65535"},
+   "a list of \"id@host:port\" strings with ports in 1..65535"},
+  {"cluster", "shards", "a positive integer below 2^32"},
+  {"cluster", "heartbeat-interval", "a positive timespan such as 500ms"},
+  {"cluster", "connection-timeout",
+   "a timespan such as 3s, longer than the heartbeat interval"},
 };
 
 constexpr std::string_view groups[] = {"journal", "aggregates", "cluster"};
@@ -343,45 +349,12 @@ file_line line_of(const std::string& path, long n) {
   return result;
 }
 
-/// Reads `"host:port"` into `out`; returns null on success, else why not.
-const char* read_cluster_node(std::string_view str, cluster_node& out) {
-  auto colon = str.rfind(':');
-  if (colon == std::string_view::npos)
-    return "no port";
-  auto host = str.substr(0, colon);
-  auto port = str.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  else if (host.find(':') != std::string_view::npos)
-    return "write an IPv6 address in brackets, as [::1]:4242";
-  if (host.empty())
-    return "empty host";
-  auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
-  if (port.empty() || port.size() > 5
-      || !std::all_of(port.begin(), port.end(), is_digit))
-    return "the port is not a number in 1..65535";
-  auto num = std::stoul(std::string{port});
-  if (num < 1 || num > 65535)
-    return "the port is not a number in 1..65535";
-  out.host = std::string{host};
-  out.port = static_cast<uint16_t>(num);
-  return nullptr;
-}
-
 } // namespace
 
 // -- free functions -----------------------------------------------------------
 
 caf::expected<cluster_node> parse_cluster_node(std::string_view str) {
-  cluster_node result;
-  if (auto why = read_cluster_node(str, result)) {
-    std::string what = "'";
-    what += str;
-    what += "' is not a \"host:port\": ";
-    what += why;
-    return make_error(errc::bad_config, std::move(what));
-  }
-  return result;
+  return cluster::parse_member(str);
 }
 
 caf::expected<uint64_t> parse_byte_size(std::string_view str) {
@@ -455,9 +428,18 @@ config::config() {
     aggregates_passivate_after, "aggregates", "passivate-after",
     "idle time before an entity stops, 0: never (default 2min)"));
   opt_group{custom_options_, "cluster"}
-    .add(cluster_node_id, "node-id", "this node's name (default empty)")
+    .add(cluster_name, "name", "the cluster's name (default empty)")
+    .add(cluster_node_id, "node-id", "this node's id (default empty)")
     .add(cluster_port, "port", "listening port, 0: any (default 0)")
-    .add(cluster_nodes, "nodes", "members as \"host:port\" (default none)");
+    .add(cluster_nodes, "nodes", "members as \"id@host:port\" (default none)")
+    .add(cluster_shards, "shards", "number of shards, > 0 (default 1024)");
+  custom_options_
+    .add(make_option<timespan_option>(
+      cluster_heartbeat_interval, "cluster", "heartbeat-interval",
+      "heartbeats between nodes (default 500ms)"))
+    .add(make_option<timespan_option>(
+      cluster_connection_timeout, "cluster", "connection-timeout",
+      "a silent peer is down after this long (default 3s)"));
   add_error_category(cairn_error_category, render_error);
 }
 
@@ -490,7 +472,13 @@ caf::error config::load(std::vector<std::string> args) {
   if (!loaded_file_.empty())
     if (auto err = check_file(loaded_file_))
       return err;
-  return validate();
+  if (auto err = validate())
+    return err;
+  if (!cluster_node_id.empty() && !cluster_configured_) {
+    cluster::configure(*this, cluster_settings());
+    cluster_configured_ = true;
+  }
+  return caf::none;
 }
 
 caf::error config::check_file(const std::string& path) const {
@@ -590,7 +578,24 @@ caf::error config::validate() const {
     return bad_value("aggregates", "recovery-chunk", "0");
   if (auto members = cluster_members(); !members)
     return std::move(members.error());
+  if (cluster_shards == 0)
+    return bad_value("cluster", "shards", "0");
+  if (!cluster_nodes.empty())
+    if (auto m = cluster::membership::make(cluster_settings()); !m)
+      return std::move(m.error());
   return caf::none;
+}
+
+cluster::settings config::cluster_settings() const {
+  cluster::settings result;
+  result.name = cluster_name;
+  result.node_id = cluster_node_id;
+  result.port = cluster_port;
+  result.nodes = cluster_nodes;
+  result.shards = cluster_shards;
+  result.heartbeat_interval = cluster_heartbeat_interval;
+  result.connection_timeout = cluster_connection_timeout;
+  return result;
 }
 
 journal::options config::journal_options() const {
@@ -612,20 +617,19 @@ cairn::runtime_options config::runtime_options() const {
   result.aggregates.recovery_chunk = aggregates_recovery_chunk;
   result.registry.passivate_after = aggregates_passivate_after;
   result.registry.max_active = aggregates_max_active;
+  result.cluster = cluster_settings();
   return result;
 }
 
 caf::expected<std::vector<cluster_node>> config::cluster_members() const {
   std::vector<cluster_node> result;
   for (auto& str : cluster_nodes) {
-    cluster_node node;
-    if (auto why = read_cluster_node(str, node)) {
-      auto what = "cluster.nodes: entry '" + str
-                  + "' is not a \"host:port\" with a port in 1..65535 (" + why
-                  + ")";
-      return make_error(errc::bad_config, std::move(what));
-    }
-    result.push_back(std::move(node));
+    auto node = cluster::parse_member(str);
+    if (!node)
+      return make_error(errc::bad_config, "cluster.nodes: entry "
+                                            + context_of(node.error())
+                                            + "; ports are in 1..65535");
+    result.push_back(std::move(*node));
   }
   return result;
 }

@@ -11,18 +11,17 @@
 #include "caf/expected.hpp"
 #include "caf/timespan.hpp"
 
+#include "actors/cluster/membership.hpp"
 #include "actors/runtime.hpp"
 #include "journal/options.hpp"
 
 namespace cairn {
 
-/// One member of `cluster.nodes`.
-struct cluster_node {
-  std::string host;
-  uint16_t port = 0;
-};
+/// One member of `cluster.nodes`: `id@host:port`.
+using cluster_node = cluster::member;
 
-/// Parses `"host:port"` or `"[v6-address]:port"` with a port in 1..65535.
+/// Parses `"id@host:port"` or `"id@[v6-address]:port"` with a port in
+/// 1..65535.
 ///
 /// Errors: `errc::bad_config` saying what is wrong with `str`.
 caf::expected<cluster_node> parse_cluster_node(std::string_view str);
@@ -143,22 +142,37 @@ public:
   /// it yields its thread; at least 1.
   size_t aggregates_recovery_chunk = 512;
 
-  // -- cluster.* (read and checked; not used yet) -----------------------------
+  // -- cluster.* (see actors/cluster/membership.hpp) --------------------------
 
-  /// `cluster.node-id`: this node's name in the cluster.
+  /// `cluster.name`: the cluster's name, the same on every node.
+  std::string cluster_name;
+
+  /// `cluster.node-id`: this node's id, one of the ids of `cluster.nodes`.
   std::string cluster_node_id;
 
   /// `cluster.port`: the port this node listens on (0: chosen by the OS).
   uint16_t cluster_port = 0;
 
-  /// `cluster.nodes`: the members, as `"host:port"`.
+  /// `cluster.nodes`: the members, as `"id@host:port"`.
   std::vector<std::string> cluster_nodes;
+
+  /// `cluster.shards`: fixed number of shards (default 1024).
+  uint32_t cluster_shards = 1024;
+
+  /// `cluster.heartbeat-interval`: heartbeats between nodes (default 500ms).
+  caf::timespan cluster_heartbeat_interval = std::chrono::milliseconds{500};
+
+  /// `cluster.connection-timeout`: a silent peer is down after this long
+  /// (default 3s).
+  caf::timespan cluster_connection_timeout = std::chrono::seconds{3};
 
   // -- loading ----------------------------------------------------------------
 
   /// Reads the config file and the flags of `argv` (flags win), then
-  /// `validate()`s. With `--help` or `--dump-config`, CAF prints and sets
-  /// `cli_helptext_printed`; the caller should then exit.
+  /// `validate()`s. With `cluster.node-id` set, prepares the actor system
+  /// for the cluster (`cluster::configure`: CAF's middleman, heartbeats). With
+  /// `--help` or `--dump-config`, CAF prints and sets `cli_helptext_printed`;
+  /// the caller should then exit.
   ///
   /// Errors: `errc::bad_config`, see the class documentation.
   caf::error load(int argc, char** argv);
@@ -170,7 +184,8 @@ public:
   /// `journal.map-size` at least 1 MiB, batch caps and
   /// `aggregates.stash-capacity` and `aggregates.recovery-chunk` above 0,
   /// `aggregates.passivate-after` not
-  /// negative, every `cluster.nodes` entry a `host:port`.
+  /// negative; with `cluster.nodes` set, a valid membership
+  /// (`cluster::membership::make`).
   ///
   /// Errors: `errc::bad_config` naming the first offending key.
   caf::error validate() const;
@@ -188,10 +203,13 @@ public:
   /// Returns the journal's options.
   journal::options journal_options() const;
 
-  /// Returns the parsed `cluster.nodes`.
+  /// Returns the `cluster.*` keys.
+  cluster::settings cluster_settings() const;
+
+  /// Returns the parsed `cluster.nodes`, in the order given.
   ///
-  /// Errors: `errc::bad_config` for the first entry that is not a
-  /// `host:port`.
+  /// Errors: `errc::bad_config` for the first entry that is not an
+  /// `id@host:port`.
   caf::expected<std::vector<cluster_node>> cluster_members() const;
 
 private:
@@ -200,6 +218,7 @@ private:
   caf::error translate(const caf::error& err) const;
 
   std::string loaded_file_;
+  bool cluster_configured_ = false;
 };
 
 } // namespace cairn

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -15,10 +16,17 @@
 #include "caf/expected.hpp"
 
 #include "actors/aggregate.hpp"
+#include "actors/cluster/membership.hpp"
 #include "actors/coordinator.hpp"
 #include "actors/registry.hpp"
 #include "actors/subscription_hub.hpp"
 #include "journal/journal.hpp"
+
+namespace cairn::cluster {
+
+class node;
+
+} // namespace cairn::cluster
 
 namespace cairn {
 
@@ -31,6 +39,8 @@ struct runtime_options {
   coordinator_settings coordinator;
   aggregate_settings aggregates;
   registry_settings registry;
+  /// The `cluster.*` keys; a runtime with a `node_id` runs in a cluster.
+  cluster::settings cluster;
 };
 
 namespace detail {
@@ -60,7 +70,24 @@ public:
 
   caf::actor remote_registry(const std::string& category);
 
+  /// Returns where a process step sends a command for entity `id` of
+  /// `category` through the outbox: the registry the category is routed
+  /// to; else, on a clustered runtime, the cluster router of the category
+  /// when another node owns the entity; else an invalid handle (the
+  /// command runs in the step's own transaction).
+  caf::actor remote_registry(const std::string& category,
+                             const std::string& id);
+
+  /// Returns the cluster router of `category` (spawned with its local
+  /// registry on first use), or an invalid handle when not clustered or
+  /// the category is not announced (`cairn::announce`).
+  caf::actor cluster_router_of(const std::string& category);
+
   caf::actor outbox();
+
+  /// Returns the cluster router of `category` delivering locally to
+  /// `local`; `local` when the runtime is not clustered.
+  caf::actor cluster_router(const std::string& category, caf::actor local);
 
   caf::actor_system& sys;
   const runtime_options opts;
@@ -82,6 +109,10 @@ public:
   };
   std::shared_ptr<routes> routing = std::make_shared<routes>();
   caf::actor outbox_hdl;
+  /// The cluster side; null when the runtime is not clustered.
+  std::shared_ptr<cluster::node> cluster;
+  /// This state, for the actors it spawns (set by `runtime::start`).
+  std::weak_ptr<runtime_state> self_ref;
   bool stopped = false;
 };
 
@@ -120,9 +151,21 @@ public:
                                                        runtime_options opts);
 
   /// Returns the registry of aggregate type `A`, spawned on first use.
-  /// Thread-safe.
+  /// On a clustered runtime, returns `A`'s cluster router instead: the
+  /// same protocol, `(entity_id, command...)`, delivered to the registry of
+  /// the entity's owner (actors/cluster/router.hpp). Thread-safe.
   template <class A>
   caf::actor registry() {
+    auto local = st_->registry<A>();
+    if (!st_->cluster)
+      return local;
+    return st_->cluster_router(A::category, std::move(local));
+  }
+
+  /// Returns the local registry of aggregate type `A`, also on a clustered
+  /// runtime (it serves the entities this node owns). Thread-safe.
+  template <class A>
+  caf::actor local_registry() {
     return st_->registry<A>();
   }
 
@@ -167,10 +210,33 @@ public:
   /// Returns the routers adopted with `adopt_router`. Thread-safe.
   std::vector<caf::actor> routers();
 
+  // -- cluster (runtime_options::cluster; actors/cluster/) --------------------
+
+  /// Joins the cluster of `nodes` (`"id@host:port"`, the `cluster.nodes`
+  /// key) when `runtime::start` had a `cluster.node-id` but no nodes: the
+  /// second phase of a start whose ports the OS chose. Records the node id
+  /// and digest in the journal (or checks them) and starts the links.
+  ///
+  /// Errors: `errc::bad_config` naming the key (see
+  /// `cluster::membership::make`, `cluster::claim_identity`);
+  /// `errc::invalid_argument` when the runtime is not clustered or joined
+  /// before.
+  caf::error join(std::vector<std::string> nodes);
+
+  /// The port of this node's gateway; 0 when not clustered.
+  uint16_t cluster_port() const noexcept;
+
+  /// Returns each peer's link state (`connecting`, `up`, `down`); empty
+  /// when not clustered or not joined. Blocks up to a second.
+  std::map<std::string, std::string> peers();
+
   /// Tells every actor of the runtime to exit and waits for them (at most
-  /// `stop_timeout`). Idempotent. Call it from outside the runtime's actors
-  /// (it blocks).
-  void stop();
+  /// `stop_timeout`). On a clustered runtime it first unpublishes the
+  /// gateway and closes the links; it returns whether the peers were up or
+  /// down (peer id -> link state), and returns as fast with peers down.
+  /// Idempotent (later calls return an empty map). Call it from outside
+  /// the runtime's actors (it blocks).
+  std::map<std::string, std::string> stop();
 
   caf::actor_system& system() noexcept {
     return st_->sys;

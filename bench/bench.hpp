@@ -85,6 +85,7 @@ subcommand actor_subcommand();
 
 /// `cairn-bench saga`: atomic process steps vs durable persist.
 subcommand saga_subcommand();
+subcommand cluster_subcommand();
 
 // -- environment --------------------------------------------------------------
 

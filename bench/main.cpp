@@ -19,7 +19,7 @@ using namespace cairn::bench;
 /// Every subcommand, in the order `--help` lists them.
 std::vector<subcommand> all_subcommands() {
   return {journal_subcommand(), persist_subcommand(), actor_subcommand(),
-          saga_subcommand()};
+          saga_subcommand(), cluster_subcommand()};
 }
 
 const std::vector<flag_spec>& common_flags() {

@@ -111,7 +111,8 @@ void run_step(process_pointer<P> self, step<P> s, cause why,
   std::vector<std::pair<std::string, std::string>> to_send;
   for (size_t i = 0; i < s.commands().size(); ++i) {
     auto& cmd = s.commands()[i];
-    if (!st.env->rt->remote_registry(cmd.category)) {
+    // Local unless routed to another journal or owned by another node.
+    if (!st.env->rt->remote_registry(cmd.category, cmd.entity)) {
       auto target = cmd.resolve(*st.env->rt);
       if (!target) {
         step_failed<P>(

@@ -68,9 +68,13 @@ void check_defaults(const config& cfg) {
   CHECK(cfg.aggregates_max_active == 100000);
   CHECK(cfg.aggregates_stash_capacity == 1024);
   CHECK(cfg.aggregates_recovery_chunk == 512);
+  CHECK(cfg.cluster_name.empty());
   CHECK(cfg.cluster_node_id.empty());
   CHECK(cfg.cluster_port == 0);
   CHECK(cfg.cluster_nodes.empty());
+  CHECK(cfg.cluster_shards == 1024);
+  CHECK(cfg.cluster_heartbeat_interval == caf::timespan{500ms});
+  CHECK(cfg.cluster_connection_timeout == caf::timespan{3s});
 }
 
 } // namespace
@@ -89,8 +93,9 @@ TEST_CASE_METHOD(fixture, "command-line flags override the defaults") {
      "--journal.max-batch-bytes=2097152", "--aggregates.snapshot-every=0",
      "--aggregates.passivate-after=500ms", "--aggregates.max-active=0",
      "--aggregates.stash-capacity=8", "--cluster.node-id=n1",
-     "--cluster.port=4242",
-     "--cluster.nodes=[\"a.example:1\", \"[::1]:65535\"]"});
+     "--cluster.port=4242", "--cluster.name=shop", "--cluster.shards=64",
+     "--cluster.heartbeat-interval=200ms", "--cluster.connection-timeout=1s",
+     "--cluster.nodes=[\"n1@a.example:1\", \"n2@[::1]:65535\"]"});
   INFO(describe(err));
   REQUIRE(!err);
   CHECK(cfg.journal_path == "/tmp/j");
@@ -104,9 +109,14 @@ TEST_CASE_METHOD(fixture, "command-line flags override the defaults") {
   CHECK(cfg.aggregates_stash_capacity == 8);
   CHECK(cfg.cluster_node_id == "n1");
   CHECK(cfg.cluster_port == 4242);
+  CHECK(cfg.cluster_name == "shop");
+  CHECK(cfg.cluster_shards == 64);
+  CHECK(cfg.cluster_heartbeat_interval == caf::timespan{200ms});
+  CHECK(cfg.cluster_connection_timeout == caf::timespan{1s});
   auto members = cfg.cluster_members();
   REQUIRE(members);
   REQUIRE(members->size() == 2);
+  CHECK((*members)[0].id == "n1");
   CHECK((*members)[0].host == "a.example");
   CHECK((*members)[0].port == 1);
   CHECK((*members)[1].host == "::1");
@@ -137,14 +147,17 @@ TEST_CASE_METHOD(fixture, "the config file is read and flags win over it") {
                   "passivate-after = 30s\n"
                   "snapshot-every = 7\n"
                   "[cluster]\n"
-                  "nodes = [\"10.0.0.1:4242\"]\n");
+                  "name = \"shop\"\n"
+                  "node-id = \"a\"\n"
+                  "nodes = [\"a@10.0.0.1:4242\"]\n");
   REQUIRE(!cfg.load({flag, "--aggregates.snapshot-every=9"}));
   CHECK(cfg.journal_path == "from-file");
   CHECK(cfg.journal_map_size == uint64_t{2} << 30);
   CHECK(cfg.journal_sync == journal::sync_mode::none);
   CHECK(cfg.aggregates_passivate_after == caf::timespan{30s});
   CHECK(cfg.aggregates_snapshot_every == 9);
-  CHECK(cfg.cluster_nodes == std::vector<std::string>{"10.0.0.1:4242"});
+  CHECK(cfg.cluster_nodes == std::vector<std::string>{"a@10.0.0.1:4242"});
+  CHECK(cfg.runtime_options().cluster.nodes == cfg.cluster_nodes);
 }
 
 TEST_CASE_METHOD(fixture, "the default file is read when no --config-file "
@@ -212,13 +225,34 @@ TEST_CASE_METHOD(fixture, "a zero stash capacity is refused") {
 }
 
 TEST_CASE_METHOD(fixture, "a bad cluster node is refused") {
-  for (auto bad : {"nohost", "host:", ":4242", "host:0", "host:65536",
-                   "host:42x", "::1:4242"}) {
+  for (auto bad : {"x@nohost", "x@host:", "x@:4242", "x@host:0", "x@host:65536",
+                   "x@host:42x", "x@::1:4242", "host:1"}) {
     INFO(bad);
-    auto text = refused({std::string{"--cluster.nodes=ok:1,"} + bad});
+    auto text = refused({"--cluster.name=c", "--cluster.node-id=ok",
+                         std::string{"--cluster.nodes=ok@h:1,"} + bad});
     CHECK_THAT(text, Contains("cluster.nodes"));
     CHECK_THAT(text, Contains(bad));
   }
+}
+
+TEST_CASE_METHOD(fixture, "an invalid cluster is refused naming the key") {
+  std::vector<std::string> ok{"--cluster.name=c", "--cluster.node-id=a",
+                              "--cluster.nodes=a@h:1,b@h:2"};
+  REQUIRE(!cfg.load(ok));
+  auto with = [&](std::string flag) {
+    auto args = ok;
+    args.push_back(std::move(flag));
+    return args;
+  };
+  CHECK_THAT(refused(with("--cluster.node-id=z")),
+             Contains("cluster.node-id: 'z' is not one of"));
+  CHECK_THAT(refused(with("--cluster.name=")), Contains("cluster.name"));
+  CHECK_THAT(refused(with("--cluster.shards=0")),
+             Contains("cluster.shards: '0'"));
+  CHECK_THAT(refused(with("--cluster.connection-timeout=100ms")),
+             Contains("cluster.connection-timeout"));
+  CHECK_THAT(refused(with("--cluster.nodes=a@h:1,a@h:2")),
+             Contains("cluster.nodes: the id 'a' is listed twice"));
 }
 
 TEST_CASE_METHOD(fixture, "an unknown key of Cairn's groups is refused") {

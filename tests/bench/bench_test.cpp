@@ -217,6 +217,30 @@ TEST_CASE("cairn-bench saga --quick --json prints every figure") {
   CHECK(dir_is_empty(tmp.path()));
 }
 
+TEST_CASE("cairn-bench cluster --quick --json prints every figure") {
+  test::temp_dir tmp;
+  auto res = test::run({test::bin_path("cairn-bench"), "cluster", "--quick",
+                        "--json", "--dir", tmp.path()},
+                       120000);
+  INFO(res.output);
+  REQUIRE(res.exit_code == 0);
+  std::map<std::string, double> numbers;
+  json_reader reader{res.output};
+  REQUIRE(reader.parse_object(numbers));
+  for (auto key :
+       {"entities", "local_events_per_s", "remote_events_per_s", "remote_ratio",
+        "p50_ms", "p99_ms", "closed_detect_ms", "down_fail_p99_ms"}) {
+    INFO("key " << key);
+    REQUIRE(numbers.count(key) == 1);
+    CHECK(numbers[key] > 0);
+  }
+  CHECK(
+    numbers["remote_ratio"]
+    == Approx(numbers["remote_events_per_s"] / numbers["local_events_per_s"]));
+  CHECK(res.output.find("\"remote_ratio_ok\"") != std::string::npos);
+  CHECK(dir_is_empty(tmp.path()));
+}
+
 TEST_CASE("cairn-bench saga names a bad instance count and exits with 2") {
   auto res = test::run({test::bin_path("cairn-bench"), "saga", "--quick",
                         "--instances", "1,x"});

@@ -1,0 +1,274 @@
+/// `cairn-bench cluster`: commands through a node that does not own their
+/// entities vs on the owner, three nodes (actor systems with their own
+/// journals) on loopback in one process.
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "caf/all.hpp"
+
+#include "actors/cluster/announce.hpp"
+#include "actors/cluster/node.hpp"
+#include "actors/runtime.hpp"
+#include "bench/bench.hpp"
+#include "bench/bench_aggregate.hpp"
+#include "bench/closed_loop.hpp"
+
+namespace cairn::bench {
+
+namespace {
+
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+struct params {
+  uint64_t entities = 1000;
+  double seconds = 2;
+  uint64_t clients = 4;
+  uint64_t probes = 200;
+};
+
+cluster::settings node_settings(const std::string& id) {
+  cluster::settings s;
+  s.name = "bench";
+  s.node_id = id;
+  s.listen_address = "127.0.0.1";
+  s.heartbeat_interval = 200ms;
+  s.connection_timeout = 1s;
+  return s;
+}
+
+struct node_config : caf::actor_system_config {
+  explicit node_config(const cluster::settings& s) {
+    cluster::configure(*this, s);
+    announce<counter>(*this);
+    add_error_category(cairn_error_category, render_error);
+  }
+};
+
+/// One node of the benchmark's cluster.
+struct bench_node {
+  bench_node(const std::string& id, const std::string& dir)
+    : settings(node_settings(id)), cfg(settings), sys(cfg) {
+    runtime_options opts;
+    opts.journal_path = dir;
+    opts.journal.sync = journal::sync_mode::full;
+    opts.journal.map_size = uint64_t{1} << 30;
+    opts.registry.passivate_after = caf::timespan{0};
+    opts.registry.max_active = 0;
+    opts.cluster = settings;
+    auto r = runtime::start(sys, opts);
+    if (!r)
+      throw std::runtime_error("runtime::start: " + describe(r.error()));
+    rt = std::move(*r);
+  }
+
+  ~bench_node() {
+    if (rt)
+      rt->stop();
+  }
+
+  cluster::settings settings;
+  node_config cfg;
+  caf::actor_system sys;
+  std::unique_ptr<runtime> rt;
+};
+
+bool wait_peers(runtime& rt, const std::string& peer, const std::string& want,
+                caf::timespan timeout = 10s) {
+  auto deadline = clock_type::now() + timeout;
+  while (rt.peers()[peer] != want) {
+    if (clock_type::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+/// A timed closed loop from `sys` to `registry` over `ids`.
+load_result run_loop(caf::actor_system& sys, const caf::actor& registry,
+                     const std::vector<std::string>& ids, const params& p,
+                     bool warm_up) {
+  std::vector<std::shared_ptr<load_result>> results;
+  std::vector<caf::actor> clients;
+  exit_guard guard;
+  auto n = std::min<uint64_t>(p.clients, ids.size());
+  for (uint64_t c = 0; c < n; ++c) {
+    load_spec spec;
+    spec.kind = command_kind::persist;
+    spec.targets = {registry};
+    for (size_t i = c; i < ids.size(); i += n)
+      spec.ids.push_back(ids[i]);
+    results.push_back(std::make_shared<load_result>());
+    clients.push_back(spawn_client(sys, std::move(spec), results.back()));
+  }
+  guard.add(clients);
+  caf::scoped_actor self{sys};
+  if (warm_up)
+    sweep(self, clients, 64, 120);
+  timed_run(self, clients, p.seconds, 120);
+  return merge_results(results);
+}
+
+struct figures {
+  double local_events_per_s = 0;
+  double remote_events_per_s = 0;
+  double local_p50_ms = 0;
+  double local_p99_ms = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+  double closed_detect_ms = 0;
+  double down_fail_p50_ms = 0;
+  double down_fail_p99_ms = 0;
+
+  double remote_ratio() const {
+    return local_events_per_s > 0 ? remote_events_per_s / local_events_per_s
+                                  : 0;
+  }
+};
+
+figures measure(const temp_dir& tmp, const params& p) {
+  std::vector<std::unique_ptr<bench_node>> nodes;
+  for (auto id : {"a", "b", "c"})
+    nodes.push_back(std::make_unique<bench_node>(id, tmp.sub(id)));
+  std::vector<std::string> members;
+  for (auto& n : nodes)
+    members.push_back(n->settings.node_id
+                      + "@127.0.0.1:" + std::to_string(n->rt->cluster_port()));
+  for (auto& n : nodes)
+    if (auto err = n->rt->join(members))
+      throw std::runtime_error("join: " + describe(err));
+  for (auto& n : nodes)
+    for (auto peer : {"a", "b", "c"})
+      if (peer != n->settings.node_id && !wait_peers(*n->rt, peer, "up"))
+        throw std::runtime_error("the links did not come up within 10 s");
+  auto m = nodes[0]->rt->shared()->cluster->members();
+  // The entities of node a, and some of node c for the fail-fast probes.
+  std::vector<std::string> on_a;
+  std::vector<std::string> on_c;
+  for (uint64_t i = 0; on_a.size() < p.entities || on_c.size() < 16; ++i) {
+    auto id = "e" + std::to_string(i);
+    auto owner = m->owner(counter::category, id).id;
+    if (owner == "a" && on_a.size() < p.entities)
+      on_a.push_back(id);
+    else if (owner == "c" && on_c.size() < 16)
+      on_c.push_back(id);
+  }
+  auto& a = *nodes[0];
+  auto& b = *nodes[1];
+  figures f;
+  // Local, remote, local again: the local figure is the mean of the two,
+  // so that both sides see the same drift of the shared disk.
+  auto local1 = run_loop(a.sys, a.rt->registry<counter>(), on_a, p, true);
+  auto remote = run_loop(b.sys, b.rt->registry<counter>(), on_a, p, false);
+  auto local2 = run_loop(a.sys, a.rt->registry<counter>(), on_a, p, false);
+  f.local_events_per_s = (local1.completed + local2.completed) / p.seconds / 2;
+  f.remote_events_per_s = remote.completed / p.seconds;
+  auto local_lat = local1.latency_us;
+  local_lat.insert(local_lat.end(), local2.latency_us.begin(),
+                   local2.latency_us.end());
+  f.local_p50_ms = percentile(local_lat, 50) / 1000;
+  f.local_p99_ms = percentile(local_lat, 99) / 1000;
+  f.p50_ms = percentile(remote.latency_us, 50) / 1000;
+  f.p99_ms = percentile(remote.latency_us, 99) / 1000;
+  // Node c stops; once b knows, its commands fail at once.
+  auto t0 = clock_type::now();
+  nodes[2]->rt->stop();
+  if (!wait_peers(*b.rt, "c", "down"))
+    throw std::runtime_error("node b did not see node c down within 10 s");
+  f.closed_detect_ms
+    = std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+  std::vector<double> fail_us;
+  caf::scoped_actor self{b.sys};
+  auto router = b.rt->registry<counter>();
+  for (uint64_t i = 0; i < p.probes; ++i) {
+    auto t1 = clock_type::now();
+    bool failed = false;
+    self->request(router, 10s, entity_id{on_c[i % on_c.size()]}, get_count{})
+      .receive([](int64_t) {}, [&](caf::error&) { failed = true; });
+    if (!failed)
+      throw std::runtime_error("a command to a stopped node succeeded");
+    fail_us.push_back(
+      std::chrono::duration<double, std::micro>(clock_type::now() - t1)
+        .count());
+  }
+  f.down_fail_p50_ms = percentile(fail_us, 50) / 1000;
+  f.down_fail_p99_ms = percentile(fail_us, 99) / 1000;
+  return f;
+}
+
+int run_cluster(const settings& cfg) {
+  params p;
+  if (cfg.quick) {
+    p.entities = 100;
+    p.seconds = 0.3;
+    p.probes = 50;
+  }
+  p.entities = cfg.get_count("--entities", p.entities);
+  p.seconds = cfg.get_number("--seconds", p.seconds);
+  p.clients = cfg.get_count("--clients", p.clients);
+  temp_dir tmp{cfg.dir};
+  if (!cfg.json)
+    std::cerr << "cairn-bench cluster in " << tmp.path() << '\n';
+  auto f = measure(tmp, p);
+  bool ratio_ok = f.remote_ratio() >= 0.5;
+  bool fail_ok = f.down_fail_p99_ms <= 50;
+  if (cfg.json) {
+    json_object o;
+    o.set("subcommand", "cluster")
+      .set("entities", p.entities)
+      .set("seconds", p.seconds)
+      .set("local_events_per_s", f.local_events_per_s)
+      .set("remote_events_per_s", f.remote_events_per_s)
+      .set("remote_ratio", f.remote_ratio())
+      .set("local_p50_ms", f.local_p50_ms)
+      .set("local_p99_ms", f.local_p99_ms)
+      .set("p50_ms", f.p50_ms)
+      .set("p99_ms", f.p99_ms)
+      .set("closed_detect_ms", f.closed_detect_ms)
+      .set("down_fail_p50_ms", f.down_fail_p50_ms)
+      .set("down_fail_p99_ms", f.down_fail_p99_ms)
+      .set("remote_ratio_ok", ratio_ok)
+      .set("down_fail_ok", fail_ok);
+    std::cout << o.str() << '\n';
+    return 0;
+  }
+  std::cout << "\ncluster: " << fmt_count(p.entities)
+            << " entities on node a, one command in flight each, 200-byte "
+               "events, full sync\n\n";
+  table t{{"path", "events/s", "p50 ms", "p99 ms"}};
+  t.add_row({"on the owner (a)", fmt_count(f.local_events_per_s),
+             fmt_fixed(f.local_p50_ms, 2), fmt_fixed(f.local_p99_ms, 2)});
+  t.add_row({"through node b", fmt_count(f.remote_events_per_s),
+             fmt_fixed(f.p50_ms, 2), fmt_fixed(f.p99_ms, 2)});
+  t.print(std::cout);
+  std::cout << "\nremote/local: " << fmt_fixed(f.remote_ratio(), 2)
+            << (ratio_ok ? " (target >= 0.5: met)" : " (target >= 0.5: MISSED)")
+            << "\nnode c stopped, seen down by b after "
+            << fmt_fixed(f.closed_detect_ms, 1)
+            << " ms; its commands then fail in "
+            << fmt_fixed(f.down_fail_p50_ms, 3) << " ms (p50), "
+            << fmt_fixed(f.down_fail_p99_ms, 3) << " ms (p99)"
+            << (fail_ok ? " (target <= 50 ms: met)\n"
+                        : " (target <= 50 ms: MISSED)\n");
+  return 0;
+}
+
+} // namespace
+
+subcommand cluster_subcommand() {
+  return {"cluster",
+          "commands through a non-owner node vs on the owner, three nodes "
+          "on loopback; fail-fast to a down node (targets 0.5x, 50 ms)",
+          {{"--entities", "N", "entities of the owner (default 1000)"},
+           {"--seconds", "S", "timed seconds per run (default 2)"},
+           {"--clients", "N", "client actors (default 4)"}},
+          run_cluster};
+}
+
+} // namespace cairn::bench

@@ -1,0 +1,349 @@
+// cairn-node (examples/node/main.cpp) as three processes on 127.0.0.1:
+// killed, frozen, restarted and stopped while the others go on.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "actors/cluster/membership.hpp"
+#include "tests/support/child_process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace cairn;
+using namespace std::chrono_literals;
+using Catch::Matchers::Contains;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int connection_timeout_ms = 600;
+
+long ms_since(clock_type::time_point t0) {
+  return static_cast<long>(
+    std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now()
+                                                          - t0)
+      .count());
+}
+
+/// One cairn-node process, commanded through a FIFO.
+class node_proc {
+public:
+  node_proc(std::string id, const test::temp_dir& dir)
+    : id_(std::move(id)), journal_(dir.sub(id_ + "-journal")),
+      fifo_(dir.sub(id_ + ".fifo")) {
+    ::mkfifo(fifo_.c_str(), 0600);
+  }
+
+  ~node_proc() {
+    close_control();
+  }
+
+  const std::string& id() const {
+    return id_;
+  }
+
+  uint16_t port() const {
+    return port_;
+  }
+
+  /// Starts the process on `port` (0: the OS picks) and reads its port.
+  void start(uint16_t port = 0) {
+    close_control();
+    lines_.clear();
+    child_ = std::make_unique<test::child_process>(std::vector<std::string>{
+      test::bin_path("cairn-node"), "--journal.path=" + journal_,
+      "--journal.sync=none", "--cluster.name=proc-test",
+      "--cluster.node-id=" + id_, "--cluster.port=" + std::to_string(port),
+      "--cluster.shards=64", "--cluster.heartbeat-interval=100ms",
+      "--cluster.connection-timeout=" + std::to_string(connection_timeout_ms)
+        + "ms",
+      "--node.control=" + fifo_, "--node.listen=127.0.0.1"});
+    // The node opens the FIFO for reading right after it starts.
+    auto deadline = clock_type::now() + 10s;
+    while ((fd_ = ::open(fifo_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC))
+           < 0) {
+      REQUIRE(errno == ENXIO);
+      REQUIRE(clock_type::now() < deadline);
+      std::this_thread::sleep_for(5ms);
+    }
+    ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_NONBLOCK);
+    auto line = expect("listening", 10000);
+    port_ = static_cast<uint16_t>(std::stoi(line.substr(10)));
+  }
+
+  void send(const std::string& line) {
+    auto text = line + '\n';
+    auto rc = ::write(fd_, text.data(), text.size());
+    REQUIRE(rc == static_cast<ssize_t>(text.size()));
+  }
+
+  /// Returns the next line starting with `prefix` + ' ' (lines read while
+  /// waiting are kept for later calls); fails after `timeout_ms`.
+  std::string expect(const std::string& prefix, int timeout_ms = 10000) {
+    auto deadline = clock_type::now() + std::chrono::milliseconds{timeout_ms};
+    for (;;) {
+      for (auto i = lines_.begin(); i != lines_.end(); ++i) {
+        if (i->compare(0, prefix.size() + 1, prefix + " ") == 0) {
+          auto result = *i;
+          lines_.erase(i);
+          return result;
+        }
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - clock_type::now())
+                    .count();
+      std::string line;
+      if (left <= 0 || !child_->read_line(line, static_cast<int>(left)))
+        FAIL("node " << id_ << ": no line '" << prefix << " ...' within "
+                     << timeout_ms << " ms");
+      lines_.push_back(std::move(line));
+    }
+  }
+
+  /// Sends `TAG VERB ARGS` and returns the answer line.
+  std::string ask(const std::string& verb_and_args, int timeout_ms = 10000) {
+    auto tag = "t" + std::to_string(next_tag_++);
+    send(tag + " " + verb_and_args);
+    return expect(tag, timeout_ms);
+  }
+
+  /// Waits until this node sees the peers in `want` (`"b=up c=up"`).
+  long wait_peers(const std::string& want, int timeout_ms = 10000) {
+    auto t0 = clock_type::now();
+    for (;;) {
+      auto line = ask("peers");
+      if (line.find(" peers " + want) != std::string::npos)
+        return ms_since(t0);
+      if (ms_since(t0) > timeout_ms)
+        FAIL("node " << id_ << ": peers are '" << line << "', not '" << want
+                     << "' after " << timeout_ms << " ms");
+      std::this_thread::sleep_for(5ms);
+    }
+  }
+
+  void signal(int sig) {
+    REQUIRE(::kill(child_->pid(), sig) == 0);
+  }
+
+  void kill() {
+    child_->kill();
+    child_->wait();
+    close_control();
+  }
+
+  /// Sends `stop`; returns the `stopped ...` line and checks a clean exit.
+  std::string stop(int timeout_ms = 10000) {
+    send("stop");
+    auto line = expect("stopped", timeout_ms);
+    auto status = child_->wait();
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    close_control();
+    return line;
+  }
+
+private:
+  void close_control() {
+    if (fd_ >= 0)
+      ::close(fd_);
+    fd_ = -1;
+  }
+
+  std::string id_;
+  std::string journal_;
+  std::string fifo_;
+  std::unique_ptr<test::child_process> child_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  int next_tag_ = 0;
+  std::vector<std::string> lines_;
+};
+
+/// Three cairn-node processes joined into one cluster.
+struct three_procs {
+  three_procs() {
+    ::signal(SIGPIPE, SIG_IGN);
+    for (auto id : {"a", "b", "c"}) {
+      nodes.push_back(std::make_unique<node_proc>(id, dir));
+      nodes.back()->start();
+    }
+    for (auto& n : nodes)
+      members.push_back(n->id() + "@127.0.0.1:" + std::to_string(n->port()));
+    join_all();
+    cluster::settings s;
+    s.name = "proc-test";
+    s.node_id = "a";
+    s.shards = 64;
+    s.nodes = members;
+    s.connection_timeout = std::chrono::milliseconds{connection_timeout_ms};
+    s.heartbeat_interval = 100ms;
+    auto m = cluster::membership::make(s);
+    REQUIRE(m);
+    placement = std::make_shared<cluster::membership>(std::move(*m));
+  }
+
+  void join(node_proc& n) {
+    std::string list;
+    for (auto& x : members)
+      list += (list.empty() ? "" : ",") + x;
+    n.send("join " + list);
+    n.expect("joined");
+  }
+
+  void join_all() {
+    for (auto& n : nodes)
+      join(*n);
+    a().wait_peers("b=up c=up");
+    b().wait_peers("a=up c=up");
+    c().wait_peers("a=up b=up");
+  }
+
+  node_proc& a() {
+    return *nodes[0];
+  }
+  node_proc& b() {
+    return *nodes[1];
+  }
+  node_proc& c() {
+    return *nodes[2];
+  }
+
+  /// The first invoice id owned by node `owner`.
+  std::string owned_by(const std::string& owner, int skip = 0) {
+    for (int i = 0;; ++i) {
+      auto id = std::to_string(i);
+      if (placement->owner("invoice", id).id == owner && skip-- == 0)
+        return id;
+    }
+  }
+
+  test::temp_dir dir;
+  std::vector<std::unique_ptr<node_proc>> nodes;
+  std::vector<std::string> members;
+  std::shared_ptr<cluster::membership> placement;
+};
+
+/// The microseconds of an answer line `TAG ... us=N ...`.
+long micros(const std::string& line) {
+  auto pos = line.find(" us=");
+  REQUIRE(pos != std::string::npos);
+  return std::stol(line.substr(pos + 4));
+}
+
+} // namespace
+
+TEST_CASE("a SIGKILLed node's entities fail fast while the other nodes serve") {
+  three_procs c;
+  auto on_a = c.owned_by("a");
+  auto on_b = c.owned_by("b");
+  auto on_c = c.owned_by("c");
+  for (auto& id : {on_a, on_b, on_c})
+    CHECK_THAT(c.a().ask("create " + id + " someone"), Contains(" ok "));
+  c.c().kill();
+  auto detect_ms = c.a().wait_peers("b=up c=down");
+  c.b().wait_peers("a=up c=down");
+  std::vector<long> fail_us;
+  for (int i = 0; i < 20; ++i) {
+    auto line = c.a().ask("get " + on_c);
+    CHECK_THAT(line, Contains(" error entity_unavailable "));
+    CHECK_THAT(line, Contains("node 'c'"));
+    fail_us.push_back(micros(line));
+  }
+  std::sort(fail_us.begin(), fail_us.end());
+  std::cout << "cairn-node: a killed node seen down after " << detect_ms
+            << " ms; its commands fail in " << fail_us[fail_us.size() / 2]
+            << " us (median), " << fail_us.back() << " us (max)\n";
+  CHECK(fail_us.back() < 50000);
+  // The other nodes serve, from either node.
+  CHECK_THAT(c.b().ask("add " + on_a + " 100"), Contains(" ok 1 100 "));
+  CHECK_THAT(c.a().ask("add " + on_b + " 200"), Contains(" ok 1 200 "));
+  CHECK_THAT(c.b().ask("get " + on_b), Contains(" ok 1 200 "));
+}
+
+TEST_CASE("a SIGSTOPped node is detected within the connection timeout and "
+          "its commands in flight fail") {
+  three_procs c;
+  auto on_c = c.owned_by("c");
+  CHECK_THAT(c.a().ask("create " + on_c + " someone"), Contains(" ok "));
+  c.c().signal(SIGSTOP);
+  auto t0 = clock_type::now();
+  // In flight when the node froze: its answer can only be the link's.
+  auto line = c.a().ask("add " + on_c + " 5", connection_timeout_ms + 5000);
+  auto failed_ms = ms_since(t0);
+  CHECK_THAT(line, Contains(" error entity_unavailable "));
+  CHECK_THAT(line, Contains("the outcome of the command is unknown"));
+  c.a().wait_peers("b=up c=down");
+  auto detect_ms = ms_since(t0);
+  std::cout << "cairn-node: a stopped node detected after " << detect_ms
+            << " ms (connection timeout " << connection_timeout_ms
+            << " ms); the command in flight failed after " << failed_ms
+            << " ms\n";
+  CHECK(failed_ms <= connection_timeout_ms + 1000);
+  // Known down: the next command fails at once.
+  CHECK(micros(c.a().ask("get " + on_c)) < 50000);
+  c.c().signal(SIGCONT);
+  c.c().kill();
+}
+
+TEST_CASE("a restarted node is reconnected and serves its entities again") {
+  three_procs c;
+  auto on_c = c.owned_by("c");
+  CHECK_THAT(c.a().ask("create " + on_c + " someone"), Contains(" ok "));
+  CHECK_THAT(c.b().ask("add " + on_c + " 300"), Contains(" ok 1 300 "));
+  auto port = c.c().port();
+  c.c().kill();
+  c.a().wait_peers("b=up c=down");
+  CHECK_THAT(c.a().ask("get " + on_c), Contains(" error entity_unavailable "));
+  // Same journal, same port, same members.
+  c.c().start(port);
+  c.join(c.c());
+  auto t0 = clock_type::now();
+  c.a().wait_peers("b=up c=up");
+  c.b().wait_peers("a=up c=up");
+  std::cout << "cairn-node: links to a restarted node up again after "
+            << ms_since(t0) << " ms\n";
+  // It recovered its entity from its journal.
+  CHECK_THAT(c.a().ask("get " + on_c), Contains(" ok 1 300 "));
+  CHECK_THAT(c.b().ask("add " + on_c + " 1"), Contains(" ok 1 301 "));
+}
+
+TEST_CASE("nodes exit cleanly with their peers up and with their peers down") {
+  three_procs c;
+  auto t0 = clock_type::now();
+  CHECK(c.a().stop() == "stopped b=up c=up");
+  c.b().wait_peers("a=down c=up");
+  c.c().kill();
+  c.b().wait_peers("a=down c=down");
+  CHECK(c.b().stop() == "stopped a=down c=down");
+  std::cout << "cairn-node: two clean stops and a kill in " << ms_since(t0)
+            << " ms\n";
+  CHECK(ms_since(t0) < 10000);
+}
+
+TEST_CASE("cairn-cluster-demo kills and restarts a node and ends cleanly") {
+  test::temp_dir dir;
+  auto res = test::run(
+    {test::bin_path("cairn-cluster-demo"), "--dir=" + dir.sub("demo")}, 60000);
+  INFO(res.output);
+  REQUIRE(res.exit_code == 0);
+  CHECK_THAT(res.output, Contains("node 'c' (127.0.0.1:"));
+  CHECK_THAT(res.output, Contains("the command was not sent"));
+  CHECK_THAT(res.output, Contains("links up again after"));
+  CHECK_THAT(res.output, Contains("node  owns  served"));
+  CHECK_THAT(res.output, Contains("node c: stopped a="));
+}
