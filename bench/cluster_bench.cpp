@@ -39,6 +39,8 @@ struct params {
   double seconds = 2;
   uint64_t clients = 4;
   uint64_t probes = 200;
+  /// CAF's `scheduler.policy` of the in-process nodes.
+  std::string scheduler = "stealing";
 };
 
 cluster::settings node_settings(const std::string& id) {
@@ -52,8 +54,9 @@ cluster::settings node_settings(const std::string& id) {
 }
 
 struct node_config : caf::actor_system_config {
-  explicit node_config(const cluster::settings& s) {
+  node_config(const cluster::settings& s, const std::string& scheduler) {
     cluster::configure(*this, s);
+    set_scheduler_policy(*this, scheduler);
     announce<counter>(*this);
     add_error_category(cairn_error_category, render_error);
   }
@@ -61,8 +64,9 @@ struct node_config : caf::actor_system_config {
 
 /// One node of the benchmark's cluster.
 struct bench_node {
-  bench_node(const std::string& id, const std::string& dir)
-    : settings(node_settings(id)), cfg(settings), sys(cfg) {
+  bench_node(const std::string& id, const std::string& dir,
+             const std::string& scheduler)
+    : settings(node_settings(id)), cfg(settings, scheduler), sys(cfg) {
     runtime_options opts;
     opts.journal_path = dir;
     opts.journal.sync = journal::sync_mode::full;
@@ -265,7 +269,7 @@ struct figures {
 figures measure(const temp_dir& tmp, const params& p) {
   std::vector<std::unique_ptr<bench_node>> nodes;
   for (auto id : {"a", "b"})
-    nodes.push_back(std::make_unique<bench_node>(id, tmp.sub(id)));
+    nodes.push_back(std::make_unique<bench_node>(id, tmp.sub(id), p.scheduler));
   auto& a = *nodes[0];
   auto& b = *nodes[1];
   node_child c{{"--journal.path=" + tmp.sub("c"), "--journal.sync=none",
@@ -384,6 +388,11 @@ int run_cluster(const settings& cfg) {
   p.entities = cfg.get_count("--entities", p.entities);
   p.seconds = cfg.get_number("--seconds", p.seconds);
   p.clients = cfg.get_count("--clients", p.clients);
+  if (cfg.has("--scheduler")) {
+    p.scheduler = cfg.values.at("--scheduler");
+    caf::actor_system_config probe;
+    set_scheduler_policy(probe, p.scheduler); // throws for a bad name
+  }
   temp_dir tmp{cfg.dir};
   if (!cfg.json)
     std::cerr << "cairn-bench cluster in " << tmp.path() << '\n';
@@ -395,6 +404,7 @@ int run_cluster(const settings& cfg) {
     o.set("subcommand", "cluster")
       .set("entities", p.entities)
       .set("seconds", p.seconds)
+      .set("scheduler", p.scheduler)
       .set("local_events_per_s", f.local_events_per_s)
       .set("remote_events_per_s", f.remote_events_per_s)
       .set("remote_ratio", f.remote_ratio())
@@ -452,7 +462,9 @@ subcommand cluster_subcommand() {
     "on loopback; a node frozen, killed, stopped; fail-fast to a down node",
     {{"--entities", "N", "entities of the owner (default 1000)"},
      {"--seconds", "S", "timed seconds per run (default 2)"},
-     {"--clients", "N", "client actors (default 4)"}},
+     {"--clients", "N", "client actors (default 4)"},
+     {"--scheduler", "POLICY",
+      "CAF scheduler of nodes a and b: stealing (default) or sharing"}},
     run_cluster};
 }
 
