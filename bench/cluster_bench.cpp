@@ -1,6 +1,14 @@
 /// `cairn-bench cluster`: commands through a node that does not own their
-/// entities vs on the owner, three nodes (actor systems with their own
-/// journals) on loopback in one process.
+/// entities vs on the owner, three nodes on loopback: a and b are actor
+/// systems with their own journals in this process, c is a `cairn-node`
+/// child process (next to cairn-bench), stopped (SIGSTOP) and killed
+/// (SIGKILL) to time how fast b sees it down.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -31,6 +39,8 @@ struct params {
   double seconds = 2;
   uint64_t clients = 4;
   uint64_t probes = 200;
+  /// CAF's `scheduler.policy` of the in-process nodes.
+  std::string scheduler = "stealing";
 };
 
 cluster::settings node_settings(const std::string& id) {
@@ -44,8 +54,9 @@ cluster::settings node_settings(const std::string& id) {
 }
 
 struct node_config : caf::actor_system_config {
-  explicit node_config(const cluster::settings& s) {
+  node_config(const cluster::settings& s, const std::string& scheduler) {
     cluster::configure(*this, s);
+    set_scheduler_policy(*this, scheduler);
     announce<counter>(*this);
     add_error_category(cairn_error_category, render_error);
   }
@@ -53,8 +64,9 @@ struct node_config : caf::actor_system_config {
 
 /// One node of the benchmark's cluster.
 struct bench_node {
-  bench_node(const std::string& id, const std::string& dir)
-    : settings(node_settings(id)), cfg(settings), sys(cfg) {
+  bench_node(const std::string& id, const std::string& dir,
+             const std::string& scheduler)
+    : settings(node_settings(id)), cfg(settings, scheduler), sys(cfg) {
     runtime_options opts;
     opts.journal_path = dir;
     opts.journal.sync = journal::sync_mode::full;
@@ -79,6 +91,121 @@ struct bench_node {
   std::unique_ptr<runtime> rt;
 };
 
+/// The directory of this executable, where `cairn-node` is built too.
+std::string own_dir() {
+  std::string buf(4096, '\0');
+  auto n = ::readlink("/proc/self/exe", buf.data(), buf.size() - 1);
+  if (n <= 0)
+    return ".";
+  buf.resize(static_cast<size_t>(n));
+  auto slash = buf.rfind('/');
+  return slash == std::string::npos ? "." : buf.substr(0, slash);
+}
+
+/// A `cairn-node` child process, commanded on its standard input; its
+/// standard output is read line by line, its standard error discarded.
+class node_child {
+public:
+  explicit node_child(const std::vector<std::string>& args) {
+    int in[2];
+    int out[2];
+    if (::pipe2(in, O_CLOEXEC) != 0)
+      throw std::runtime_error("pipe failed");
+    if (::pipe2(out, O_CLOEXEC) != 0) {
+      ::close(in[0]);
+      ::close(in[1]);
+      throw std::runtime_error("pipe failed");
+    }
+    auto path = own_dir() + "/cairn-node";
+    std::vector<std::string> argv{path};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> cargv;
+    for (auto& x : argv)
+      cargv.push_back(x.data());
+    cargv.push_back(nullptr);
+    pid_ = ::fork();
+    if (pid_ < 0)
+      throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+      ::dup2(in[0], STDIN_FILENO);
+      ::dup2(out[1], STDOUT_FILENO);
+      auto null = ::open("/dev/null", O_WRONLY);
+      if (null >= 0)
+        ::dup2(null, STDERR_FILENO);
+      ::execv(path.c_str(), cargv.data());
+      ::_exit(127);
+    }
+    ::close(in[0]);
+    ::close(out[1]);
+    to_ = in[1];
+    from_ = out[0];
+  }
+
+  ~node_child() {
+    if (to_ >= 0)
+      ::close(to_);
+    if (from_ >= 0)
+      ::close(from_);
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  node_child(const node_child&) = delete;
+  node_child& operator=(const node_child&) = delete;
+
+  void signal(int sig) {
+    ::kill(pid_, sig);
+  }
+
+  void send(const std::string& line) {
+    auto text = line + '\n';
+    if (::write(to_, text.data(), text.size())
+        != static_cast<ssize_t>(text.size()))
+      throw std::runtime_error("cairn-node: cannot write its input");
+  }
+
+  /// Returns the next line that starts with `prefix`, waiting at most
+  /// `timeout`.
+  std::string expect(const std::string& prefix, caf::timespan timeout = 10s) {
+    auto deadline = clock_type::now() + timeout;
+    for (;;) {
+      auto nl = buffer_.find('\n');
+      while (nl != std::string::npos) {
+        auto line = buffer_.substr(0, nl);
+        buffer_.erase(0, nl + 1);
+        if (line.compare(0, prefix.size(), prefix) == 0)
+          return line;
+        nl = buffer_.find('\n');
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - clock_type::now())
+                    .count();
+      pollfd p{from_, POLLIN, 0};
+      if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0)
+        throw std::runtime_error("cairn-node: no line '" + prefix
+                                 + "' in time");
+      char buf[4096];
+      auto n = ::read(from_, buf, sizeof(buf));
+      if (n <= 0)
+        throw std::runtime_error("cairn-node ended before '" + prefix + "'");
+      buffer_.append(buf, static_cast<size_t>(n));
+    }
+  }
+
+private:
+  pid_t pid_ = -1;
+  int to_ = -1;
+  int from_ = -1;
+  std::string buffer_;
+};
+
+double ms_since(clock_type::time_point t0) {
+  return std::chrono::duration<double, std::milli>(clock_type::now() - t0)
+    .count();
+}
+
 bool wait_peers(runtime& rt, const std::string& peer, const std::string& want,
                 caf::timespan timeout = 10s) {
   auto deadline = clock_type::now() + timeout;
@@ -90,10 +217,11 @@ bool wait_peers(runtime& rt, const std::string& peer, const std::string& want,
   return true;
 }
 
-/// A timed closed loop from `sys` to `registry` over `ids`.
+/// A timed closed loop from `sys` to `registry` over `ids`; adds the CPU
+/// time of this process during the timed part to `cpu_s`.
 load_result run_loop(caf::actor_system& sys, const caf::actor& registry,
                      const std::vector<std::string>& ids, const params& p,
-                     bool warm_up) {
+                     bool warm_up, double& cpu_s) {
   std::vector<std::shared_ptr<load_result>> results;
   std::vector<caf::actor> clients;
   exit_guard guard;
@@ -111,7 +239,9 @@ load_result run_loop(caf::actor_system& sys, const caf::actor& registry,
   caf::scoped_actor self{sys};
   if (warm_up)
     sweep(self, clients, 64, 120);
+  auto cpu0 = process_cpu_seconds();
   timed_run(self, clients, p.seconds, 120);
+  cpu_s += process_cpu_seconds() - cpu0;
   return merge_results(results);
 }
 
@@ -122,7 +252,11 @@ struct figures {
   double local_p99_ms = 0;
   double p50_ms = 0;
   double p99_ms = 0;
+  double local_cpu_us_per_event = 0;
+  double remote_cpu_us_per_event = 0;
   double closed_detect_ms = 0;
+  double killed_detect_ms = 0;
+  double stopped_detect_ms = 0;
   double down_fail_p50_ms = 0;
   double down_fail_p99_ms = 0;
 
@@ -134,15 +268,31 @@ struct figures {
 
 figures measure(const temp_dir& tmp, const params& p) {
   std::vector<std::unique_ptr<bench_node>> nodes;
-  for (auto id : {"a", "b", "c"})
-    nodes.push_back(std::make_unique<bench_node>(id, tmp.sub(id)));
+  for (auto id : {"a", "b"})
+    nodes.push_back(std::make_unique<bench_node>(id, tmp.sub(id), p.scheduler));
+  auto& a = *nodes[0];
+  auto& b = *nodes[1];
+  node_child c{{"--journal.path=" + tmp.sub("c"), "--journal.sync=none",
+                "--cluster.name=" + a.settings.name, "--cluster.node-id=c",
+                "--cluster.port=0",
+                "--cluster.shards=" + std::to_string(a.settings.shards),
+                "--cluster.heartbeat-interval=200ms",
+                "--cluster.connection-timeout=1000ms",
+                "--node.listen=127.0.0.1"}};
+  auto c_port = c.expect("listening ").substr(10);
   std::vector<std::string> members;
   for (auto& n : nodes)
     members.push_back(n->settings.node_id
                       + "@127.0.0.1:" + std::to_string(n->rt->cluster_port()));
+  members.push_back("c@127.0.0.1:" + c_port);
   for (auto& n : nodes)
     if (auto err = n->rt->join(members))
       throw std::runtime_error("join: " + describe(err));
+  std::string list;
+  for (auto& x : members)
+    list += (list.empty() ? "" : ",") + x;
+  c.send("join " + list);
+  c.expect("joined ");
   for (auto& n : nodes)
     for (auto peer : {"a", "b", "c"})
       if (peer != n->settings.node_id && !wait_peers(*n->rt, peer, "up"))
@@ -159,14 +309,25 @@ figures measure(const temp_dir& tmp, const params& p) {
     else if (owner == "c" && on_c.size() < 16)
       on_c.push_back(id);
   }
-  auto& a = *nodes[0];
-  auto& b = *nodes[1];
   figures f;
   // Local, remote, local again: the local figure is the mean of the two,
   // so that both sides see the same drift of the shared disk.
-  auto local1 = run_loop(a.sys, a.rt->registry<counter>(), on_a, p, true);
-  auto remote = run_loop(b.sys, b.rt->registry<counter>(), on_a, p, false);
-  auto local2 = run_loop(a.sys, a.rt->registry<counter>(), on_a, p, false);
+  // CPU time of both in-process nodes (c idles), per event.
+  double local_cpu = 0;
+  double remote_cpu = 0;
+  auto local1
+    = run_loop(a.sys, a.rt->registry<counter>(), on_a, p, true, local_cpu);
+  auto remote
+    = run_loop(b.sys, b.rt->registry<counter>(), on_a, p, false, remote_cpu);
+  auto local2
+    = run_loop(a.sys, a.rt->registry<counter>(), on_a, p, false, local_cpu);
+  if (local1.completed + local2.completed > 0)
+    f.local_cpu_us_per_event
+      = local_cpu * 1e6
+        / static_cast<double>(local1.completed + local2.completed);
+  if (remote.completed > 0)
+    f.remote_cpu_us_per_event
+      = remote_cpu * 1e6 / static_cast<double>(remote.completed);
   f.local_events_per_s = (local1.completed + local2.completed) / p.seconds / 2;
   f.remote_events_per_s = remote.completed / p.seconds;
   auto local_lat = local1.latency_us;
@@ -176,13 +337,12 @@ figures measure(const temp_dir& tmp, const params& p) {
   f.local_p99_ms = percentile(local_lat, 99) / 1000;
   f.p50_ms = percentile(remote.latency_us, 50) / 1000;
   f.p99_ms = percentile(remote.latency_us, 99) / 1000;
-  // Node c stops; once b knows, its commands fail at once.
+  // Node c freezes (SIGSTOP): b sees it down when the heartbeats stop.
   auto t0 = clock_type::now();
-  nodes[2]->rt->stop();
+  c.signal(SIGSTOP);
   if (!wait_peers(*b.rt, "c", "down"))
     throw std::runtime_error("node b did not see node c down within 10 s");
-  f.closed_detect_ms
-    = std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+  f.stopped_detect_ms = ms_since(t0);
   std::vector<double> fail_us;
   caf::scoped_actor self{b.sys};
   auto router = b.rt->registry<counter>();
@@ -199,6 +359,22 @@ figures measure(const temp_dir& tmp, const params& p) {
   }
   f.down_fail_p50_ms = percentile(fail_us, 50) / 1000;
   f.down_fail_p99_ms = percentile(fail_us, 99) / 1000;
+  // Node c thaws, b's link reconnects; then c is killed (SIGKILL): its
+  // connections close.
+  c.signal(SIGCONT);
+  if (!wait_peers(*b.rt, "c", "up", 20s))
+    throw std::runtime_error("node b did not see node c up again within 20 s");
+  t0 = clock_type::now();
+  c.signal(SIGKILL);
+  if (!wait_peers(*b.rt, "c", "down"))
+    throw std::runtime_error("node b did not see node c down within 10 s");
+  f.killed_detect_ms = ms_since(t0);
+  // Node a stops cleanly.
+  t0 = clock_type::now();
+  a.rt->stop();
+  if (!wait_peers(*b.rt, "a", "down"))
+    throw std::runtime_error("node b did not see node a down within 10 s");
+  f.closed_detect_ms = ms_since(t0);
   return f;
 }
 
@@ -212,6 +388,11 @@ int run_cluster(const settings& cfg) {
   p.entities = cfg.get_count("--entities", p.entities);
   p.seconds = cfg.get_number("--seconds", p.seconds);
   p.clients = cfg.get_count("--clients", p.clients);
+  if (cfg.has("--scheduler")) {
+    p.scheduler = cfg.values.at("--scheduler");
+    caf::actor_system_config probe;
+    set_scheduler_policy(probe, p.scheduler); // throws for a bad name
+  }
   temp_dir tmp{cfg.dir};
   if (!cfg.json)
     std::cerr << "cairn-bench cluster in " << tmp.path() << '\n';
@@ -223,6 +404,7 @@ int run_cluster(const settings& cfg) {
     o.set("subcommand", "cluster")
       .set("entities", p.entities)
       .set("seconds", p.seconds)
+      .set("scheduler", p.scheduler)
       .set("local_events_per_s", f.local_events_per_s)
       .set("remote_events_per_s", f.remote_events_per_s)
       .set("remote_ratio", f.remote_ratio())
@@ -230,7 +412,11 @@ int run_cluster(const settings& cfg) {
       .set("local_p99_ms", f.local_p99_ms)
       .set("p50_ms", f.p50_ms)
       .set("p99_ms", f.p99_ms)
+      .set("local_cpu_us_per_event", f.local_cpu_us_per_event)
+      .set("remote_cpu_us_per_event", f.remote_cpu_us_per_event)
       .set("closed_detect_ms", f.closed_detect_ms)
+      .set("killed_detect_ms", f.killed_detect_ms)
+      .set("stopped_detect_ms", f.stopped_detect_ms)
       .set("down_fail_p50_ms", f.down_fail_p50_ms)
       .set("down_fail_p99_ms", f.down_fail_p99_ms)
       .set("remote_ratio_ok", ratio_ok)
@@ -249,26 +435,37 @@ int run_cluster(const settings& cfg) {
   t.print(std::cout);
   std::cout << "\nremote/local: " << fmt_fixed(f.remote_ratio(), 2)
             << (ratio_ok ? " (target >= 0.5: met)" : " (target >= 0.5: MISSED)")
-            << "\nnode c stopped, seen down by b after "
-            << fmt_fixed(f.closed_detect_ms, 1)
-            << " ms; its commands then fail in "
+            << "\nCPU time of this process per event: "
+            << fmt_fixed(f.local_cpu_us_per_event, 1) << " us on the owner, "
+            << fmt_fixed(f.remote_cpu_us_per_event, 1) << " us through node b"
+            << "\nnode c frozen (SIGSTOP), seen down by b after "
+            << fmt_fixed(f.stopped_detect_ms, 1) << " ms (target <= 1500 ms: "
+            << (f.stopped_detect_ms <= 1500 ? "met" : "MISSED")
+            << "); its commands then fail in "
             << fmt_fixed(f.down_fail_p50_ms, 3) << " ms (p50), "
             << fmt_fixed(f.down_fail_p99_ms, 3) << " ms (p99)"
-            << (fail_ok ? " (target <= 50 ms: met)\n"
-                        : " (target <= 50 ms: MISSED)\n");
+            << (fail_ok ? " (target <= 50 ms: met)"
+                        : " (target <= 50 ms: MISSED)")
+            << "\nnode c killed (SIGKILL), seen down by b after "
+            << fmt_fixed(f.killed_detect_ms, 1)
+            << " ms\nnode a stopped cleanly, seen down by b after "
+            << fmt_fixed(f.closed_detect_ms, 1) << " ms\n";
   return 0;
 }
 
 } // namespace
 
 subcommand cluster_subcommand() {
-  return {"cluster",
-          "commands through a non-owner node vs on the owner, three nodes "
-          "on loopback; fail-fast to a down node (targets 0.5x, 50 ms)",
-          {{"--entities", "N", "entities of the owner (default 1000)"},
-           {"--seconds", "S", "timed seconds per run (default 2)"},
-           {"--clients", "N", "client actors (default 4)"}},
-          run_cluster};
+  return {
+    "cluster",
+    "commands through a non-owner node vs on the owner, three nodes "
+    "on loopback; a node frozen, killed, stopped; fail-fast to a down node",
+    {{"--entities", "N", "entities of the owner (default 1000)"},
+     {"--seconds", "S", "timed seconds per run (default 2)"},
+     {"--clients", "N", "client actors (default 4)"},
+     {"--scheduler", "POLICY",
+      "CAF scheduler of nodes a and b: stealing (default) or sharing"}},
+    run_cluster};
 }
 
 } // namespace cairn::bench

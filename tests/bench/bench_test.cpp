@@ -229,7 +229,8 @@ TEST_CASE("cairn-bench cluster --quick --json prints every figure") {
   REQUIRE(reader.parse_object(numbers));
   for (auto key :
        {"entities", "local_events_per_s", "remote_events_per_s", "remote_ratio",
-        "p50_ms", "p99_ms", "closed_detect_ms", "down_fail_p99_ms"}) {
+        "p50_ms", "p99_ms", "killed_detect_ms", "stopped_detect_ms",
+        "closed_detect_ms", "down_fail_p99_ms"}) {
     INFO("key " << key);
     REQUIRE(numbers.count(key) == 1);
     CHECK(numbers[key] > 0);
