@@ -298,6 +298,10 @@ spawn_process_router(caf::actor_system& sys, std::string category,
   return spawn_subscription(
     sys, std::move(j), std::move(hub), std::move(coordinator), std::move(ss),
     [core](subscription_context& ctx) {
+      // Deliveries waiting for their delay hold the core: drop them when
+      // the router ends, or the core and all they hold would keep each
+      // other alive.
+      ctx.self()->attach_functor([core] { core->delayed.clear(); });
       wake_sleepers(ctx.self(), *ctx.journal(), *core);
       replay_marked(ctx, core);
       subscription_handler h;
