@@ -27,7 +27,7 @@
 
 #include "caf/all.hpp"
 
-#include "actors/runtime.hpp"
+#include "cairn/actors/runtime.hpp"
 #include "bench/bench.hpp"
 #include "bench/bench_aggregate.hpp"
 #include "bench/closed_loop.hpp"

@@ -7,8 +7,8 @@
 
 #include "caf/meta/type_name.hpp"
 
-#include "actors/aggregate.hpp"
-#include "actors/effect.hpp"
+#include "cairn/actors/aggregate.hpp"
+#include "cairn/actors/effect.hpp"
 
 /// The aggregate of `cairn-bench persist` and `cairn-bench actor`: a counter
 /// whose every increment stores one 200-byte event, and a read-only command

@@ -5,7 +5,7 @@
 
 #include <cereal/types/string.hpp>
 
-#include "actors/process_manager.hpp"
+#include "cairn/actors/process_manager.hpp"
 #include "bench/bench_aggregate.hpp"
 
 /// The process manager of `cairn-bench saga`: each instance runs chains of

@@ -8,10 +8,10 @@
 
 #include "caf/all.hpp"
 
-#include "actors/aggregate.hpp"
+#include "cairn/actors/aggregate.hpp"
 #include "bench/bench.hpp"
 #include "bench/bench_aggregate.hpp"
-#include "journal/errc.hpp"
+#include "cairn/journal/errc.hpp"
 
 namespace cairn::bench {
 

@@ -11,9 +11,9 @@
 #include "caf/actor_system_config.hpp"
 #include "caf/scoped_actor.hpp"
 
-#include "actors/coordinator.hpp"
-#include "actors/runtime.hpp"
-#include "journal/options.hpp"
+#include "cairn/actors/coordinator.hpp"
+#include "cairn/actors/runtime.hpp"
+#include "cairn/journal/options.hpp"
 
 /// Closed-loop load for `cairn-bench persist`, `cairn-bench actor` and the
 /// reference of `cairn-bench saga`:

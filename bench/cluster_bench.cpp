@@ -20,9 +20,9 @@
 
 #include "caf/all.hpp"
 
-#include "actors/cluster/announce.hpp"
-#include "actors/cluster/node.hpp"
-#include "actors/runtime.hpp"
+#include "cairn/actors/cluster/announce.hpp"
+#include "cairn/actors/cluster/node.hpp"
+#include "cairn/actors/runtime.hpp"
 #include "bench/bench.hpp"
 #include "bench/bench_aggregate.hpp"
 #include "bench/closed_loop.hpp"

@@ -35,9 +35,9 @@
 #include <vector>
 
 #include "bench/bench.hpp"
-#include "journal/codec.hpp"
-#include "journal/errc.hpp"
-#include "journal/journal.hpp"
+#include "cairn/journal/codec.hpp"
+#include "cairn/journal/errc.hpp"
+#include "cairn/journal/journal.hpp"
 
 namespace cairn::bench {
 

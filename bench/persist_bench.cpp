@@ -44,12 +44,12 @@
 
 #include "caf/all.hpp"
 
-#include "actors/registry.hpp"
-#include "actors/runtime.hpp"
+#include "cairn/actors/registry.hpp"
+#include "cairn/actors/runtime.hpp"
 #include "bench/bench.hpp"
 #include "bench/bench_aggregate.hpp"
 #include "bench/closed_loop.hpp"
-#include "journal/errc.hpp"
+#include "cairn/journal/errc.hpp"
 
 namespace cairn::bench {
 

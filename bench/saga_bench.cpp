@@ -52,14 +52,14 @@
 
 #include "caf/all.hpp"
 
-#include "actors/process_instance.hpp"
-#include "actors/runtime.hpp"
+#include "cairn/actors/process_instance.hpp"
+#include "cairn/actors/runtime.hpp"
 #include "bench/bench.hpp"
 #include "bench/bench_aggregate.hpp"
 #include "bench/bench_saga.hpp"
 #include "bench/closed_loop.hpp"
-#include "journal/codec.hpp"
-#include "journal/errc.hpp"
+#include "cairn/journal/codec.hpp"
+#include "cairn/journal/errc.hpp"
 
 namespace cairn::bench {
 

@@ -11,6 +11,12 @@ packages=(
   libcereal-dev
   catch2              # Catch2 2.13
   clang libclang-rt-14-dev  # libFuzzer targets (tests/fuzz)
+  curl ca-certificates      # metrics scrape test; CAF source for the TSan preset
+  libcpp-httplib-dev nlohmann-json3-dev  # the invoicing example's HTTP server
+  chromium                  # the invoicing web page's browser test
+  prometheus-cpp-dev        # optional metrics endpoint (metrics.port)
+  gnuplot-nox               # cairn-bench --plot
+  file                      # cpack -G DEB (dpkg-shlibdeps)
 )
 
 missing=()

@@ -28,10 +28,10 @@
 #include <variant>
 #include <vector>
 
-#include "journal/codec.hpp"
-#include "journal/errc.hpp"
-#include "journal/journal.hpp"
-#include "journal/write_group.hpp"
+#include <cairn/journal/codec.hpp>
+#include <cairn/journal/errc.hpp>
+#include <cairn/journal/journal.hpp>
+#include <cairn/journal/write_group.hpp>
 
 namespace invoicing {
 

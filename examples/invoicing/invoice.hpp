@@ -14,8 +14,8 @@
 #include "caf/message.hpp"
 #include "caf/meta/type_name.hpp"
 
-#include "actors/aggregate.hpp"
-#include "actors/effect.hpp"
+#include <cairn/actors/aggregate.hpp>
+#include <cairn/actors/effect.hpp>
 
 /// Invoices as an event-sourced aggregate (seed 004): a draft invoice gets
 /// items, a sent invoice has an address, a paid invoice records the amount.

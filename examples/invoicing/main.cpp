@@ -23,12 +23,12 @@
 #include "caf/actor_system.hpp"
 #include "caf/scoped_actor.hpp"
 
-#include "actors/config.hpp"
-#include "actors/projection.hpp"
-#include "actors/runtime.hpp"
+#include <cairn/actors/config.hpp>
+#include <cairn/actors/projection.hpp>
+#include <cairn/actors/runtime.hpp>
 #include "examples/invoicing/invoice.hpp"
 #include "examples/invoicing/statistics.hpp"
-#include "journal/errc.hpp"
+#include <cairn/journal/errc.hpp>
 
 using namespace invoicing;
 using namespace std::chrono_literals;

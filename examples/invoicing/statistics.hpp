@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "actors/projection.hpp"
+#include <cairn/actors/projection.hpp>
 #include "examples/invoicing/invoice.hpp"
 
 /// Invoice statistics (seed 004) as a projection: how many invoices were

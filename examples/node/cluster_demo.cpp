@@ -36,7 +36,7 @@
 #include <thread>
 #include <vector>
 
-#include "actors/cluster/membership.hpp"
+#include <cairn/actors/cluster/membership.hpp>
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;

@@ -46,12 +46,12 @@
 #include "caf/actor_system.hpp"
 #include "caf/event_based_actor.hpp"
 
-#include "actors/cluster/announce.hpp"
-#include "actors/cluster/node.hpp"
-#include "actors/config.hpp"
-#include "actors/runtime.hpp"
+#include <cairn/actors/cluster/announce.hpp>
+#include <cairn/actors/cluster/node.hpp>
+#include <cairn/actors/config.hpp>
+#include <cairn/actors/runtime.hpp>
 #include "examples/invoicing/invoice.hpp"
-#include "journal/errc.hpp"
+#include <cairn/journal/errc.hpp>
 
 using namespace invoicing;
 using namespace std::chrono_literals;

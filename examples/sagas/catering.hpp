@@ -8,9 +8,9 @@
 
 #include "caf/meta/type_name.hpp"
 
-#include "actors/aggregate.hpp"
-#include "actors/effect.hpp"
-#include "actors/process_manager.hpp"
+#include <cairn/actors/aggregate.hpp>
+#include <cairn/actors/effect.hpp>
+#include <cairn/actors/process_manager.hpp>
 #include "examples/sagas/common.hpp"
 
 /// The catering match of seed 002: a process that waits for two events.

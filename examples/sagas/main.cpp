@@ -43,15 +43,15 @@
 #include "caf/actor_system.hpp"
 #include "caf/scoped_actor.hpp"
 
-#include "actors/config.hpp"
-#include "actors/process_instance.hpp"
-#include "actors/runtime.hpp"
+#include <cairn/actors/config.hpp>
+#include <cairn/actors/process_instance.hpp>
+#include <cairn/actors/runtime.hpp>
 #include "examples/sagas/catering.hpp"
 #include "examples/sagas/group_checkout.hpp"
 #include "examples/sagas/narrator.hpp"
 #include "examples/sagas/order_saga.hpp"
-#include "journal/codec.hpp"
-#include "journal/errc.hpp"
+#include <cairn/journal/codec.hpp>
+#include <cairn/journal/errc.hpp>
 
 using namespace std::chrono_literals;
 

@@ -12,12 +12,12 @@
 #include "caf/error.hpp"
 #include "caf/expected.hpp"
 
-#include "actors/aggregate.hpp"
-#include "actors/process_manager.hpp"
-#include "actors/step_messages.hpp"
+#include <cairn/actors/aggregate.hpp>
+#include <cairn/actors/process_manager.hpp>
+#include <cairn/actors/step_messages.hpp>
 #include "examples/sagas/common.hpp"
-#include "journal/codec.hpp"
-#include "journal/journal.hpp"
+#include <cairn/journal/codec.hpp>
+#include <cairn/journal/journal.hpp>
 
 /// Tells what a process manager did, from its stream in the journal.
 ///

@@ -7,7 +7,7 @@
 #include <cereal/types/string.hpp>
 #include <cereal/types/vector.hpp>
 
-#include "actors/process_manager.hpp"
+#include <cairn/actors/process_manager.hpp>
 #include "examples/sagas/common.hpp"
 #include "examples/sagas/shop.hpp"
 

@@ -11,8 +11,8 @@
 
 #include "caf/meta/type_name.hpp"
 
-#include "actors/aggregate.hpp"
-#include "actors/effect.hpp"
+#include <cairn/actors/aggregate.hpp>
+#include <cairn/actors/effect.hpp>
 #include "examples/sagas/common.hpp"
 
 /// The business side of the order saga (seed 001): four modules of a shop,

@@ -7,8 +7,8 @@
 
 #include "caf/meta/type_name.hpp"
 
-#include "actors/aggregate.hpp"
-#include "actors/effect.hpp"
+#include "cairn/actors/aggregate.hpp"
+#include "cairn/actors/effect.hpp"
 
 /// A guest account (seeds 001/003) used by the actor tests: charges raise
 /// the balance, payments lower it, and checking out requires a settled

@@ -1,4 +1,4 @@
-#include "actors/aggregate_actor.hpp"
+#include "cairn/actors/aggregate_actor.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -6,9 +6,9 @@
 
 #include "caf/all.hpp"
 
-#include "actors/runtime.hpp"
-#include "actors/testkit.hpp"
-#include "journal/verify.hpp"
+#include "cairn/actors/runtime.hpp"
+#include "cairn/actors/testkit.hpp"
+#include "cairn/journal/verify.hpp"
 #include "tests/actors/account.hpp"
 #include "tests/support/temp_dir.hpp"
 

@@ -6,9 +6,9 @@
 
 #include "caf/meta/type_name.hpp"
 
-#include "actors/aggregate.hpp"
-#include "actors/effect.hpp"
-#include "actors/process_manager.hpp"
+#include "cairn/actors/aggregate.hpp"
+#include "cairn/actors/effect.hpp"
+#include "cairn/actors/process_manager.hpp"
 
 /// The catering match of seed 002, for tests: an order is confirmed once
 /// the customer and the caterer confirmed the same menu, in either order;

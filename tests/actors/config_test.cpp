@@ -1,4 +1,4 @@
-#include "actors/config.hpp"
+#include "cairn/actors/config.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -6,7 +6,7 @@
 
 #include "caf/actor_system.hpp"
 
-#include "journal/errc.hpp"
+#include "cairn/journal/errc.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace cairn;

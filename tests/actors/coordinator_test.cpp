@@ -1,10 +1,10 @@
-#include "actors/coordinator.hpp"
+#include "cairn/actors/coordinator.hpp"
 
 #include <catch2/catch.hpp>
 
 #include "caf/all.hpp"
 
-#include "journal/errc.hpp"
+#include "cairn/journal/errc.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace cairn;

@@ -54,8 +54,8 @@
 
 #include "caf/all.hpp"
 
-#include "actors/runtime.hpp"
-#include "journal/errc.hpp"
+#include "cairn/actors/runtime.hpp"
+#include "cairn/journal/errc.hpp"
 #include "tests/actors/tally.hpp"
 
 namespace {

@@ -5,7 +5,7 @@
 // once, at the version the reply named, and recovery must give the states
 // the journal's events lead to.
 
-#include "actors/aggregate_actor.hpp"
+#include "cairn/actors/aggregate_actor.hpp"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -28,10 +28,10 @@
 
 #include "caf/all.hpp"
 
-#include "actors/runtime.hpp"
-#include "actors/testkit.hpp"
-#include "journal/errc.hpp"
-#include "journal/verify.hpp"
+#include "cairn/actors/runtime.hpp"
+#include "cairn/actors/testkit.hpp"
+#include "cairn/journal/errc.hpp"
+#include "cairn/journal/verify.hpp"
 #include "tests/actors/tally.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/temp_dir.hpp"

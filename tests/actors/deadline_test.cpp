@@ -1,11 +1,11 @@
 // Deadlines of process managers, with the catering match of seed 002.
-#include "actors/process_instance.hpp"
+#include "cairn/actors/process_instance.hpp"
 
 #include <catch2/catch.hpp>
 
 #include "caf/all.hpp"
 
-#include "journal/codec.hpp"
+#include "cairn/journal/codec.hpp"
 #include "tests/actors/catering.hpp"
 #include "tests/support/temp_dir.hpp"
 

@@ -1,4 +1,4 @@
-#include "actors/effect.hpp"
+#include "cairn/actors/effect.hpp"
 
 #include <catch2/catch.hpp>
 

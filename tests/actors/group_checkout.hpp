@@ -8,7 +8,7 @@
 #include <cereal/types/string.hpp>
 #include <cereal/types/vector.hpp>
 
-#include "actors/process_manager.hpp"
+#include "cairn/actors/process_manager.hpp"
 #include "tests/actors/account.hpp"
 
 /// The group checkout of seeds 001/003 as a process manager, for tests:

@@ -1,4 +1,4 @@
-#include "actors/journal_messages.hpp"
+#include "cairn/actors/journal_messages.hpp"
 
 #include <catch2/catch.hpp>
 

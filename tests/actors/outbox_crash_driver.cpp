@@ -69,10 +69,10 @@
 #include "caf/all.hpp"
 #include "caf/io/all.hpp"
 
-#include "actors/process_instance.hpp"
-#include "actors/runtime.hpp"
-#include "journal/codec.hpp"
-#include "journal/errc.hpp"
+#include "cairn/actors/process_instance.hpp"
+#include "cairn/actors/runtime.hpp"
+#include "cairn/journal/codec.hpp"
+#include "cairn/journal/errc.hpp"
 #include "tests/actors/outbox_work.hpp"
 
 namespace {

@@ -54,11 +54,11 @@
 
 #include <catch2/catch.hpp>
 
-#include "actors/outbox.hpp"
-#include "actors/process_manager.hpp"
-#include "journal/codec.hpp"
-#include "journal/errc.hpp"
-#include "journal/journal.hpp"
+#include "cairn/actors/outbox.hpp"
+#include "cairn/actors/process_manager.hpp"
+#include "cairn/journal/codec.hpp"
+#include "cairn/journal/errc.hpp"
+#include "cairn/journal/journal.hpp"
 #include "tests/actors/outbox_work.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/temp_dir.hpp"

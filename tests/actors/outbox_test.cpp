@@ -1,4 +1,4 @@
-#include "actors/outbox.hpp"
+#include "cairn/actors/outbox.hpp"
 
 #include <atomic>
 #include <memory>
@@ -7,9 +7,9 @@
 
 #include "caf/all.hpp"
 
-#include "actors/process_instance.hpp"
-#include "journal/codec.hpp"
-#include "journal/verify.hpp"
+#include "cairn/actors/process_instance.hpp"
+#include "cairn/journal/codec.hpp"
+#include "cairn/journal/verify.hpp"
 #include "tests/actors/account.hpp"
 #include "tests/support/temp_dir.hpp"
 

@@ -11,9 +11,9 @@
 
 #include "caf/meta/type_name.hpp"
 
-#include "actors/aggregate.hpp"
-#include "actors/effect.hpp"
-#include "actors/process_manager.hpp"
+#include "cairn/actors/aggregate.hpp"
+#include "cairn/actors/effect.hpp"
+#include "cairn/actors/process_manager.hpp"
 
 /// The work of the outbox crash test, the same for its driver
 /// (outbox_crash_driver.cpp) and the test (outbox_crash_test.cpp): jobs in a

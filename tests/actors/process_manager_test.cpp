@@ -1,12 +1,12 @@
-#include "actors/process_manager.hpp"
+#include "cairn/actors/process_manager.hpp"
 
 #include <catch2/catch.hpp>
 
 #include "caf/all.hpp"
 
-#include "actors/process_instance.hpp"
-#include "journal/codec.hpp"
-#include "journal/verify.hpp"
+#include "cairn/actors/process_instance.hpp"
+#include "cairn/journal/codec.hpp"
+#include "cairn/journal/verify.hpp"
 #include "tests/actors/group_checkout.hpp"
 #include "tests/support/temp_dir.hpp"
 

@@ -1,15 +1,15 @@
-#include "actors/process_router.hpp"
+#include "cairn/actors/process_router.hpp"
 
 #include <catch2/catch.hpp>
 
 #include "caf/all.hpp"
 
-#include "actors/aggregate.hpp"
-#include "actors/process_instance.hpp"
-#include "actors/process_manager.hpp"
-#include "actors/runtime.hpp"
-#include "journal/codec.hpp"
-#include "journal/errc.hpp"
+#include "cairn/actors/aggregate.hpp"
+#include "cairn/actors/process_instance.hpp"
+#include "cairn/actors/process_manager.hpp"
+#include "cairn/actors/runtime.hpp"
+#include "cairn/journal/codec.hpp"
+#include "cairn/journal/errc.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/temp_dir.hpp"
 

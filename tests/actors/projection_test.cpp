@@ -1,12 +1,12 @@
-#include "actors/projection.hpp"
+#include "cairn/actors/projection.hpp"
 
 #include <catch2/catch.hpp>
 
 #include "caf/all.hpp"
 
-#include "actors/runtime.hpp"
-#include "journal/codec.hpp"
-#include "journal/errc.hpp"
+#include "cairn/actors/runtime.hpp"
+#include "cairn/journal/codec.hpp"
+#include "cairn/journal/errc.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace cairn;

@@ -1,11 +1,11 @@
-#include "actors/registry.hpp"
+#include "cairn/actors/registry.hpp"
 
 #include <catch2/catch.hpp>
 
 #include "caf/all.hpp"
 
-#include "actors/runtime.hpp"
-#include "journal/journal.hpp"
+#include "cairn/actors/runtime.hpp"
+#include "cairn/journal/journal.hpp"
 #include "tests/actors/account.hpp"
 #include "tests/support/temp_dir.hpp"
 

@@ -1,11 +1,11 @@
-#include "actors/runtime.hpp"
+#include "cairn/actors/runtime.hpp"
 
 #include <catch2/catch.hpp>
 
 #include "caf/all.hpp"
 
-#include "actors/process_instance.hpp"
-#include "journal/codec.hpp"
+#include "cairn/actors/process_instance.hpp"
+#include "cairn/journal/codec.hpp"
 #include "tests/actors/account.hpp"
 #include "tests/actors/group_checkout.hpp"
 #include "tests/support/temp_dir.hpp"

@@ -45,11 +45,11 @@
 
 #include "caf/all.hpp"
 
-#include "actors/process_instance.hpp"
-#include "actors/runtime.hpp"
-#include "actors/step_messages.hpp"
-#include "journal/codec.hpp"
-#include "journal/errc.hpp"
+#include "cairn/actors/process_instance.hpp"
+#include "cairn/actors/runtime.hpp"
+#include "cairn/actors/step_messages.hpp"
+#include "cairn/journal/codec.hpp"
+#include "cairn/journal/errc.hpp"
 #include "tests/actors/saga_work.hpp"
 
 namespace {

@@ -38,11 +38,11 @@
 
 #include <catch2/catch.hpp>
 
-#include "actors/process_manager.hpp"
-#include "actors/step_messages.hpp"
-#include "journal/codec.hpp"
-#include "journal/errc.hpp"
-#include "journal/journal.hpp"
+#include "cairn/actors/process_manager.hpp"
+#include "cairn/actors/step_messages.hpp"
+#include "cairn/journal/codec.hpp"
+#include "cairn/journal/errc.hpp"
+#include "cairn/journal/journal.hpp"
 #include "tests/actors/saga_work.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/temp_dir.hpp"

@@ -1,13 +1,13 @@
-#include "actors/step_messages.hpp"
+#include "cairn/actors/step_messages.hpp"
 
 #include <catch2/catch.hpp>
 
 #include "caf/all.hpp"
 
-#include "actors/aggregate_actor.hpp"
-#include "actors/runtime.hpp"
-#include "journal/codec.hpp"
-#include "journal/verify.hpp"
+#include "cairn/actors/aggregate_actor.hpp"
+#include "cairn/actors/runtime.hpp"
+#include "cairn/journal/codec.hpp"
+#include "cairn/journal/verify.hpp"
 #include "tests/actors/account.hpp"
 #include "tests/support/temp_dir.hpp"
 

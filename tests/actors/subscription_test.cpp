@@ -1,4 +1,4 @@
-#include "actors/subscription.hpp"
+#include "cairn/actors/subscription.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -6,8 +6,8 @@
 
 #include "caf/all.hpp"
 
-#include "actors/runtime.hpp"
-#include "journal/errc.hpp"
+#include "cairn/actors/runtime.hpp"
+#include "cairn/journal/errc.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace cairn;

@@ -8,8 +8,8 @@
 #include "caf/make_message.hpp"
 #include "caf/meta/type_name.hpp"
 
-#include "actors/aggregate.hpp"
-#include "actors/effect.hpp"
+#include "cairn/actors/aggregate.hpp"
+#include "cairn/actors/effect.hpp"
 
 /// A tally used by the aggregate crash test: every `add` command stores one
 /// `added` event naming the command, so that the journal alone tells which

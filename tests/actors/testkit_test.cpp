@@ -1,4 +1,4 @@
-#include "actors/testkit.hpp"
+#include "cairn/actors/testkit.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -6,7 +6,7 @@
 #include <variant>
 #include <vector>
 
-#include "journal/codec.hpp"
+#include "cairn/journal/codec.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/temp_dir.hpp"
 

@@ -10,7 +10,7 @@
 
 // step<P>::send refers to detail::resolve_registry<A>, which only
 // process_instance.hpp defines.
-#include "actors/process_instance.hpp"
+#include "cairn/actors/process_instance.hpp"
 #include "examples/sagas/catering.hpp"
 #include "examples/sagas/group_checkout.hpp"
 #include "tests/support/child_process.hpp"

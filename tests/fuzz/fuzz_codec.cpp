@@ -1,4 +1,4 @@
-// Fuzzes the codec's decoding (journal/codec.hpp): event payloads of
+// Fuzzes the codec's decoding (cairn/journal/codec.hpp): event payloads of
 // registered types, through the registry and its upcaster chains, and
 // `from_bytes` of structs with strings, vectors, maps and optionals.
 //
@@ -9,7 +9,7 @@
 // (Not to the same bytes: a map's entries may come in any order, and a
 // repeated key keeps its first value, as cereal reads maps.)
 
-#include "journal/codec.hpp"
+#include "cairn/journal/codec.hpp"
 
 #include "tests/fuzz/fuzz_support.hpp"
 

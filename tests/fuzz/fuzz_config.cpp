@@ -1,4 +1,4 @@
-// Fuzzes the config parser (actors/config.hpp): `cairn::config::load` on a
+// Fuzzes the config parser (cairn/actors/config.hpp): `cairn::config::load` on a
 // config file with the input's text and, after the input's first NUL byte,
 // command-line arguments separated by NUL bytes.
 //
@@ -11,14 +11,14 @@
 // `errc::bad_config` and a message; what it accepts passes `validate` and
 // converts to runtime and journal options and cluster members.
 
-#include "actors/config.hpp"
+#include "cairn/actors/config.hpp"
 
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 
-#include "journal/errc.hpp"
+#include "cairn/journal/errc.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 
 namespace {

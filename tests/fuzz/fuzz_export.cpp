@@ -1,4 +1,4 @@
-// Fuzzes the parsing of export lines (journal/export.hpp): `cairn-journal
+// Fuzzes the parsing of export lines (cairn/journal/export.hpp): `cairn-journal
 // import` reads every line of its input with `parse_export_line` before it
 // writes anything, and base64 fields with `from_base64`.
 //
@@ -7,9 +7,9 @@
 // a line that parses is written back by the exporter to a line that parses
 // to the same value; base64 that decodes encodes back to itself.
 
-#include "journal/export.hpp"
+#include "cairn/journal/export.hpp"
 
-#include "journal/errc.hpp"
+#include "cairn/journal/errc.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 
 using namespace cairn;

@@ -1,4 +1,4 @@
-// Fuzzes the decoding of outbox rows (actors/outbox.hpp): the dispatcher
+// Fuzzes the decoding of outbox rows (cairn/actors/outbox.hpp): the dispatcher
 // reads each `cairn.outbox` table value with `from_bytes<outbox_entry>`,
 // the target aggregate decodes the command inside it with
 // `detail::decode_remote_command`, and the outcome comes back as a
@@ -11,7 +11,7 @@
 // decodes encodes back to the same bytes (a command: to bytes that decode
 // and encode to themselves).
 
-#include "actors/outbox.hpp"
+#include "cairn/actors/outbox.hpp"
 
 #include "tests/fuzz/fuzz_support.hpp"
 

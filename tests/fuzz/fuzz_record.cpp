@@ -1,4 +1,4 @@
-// Fuzzes the stored event record format (journal/detail/record_format.hpp).
+// Fuzzes the stored event record format (cairn/journal/detail/record_format.hpp).
 //
 // Each input is decoded twice: as it is, which almost always stops at the
 // CRC check, and with its first four bytes replaced by the CRC32C of the
@@ -6,12 +6,12 @@
 // a decode never reads out of bounds (ASan); a record that decodes is
 // exactly the bytes `encode_record` makes of what it decoded to.
 
-#include "journal/detail/record_format.hpp"
+#include "cairn/journal/detail/record_format.hpp"
 
 #include <cstring>
 
-#include "journal/detail/bytes.hpp"
-#include "journal/detail/crc32c.hpp"
+#include "cairn/journal/detail/bytes.hpp"
+#include "cairn/journal/detail/crc32c.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 
 using namespace cairn;

@@ -1,5 +1,5 @@
 // Fuzzes the checked values of the `snapshots` and `tables` databases
-// (journal/detail/value_format.hpp), as `journal::latest_snapshot` and
+// (cairn/journal/detail/value_format.hpp), as `journal::latest_snapshot` and
 // `journal::table_get` read them.
 //
 // Input: a mode byte, a length byte and that many bytes of stream name (or
@@ -13,10 +13,10 @@
 // of its fields; a value of the earlier layout encodes to a checked value
 // that decodes to the same fields.
 
-#include "journal/detail/value_format.hpp"
+#include "cairn/journal/detail/value_format.hpp"
 
-#include "journal/detail/bytes.hpp"
-#include "journal/detail/crc32c.hpp"
+#include "cairn/journal/detail/bytes.hpp"
+#include "cairn/journal/detail/crc32c.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 
 using namespace cairn;

@@ -1,5 +1,5 @@
 // Fuzzes the `streams` row and the `index` block formats
-// (journal/detail/journal_impl.hpp, journal/detail/bytes.hpp): the first
+// (cairn/journal/detail/journal_impl.hpp, cairn/journal/detail/bytes.hpp): the first
 // input byte picks `decode_stream_row`, `decode_positions` (the position
 // list of an index block) or `find_positions`, which reads a stream's
 // positions from fuzzed index blocks in LMDB and a fuzzed row.
@@ -11,9 +11,9 @@
 // `find_positions` returns one position per version asked for, or names
 // the first version it has none for.
 
-#include "journal/detail/journal_impl.hpp"
+#include "cairn/journal/detail/journal_impl.hpp"
 
-#include "journal/detail/bytes.hpp"
+#include "cairn/journal/detail/bytes.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 
 #include <cstdlib>

@@ -1,4 +1,4 @@
-#include "journal/codec.hpp"
+#include "cairn/journal/codec.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -9,7 +9,7 @@
 // Which byte of a field is flipped, and with which mask, comes from a seed:
 // CAIRN_SEED if set, else a fresh one; it is printed.
 
-#include "journal/verify.hpp"
+#include "cairn/journal/verify.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -25,9 +25,9 @@
 #include <string>
 #include <vector>
 
-#include "journal/detail/bytes.hpp"
-#include "journal/detail/crc32c.hpp"
-#include "journal/errc.hpp"
+#include "cairn/journal/detail/bytes.hpp"
+#include "cairn/journal/detail/crc32c.hpp"
+#include "cairn/journal/errc.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/temp_dir.hpp"
 

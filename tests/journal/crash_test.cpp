@@ -3,7 +3,7 @@
 // kill the journal must hold every group the writer acknowledged, whole, and
 // no group in part.
 
-#include "journal/journal.hpp"
+#include "cairn/journal/journal.hpp"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -26,8 +26,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "journal/errc.hpp"
-#include "journal/verify.hpp"
+#include "cairn/journal/errc.hpp"
+#include "cairn/journal/verify.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/temp_dir.hpp"
 

@@ -32,10 +32,10 @@
 #include <string>
 #include <vector>
 
-#include "journal/errc.hpp"
-#include "journal/journal.hpp"
-#include "journal/options.hpp"
-#include "journal/write_group.hpp"
+#include "cairn/journal/errc.hpp"
+#include "cairn/journal/journal.hpp"
+#include "cairn/journal/options.hpp"
+#include "cairn/journal/write_group.hpp"
 
 namespace cairn::journal {
 namespace {

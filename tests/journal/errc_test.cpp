@@ -1,4 +1,4 @@
-#include "journal/errc.hpp"
+#include "cairn/journal/errc.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,15 +1,15 @@
 // Tests of the export line format and of export_events
-// (journal/export.hpp).
+// (cairn/journal/export.hpp).
 
-#include "journal/export.hpp"
+#include "cairn/journal/export.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <string>
 #include <vector>
 
-#include "journal/errc.hpp"
-#include "journal/journal.hpp"
+#include "cairn/journal/errc.hpp"
+#include "cairn/journal/journal.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace cj = cairn::journal;

@@ -1,7 +1,7 @@
-// Tests of import_events (journal/import.hpp): exact versions, checks
+// Tests of import_events (cairn/journal/import.hpp): exact versions, checks
 // before writing, batches with a resumable checkpoint.
 
-#include "journal/import.hpp"
+#include "cairn/journal/import.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "journal/errc.hpp"
-#include "journal/export.hpp"
-#include "journal/journal.hpp"
+#include "cairn/journal/errc.hpp"
+#include "cairn/journal/export.hpp"
+#include "cairn/journal/journal.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace cj = cairn::journal;

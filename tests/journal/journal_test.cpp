@@ -1,4 +1,4 @@
-#include "journal/journal.hpp"
+#include "cairn/journal/journal.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -8,9 +8,9 @@
 #include <map>
 #include <thread>
 
-#include "journal/detail/journal_impl.hpp"
-#include "journal/errc.hpp"
-#include "journal/verify.hpp"
+#include "cairn/journal/detail/journal_impl.hpp"
+#include "cairn/journal/errc.hpp"
+#include "cairn/journal/verify.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/temp_dir.hpp"
 

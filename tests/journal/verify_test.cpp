@@ -1,12 +1,12 @@
-#include "journal/verify.hpp"
+#include "cairn/journal/verify.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <lmdb.h>
 
-#include "journal/detail/bytes.hpp"
-#include "journal/detail/record_format.hpp"
-#include "journal/errc.hpp"
+#include "cairn/journal/detail/bytes.hpp"
+#include "cairn/journal/detail/record_format.hpp"
+#include "cairn/journal/errc.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace cairn;

@@ -1,9 +1,9 @@
-#include "journal/write_group.hpp"
+#include "cairn/journal/write_group.hpp"
 
 #include <catch2/catch.hpp>
 
-#include "journal/errc.hpp"
-#include "journal/options.hpp"
+#include "cairn/journal/errc.hpp"
+#include "cairn/journal/options.hpp"
 
 using namespace cairn;
 using namespace cairn::journal;

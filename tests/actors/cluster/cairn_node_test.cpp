@@ -20,7 +20,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "actors/cluster/membership.hpp"
+#include "cairn/actors/cluster/membership.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/temp_dir.hpp"
 

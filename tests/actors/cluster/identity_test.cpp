@@ -1,8 +1,8 @@
-#include "actors/cluster/identity.hpp"
+#include "cairn/actors/cluster/identity.hpp"
 
 #include <catch2/catch.hpp>
 
-#include "journal/errc.hpp"
+#include "cairn/journal/errc.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace cairn;

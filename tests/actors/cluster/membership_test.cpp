@@ -1,8 +1,8 @@
-#include "actors/cluster/membership.hpp"
+#include "cairn/actors/cluster/membership.hpp"
 
 #include <catch2/catch.hpp>
 
-#include "journal/errc.hpp"
+#include "cairn/journal/errc.hpp"
 
 using namespace cairn;
 using namespace cairn::cluster;

@@ -1,4 +1,4 @@
-#include "actors/cluster/node.hpp"
+#include "cairn/actors/cluster/node.hpp"
 
 #include <chrono>
 #include <iostream>
@@ -10,11 +10,11 @@
 #include "caf/all.hpp"
 #include "caf/io/middleman.hpp"
 
-#include "actors/cluster/announce.hpp"
-#include "actors/cluster/messages.hpp"
-#include "actors/runtime.hpp"
+#include "cairn/actors/cluster/announce.hpp"
+#include "cairn/actors/cluster/messages.hpp"
+#include "cairn/actors/runtime.hpp"
 #include "examples/invoicing/invoice.hpp"
-#include "journal/errc.hpp"
+#include "cairn/journal/errc.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace cairn;

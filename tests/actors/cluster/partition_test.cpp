@@ -16,11 +16,11 @@
 #include "caf/all.hpp"
 #include "caf/io/middleman.hpp"
 
-#include "actors/cluster/announce.hpp"
-#include "actors/cluster/node.hpp"
-#include "actors/runtime.hpp"
+#include "cairn/actors/cluster/announce.hpp"
+#include "cairn/actors/cluster/node.hpp"
+#include "cairn/actors/runtime.hpp"
 #include "examples/invoicing/invoice.hpp"
-#include "journal/errc.hpp"
+#include "cairn/journal/errc.hpp"
 #include "tests/support/tcp_relay.hpp"
 #include "tests/support/temp_dir.hpp"
 

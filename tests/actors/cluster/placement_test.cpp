@@ -1,4 +1,4 @@
-#include "actors/cluster/placement.hpp"
+#include "cairn/actors/cluster/placement.hpp"
 
 #include <algorithm>
 #include <iostream>

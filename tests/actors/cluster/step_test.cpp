@@ -9,11 +9,11 @@
 
 #include "caf/all.hpp"
 
-#include "actors/cluster/announce.hpp"
-#include "actors/cluster/node.hpp"
-#include "actors/outbox.hpp"
-#include "actors/process_instance.hpp"
-#include "journal/codec.hpp"
+#include "cairn/actors/cluster/announce.hpp"
+#include "cairn/actors/cluster/node.hpp"
+#include "cairn/actors/outbox.hpp"
+#include "cairn/actors/process_instance.hpp"
+#include "cairn/journal/codec.hpp"
 #include "tests/actors/account.hpp"
 #include "tests/support/temp_dir.hpp"
 

@@ -1,4 +1,4 @@
-#include "journal/detail/crc32c.hpp"
+#include "cairn/journal/detail/crc32c.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,11 +1,11 @@
-#include "journal/detail/record_format.hpp"
+#include "cairn/journal/detail/record_format.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <cstring>
 #include <vector>
 
-#include "journal/detail/crc32c.hpp"
+#include "cairn/journal/detail/crc32c.hpp"
 
 using namespace cairn::journal;
 using namespace cairn::journal::detail;

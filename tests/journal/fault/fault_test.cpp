@@ -21,8 +21,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "journal/errc.hpp"
-#include "journal/journal.hpp"
+#include "cairn/journal/errc.hpp"
+#include "cairn/journal/journal.hpp"
 #include "tests/journal/fault/fault_child.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/temp_dir.hpp"

@@ -58,11 +58,11 @@
 
 #include "caf/all.hpp"
 
-#include "actors/coordinator.hpp"
-#include "journal/errc.hpp"
-#include "journal/journal.hpp"
-#include "journal/options.hpp"
-#include "journal/write_group.hpp"
+#include "cairn/actors/coordinator.hpp"
+#include "cairn/journal/errc.hpp"
+#include "cairn/journal/journal.hpp"
+#include "cairn/journal/options.hpp"
+#include "cairn/journal/write_group.hpp"
 
 using namespace std::chrono_literals;
 

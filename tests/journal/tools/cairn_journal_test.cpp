@@ -1,4 +1,4 @@
-// Tests of the cairn-journal inspection CLI (journal/tools/cairn_journal.cpp):
+// Tests of the cairn-journal inspection CLI (cairn/journal/tools/cairn_journal.cpp):
 // journals are written through the journal API, then the program runs on
 // them as a child process. Also the corruption test: bytes of one record
 // flipped in data.mdb must be named by verify, by reads and by cat.
@@ -20,14 +20,14 @@
 #include <string_view>
 #include <vector>
 
-#include "actors/dead_letter.hpp"
-#include "journal/codec.hpp"
-#include "journal/errc.hpp"
-#include "journal/event_record.hpp"
-#include "journal/export.hpp"
-#include "journal/import.hpp"
-#include "journal/journal.hpp"
-#include "journal/write_group.hpp"
+#include "cairn/actors/dead_letter.hpp"
+#include "cairn/journal/codec.hpp"
+#include "cairn/journal/errc.hpp"
+#include "cairn/journal/event_record.hpp"
+#include "cairn/journal/export.hpp"
+#include "cairn/journal/import.hpp"
+#include "cairn/journal/journal.hpp"
+#include "cairn/journal/write_group.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/temp_dir.hpp"
 

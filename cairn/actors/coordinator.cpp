@@ -1,0 +1,377 @@
+#include "cairn/actors/coordinator.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <numeric>
+#include <vector>
+
+#include "caf/all.hpp"
+
+#include "cairn/actors/aggregate.hpp"
+#include "cairn/journal/codec.hpp"
+#include "cairn/journal/errc.hpp"
+
+namespace cairn {
+
+namespace {
+
+/// Called with a group's outcome once its commit is over.
+using completion = std::function<void(caf::expected<journal::group_receipt>)>;
+
+struct coordinator_state {
+  std::shared_ptr<journal::journal> j;
+  coordinator_settings settings;
+  subscription_hub_actor hub;
+  /// The groups of the next commit and whom to tell.
+  std::vector<journal::write_group> groups;
+  std::vector<completion> completions;
+  uint64_t buffered_events = 0;
+  uint64_t buffered_bytes = 0;
+  /// Whether a flush_atom is in our mailbox.
+  bool flush_pending = false;
+  bool fail_next_persist = false;
+  uint64_t next_step_id = 1;
+  /// The token of the step protocol, shared with the entities.
+  step_capability capability;
+  coordinator_stats stats;
+  static inline const char* name = "cairn.coordinator";
+};
+
+using pointer = coordinator_actor::stateful_pointer<coordinator_state>;
+
+/// Hands the committed events of `groups` to the hub, in position order.
+void publish(pointer self, std::vector<journal::write_group>& groups,
+             std::vector<journal::journal::group_outcome>& outcomes) {
+  std::vector<journal::stored_event> events;
+  for (size_t i = 0; i < groups.size(); ++i) {
+    if (!outcomes[i])
+      continue;
+    auto& receipt = *outcomes[i];
+    auto& g = groups[i];
+    for (size_t k = 0; k < g.appends.size(); ++k) {
+      auto& a = g.appends[k];
+      auto& r = receipt.appends[k];
+      for (size_t n = 0; n < a.events.size(); ++n) {
+        journal::stored_event ev;
+        ev.stream = a.stream;
+        ev.version = r.first_version + n;
+        ev.position = r.first_position + n;
+        ev.record = std::move(a.events[n]);
+        events.push_back(std::move(ev));
+      }
+    }
+  }
+  if (!events.empty())
+    self->send(self->state.hub, publish_atom::value, std::move(events));
+}
+
+/// Gives every event without a timestamp the time `now`. The journal keeps
+/// given timestamps, so the records published live equal the stored ones.
+void stamp(std::vector<journal::write_group>& groups, int64_t now) {
+  for (auto& g : groups)
+    for (auto& a : g.appends)
+      for (auto& e : a.events)
+        if (e.timestamp_ns == 0)
+          e.timestamp_ns = now;
+}
+
+int64_t now_ns() {
+  using namespace std::chrono;
+  return duration_cast<nanoseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
+
+/// Commits every buffered group in one transaction and tells each writer.
+void flush(pointer self) {
+  auto& st = self->state;
+  if (st.groups.empty())
+    return;
+  auto groups = std::move(st.groups);
+  auto completions = std::move(st.completions);
+  st.groups.clear();
+  st.completions.clear();
+  auto events = st.buffered_events;
+  auto bytes = st.buffered_bytes;
+  st.buffered_events = 0;
+  st.buffered_bytes = 0;
+  stamp(groups, now_ns());
+  auto t0 = std::chrono::steady_clock::now();
+  auto res = st.j->commit(groups);
+  auto ns = static_cast<uint64_t>(
+    std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::steady_clock::now() - t0)
+      .count());
+  auto& s = st.stats;
+  ++s.commits;
+  s.commit_ns_total += ns;
+  s.commit_ns_max = std::max(s.commit_ns_max, ns);
+  if (!res) {
+    s.failed_groups += groups.size();
+    for (auto& f : completions)
+      f(res.error());
+    return;
+  }
+  for (size_t i = 0; i < groups.size(); ++i) {
+    if ((*res)[i]) {
+      ++s.groups;
+      s.events += groups[i].event_count();
+    } else {
+      ++s.rejected_groups;
+    }
+  }
+  s.bytes += bytes;
+  s.max_events_per_commit = std::max(s.max_events_per_commit, events);
+  // Publish first: a writer holding its receipt can count on the hub having
+  // its events queued (subscriptions rely on it to know they caught up).
+  if (st.hub)
+    publish(self, groups, *res);
+  for (size_t i = 0; i < groups.size(); ++i)
+    completions[i]((*res)[i]);
+}
+
+/// Adds `g` to the next commit; `f` learns its outcome.
+void enqueue(pointer self, journal::write_group g, completion f) {
+  auto& st = self->state;
+  auto n = g.event_count();
+  auto b = g.byte_size();
+  if (!st.groups.empty()
+      && (st.buffered_events + n > st.settings.max_batch_events
+          || st.buffered_bytes + b > st.settings.max_batch_bytes))
+    flush(self);
+  st.buffered_events += n;
+  st.buffered_bytes += b;
+  st.groups.push_back(std::move(g));
+  st.completions.push_back(std::move(f));
+  // Everything already in the mailbox joins this commit: the flush message
+  // queues up behind it.
+  if (!st.flush_pending) {
+    st.flush_pending = true;
+    self->send(self, flush_atom::value);
+  }
+}
+
+// -- atomic steps -------------------------------------------------------------
+
+/// A step waiting for its targets' decisions.
+struct pending_step {
+  uint64_t id = 0;
+  step_request req;
+  std::vector<step_decision> decisions;
+  /// Command indexes in the order their targets decide: by stream name.
+  std::vector<size_t> order;
+  /// Position in `order` of the next target to ask.
+  size_t next = 0;
+  caf::typed_response_promise<step_result> rp;
+};
+
+/// Whether target `i` holds commands for the step and awaits its outcome.
+bool holds(const pending_step& ps, size_t i) {
+  auto& d = ps.decisions[i];
+  return d.accepted && d.entity && !d.group.appends.empty();
+}
+
+/// Tells every target that holds for the step whether the step committed,
+/// directly: the entity that decided is the one that holds.
+void tell_targets(pointer self, pending_step& ps, bool committed) {
+  for (size_t i = 0; i < ps.decisions.size(); ++i)
+    if (holds(ps, i))
+      caf::anon_send(ps.decisions[i].entity, outcome_atom::value,
+                     self->state.capability, ps.id, committed);
+}
+
+/// Builds the step's one write group and hands it to the next commit.
+void commit_step(pointer self, std::shared_ptr<pending_step> ps) {
+  auto& st = self->state;
+  auto& g = ps->req.group;
+  if (g.appends.empty()) {
+    tell_targets(self, *ps, false);
+    ps->rp.deliver(make_error(errc::invalid_argument,
+                              "a step needs the manager's append first"));
+    return;
+  }
+  step_record record;
+  record.input_position = ps->req.input_position;
+  for (size_t i = 0; i < ps->decisions.size(); ++i) {
+    auto& d = ps->decisions[i];
+    record.outcomes.push_back(
+      command_outcome{ps->req.commands[i].stream, d.accepted, d.why});
+    if (!d.accepted) {
+      ++st.stats.rejected_commands;
+      continue;
+    }
+    for (auto& a : d.group.appends)
+      g.appends.push_back(std::move(a));
+    for (auto& s : d.group.snapshots)
+      g.snapshots.push_back(std::move(s));
+    for (auto& k : d.group.dedup_keys)
+      g.dedup_keys.push_back(std::move(k));
+  }
+  journal::event_record rec;
+  rec.type = step_record::event_name;
+  rec.payload = journal::to_bytes(record);
+  g.appends.front().events.push_back(std::move(rec));
+  auto outcomes = record.outcomes;
+  enqueue(self, std::move(g),
+          [self, ps, outcomes](caf::expected<journal::group_receipt> res) {
+            tell_targets(self, *ps, static_cast<bool>(res));
+            if (!res) {
+              ps->rp.deliver(res.error());
+              return;
+            }
+            ++self->state.stats.steps;
+            ps->rp.deliver(step_result{std::move(*res), outcomes});
+          });
+}
+
+/// Fails the whole step because target `i` could not decide: the targets
+/// that hold discard, and the manager gets `err` and retries the step.
+void fail_step(pointer self, std::shared_ptr<pending_step> ps, size_t i,
+               const caf::error& err) {
+  auto& cmd = ps->req.commands[i];
+  // A target that answers too late may still decide and hold for this step,
+  // or have the decide in its stash: tell it, on the path the decide took,
+  // that the step is abandoned.
+  caf::anon_send(cmd.target, entity_id{cmd.entity}, outcome_atom::value,
+                 self->state.capability, ps->id, false);
+  tell_targets(self, *ps, false);
+  if (err == caf::sec::request_timeout)
+    ps->rp.deliver(make_error(
+      errc::timeout,
+      "step " + std::to_string(ps->id) + ": " + cmd.stream
+        + " did not decide its command within "
+        + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                           self->state.settings.decide_timeout)
+                           .count())
+        + " ms; the step is abandoned, nothing was written"));
+  else
+    ps->rp.deliver(err);
+}
+
+/// Asks the next target to decide; commits the step after the last one.
+void decide_next(pointer self, std::shared_ptr<pending_step> ps) {
+  while (ps->next < ps->order.size()) {
+    auto pos = ps->next++;
+    auto i = ps->order[pos];
+    auto& cmd = ps->req.commands[i];
+    // An entity decides one command per step: a second one would wait for
+    // the first decision to be committed, which waits for the step. The
+    // order is stable, so the repetition comes after the first command.
+    if (pos > 0 && ps->req.commands[ps->order[pos - 1]].stream == cmd.stream) {
+      ps->decisions[i] = step_decision{
+        false,
+        describe(make_error(errc::invalid_argument,
+                            "a step commands " + cmd.stream
+                              + " more than once; send one command per"
+                                " entity per step")),
+        {},
+        {}};
+      continue;
+    }
+    auto msg = caf::make_message(entity_id{cmd.entity}, decide_atom::value,
+                                 self->state.capability, ps->id)
+               + cmd.command;
+    self->request(cmd.target, self->state.settings.decide_timeout, msg)
+      .then(
+        [self, ps, i](step_decision& d) {
+          ps->decisions[i] = std::move(d);
+          decide_next(self, ps);
+        },
+        [self, ps, i](caf::error& err) { fail_step(self, ps, i, err); });
+    return;
+  }
+  commit_step(self, ps);
+}
+
+caf::typed_response_promise<step_result> start_step(pointer self,
+                                                    step_request& req) {
+  auto ps = std::make_shared<pending_step>();
+  ps->id = self->state.next_step_id++;
+  ps->req = std::move(req);
+  auto n = ps->req.commands.size();
+  ps->decisions.resize(n);
+  ps->order.resize(n);
+  std::iota(ps->order.begin(), ps->order.end(), size_t{0});
+  auto& cmds = ps->req.commands;
+  std::stable_sort(
+    ps->order.begin(), ps->order.end(),
+    [&cmds](size_t x, size_t y) { return cmds[x].stream < cmds[y].stream; });
+  ps->rp = self->make_response_promise<step_result>();
+  decide_next(self, ps);
+  return ps->rp;
+}
+
+} // namespace
+
+coordinator_actor::behavior_type
+coordinator_impl(pointer self, std::shared_ptr<journal::journal> j,
+                 coordinator_settings settings, subscription_hub_actor hub,
+                 step_capability capability) {
+  self->state.j = std::move(j);
+  self->state.settings = settings;
+  self->state.capability = capability;
+  self->state.hub = std::move(hub);
+  // Told to exit (runtime::stop), commit what is buffered first: its writers
+  // get their real outcome instead of silence.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    flush(self);
+    self->quit(std::move(msg.reason));
+  });
+  return {
+    [self](commit_atom,
+           journal::write_group& g) -> caf::result<journal::group_receipt> {
+      auto& st = self->state;
+      if (st.fail_next_persist) {
+        st.fail_next_persist = false;
+        return make_error(errc::storage_error, "injected persist failure");
+      }
+      auto rp = self->make_response_promise<journal::group_receipt>();
+      enqueue(self, std::move(g),
+              [rp](caf::expected<journal::group_receipt> res) mutable {
+                if (res)
+                  rp.deliver(std::move(*res));
+                else
+                  rp.deliver(std::move(res.error()));
+              });
+      return rp;
+    },
+    [self](step_atom, step_request& req) { return start_step(self, req); },
+    [self](truncate_atom, const std::string& stream,
+           uint64_t version) -> caf::expected<uint64_t> {
+      // Whatever arrived before goes first: truncation sees it committed.
+      flush(self);
+      return self->state.j->truncate_before(stream, version);
+    },
+    [self](flush_atom) {
+      self->state.flush_pending = false;
+      flush(self);
+    },
+    [self](stats_atom) { return self->state.stats; },
+    [self](inject_atom, injected_failure what) {
+      if (what == injected_failure::next_persist)
+        self->state.fail_next_persist = true;
+      else
+        self->state.j->inject_commit_failure();
+      return true;
+    },
+  };
+}
+
+coordinator_actor spawn_coordinator(caf::actor_system& sys,
+                                    std::shared_ptr<journal::journal> j,
+                                    coordinator_settings settings,
+                                    subscription_hub_actor hub,
+                                    step_capability capability) {
+  return sys.spawn<caf::detached>(coordinator_impl, std::move(j), settings,
+                                  std::move(hub), capability);
+}
+
+coordinator_actor spawn_coordinator(caf::actor_system& sys,
+                                    std::shared_ptr<journal::journal> j,
+                                    coordinator_settings settings,
+                                    subscription_hub_actor hub) {
+  return spawn_coordinator(sys, std::move(j), settings, std::move(hub),
+                           step_capability::generate());
+}
+
+} // namespace cairn

@@ -1,0 +1,143 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "caf/actor_system.hpp"
+#include "caf/meta/type_name.hpp"
+#include "caf/replies_to.hpp"
+#include "caf/timespan.hpp"
+#include "caf/typed_actor.hpp"
+
+#include "cairn/actors/atoms.hpp"
+#include "cairn/actors/journal_messages.hpp"
+#include "cairn/actors/step_messages.hpp"
+#include "cairn/actors/subscription_hub.hpp"
+#include "cairn/journal/journal.hpp"
+
+namespace cairn {
+
+/// Counters of a coordinator since it started.
+struct coordinator_stats {
+  /// Transactions committed (or attempted and failed).
+  uint64_t commits = 0;
+  /// Groups committed.
+  uint64_t groups = 0;
+  /// Groups rejected by validation (conflict, duplicate, ...).
+  uint64_t rejected_groups = 0;
+  /// Groups failed with their commit.
+  uint64_t failed_groups = 0;
+  /// Events committed.
+  uint64_t events = 0;
+  /// Bytes of committed groups (`write_group::byte_size`).
+  uint64_t bytes = 0;
+  /// Largest number of events in one commit.
+  uint64_t max_events_per_commit = 0;
+  /// Sum and maximum of the time spent in `journal::commit`, nanoseconds.
+  uint64_t commit_ns_total = 0;
+  uint64_t commit_ns_max = 0;
+  /// Atomic steps committed, and commands of steps that were rejected.
+  uint64_t steps = 0;
+  uint64_t rejected_commands = 0;
+
+  /// Average events per commit (0 without commits).
+  double events_per_commit() const noexcept {
+    return commits == 0 ? 0.0 : static_cast<double>(events) / commits;
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, coordinator_stats& x) {
+  return f(caf::meta::type_name("cairn.coordinator_stats"), x.commits, x.groups,
+           x.rejected_groups, x.failed_groups, x.events, x.bytes,
+           x.max_events_per_commit, x.commit_ns_total, x.commit_ns_max, x.steps,
+           x.rejected_commands);
+}
+
+/// The only writer of one journal.
+///
+/// - `(commit_atom, group)` -> the group's receipt once the transaction that
+///   holds it has committed (durability before acknowledgement), or its
+///   error: `conflict`, `duplicate`, `invalid_argument` for the group alone;
+///   `storage_error` / `journal_failed` when its commit failed. Events
+///   without a timestamp get the commit time here, before the commit, so the
+///   record the live feed carries equals the one the journal stores.
+/// - `(step_atom, step)` -> the step's result once it has committed: the
+///   coordinator asks each target aggregate to decide its command without
+///   writing (the target holds further commands meanwhile), then commits the
+///   manager's events, a step record with each command's outcome and the
+///   accepted targets' events as ONE write group, and finally tells each
+///   target that holds for the step whether to apply or discard, directly
+///   (not through its registry). A rejected command is an outcome, not a
+///   failure. Errors: the group's validation error (e.g. `conflict` on the
+///   manager's stream) or the commit's error; `timeout` when a target did
+///   not decide within `decide_timeout`, or the error a target answered the
+///   decide with (stash full, recovery failed): only the command handler's
+///   own rejection counts as a rejection, and the manager retries a failed
+///   step. Nothing of the step is written then.
+/// - `(truncate_atom, stream, version)` -> the stream's first stored version
+///   after the call: deletes the events of `stream` below `version` with
+///   `journal::truncate_before` (typically after a snapshot at `version - 1`
+///   or later; the journal clips the cut so that no stored checkpoint loses
+///   events it has not read), on the coordinator's thread, after the groups
+///   that arrived before it have committed. Errors: those of
+///   `truncate_before` (`not_found`, `invalid_argument`, write errors).
+/// - `(stats_atom)` -> counters.
+/// - `(inject_atom, failure)` -> true; the failure hits the next write.
+///
+/// Lock ordering of steps: an entity that decided holds every later command
+/// until it hears the outcome, so two steps that decide the same entities
+/// concurrently could each hold one and wait for the other. The coordinator
+/// therefore asks a step's targets one after the other in the order of
+/// their stream names, the same global order for every step (classic lock
+/// ordering): a step waits for another at most until that one commits.
+///
+/// The step protocol with the entities (`decide`, `outcome`) carries the
+/// runtime's `step_capability`, given at spawn; entities refuse messages
+/// without it.
+///
+/// Group commit: every group that arrives while a commit runs joins the next
+/// commit, up to `max_batch_events` events and `max_batch_bytes` bytes, in
+/// the manner of LevelDB's `BuildBatchGroup`. The coordinator runs detached,
+/// on its own thread, because a commit blocks on fsync. After each commit it
+/// publishes the committed events to the subscription hub, if it has one.
+using coordinator_actor = caf::typed_actor<
+  caf::replies_to<commit_atom,
+                  journal::write_group>::with<journal::group_receipt>,
+  caf::replies_to<step_atom, step_request>::with<step_result>,
+  caf::replies_to<truncate_atom, std::string, uint64_t>::with<uint64_t>,
+  caf::replies_to<stats_atom>::with<coordinator_stats>,
+  caf::replies_to<inject_atom, injected_failure>::with<bool>,
+  caf::reacts_to<flush_atom>>;
+
+/// Settings of a coordinator.
+struct coordinator_settings {
+  /// Caps of one commit; a group larger than a cap commits alone.
+  uint64_t max_batch_events = 4096;
+  uint64_t max_batch_bytes = uint64_t{16} << 20;
+  /// How long a step waits for each target's decision; a target that does
+  /// not answer in time fails the step with `errc::timeout` (never a
+  /// rejection: the manager retries the step).
+  caf::timespan decide_timeout = std::chrono::seconds{10};
+};
+
+/// Spawns a detached coordinator that owns the write side of `j`. `hub` may
+/// be invalid (no live feed). `capability` is the token of the step protocol
+/// the coordinator shares with the entities it commands
+/// (`aggregate_env::capability`).
+coordinator_actor spawn_coordinator(caf::actor_system& sys,
+                                    std::shared_ptr<journal::journal> j,
+                                    coordinator_settings settings,
+                                    subscription_hub_actor hub,
+                                    step_capability capability);
+
+/// As above, with a fresh capability: for a coordinator that commands no
+/// entities (plain writes).
+coordinator_actor spawn_coordinator(caf::actor_system& sys,
+                                    std::shared_ptr<journal::journal> j,
+                                    coordinator_settings settings,
+                                    subscription_hub_actor hub);
+
+} // namespace cairn

@@ -1,0 +1,200 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "caf/actor.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/behavior.hpp"
+#include "caf/stateful_actor.hpp"
+
+#include "cairn/actors/outbox.hpp"
+#include "cairn/actors/process/recovering.hpp"
+#include "cairn/actors/process/running.hpp"
+#include "cairn/actors/process/state.hpp"
+#include "cairn/actors/process/stepping.hpp"
+#include "cairn/actors/process_manager.hpp"
+#include "cairn/actors/process_router.hpp"
+#include "cairn/actors/registry.hpp"
+#include "cairn/actors/runtime.hpp"
+
+/// Process-manager instances and how a runtime starts a manager type.
+///
+/// Instance protocol:
+/// - `(input_atom, stored_event)` -> empty reply once the input has had its
+///   effect (its step committed and the outcomes of the commands it sent
+///   have been reacted to), or at once if it had it before (its position is
+///   at or below the last input position of the stream);
+/// - `(replay_atom, input_atom, stored_event)`: the same for a dead letter
+///   replayed (cairn/actors/dead_letter.hpp): taken even below the last input
+///   position; its step stores `replay_dedup_key`, so a second replay of it
+///   has no effect. Errors: why the input could not take effect; an input
+///   that bounced off an instance stopping after another failure gets
+///   `errc::entity_unavailable` (the router hands it to the successor);
+/// - `(wake_atom)`: nothing; spawning the instance arms its deadlines;
+/// - `(get_state_atom)` -> `(uint64_t version, std::string state_bytes)`.
+namespace cairn {
+
+namespace detail {
+
+/// Queues input `ev` (a replayed dead letter with `replay`); the response
+/// promise answers once it has had its effect.
+template <class P>
+caf::result<void> process_enqueue(process_pointer<P> self,
+                                  journal::stored_event& ev, bool replay) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise();
+  typename process_state<P>::queued_input in;
+  in.position = ev.position;
+  in.rp = rp;
+  in.replay = replay;
+  if (ev.record.type == remote_outcome::event_name) {
+    auto o = journal::from_bytes<remote_outcome>(
+      ev.record.payload,
+      "remote outcome at position " + std::to_string(ev.position));
+    if (!o)
+      return std::move(o.error());
+    in.outcome = command_result{o->category, o->entity, o->accepted, o->why};
+  } else {
+    auto x = decode_event(input_codec_of<P>(), ev, typename P::inputs{});
+    if (!x)
+      return std::move(x.error());
+    in.input = std::move(*x);
+  }
+  st.inputs.push_back(std::move(in));
+  if (st.phase == process_phase::running)
+    process_next<P>(self);
+  return rp;
+}
+
+template <class P>
+caf::behavior process_impl(process_pointer<P> self,
+                           std::shared_ptr<const process_env> env,
+                           std::string id) {
+  auto& st = self->state;
+  st.env = std::move(env);
+  st.stream = std::string{P::category} + "-" + id;
+  st.id = std::move(id);
+  process_start_recovery<P>(self);
+  return {
+    [self](input_atom, journal::stored_event& ev) -> caf::result<void> {
+      return process_enqueue<P>(self, ev, false);
+    },
+    [self](replay_atom, input_atom, journal::stored_event& ev)
+      -> caf::result<void> { return process_enqueue<P>(self, ev, true); },
+    [self](recover_atom) { process_recover_chunk<P>(self); },
+    [self](deadline_atom, std::string& name, int64_t due) {
+      auto& st = self->state;
+      auto i = st.deadlines.find(name);
+      if (i == st.deadlines.end() || i->second != due)
+        return; // cancelled or moved
+      for (auto& d : st.due)
+        if (d == name)
+          return;
+      st.due.push_back(std::move(name));
+      if (st.phase == process_phase::running)
+        process_next<P>(self);
+    },
+    [](wake_atom) {
+      // nop: recovery arms the deadlines
+    },
+    [self](passivate_atom) {
+      auto& st = self->state;
+      if (st.phase == process_phase::running && st.inputs.empty())
+        process_passivate<P>(self);
+      else
+        st.passivate_requested = true;
+    },
+    [self](get_state_atom atm) {
+      auto& st = self->state;
+      auto rp = self->make_response_promise();
+      if (st.phase == process_phase::recovering)
+        rp.delegate(caf::actor_cast<caf::actor>(self), atm);
+      else
+        rp.deliver(st.version, journal::to_bytes(st.value));
+      return rp;
+    },
+  };
+}
+
+} // namespace detail
+
+/// Starts process-manager type `P` in `rt`: a registry of its instances and
+/// a router feeding them their inputs from the global log. Returns the
+/// registry (idempotent: the second call returns the same one).
+///
+/// Its instances replay their streams in chunks of
+/// `aggregates.recovery_chunk` events and snapshot every
+/// `aggregates.snapshot_every` events.
+///
+/// Throws `std::invalid_argument` for router settings with a zero
+/// `max_in_flight` or `read_chunk`, or a zero `recovery_chunk`.
+template <class P>
+caf::actor start_process_manager(runtime& rt, router_settings rs = {}) {
+  if (rs.max_in_flight == 0 || rs.read_chunk == 0)
+    throw std::invalid_argument("process manager " + std::string{P::category}
+                                + ": router max_in_flight and read_chunk "
+                                  "must be at least 1");
+  if (rt.options().aggregates.recovery_chunk == 0)
+    throw std::invalid_argument("process manager " + std::string{P::category}
+                                + ": aggregates recovery_chunk must be at "
+                                  "least 1");
+  caf::actor router;
+  auto reg = rt.find_or_spawn(std::type_index{typeid(P)}, [&] {
+    auto env = std::make_shared<process_env>();
+    env->journal = rt.journal();
+    env->coordinator = rt.coordinator();
+    env->rt = rt.shared();
+    env->snapshot_every = rt.options().aggregates.snapshot_every;
+    env->recovery_chunk = rt.options().aggregates.recovery_chunk;
+    auto& sys = rt.system();
+    auto settings = rt.options().registry;
+    std::shared_ptr<const process_env> cenv = env;
+    auto reg = spawn_registry(
+      sys, P::category,
+      [&sys, cenv](const std::string& id) {
+        return sys.spawn(detail::process_impl<P>, cenv, id);
+      },
+      settings);
+    env->registry = reg; // before any instance exists
+    input_dispatch fn = [](const journal::stored_event& ev)
+      -> caf::expected<std::optional<std::pair<std::string, caf::message>>> {
+      if (ev.record.type == remote_outcome::event_name) {
+        auto o = journal::from_bytes<remote_outcome>(
+          ev.record.payload,
+          "remote outcome at position " + std::to_string(ev.position));
+        if (!o)
+          return std::move(o.error());
+        if (o->manager != P::category)
+          return std::nullopt;
+        return std::optional<std::pair<std::string, caf::message>>{
+          std::in_place, std::move(o->instance),
+          caf::make_message(input_atom::value, ev)};
+      }
+      auto& c = detail::input_codec_of<P>();
+      if (!c.knows(ev.record.type))
+        return std::nullopt;
+      auto x = detail::decode_event(c, ev, typename P::inputs{});
+      if (!x)
+        return std::move(x.error());
+      auto id = std::visit([](const auto& e) { return P::correlate(e); }, *x);
+      if (id.empty())
+        return std::nullopt;
+      return std::optional<std::pair<std::string, caf::message>>{
+        std::in_place, std::move(id), caf::make_message(input_atom::value, ev)};
+    };
+    auto r = spawn_process_router(sys, P::category, rt.journal(), rt.hub(),
+                                  rt.coordinator(), reg, std::move(fn), rs);
+    if (r)
+      router = std::move(*r);
+    return reg;
+  });
+  if (router)
+    rt.adopt_router(router);
+  return reg;
+}
+
+} // namespace cairn

@@ -1,0 +1,393 @@
+#include "cairn/actors/process_router.hpp"
+
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <set>
+
+#include "caf/all.hpp"
+
+#include "cairn/actors/aggregate.hpp"
+#include "cairn/actors/atoms.hpp"
+#include "cairn/actors/process_manager.hpp"
+#include "cairn/actors/runtime.hpp"
+#include "cairn/journal/codec.hpp"
+#include "cairn/journal/errc.hpp"
+
+namespace cairn {
+
+namespace {
+
+/// Where an input is in the log.
+struct input_ref {
+  std::string stream;
+  uint64_t version = 0;
+  uint64_t position = 0;
+  std::string type;
+};
+
+input_ref ref_of(const journal::stored_event& ev) {
+  return {ev.stream, ev.version, ev.position, ev.record.type};
+}
+
+/// The corrupt record at `position`: its stream and version as the error
+/// (`stream S version V: ...`) names them.
+input_ref corrupt_ref(uint64_t position, const caf::error& err) {
+  input_ref in;
+  in.position = position;
+  in.type = "(corrupt record)";
+  auto text = context_of(err);
+  auto s = text.find("stream ");
+  auto v = s == std::string::npos ? s : text.find(" version ", s);
+  if (v != std::string::npos) {
+    in.stream = text.substr(s + 7, v - s - 7);
+    in.version = std::strtoull(text.c_str() + v + 9, nullptr, 10);
+  }
+  return in;
+}
+
+/// What the router adds to its subscription.
+struct router_core {
+  std::string category;
+  caf::actor registry;
+  input_dispatch dispatch;
+  router_settings settings;
+  uint64_t failed_inputs = 0;
+  uint64_t undecodable_inputs = 0;
+  uint64_t dead_letters = 0;
+  uint64_t bounces = 0;
+  uint64_t replayed = 0;
+  /// Keys of dead letters being replayed.
+  std::set<std::string> replaying;
+  /// Deliveries waiting for their delay after a bounce, by ticket.
+  std::map<uint64_t, std::function<void()>> delayed;
+  uint64_t next_ticket = 0;
+};
+
+using core_ptr = std::shared_ptr<router_core>;
+
+/// Called with none once the instance acknowledged an input, else with the
+/// error that ended its delivery.
+using delivery_done = std::function<void(const caf::error&)>;
+
+int64_t now_ns() {
+  using namespace std::chrono;
+  return duration_cast<nanoseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
+
+/// Whether `err` says that the input bounced off an instance that was
+/// stopping, so that its successor should get it.
+bool bounced(const caf::error& err) {
+  return err == caf::sec::request_receiver_down
+         || code_of(err) == errc::entity_unavailable;
+}
+
+/// Wakes every instance with a scheduled deadline, so it arms its timer.
+void wake_sleepers(caf::event_based_actor* self, const journal::journal& j,
+                   const router_core& core) {
+  auto rows = j.table_scan(deadline_table);
+  if (!rows)
+    return;
+  auto prefix = core.category + "-";
+  std::set<std::string> ids;
+  for (auto& [key, due] : *rows)
+    if (key.compare(0, prefix.size(), prefix) == 0)
+      ids.insert(key.substr(prefix.size(), key.find('\n') - prefix.size()));
+  for (auto& id : ids)
+    self->send(core.registry, entity_id{id}, wake_atom::value);
+}
+
+/// Hands `msg` to instance `id`, again after a delay while it bounces off
+/// stopping instances.
+void deliver(subscription_context ctx, const core_ptr& core, std::string id,
+             caf::message msg, uint32_t bounces, delivery_done done) {
+  auto self = ctx.self();
+  self
+    ->request(core->registry, caf::infinite,
+              caf::make_message(entity_id{id}) + msg)
+    .then([done]() { done(caf::none); },
+          [ctx, core, id, msg, bounces, done](caf::error& err) mutable {
+            if (!bounced(err) || bounces >= core->settings.max_bounces) {
+              done(err);
+              return;
+            }
+            ++core->bounces;
+            auto delay = core->settings.bounce_delay * (int64_t{1} << bounces);
+            auto ticket = core->next_ticket++;
+            core->delayed.emplace(
+              ticket, [ctx, core, id, msg, bounces, done]() mutable {
+                deliver(ctx, core, std::move(id), std::move(msg), bounces + 1,
+                        std::move(done));
+              });
+            ctx.self()->delayed_send(ctx.self(), delay, tick_atom::value,
+                                     ticket);
+          });
+}
+
+/// Commits `row` under `key` (or erases the row when `row` is none), then
+/// calls `then`. A failed commit stops the router: nothing after the input
+/// is acknowledged, so the next start delivers it again.
+void write_row(subscription_context ctx, const core_ptr& core,
+               const std::string& key, std::optional<dead_letter> row,
+               std::function<void()> then) {
+  journal::write_group g;
+  journal::table_write w;
+  w.table = dead_letter_table;
+  w.key = key;
+  if (row)
+    w.value = journal::to_bytes(*row);
+  else
+    w.erase = true;
+  g.tables.push_back(std::move(w));
+  auto self = ctx.self();
+  self->request(ctx.coordinator(), caf::infinite, commit_atom::value, g)
+    .then([then](journal::group_receipt&) { then(); },
+          [self, core, key](caf::error& err) {
+            std::cerr << "cairn.process_router." << core->category
+                      << ": error: cannot write dead letter " << key << ": "
+                      << describe(err) << '\n';
+            self->quit(std::move(err));
+          });
+}
+
+/// Parks an input as a dead letter with `err`, then acknowledges it.
+void park(subscription_context ctx, const core_ptr& core, const input_ref& in,
+          const caf::error& err, uint32_t attempts) {
+  auto key = dead_letter_key(core->category, in.position);
+  std::cerr << "cairn.process_router." << core->category << ": warning: input "
+            << in.stream << " version " << in.version << " (" << in.type
+            << ") at position " << in.position << " parked as dead letter "
+            << key << ": " << describe(err) << '\n';
+  dead_letter row{core->category, in.stream, in.version, in.position, in.type,
+                  describe(err),  now_ns(),  attempts,   false};
+  write_row(ctx, core, key, std::move(row), [ctx, core, pos = in.position] {
+    ++core->dead_letters;
+    subscription_context{ctx}.ack(pos);
+  });
+}
+
+/// The instance and message of an input: none if no instance consumes it.
+caf::expected<std::optional<std::pair<std::string, caf::message>>>
+dispatch(const core_ptr& core, const journal::stored_event& ev) {
+  auto d = core->dispatch(ev);
+  if (!d) {
+    ++core->undecodable_inputs;
+    return d;
+  }
+  if (*d) {
+    auto& id = (*d)->first;
+    auto size = core->category.size() + 1 + id.size();
+    if (size > journal::max_stream_name_size)
+      return make_error(errc::invalid_argument,
+                        "the instance id of the input makes the stream name "
+                          + core->category + "-" + id.substr(0, 32) + "... "
+                          + std::to_string(size)
+                          + " bytes long, over the maximum of "
+                          + std::to_string(journal::max_stream_name_size)
+                          + " (max_stream_name_size)");
+  }
+  return d;
+}
+
+void route(subscription_context ctx, const core_ptr& core,
+           const journal::stored_event& ev) {
+  auto pos = ev.position;
+  auto d = dispatch(core, ev);
+  if (!d) {
+    park(ctx, core, ref_of(ev), d.error(), 0);
+    return;
+  }
+  if (!*d) {
+    ctx.ack(pos);
+    return;
+  }
+  auto& [id, msg] = **d;
+  deliver(ctx, core, std::move(id), std::move(msg), 0,
+          [ctx, core, in = ref_of(ev)](const caf::error& err) {
+            if (!err) {
+              subscription_context{ctx}.ack(in.position);
+              return;
+            }
+            ++core->failed_inputs;
+            park(ctx, core, in, err, 1);
+          });
+}
+
+/// Re-delivers the dead letter `key` of this router.
+void replay_one(subscription_context ctx, const core_ptr& core,
+                const std::string& key, dead_letter row) {
+  auto failed = [ctx, core, key, row](const caf::error& err) mutable {
+    std::cerr << "cairn.process_router." << core->category
+              << ": warning: replay of dead letter " << key
+              << " failed: " << describe(err) << '\n';
+    row.error = describe(err);
+    row.time_ns = now_ns();
+    ++row.attempts;
+    row.replay = false;
+    write_row(ctx, core, key, std::move(row),
+              [core, key] { core->replaying.erase(key); });
+  };
+  auto slice = ctx.journal()->read_all(row.position, 1);
+  if (!slice)
+    return failed(slice.error());
+  if (slice->events.empty() || slice->events.front().position != row.position)
+    return failed(make_error(errc::not_found, "the input at position "
+                                                + std::to_string(row.position)
+                                                + " is no longer in the log"));
+  auto& ev = slice->events.front();
+  auto d = dispatch(core, ev);
+  if (!d)
+    return failed(d.error());
+  auto done = [ctx, core, key, failed](const caf::error& err) mutable {
+    if (err)
+      return failed(err);
+    write_row(ctx, core, key, std::nullopt, [core, key] {
+      core->replaying.erase(key);
+      ++core->replayed;
+    });
+  };
+  if (!*d) // nothing consumes it any more: nothing to replay
+    return done(caf::none);
+  auto& [id, msg] = **d;
+  deliver(ctx, core, std::move(id), caf::make_message(replay_atom::value) + msg,
+          0, std::move(done));
+}
+
+/// Re-delivers the dead letters of this router marked for replay.
+void replay_marked(subscription_context ctx, const core_ptr& core) {
+  auto rows = dead_letters(*ctx.journal());
+  if (!rows) {
+    std::cerr << "cairn.process_router." << core->category
+              << ": warning: cannot read the dead letters: "
+              << describe(rows.error()) << '\n';
+    return;
+  }
+  for (auto& [key, row] : *rows)
+    if (row.manager == core->category && row.replay
+        && core->replaying.insert(key).second)
+      replay_one(ctx, core, key, std::move(row));
+}
+
+} // namespace
+
+caf::expected<caf::actor>
+spawn_process_router(caf::actor_system& sys, std::string category,
+                     std::shared_ptr<journal::journal> j,
+                     subscription_hub_actor hub, coordinator_actor coordinator,
+                     caf::actor registry, input_dispatch dispatch,
+                     router_settings settings) {
+  if (router_checkpoint_of(category).size() > journal::max_checkpoint_name_size)
+    return make_error(errc::invalid_argument,
+                      "process manager category " + category + " is "
+                        + std::to_string(category.size())
+                        + " bytes long: its router's checkpoint name would be "
+                          "over the maximum of "
+                        + std::to_string(journal::max_checkpoint_name_size)
+                        + " (max_checkpoint_name_size)");
+  subscription_settings ss;
+  ss.checkpoint = router_checkpoint_of(category);
+  ss.max_in_flight = settings.max_in_flight;
+  ss.read_chunk = settings.read_chunk;
+  auto core = std::make_shared<router_core>();
+  core->category = std::move(category);
+  core->registry = std::move(registry);
+  core->dispatch = std::move(dispatch);
+  core->settings = settings;
+  return spawn_subscription(
+    sys, std::move(j), std::move(hub), std::move(coordinator), std::move(ss),
+    [core](subscription_context& ctx) {
+      // Deliveries waiting for their delay hold the core: drop them when
+      // the router ends, or the core and all they hold would keep each
+      // other alive.
+      ctx.self()->attach_functor([core] { core->delayed.clear(); });
+      wake_sleepers(ctx.self(), *ctx.journal(), *core);
+      replay_marked(ctx, core);
+      subscription_handler h;
+      h.deliver = [ctx, core](std::vector<journal::stored_event>& events) {
+        for (auto& ev : events)
+          route(ctx, core, ev);
+      };
+      h.skipped = [ctx, core](uint64_t pos, const caf::error& err) {
+        park(ctx, core, corrupt_ref(pos, err), err, 0);
+      };
+      h.extra = caf::message_handler{
+        [ctx, core](stats_atom) {
+          return router_stats{
+            ctx.stats(),        core->failed_inputs, core->undecodable_inputs,
+            core->dead_letters, core->bounces,       core->replayed};
+        },
+        [ctx, core](replay_atom) { replay_marked(ctx, core); },
+        [core](tick_atom, uint64_t ticket) {
+          auto i = core->delayed.find(ticket);
+          if (i == core->delayed.end())
+            return;
+          auto f = std::move(i->second);
+          core->delayed.erase(i);
+          f();
+        },
+      };
+      return h;
+    });
+}
+
+caf::expected<std::vector<std::pair<std::string, dead_letter>>>
+dead_letters(const journal::journal& j) {
+  auto rows = j.table_scan(dead_letter_table);
+  if (!rows)
+    return std::move(rows.error());
+  std::vector<std::pair<std::string, dead_letter>> result;
+  result.reserve(rows->size());
+  for (auto& [key, bytes] : *rows) {
+    auto row = journal::from_bytes<dead_letter>(bytes, "dead letter " + key);
+    if (!row)
+      return std::move(row.error());
+    result.emplace_back(key, std::move(*row));
+  }
+  return result;
+}
+
+caf::expected<size_t> replay_dead_letters(runtime& rt,
+                                          const std::vector<std::string>& keys,
+                                          caf::timespan timeout) {
+  auto rows = dead_letters(*rt.journal());
+  if (!rows)
+    return std::move(rows.error());
+  std::map<std::string, dead_letter> by_key(rows->begin(), rows->end());
+  journal::write_group g;
+  auto mark = [&g](const std::string& key, dead_letter row) {
+    row.replay = true;
+    g.tables.push_back(journal::table_write{dead_letter_table, key,
+                                            journal::to_bytes(row), false});
+  };
+  if (keys.empty()) {
+    for (auto& [key, row] : by_key)
+      mark(key, row);
+  } else {
+    for (auto& key : keys) {
+      auto i = by_key.find(key);
+      if (i == by_key.end())
+        return make_error(errc::not_found, "no dead letter " + key);
+      mark(key, i->second);
+    }
+  }
+  auto n = g.tables.size();
+  if (n == 0)
+    return size_t{0};
+  caf::scoped_actor self{rt.system()};
+  caf::error failure;
+  self->request(rt.coordinator(), timeout, commit_atom::value, g)
+    .receive([](journal::group_receipt&) {},
+             [&failure](caf::error& err) { failure = std::move(err); });
+  if (failure) {
+    if (failure == caf::sec::request_timeout)
+      return make_error(errc::timeout, "marking dead letters for replay");
+    return failure;
+  }
+  for (auto& router : rt.routers())
+    self->send(router, replay_atom::value);
+  return n;
+}
+
+} // namespace cairn

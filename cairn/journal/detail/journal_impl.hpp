@@ -1,0 +1,221 @@
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "caf/expected.hpp"
+
+#include "cairn/journal/detail/lmdb.hpp"
+#include "cairn/journal/journal.hpp"
+
+namespace cairn::journal {
+
+/// The state behind a `journal` handle. Shared by the journal's sources
+/// (journal.cpp, commit_builder.cpp, reads.cpp, retention.cpp,
+/// stream_rows.cpp) and verify.cpp.
+struct journal::impl {
+  std::string dir;
+  options opts;
+  /// The journal id from `meta`; empty for an old journal opened read-only.
+  std::string id;
+  /// Whether `tables` values carry their checksum (see value_format.hpp):
+  /// false only for a journal of an earlier build opened read-only.
+  bool tables_checked = true;
+  detail::env env;
+  MDB_dbi meta = 0;
+  MDB_dbi streams = 0;
+  MDB_dbi names = 0;
+  MDB_dbi index = 0;
+  MDB_dbi log = 0;
+  MDB_dbi snapshots = 0;
+  MDB_dbi checkpoints = 0;
+  MDB_dbi dedup = 0;
+  MDB_dbi tables = 0;
+
+  /// Serializes writers.
+  std::mutex write_mutex;
+  /// Held shared by every transaction, exclusive while the map grows:
+  /// LMDB forbids changing the map size while this process has a
+  /// transaction open.
+  mutable std::shared_mutex resize_mutex;
+
+  std::atomic<bool> failed{false};
+  std::atomic<bool> inject_failure{false};
+  /// Bytes of groups (by `write_group::byte_size`) past which a write
+  /// transaction fails with MDB_TXN_FULL; 0 for no limit. For tests.
+  std::atomic<size_t> transaction_limit{0};
+  /// 1 + the index of the group of the next commit whose writes fail with
+  /// MDB_BAD_VALSIZE after its appends; 0 for none. For tests.
+  std::atomic<size_t> inject_bad_value{0};
+  std::atomic<uint64_t> commits{0};
+  std::atomic<uint64_t> map_growths{0};
+
+  /// Adopts a map size grown by another process. Takes `resize_mutex`
+  /// exclusive: REQUIRES that the caller holds no transaction.
+  void adopt_map_size() const;
+
+  /// Begins a read transaction and takes `guard` (shared on
+  /// `resize_mutex`), adopting a map grown by another process first if
+  /// needed.
+  caf::error read_txn(std::shared_lock<std::shared_mutex>& guard,
+                      detail::txn& out) const;
+
+  /// Doubles the map size (up to the maximum). Takes `resize_mutex`.
+  caf::error grow_map();
+};
+
+namespace detail {
+
+/// Bytes before the event record in a `log` value: u64 stream id, u64 seq,
+/// both big-endian.
+constexpr size_t log_prefix_size = 16;
+
+/// Most positions in one `index` block, and in a row's recent positions.
+constexpr size_t index_block_events = 32;
+
+/// Returns whether appending version `seq` to the recent positions of
+/// stream `id`, which then hold `n` positions, completes an index block.
+/// Block boundaries are staggered by stream id so that streams written in
+/// step do not all fill their blocks in the same commit.
+constexpr bool block_complete(uint64_t id, uint64_t seq, size_t n) noexcept {
+  return n >= index_block_events || (seq + id) % index_block_events == 0;
+}
+
+/// Up to `index_block_events` positions, stored inline.
+class recent_positions {
+public:
+  size_t size() const noexcept {
+    return size_;
+  }
+
+  bool empty() const noexcept {
+    return size_ == 0;
+  }
+
+  bool full() const noexcept {
+    return size_ == index_block_events;
+  }
+
+  const uint64_t* data() const noexcept {
+    return xs_;
+  }
+
+  const uint64_t* begin() const noexcept {
+    return xs_;
+  }
+
+  const uint64_t* end() const noexcept {
+    return xs_ + size_;
+  }
+
+  uint64_t operator[](size_t i) const noexcept {
+    return xs_[i];
+  }
+
+  /// REQUIRES: `!full()`.
+  void push_back(uint64_t x) noexcept {
+    xs_[size_++] = x;
+  }
+
+  void clear() noexcept {
+    size_ = 0;
+  }
+
+  /// Drops the first `n` positions. REQUIRES: `n <= size()`.
+  void drop_front(size_t n) noexcept {
+    std::copy(xs_ + n, xs_ + size_, xs_);
+    size_ -= n;
+  }
+
+private:
+  uint64_t xs_[index_block_events];
+  size_t size_ = 0;
+};
+
+} // namespace detail
+
+/// A stream's row in the `streams` database.
+struct stream_row {
+  uint64_t id = 0;
+  uint64_t version = 0;
+  uint64_t first = 1;
+  /// Log positions of the stream's newest events, versions
+  /// `tail_first()` to `version`, not yet in an `index` block.
+  detail::recent_positions recent;
+
+  /// The version of the first position in `recent`; `version + 1` when
+  /// `recent` is empty. The `index` blocks hold versions `first` to
+  /// `tail_first() - 1`.
+  uint64_t tail_first() const noexcept {
+    return version + 1 - recent.size();
+  }
+};
+
+namespace detail {
+
+/// Decodes a `streams` value: u64 id, u64 version, u64 first (big-endian),
+/// then the positions of `recent` (see `encode_positions`). False if it is
+/// malformed or inconsistent (`recent` longer than the stored versions).
+bool decode_stream_row(std::string_view bytes, stream_row& out);
+
+/// Most bytes of an encoded `streams` value.
+constexpr size_t max_row_size = 24 + 10 * index_block_events;
+
+/// Encodes `row` as a `streams` value at `out`, which has room for
+/// `max_row_size` bytes. Returns the size.
+size_t encode_stream_row(const stream_row& row, char* out) noexcept;
+
+/// Returns whether the `log` value `v` belongs to version `seq` of stream
+/// `id`.
+bool log_entry_is(const MDB_val& v, uint64_t id, uint64_t seq) noexcept;
+
+/// Appends to `out` the log positions of versions `from` to
+/// `from + count - 1` of the stream of `row`: from its `index` blocks, then
+/// from `row.recent`. Stops at the first version without a position and
+/// stores it in `missing` (else 0). Returns an LMDB error code.
+///
+/// REQUIRES: `row.first <= from` and `from + count - 1 <= row.version`.
+int find_positions(MDB_txn* t, MDB_dbi index, const stream_row& row,
+                   uint64_t from, uint64_t count, std::vector<uint64_t>& out,
+                   uint64_t& missing);
+
+// -- the meta database
+// ----------------------------------------------------------
+
+/// Key of the format version (u32 little-endian) in `meta`.
+constexpr std::string_view format_key = "format";
+
+/// Key of the journal id (see `journal::id`) in `meta`.
+constexpr std::string_view journal_id_key = "journal-id";
+
+/// Key of the layout of `tables` values in `meta`: present, with value
+/// `table_values_layout`, once every value carries its checksum.
+constexpr std::string_view table_values_key = "table-values";
+
+/// The value of `table_values_key`.
+constexpr std::string_view table_values_layout = "crc32c";
+
+/// Key of the next stream id (u64 big-endian) in `meta`.
+constexpr std::string_view next_id_key = "next-stream-id";
+
+/// Key of the high-water mark of positions in `meta`, written when
+/// retention deletes the newest log entries, so that positions are never
+/// handed out twice.
+constexpr std::string_view next_position_key = "next-position";
+
+/// Reads the position mark of `meta` into `out`: 0 when absent. Returns an
+/// LMDB error code.
+int read_position_mark(MDB_txn* t, MDB_dbi meta, uint64_t& out);
+
+/// Returns the `tables` key of `key` in table `table`: the table name, a NUL
+/// byte, then the key.
+std::string table_key(const std::string& table, const std::string& key);
+
+} // namespace detail
+
+} // namespace cairn::journal
