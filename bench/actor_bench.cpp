@@ -27,10 +27,11 @@
 
 #include "caf/all.hpp"
 
-#include "cairn/actors/runtime.hpp"
 #include "bench/bench.hpp"
 #include "bench/bench_aggregate.hpp"
 #include "bench/closed_loop.hpp"
+#include "bench/plot.hpp"
+#include "cairn/actors/runtime.hpp"
 
 namespace cairn::bench {
 
@@ -279,6 +280,44 @@ params make_params(const settings& cfg) {
   return p;
 }
 
+/// Draws `actor-throughput.svg` and `actor-latency.svg` into `dir`.
+void plot(const settings& cfg, const std::vector<k_figures>& fs) {
+  auto dir = cfg.values.at("--plot");
+  plot_series raw{"raw CAF actor", {}};
+  plot_series persistent{"Cairn, persisting entity", {}};
+  plot_series read_only{"Cairn, entity, read only", {}};
+  plot_series raw_p99{"raw CAF actor, p99", {}};
+  plot_series persistent_p99{"Cairn, persisting entity, p99", {}};
+  for (auto& f : fs) {
+    auto k = static_cast<double>(f.clients);
+    raw.points.emplace_back(k, f.raw.per_s());
+    persistent.points.emplace_back(k, f.persistent.per_s());
+    read_only.points.emplace_back(k, f.read_only.per_s());
+    raw_p99.points.emplace_back(k, f.raw.p99_us);
+    persistent_p99.points.emplace_back(k, f.persistent.p99_us);
+  }
+  for (auto& spec :
+       {plot_spec{"actor-throughput",
+                  "cairn-bench actor: request/response round trips/s, "
+                  "sync none",
+                  "clients (one request in flight each)",
+                  "round trips/s",
+                  true,
+                  true,
+                  {raw, read_only, persistent}},
+        plot_spec{"actor-latency",
+                  "cairn-bench actor: p99 per round trip",
+                  "clients (one request in flight each)",
+                  "microseconds",
+                  true,
+                  true,
+                  {raw_p99, persistent_p99}}}) {
+    auto svg = write_plot(dir, spec);
+    if (!cfg.json) // JSON mode prints one object and nothing else
+      std::cerr << "plot: " << svg << '\n';
+  }
+}
+
 int run_actor(const settings& cfg) {
   auto p = make_params(cfg);
   temp_dir tmp{cfg.dir};
@@ -294,6 +333,8 @@ int run_actor(const settings& cfg) {
     print_json(p, fs);
   else
     print_tables(p, fs);
+  if (cfg.has("--plot"))
+    plot(cfg, fs);
   return 0;
 }
 
@@ -309,7 +350,8 @@ subcommand actor_subcommand() {
      {"--rounds", "N", "alternations of the three cases (default 3)"},
      {"--clients", "N",
       "concurrent clients of the second case "
-      "(default 16)"}},
+      "(default 16)"},
+     {"--plot", "DIR", "also draw SVG charts into DIR (gnuplot)"}},
     run_actor};
 }
 

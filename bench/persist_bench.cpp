@@ -44,11 +44,12 @@
 
 #include "caf/all.hpp"
 
-#include "cairn/actors/registry.hpp"
-#include "cairn/actors/runtime.hpp"
 #include "bench/bench.hpp"
 #include "bench/bench_aggregate.hpp"
 #include "bench/closed_loop.hpp"
+#include "bench/plot.hpp"
+#include "cairn/actors/registry.hpp"
+#include "cairn/actors/runtime.hpp"
 #include "cairn/journal/errc.hpp"
 
 namespace cairn::bench {
@@ -540,6 +541,41 @@ params make_params(const settings& cfg) {
   return p;
 }
 
+/// Draws `persist-throughput.svg` and `persist-p99.svg` into `dir`.
+void plot(const settings& cfg, const figures& f) {
+  auto dir = cfg.values.at("--plot");
+  plot_series cairn{"Cairn, durable persist", {}};
+  plot_series raw{"raw LMDB, same events per commit", {}};
+  plot_series p99{"Cairn, p99", {}};
+  plot_series p50{"Cairn, p50", {}};
+  for (auto& x : f.loops) {
+    auto n = static_cast<double>(x.entities);
+    cairn.points.emplace_back(n, x.events_per_s());
+    raw.points.emplace_back(n, x.raw.events_per_s());
+    p99.points.emplace_back(n, x.p99_us / 1000);
+    p50.points.emplace_back(n, x.p50_us / 1000);
+  }
+  for (auto& spec :
+       {plot_spec{"persist-throughput",
+                  "cairn-bench persist: events/s, full sync, 200-byte events",
+                  "entities (one command in flight each)",
+                  "events/s",
+                  true,
+                  false,
+                  {cairn, raw}},
+        plot_spec{"persist-latency",
+                  "cairn-bench persist: latency per command, full sync",
+                  "entities (one command in flight each)",
+                  "ms",
+                  true,
+                  true,
+                  {p50, p99}}}) {
+    auto svg = write_plot(dir, spec);
+    if (!cfg.json) // JSON mode prints one object and nothing else
+      std::cerr << "plot: " << svg << '\n';
+  }
+}
+
 int run_persist(const settings& cfg) {
   auto p = make_params(cfg);
   temp_dir tmp{cfg.dir};
@@ -561,6 +597,8 @@ int run_persist(const settings& cfg) {
     print_json(p, f);
   else
     print_tables(p, f);
+  if (cfg.has("--plot"))
+    plot(cfg, f);
   return 0;
 }
 
@@ -578,7 +616,8 @@ subcommand persist_subcommand() {
      {"--clients", "N", "most client actors per case (default 4)"},
      {"--entities", "LIST", "entity counts (default 1,10,100,1000,10000)"},
      {"--rss-entities", "N", "entities of the memory test (100000)"},
-     {"--rss-warmup", "N", "entities spawned before it measures (2000)"}},
+     {"--rss-warmup", "N", "entities spawned before it measures (2000)"},
+     {"--plot", "DIR", "also draw SVG charts into DIR (gnuplot)"}},
     run_persist};
 }
 

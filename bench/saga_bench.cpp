@@ -52,12 +52,13 @@
 
 #include "caf/all.hpp"
 
-#include "cairn/actors/process_instance.hpp"
-#include "cairn/actors/runtime.hpp"
 #include "bench/bench.hpp"
 #include "bench/bench_aggregate.hpp"
 #include "bench/bench_saga.hpp"
 #include "bench/closed_loop.hpp"
+#include "bench/plot.hpp"
+#include "cairn/actors/process_instance.hpp"
+#include "cairn/actors/runtime.hpp"
 #include "cairn/journal/codec.hpp"
 #include "cairn/journal/errc.hpp"
 
@@ -618,6 +619,43 @@ params make_params(const settings& cfg) {
   return p;
 }
 
+/// Draws `saga-throughput.svg` and `saga-latency.svg` into `dir`.
+void plot(const settings& cfg, const figures& f) {
+  auto dir = cfg.values.at("--plot");
+  plot_series steps{"Cairn, atomic steps", {}};
+  plot_series persist{"Cairn, durable persist (reference)", {}};
+  plot_series p99{"atomic steps, p99", {}};
+  plot_series p50{"atomic steps, p50", {}};
+  for (auto& x : f.sagas) {
+    auto n = static_cast<double>(x.instances);
+    steps.points.emplace_back(n, x.steps_per_s());
+    p99.points.emplace_back(n, x.p99_us / 1000);
+    p50.points.emplace_back(n, x.p50_us / 1000);
+  }
+  persist.points.emplace_back(static_cast<double>(f.headline().instances),
+                              f.persist.events_per_s());
+  for (auto& spec :
+       {plot_spec{"saga-throughput",
+                  "cairn-bench saga: steps/s (one step: the instance's events "
+                  "and the commanded entity's, one transaction)",
+                  "process instances",
+                  "steps/s or events/s",
+                  true,
+                  false,
+                  {steps, persist}},
+        plot_spec{"saga-latency",
+                  "cairn-bench saga: latency per step",
+                  "process instances",
+                  "ms",
+                  true,
+                  true,
+                  {p50, p99}}}) {
+    auto svg = write_plot(dir, spec);
+    if (!cfg.json) // JSON mode prints one object and nothing else
+      std::cerr << "plot: " << svg << '\n';
+  }
+}
+
 int run_saga(const settings& cfg) {
   auto p = make_params(cfg);
   temp_dir tmp{cfg.dir};
@@ -645,6 +683,8 @@ int run_saga(const settings& cfg) {
     print_json(p, f);
   else
     print_tables(p, f);
+  if (cfg.has("--plot"))
+    plot(cfg, f);
   return 0;
 }
 
@@ -661,7 +701,8 @@ subcommand saga_subcommand() {
      {"--instances", "LIST", "instance counts (default 1,100,1000)"},
      {"--persist-clients", "N",
       "most clients of the persist reference (default 4)"},
-     {"--fsync-seconds", "S", "seconds of the fsync probe (default 0.5)"}},
+     {"--fsync-seconds", "S", "seconds of the fsync probe (default 0.5)"},
+     {"--plot", "DIR", "also draw SVG charts into DIR (gnuplot)"}},
     run_saga};
 }
 

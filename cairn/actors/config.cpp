@@ -17,6 +17,7 @@
 
 #include "cairn/actors/cluster/configure.hpp"
 #include "cairn/journal/errc.hpp"
+#include "cairn/journal/log.hpp"
 
 namespace cairn {
 
@@ -55,9 +56,13 @@ constexpr key_info keys[] = {
   {"cluster", "heartbeat-interval", "a positive timespan such as 500ms"},
   {"cluster", "connection-timeout",
    "a timespan such as 3s, longer than the heartbeat interval"},
+  {"metrics", "port", "a port number in 0..65535 (0: any), or -1 for off"},
+  {"metrics", "address", "an address to listen on, such as 127.0.0.1"},
+  {"log", "level", "one of: quiet, error, warning, info, debug"},
 };
 
-constexpr std::string_view groups[] = {"journal", "aggregates", "cluster"};
+constexpr std::string_view groups[] = {"journal", "aggregates", "cluster",
+                                       "metrics", "log"};
 
 bool is_our_group(std::string_view group) {
   return std::find(std::begin(groups), std::end(groups), group)
@@ -440,6 +445,14 @@ config::config() {
     .add(make_option<timespan_option>(
       cluster_connection_timeout, "cluster", "connection-timeout",
       "a silent peer is down after this long (default 3s)"));
+  opt_group{custom_options_, "metrics"}
+    .add(metrics_port, "port",
+         "Prometheus endpoint's port, 0: any, -1: off (default -1)")
+    .add(metrics_address, "address",
+         "the endpoint's address (default 127.0.0.1)");
+  opt_group{custom_options_, "log"}.add(
+    log_level, "level",
+    "quiet, error, warning, info or debug (default warning)");
   add_error_category(cairn_error_category, render_error);
 }
 
@@ -583,6 +596,12 @@ caf::error config::validate() const {
   if (!cluster_nodes.empty())
     if (auto m = cluster::membership::make(cluster_settings()); !m)
       return std::move(m.error());
+  if (metrics_port < -1 || metrics_port > 65535)
+    return bad_value("metrics", "port", to_string(metrics_port));
+  if (metrics_address.empty())
+    return bad_value("metrics", "address", "");
+  if (!log::parse_level(log_level))
+    return bad_value("log", "level", log_level);
   return caf::none;
 }
 
@@ -618,6 +637,10 @@ cairn::runtime_options config::runtime_options() const {
   result.registry.passivate_after = aggregates_passivate_after;
   result.registry.max_active = aggregates_max_active;
   result.cluster = cluster_settings();
+  result.metrics.enabled = metrics_port >= 0;
+  result.metrics.port = static_cast<uint16_t>(std::max(metrics_port, 0));
+  result.metrics.address = metrics_address;
+  result.log_level = log::parse_level(log_level).value_or(log::level::warning);
   return result;
 }
 

@@ -33,7 +33,7 @@ caf::expected<cluster_node> parse_cluster_node(std::string_view str);
 caf::expected<uint64_t> parse_byte_size(std::string_view str);
 
 /// Cairn's configuration: CAF's own configuration system, with Cairn's keys
-/// in the groups `journal`, `aggregates` and `cluster`.
+/// in the groups `journal`, `aggregates`, `cluster`, `metrics` and `log`.
 ///
 /// Every key works in the config file and as a command-line flag; a flag
 /// wins over the file, the file wins over the defaults below:
@@ -79,9 +79,9 @@ caf::expected<uint64_t> parse_byte_size(std::string_view str);
 /// none`:
 /// - a value of the wrong type, on the command line or in the file (CAF
 ///   itself drops a mistyped value of the file silently; `load` does not);
-/// - a key in the groups `journal`, `aggregates` or `cluster` that Cairn
-///   does not know, on the command line or in the file (CAF keeps unknown
-///   keys of the file silently; `load` does not). Keys of other groups are
+/// - a key in the groups `journal`, `aggregates`, `cluster`, `metrics` or
+///   `log` that Cairn does not know, on the command line or in the file (CAF
+///   keeps unknown keys of the file silently; `load` does not). Keys of other groups are
 ///   CAF's business: it refuses unknown flags and ignores unknown file keys;
 /// - a Cairn flag after the first positional argument (CAF stops reading
 ///   flags there and leaves the rest in `remainder`);
@@ -165,6 +165,20 @@ public:
   /// `cluster.connection-timeout`: a silent peer is down after this long
   /// (default 3s).
   caf::timespan cluster_connection_timeout = std::chrono::seconds{3};
+
+  // -- metrics.* (see cairn/actors/metrics.hpp) -------------------------------
+
+  /// `metrics.port`: the Prometheus endpoint's port; -1 (the default): no
+  /// endpoint; 0: a port chosen by the OS (`runtime::metrics_port`).
+  int32_t metrics_port = -1;
+
+  /// `metrics.address`: the address the endpoint listens on.
+  std::string metrics_address = "127.0.0.1";
+
+  // -- log.* (see cairn/journal/log.hpp) --------------------------------------
+
+  /// `log.level`: quiet, error, warning (the default), info or debug.
+  std::string log_level = "warning";
 
   // -- loading ----------------------------------------------------------------
 

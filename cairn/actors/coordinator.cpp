@@ -11,10 +11,19 @@
 #include "cairn/actors/aggregate.hpp"
 #include "cairn/journal/codec.hpp"
 #include "cairn/journal/errc.hpp"
+#include "cairn/journal/log.hpp"
 
 namespace cairn {
 
 namespace {
+
+/// The bucket of `x` in a histogram with upper bounds `bounds`: the first
+/// bound not below `x`, or one past the last.
+template <size_t N>
+size_t bucket_of(const std::array<uint64_t, N>& bounds, uint64_t x) {
+  return static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), x)
+                             - bounds.begin());
+}
 
 /// Called with a group's outcome once its commit is over.
 using completion = std::function<void(caf::expected<journal::group_receipt>)>;
@@ -35,6 +44,8 @@ struct coordinator_state {
   /// The token of the step protocol, shared with the entities.
   step_capability capability;
   coordinator_stats stats;
+  /// Whether the fail-stop was logged (once).
+  bool fail_stop_logged = false;
   static inline const char* name = "cairn.coordinator";
 };
 
@@ -106,20 +117,36 @@ void flush(pointer self) {
   ++s.commits;
   s.commit_ns_total += ns;
   s.commit_ns_max = std::max(s.commit_ns_max, ns);
+  ++s.latency_hist[bucket_of(coordinator_stats::latency_bounds_ns, ns)];
   if (!res) {
+    ++s.failed_commits;
     s.failed_groups += groups.size();
+    if (st.j->failed() && !st.fail_stop_logged) {
+      st.fail_stop_logged = true;
+      log::error("journal " + st.j->path(),
+                 "commit failed; the journal refuses every write until it "
+                 "is reopened (fail-stop): "
+                   + describe(res.error()));
+    } else if (!st.j->failed()) {
+      log::warning("journal " + st.j->path(),
+                   "commit failed: " + describe(res.error()));
+    }
     for (auto& f : completions)
       f(res.error());
     return;
   }
+  uint64_t committed = 0;
   for (size_t i = 0; i < groups.size(); ++i) {
     if ((*res)[i]) {
       ++s.groups;
-      s.events += groups[i].event_count();
+      committed += groups[i].event_count();
     } else {
       ++s.rejected_groups;
     }
   }
+  s.events += committed;
+  if (committed > 0)
+    ++s.events_hist[bucket_of(coordinator_stats::events_bounds, committed)];
   s.bytes += bytes;
   s.max_events_per_commit = std::max(s.max_events_per_commit, events);
   // Publish first: a writer holding its receipt can count on the hub having

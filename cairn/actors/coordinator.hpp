@@ -1,9 +1,11 @@
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "caf/actor_system.hpp"
 #include "caf/meta/type_name.hpp"
@@ -41,6 +43,24 @@ struct coordinator_stats {
   /// Atomic steps committed, and commands of steps that were rejected.
   uint64_t steps = 0;
   uint64_t rejected_commands = 0;
+  /// Transactions whose commit failed (the journal is then failed: see
+  /// `journal::failed`).
+  uint64_t failed_commits = 0;
+
+  /// Upper bounds of the buckets of `events_hist` (committed events per
+  /// commit) and of `latency_hist` (time in `journal::commit`, ns). Each
+  /// histogram has one bucket more, for what exceeds the last bound; counts
+  /// are per bucket, not cumulative.
+  static constexpr std::array<uint64_t, 13> events_bounds
+    = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096};
+  static constexpr std::array<uint64_t, 12> latency_bounds_ns
+    = {100'000,    250'000,    500'000,     1'000'000,
+       2'500'000,  5'000'000,  10'000'000,  25'000'000,
+       50'000'000, 100'000'000, 250'000'000, 1'000'000'000};
+  std::vector<uint64_t> events_hist
+    = std::vector<uint64_t>(events_bounds.size() + 1);
+  std::vector<uint64_t> latency_hist
+    = std::vector<uint64_t>(latency_bounds_ns.size() + 1);
 
   /// Average events per commit (0 without commits).
   double events_per_commit() const noexcept {
@@ -53,7 +73,8 @@ typename Inspector::result_type inspect(Inspector& f, coordinator_stats& x) {
   return f(caf::meta::type_name("cairn.coordinator_stats"), x.commits, x.groups,
            x.rejected_groups, x.failed_groups, x.events, x.bytes,
            x.max_events_per_commit, x.commit_ns_total, x.commit_ns_max, x.steps,
-           x.rejected_commands);
+           x.rejected_commands, x.failed_commits, x.events_hist,
+           x.latency_hist);
 }
 
 /// The only writer of one journal.

@@ -8,6 +8,7 @@
 
 #include "cairn/actors/aggregate.hpp"
 #include "cairn/actors/atoms.hpp"
+#include "cairn/journal/log.hpp"
 
 namespace cairn {
 
@@ -94,8 +95,8 @@ void record(pointer self, const std::string& key, bool accepted,
         }
         // The journal failed: the row stays, and the next start delivers
         // it again.
-        std::cerr << "cairn: outbox: cannot record the outcome of " << key
-                  << ": " << describe(err) << '\n';
+        log::error("outbox", "cannot record the outcome of " + key + ": "
+                               + describe(err));
         done();
       });
 }
@@ -149,7 +150,7 @@ void start_delivery(pointer self, std::string key, const std::string& bytes) {
   if (!entry) {
     // Left in the table for inspection; the others go on.
     ++st.corrupt;
-    std::cerr << "cairn: outbox: " << describe(entry.error()) << '\n';
+    log::warning("outbox", describe(entry.error()));
     return;
   }
   st.busy.emplace(key, std::move(*entry));

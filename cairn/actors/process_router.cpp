@@ -14,6 +14,7 @@
 #include "cairn/actors/runtime.hpp"
 #include "cairn/journal/codec.hpp"
 #include "cairn/journal/errc.hpp"
+#include "cairn/journal/log.hpp"
 
 namespace cairn {
 
@@ -145,9 +146,9 @@ void write_row(subscription_context ctx, const core_ptr& core,
   self->request(ctx.coordinator(), caf::infinite, commit_atom::value, g)
     .then([then](journal::group_receipt&) { then(); },
           [self, core, key](caf::error& err) {
-            std::cerr << "cairn.process_router." << core->category
-                      << ": error: cannot write dead letter " << key << ": "
-                      << describe(err) << '\n';
+            log::error("process_router." + core->category,
+                       "cannot write dead letter " + key + ": "
+                         + describe(err));
             self->quit(std::move(err));
           });
 }
@@ -156,10 +157,11 @@ void write_row(subscription_context ctx, const core_ptr& core,
 void park(subscription_context ctx, const core_ptr& core, const input_ref& in,
           const caf::error& err, uint32_t attempts) {
   auto key = dead_letter_key(core->category, in.position);
-  std::cerr << "cairn.process_router." << core->category << ": warning: input "
-            << in.stream << " version " << in.version << " (" << in.type
-            << ") at position " << in.position << " parked as dead letter "
-            << key << ": " << describe(err) << '\n';
+  log::warning("process_router." + core->category,
+               "input " + in.stream + " version " + std::to_string(in.version)
+                 + " (" + in.type + ") at position "
+                 + std::to_string(in.position) + " parked as dead letter "
+                 + key + ": " + describe(err));
   dead_letter row{core->category, in.stream, in.version, in.position, in.type,
                   describe(err),  now_ns(),  attempts,   false};
   write_row(ctx, core, key, std::move(row), [ctx, core, pos = in.position] {
@@ -219,9 +221,9 @@ void route(subscription_context ctx, const core_ptr& core,
 void replay_one(subscription_context ctx, const core_ptr& core,
                 const std::string& key, dead_letter row) {
   auto failed = [ctx, core, key, row](const caf::error& err) mutable {
-    std::cerr << "cairn.process_router." << core->category
-              << ": warning: replay of dead letter " << key
-              << " failed: " << describe(err) << '\n';
+    log::warning("process_router." + core->category,
+                 "replay of dead letter " + key + " failed: "
+                   + describe(err));
     row.error = describe(err);
     row.time_ns = now_ns();
     ++row.attempts;
@@ -259,9 +261,8 @@ void replay_one(subscription_context ctx, const core_ptr& core,
 void replay_marked(subscription_context ctx, const core_ptr& core) {
   auto rows = dead_letters(*ctx.journal());
   if (!rows) {
-    std::cerr << "cairn.process_router." << core->category
-              << ": warning: cannot read the dead letters: "
-              << describe(rows.error()) << '\n';
+    log::warning("process_router." + core->category,
+                 "cannot read the dead letters: " + describe(rows.error()));
     return;
   }
   for (auto& [key, row] : *rows)

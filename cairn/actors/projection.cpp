@@ -9,6 +9,7 @@
 
 #include "cairn/actors/atoms.hpp"
 #include "cairn/journal/errc.hpp"
+#include "cairn/journal/log.hpp"
 
 namespace cairn {
 
@@ -233,9 +234,8 @@ void on_failed(subscription_context ctx, const core_ptr& core, caf::error err) {
   if (code_of(err) == errc::invalid_argument) {
     // The journal refused the group itself: retrying the same batch would
     // be refused again, forever.
-    std::cerr << "cairn.projection." << core->name
-              << ": error: stopping, the journal refused a batch: "
-              << describe(err) << '\n';
+    log::error("projection." + core->name,
+               "stopping, the journal refused a batch: " + describe(err));
     self->quit(std::move(err));
     return;
   }
@@ -263,10 +263,10 @@ void flush(subscription_context ctx, const core_ptr& core) {
     auto r = core->apply(view, ev);
     if (!r) {
       ++undecodable;
-      std::cerr << "cairn.projection." << core->name
-                << ": warning: skipping event " << ev.stream << " version "
-                << ev.version << " (" << ev.record.type
-                << "): " << describe(r.error()) << '\n';
+      log::warning("projection." + core->name,
+                   "skipping event " + ev.stream + " version "
+                     + std::to_string(ev.version) + " (" + ev.record.type
+                     + "): " + describe(r.error()));
     } else if (*r) {
       ++applied;
     } else {
@@ -275,10 +275,11 @@ void flush(subscription_context ctx, const core_ptr& core) {
     if (view.error()) {
       // A write the journal would refuse, or a read that failed: the batch
       // cannot commit, and a retry would fail the same way.
-      std::cerr << "cairn.projection." << core->name
-                << ": error: stopping at event " << ev.stream << " version "
-                << ev.version << " (position " << ev.position
-                << "): " << describe(view.error()) << '\n';
+      log::error("projection." + core->name,
+                 "stopping at event " + ev.stream + " version "
+                   + std::to_string(ev.version) + " (position "
+                   + std::to_string(ev.position)
+                   + "): " + describe(view.error()));
       ctx.self()->quit(view.error());
       return;
     }

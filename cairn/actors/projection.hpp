@@ -286,6 +286,8 @@ caf::expected<caf::actor> start_projection(runtime& rt,
       err = std::move(r.error());
       return caf::actor{};
     }
+    // Under the runtime's lock, as `find_or_spawn` runs this function.
+    rt.shared()->watched.push_back({"projection", P::name, *r});
     return std::move(*r);
   });
   if (err)

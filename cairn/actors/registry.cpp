@@ -1,5 +1,6 @@
 #include "cairn/actors/registry.hpp"
 
+#include <chrono>
 #include <list>
 #include <optional>
 #include <unordered_map>
@@ -9,6 +10,7 @@
 
 #include "cairn/journal/errc.hpp"
 #include "cairn/journal/journal.hpp"
+#include "cairn/journal/log.hpp"
 
 namespace cairn {
 
@@ -78,6 +80,11 @@ void enforce_max_active(pointer self) {
     return;
   while (st.lru.size() > st.settings.max_active) {
     auto& e = st.entities.at(st.lru.back());
+    if (log::enabled(log::level::debug))
+      log::debug("registry." + st.category,
+                 "passivating " + st.lru.back()
+                   + ": over aggregates.max-active ("
+                   + std::to_string(st.settings.max_active) + ")");
     passivate(self, e);
   }
 }
@@ -146,6 +153,14 @@ void on_tick(pointer self) {
     auto& e = st.entities.at(st.lru.back());
     if (now - e.last_used < idle)
       break;
+    if (log::enabled(log::level::debug))
+      log::debug("registry." + st.category,
+                 "passivating " + st.lru.back() + ": idle for "
+                   + std::to_string(
+                     std::chrono::duration_cast<std::chrono::milliseconds>(
+                       now - e.last_used)
+                       .count())
+                   + " ms");
     passivate(self, e);
   }
   self->delayed_send(self, idle / 2, tick_atom::value);

@@ -9,6 +9,7 @@
 #include "cairn/actors/cluster/identity.hpp"
 #include "cairn/actors/cluster/node.hpp"
 #include "cairn/actors/outbox.hpp"
+#include "cairn/journal/log.hpp"
 
 namespace cairn {
 
@@ -127,6 +128,7 @@ caf::expected<std::unique_ptr<runtime>> runtime::start(caf::actor_system& sys,
                                                        runtime_options opts) {
   if (auto err = validate(opts.aggregates))
     return err;
+  log::set_level(opts.log_level);
   std::optional<cluster::membership> members;
   if (opts.cluster.enabled() && !opts.cluster.nodes.empty()) {
     auto m = cluster::membership::make(opts.cluster);
@@ -176,6 +178,12 @@ caf::expected<std::unique_ptr<runtime>> runtime::start(caf::actor_system& sys,
       st->outbox();
     }
   }
+  if (st->opts.metrics.enabled) {
+    auto ep = metrics_endpoint::start(st, st->opts.metrics);
+    if (!ep)
+      return std::move(ep.error());
+    rt->metrics_ = std::move(*ep);
+  }
   return rt;
 }
 
@@ -204,6 +212,12 @@ void runtime::adopt_router(caf::actor hdl) {
       st_->routers.push_back(hdl);
   }
   adopt(std::move(hdl));
+}
+
+void runtime::watch(std::string kind, std::string name, caf::actor hdl) {
+  std::lock_guard<std::mutex> guard{st_->mtx};
+  if (!st_->stopped)
+    st_->watched.push_back({std::move(kind), std::move(name), std::move(hdl)});
 }
 
 std::vector<caf::actor> runtime::routers() {
@@ -251,6 +265,8 @@ std::map<std::string, std::string> runtime::peers() {
 }
 
 std::map<std::string, std::string> runtime::stop() {
+  // No scrape runs once this returns, and none asks stopped actors.
+  metrics_.reset();
   std::map<std::string, std::string> peer_states;
   std::vector<caf::actor> first;
   std::vector<caf::actor> last;
@@ -269,6 +285,7 @@ std::map<std::string, std::string> runtime::stop() {
       first.push_back(std::move(hdl));
     st_->adopted.clear();
     st_->routers.clear();
+    st_->watched.clear();
     for (auto& [type, hdl] : st_->registries)
       first.push_back(hdl);
     st_->registries.clear();
@@ -288,8 +305,10 @@ std::map<std::string, std::string> runtime::stop() {
   auto left = stop_and_wait(st_->sys, std::move(first), deadline);
   left += stop_and_wait(st_->sys, std::move(last), deadline);
   if (left > 0)
-    std::cerr << "cairn: runtime: " << left << " actors did not stop within "
-              << stop_timeout.count() / 1000000 << " ms\n";
+    log::warning("runtime", std::to_string(left)
+                              + " actors did not stop within "
+                              + std::to_string(stop_timeout.count() / 1000000)
+                              + " ms");
   return peer_states;
 }
 

@@ -18,9 +18,11 @@
 #include "cairn/actors/aggregate.hpp"
 #include "cairn/actors/cluster/membership.hpp"
 #include "cairn/actors/coordinator.hpp"
+#include "cairn/actors/metrics.hpp"
 #include "cairn/actors/registry.hpp"
 #include "cairn/actors/subscription_hub.hpp"
 #include "cairn/journal/journal.hpp"
+#include "cairn/journal/log.hpp"
 
 namespace cairn::cluster {
 
@@ -41,6 +43,11 @@ struct runtime_options {
   registry_settings registry;
   /// The `cluster.*` keys; a runtime with a `node_id` runs in a cluster.
   cluster::settings cluster;
+  /// The `metrics.*` keys: the Prometheus endpoint, off by default.
+  metrics_settings metrics;
+  /// `log.level`: what the runtime writes to Cairn's log (process-wide, set
+  /// by `runtime::start`; see cairn/journal/log.hpp).
+  log::level log_level = log::level::warning;
 };
 
 namespace detail {
@@ -61,7 +68,9 @@ public:
   template <class A>
   caf::actor registry() {
     return find_or_spawn(std::type_index{typeid(A)}, [this] {
-      return spawn_registry<A>(sys, env, opts.registry);
+      auto hdl = spawn_registry<A>(sys, env, opts.registry);
+      watched.push_back({"registry", A::category, hdl});
+      return hdl;
     });
   }
 
@@ -96,6 +105,15 @@ public:
   std::mutex mtx;
   std::unordered_map<std::type_index, caf::actor> registries;
   std::vector<caf::actor> adopted;
+  /// An actor whose `(stats_atom)` counters the metrics report: a
+  /// `registry`, `projection` or `subscription` with its name.
+  struct watched_actor {
+    std::string kind;
+    std::string name;
+    caf::actor hdl;
+  };
+  /// Guarded by `mtx` (so `find_or_spawn`'s function may add to it).
+  std::vector<watched_actor> watched;
   std::vector<caf::actor> routers;
   /// Routed categories; shared with the outbox dispatcher.
   struct routes {
@@ -207,6 +225,9 @@ public:
   /// in `routers()`.
   void adopt_router(caf::actor hdl);
 
+  /// Adds `hdl` to what the metrics report (see `runtime_state::watched`).
+  void watch(std::string kind, std::string name, caf::actor hdl);
+
   /// Returns the routers adopted with `adopt_router`. Thread-safe.
   std::vector<caf::actor> routers();
 
@@ -237,6 +258,12 @@ public:
   /// Idempotent (later calls return an empty map). Call it from outside
   /// the runtime's actors (it blocks).
   std::map<std::string, std::string> stop();
+
+  /// The port of the metrics endpoint (`metrics.port`; the OS's pick for
+  /// 0), or 0 when it is off.
+  uint16_t metrics_port() const noexcept {
+    return metrics_ ? metrics_->port() : 0;
+  }
 
   caf::actor_system& system() noexcept {
     return st_->sys;
@@ -271,6 +298,7 @@ private:
   explicit runtime(std::shared_ptr<detail::runtime_state> st);
 
   std::shared_ptr<detail::runtime_state> st_;
+  std::unique_ptr<metrics_endpoint> metrics_;
 };
 
 } // namespace cairn

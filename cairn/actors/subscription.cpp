@@ -10,6 +10,7 @@
 #include "cairn/actors/atoms.hpp"
 #include "cairn/actors/runtime.hpp"
 #include "cairn/journal/errc.hpp"
+#include "cairn/journal/log.hpp"
 
 namespace cairn {
 
@@ -224,11 +225,11 @@ void skip_corrupt(pointer self, journal::log_slice& out) {
   st.bad = 0;
   st.bad_error = caf::error{};
   ++st.stats.corrupt_records;
-  std::cerr << (st.settings.checkpoint.empty() ? std::string{"cairn."
-                                                             "subscription"}
-                                               : st.settings.checkpoint)
-            << ": warning: skipping the corrupt record at position " << pos
-            << ": " << describe(err) << '\n';
+  log::warning(st.settings.checkpoint.empty()
+                 ? std::string{"subscription"}
+                 : "subscription." + st.settings.checkpoint,
+               "skipping the corrupt record at position "
+                 + std::to_string(pos) + ": " + describe(err));
   out.next_position = pos + 1;
   if (st.handler.skipped) {
     st.in_flight.insert(pos);
@@ -521,11 +522,14 @@ spawn_subscription(caf::actor_system& sys, std::shared_ptr<journal::journal> j,
 
 caf::expected<caf::actor> subscribe(runtime& rt, subscription_settings settings,
                                     subscription_factory make_handler) {
+  auto name = settings.checkpoint;
   auto sub
     = spawn_subscription(rt.system(), rt.journal(), rt.hub(), rt.coordinator(),
                          std::move(settings), std::move(make_handler));
-  if (sub)
+  if (sub) {
     rt.adopt(*sub);
+    rt.watch("subscription", std::move(name), *sub);
+  }
   return sub;
 }
 

@@ -75,6 +75,11 @@ void check_defaults(const config& cfg) {
   CHECK(cfg.cluster_shards == 1024);
   CHECK(cfg.cluster_heartbeat_interval == caf::timespan{500ms});
   CHECK(cfg.cluster_connection_timeout == caf::timespan{3s});
+  CHECK(cfg.metrics_port == -1);
+  CHECK(cfg.metrics_address == "127.0.0.1");
+  CHECK(cfg.log_level == "warning");
+  CHECK(cfg.runtime_options().log_level == log::level::warning);
+  CHECK(!cfg.runtime_options().metrics.enabled);
 }
 
 } // namespace

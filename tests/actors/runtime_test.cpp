@@ -2,10 +2,15 @@
 
 #include <catch2/catch.hpp>
 
+#include <mutex>
+#include <string>
+#include <vector>
+
 #include "caf/all.hpp"
 
 #include "cairn/actors/process_instance.hpp"
 #include "cairn/journal/codec.hpp"
+#include "cairn/journal/log.hpp"
 #include "tests/actors/account.hpp"
 #include "tests/actors/group_checkout.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -96,4 +101,57 @@ TEST_CASE("stop returns once every actor of the runtime has terminated, "
                     caf::after(0s) >> [&] { more = false; });
   }
   CHECK(std::chrono::steady_clock::now() - started < 30s);
+}
+
+TEST_CASE("the log tells an entity's recovery with its time and events at "
+          "info, and its passivation at debug") {
+  temp_dir dir;
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  std::mutex mtx;
+  std::vector<std::string> lines;
+  auto old = log::set_sink(
+    [&](log::level, std::string_view component, std::string_view text) {
+      std::lock_guard<std::mutex> guard{mtx};
+      lines.push_back(std::string{component} + ": " + std::string{text});
+    });
+  runtime_options opts;
+  opts.journal_path = dir.path();
+  opts.journal.sync = journal::sync_mode::none;
+  opts.log_level = log::level::debug;
+  opts.registry.max_active = 1;
+  {
+    auto r = runtime::start(sys, opts);
+    REQUIRE(r);
+    auto accounts = (*r)->registry<account>();
+    caf::scoped_actor self{sys};
+    auto ok = [] {};
+    auto fail = [](caf::error& err) { FAIL(describe(err)); };
+    self->request(accounts, 10s, entity_id{"a"}, open_account{"ann"})
+      .receive(ok, fail);
+    for (int i = 0; i < 2; ++i)
+      self->request(accounts, 10s, entity_id{"a"}, charge{5})
+        .receive([](int64_t) {}, fail);
+    // Over max-active 1: "a" is passivated; asking it again recovers it.
+    self->request(accounts, 10s, entity_id{"b"}, open_account{"bob"})
+      .receive(ok, fail);
+    int64_t balance = 0;
+    self->request(accounts, 10s, entity_id{"a"}, get_balance{})
+      .receive([&](int64_t x) { balance = x; }, fail);
+    CHECK(balance == 10);
+    (*r)->stop();
+  }
+  log::set_sink(std::move(old));
+  log::set_level(log::level::warning);
+  auto has = [&](const std::string& prefix, const std::string& part) {
+    for (auto& l : lines)
+      if (l.rfind(prefix, 0) == 0 && l.find(part) != std::string::npos)
+        return true;
+    return false;
+  };
+  INFO(lines.size() << " lines");
+  CHECK(has("registry.account: passivating a: ", "aggregates.max-active (1)"));
+  CHECK(has("account-a: recovered in ", " ms from 3 events"));
+  // A new entity with no events logs no recovery.
+  CHECK(!has("account-b: recovered", ""));
 }

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <map>
 #include <string>
 
@@ -116,6 +118,17 @@ bool dir_is_empty(const std::string& path) {
   return std::filesystem::is_empty(path);
 }
 
+/// Whether `path` is an SVG file with at least one drawn line.
+bool svg_has_lines(const std::string& path) {
+  std::ifstream in{path};
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto svg = text.str();
+  return svg.find("<svg") != std::string::npos
+         && svg.find("</svg>") != std::string::npos
+         && svg.find("<path") != std::string::npos;
+}
+
 } // namespace
 
 TEST_CASE("cairn-bench journal --quick --json prints every figure") {
@@ -142,10 +155,13 @@ TEST_CASE("cairn-bench journal --quick --json prints every figure") {
   CHECK(dir_is_empty(tmp.path()));
 }
 
-TEST_CASE("cairn-bench persist --quick --json prints every figure") {
+TEST_CASE("cairn-bench persist --quick --json prints every figure and "
+          "--plot draws its charts") {
   test::temp_dir tmp;
+  test::temp_dir charts;
   auto res = test::run({test::bin_path("cairn-bench"), "persist", "--quick",
-                        "--json", "--dir", tmp.path()},
+                        "--json", "--dir", tmp.path(), "--plot",
+                        charts.path()},
                        120000);
   INFO(res.output);
   REQUIRE(res.exit_code == 0);
@@ -166,13 +182,20 @@ TEST_CASE("cairn-bench persist --quick --json prints every figure") {
     INFO("key " << key);
     CHECK(res.output.find(key) != std::string::npos);
   }
+  for (auto chart : {"persist-throughput", "persist-latency"}) {
+    INFO("chart " << chart);
+    CHECK(svg_has_lines(charts.sub(std::string{chart} + ".svg")));
+  }
   CHECK(dir_is_empty(tmp.path()));
 }
 
-TEST_CASE("cairn-bench actor --quick --json prints every figure") {
+TEST_CASE("cairn-bench actor --quick --json prints every figure and "
+          "--plot draws its charts") {
   test::temp_dir tmp;
+  test::temp_dir charts;
   auto res = test::run({test::bin_path("cairn-bench"), "actor", "--quick",
-                        "--json", "--dir", tmp.path()},
+                        "--json", "--dir", tmp.path(), "--plot",
+                        charts.path()},
                        120000);
   INFO(res.output);
   REQUIRE(res.exit_code == 0);
@@ -187,13 +210,20 @@ TEST_CASE("cairn-bench actor --quick --json prints every figure") {
   }
   CHECK(res.output.find("\"ratio_target_met\"") != std::string::npos);
   CHECK(res.output.find("\"per_clients\"") != std::string::npos);
+  for (auto chart : {"actor-throughput", "actor-latency"}) {
+    INFO("chart " << chart);
+    CHECK(svg_has_lines(charts.sub(std::string{chart} + ".svg")));
+  }
   CHECK(dir_is_empty(tmp.path()));
 }
 
-TEST_CASE("cairn-bench saga --quick --json prints every figure") {
+TEST_CASE("cairn-bench saga --quick --json prints every figure and "
+          "--plot draws its charts") {
   test::temp_dir tmp;
+  test::temp_dir charts;
   auto res = test::run({test::bin_path("cairn-bench"), "saga", "--quick",
-                        "--json", "--dir", tmp.path()},
+                        "--json", "--dir", tmp.path(), "--plot",
+                        charts.path()},
                        120000);
   INFO(res.output);
   REQUIRE(res.exit_code == 0);
@@ -213,6 +243,10 @@ TEST_CASE("cairn-bench saga --quick --json prints every figure") {
                    "\"per_instances\"", "\"conditions\""}) {
     INFO("key " << key);
     CHECK(res.output.find(key) != std::string::npos);
+  }
+  for (auto chart : {"saga-throughput", "saga-latency"}) {
+    INFO("chart " << chart);
+    CHECK(svg_has_lines(charts.sub(std::string{chart} + ".svg")));
   }
   CHECK(dir_is_empty(tmp.path()));
 }

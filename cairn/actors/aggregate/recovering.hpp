@@ -1,7 +1,7 @@
 #pragma once
 
 #include <algorithm>
-#include <iostream>
+#include <chrono>
 #include <mutex>
 #include <string>
 #include <unordered_set>
@@ -11,6 +11,7 @@
 #include "cairn/actors/aggregate/state.hpp"
 #include "cairn/actors/atoms.hpp"
 #include "cairn/journal/codec.hpp"
+#include "cairn/journal/log.hpp"
 
 /// Phase `recovering`: the latest snapshot, then the tail of the stream in
 /// chunks of `aggregate_settings::recovery_chunk` events. Between two chunks
@@ -42,12 +43,13 @@ void recovery_failed(aggregate_pointer<A> self, caf::error err) {
   st.value = typename A::state{};
   st.version = 0;
   st.failure = err;
+  log::warning(st.stream, describe(err));
   fail_stash<A>(self, err);
   if (st.passivate_requested)
     self->quit();
 }
 
-/// Warns on stderr, once per stream and process, that the snapshot of
+/// Warns in the log, once per stream and process, that the snapshot of
 /// `stream` is not used.
 inline void warn_unusable_snapshot(const std::string& stream,
                                    const std::string& why) {
@@ -58,8 +60,8 @@ inline void warn_unusable_snapshot(const std::string& stream,
     if (!warned.insert(stream).second)
       return;
   }
-  std::cerr << "cairn: " << stream << ": snapshot not used, replaying the "
-            << "events from the start: " << why << '\n';
+  log::warning(
+    stream, "snapshot not used, replaying the events from the start: " + why);
 }
 
 /// Loads the latest snapshot, if any, and schedules the first chunk. A
@@ -73,6 +75,9 @@ void start_recovery(aggregate_pointer<A> self) {
   st.phase = aggregate_phase::recovering;
   st.value = typename A::state{};
   st.version = 0;
+  st.recovery_started = std::chrono::steady_clock::now();
+  st.recovery_reported = st.recovery_started;
+  st.recovery_snapshot = 0;
   auto snap = st.env->journal->latest_snapshot(st.stream);
   if (!snap) {
     if (code_of(snap.error()) != errc::corrupt_record)
@@ -92,6 +97,7 @@ void start_recovery(aggregate_pointer<A> self) {
       if (decoded) {
         st.value = std::move(*decoded);
         st.version = s.version;
+        st.recovery_snapshot = s.version;
       } else {
         warn_unusable_snapshot(st.stream, describe(decoded.error()));
       }
@@ -129,8 +135,32 @@ void recover_chunk(aggregate_pointer<A> self) {
     st.version = ev.version;
   }
   if (chunk->size() == chunk_size) {
+    // A long recovery says how far it got, every 2 s at most.
+    if (log::enabled(log::level::info)) {
+      auto now = std::chrono::steady_clock::now();
+      if (now - st.recovery_reported >= std::chrono::seconds{2}) {
+        st.recovery_reported = now;
+        log::info(
+          st.stream,
+          "recovering: " + std::to_string(st.version - st.recovery_snapshot)
+            + " events replayed, at version " + std::to_string(st.version));
+      }
+    }
     self->send(self, recover_atom::value);
     return;
+  }
+  if (st.version > 0 && log::enabled(log::level::info)) {
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                std::chrono::steady_clock::now() - st.recovery_started)
+                .count();
+    log::info(st.stream, "recovered in " + std::to_string(us / 1000) + "."
+                           + std::to_string(us % 1000 / 100) + " ms from "
+                           + std::to_string(st.version - st.recovery_snapshot)
+                           + " events"
+                           + (st.recovery_snapshot > 0
+                                ? " after the snapshot at version "
+                                    + std::to_string(st.recovery_snapshot)
+                                : std::string{}));
   }
   enter_running<A>(self);
 }

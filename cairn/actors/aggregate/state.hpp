@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -84,6 +85,12 @@ struct aggregate_state {
   std::vector<caf::response_promise> state_waiters;
   /// Why recovery failed (phase `failed`).
   caf::error failure;
+  /// When recovery started, and the version of the snapshot it started
+  /// from (0: none), for the log line of a finished recovery.
+  std::chrono::steady_clock::time_point recovery_started;
+  uint64_t recovery_snapshot = 0;
+  /// When the last progress line of a long recovery was logged.
+  std::chrono::steady_clock::time_point recovery_reported;
 
   static inline const char* name = "cairn.aggregate";
 
