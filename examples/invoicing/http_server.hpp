@@ -26,7 +26,9 @@
 ///   the invoice list (the `invoice-list` projection, creation order;
 ///   `limit`/`size` at most 100, default 20);
 /// - `GET /statistics` -> the `invoice-statistics` projection;
-/// - `GET /` -> the HTML page: the list, the statistics, the forms.
+/// - `GET /` -> the HTML page: the list, the statistics, the forms;
+/// - `GET /log?after=P&limit=N` -> the invoice events after position P in
+///   log order, the feed of replicas (examples/invoicing/replicator.hpp).
 ///
 /// A POST answers once the entity has replied, and an entity replies after
 /// its events are durable in the journal. A GET answers JSON unless the

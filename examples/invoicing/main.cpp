@@ -7,7 +7,9 @@
 /// 0 picks a free port; it prints `listening on HOST:PORT` and serves until
 /// SIGINT or SIGTERM), or `cairn-invoicing load --url=http://HOST:PORT
 /// [--clients=16] [--seconds=5]` to measure a running server
-/// (examples/invoicing/load.hpp).
+/// (examples/invoicing/load.hpp), or `cairn-invoicing replica
+/// --source=HOST:PORT [--path=DIR] [--port=N]` for a read-only replica of a
+/// server's invoices (examples/invoicing/replicator.hpp).
 ///
 /// Without a subcommand:
 /// Each run first recovers the invoices earlier runs left in the journal
@@ -35,6 +37,7 @@
 #include "examples/invoicing/http_server.hpp"
 #include "examples/invoicing/invoice.hpp"
 #include "examples/invoicing/load.hpp"
+#include "examples/invoicing/replicator.hpp"
 #include "examples/invoicing/statistics.hpp"
 #include <cairn/actors/config.hpp>
 #include <cairn/actors/projection.hpp>
@@ -267,9 +270,11 @@ int main(int argc, char** argv) {
   std::string command = argc > 1 && argv[1][0] != '-' ? argv[1] : "";
   if (command == "load")
     return run_load(std::vector<std::string>(argv + 2, argv + argc));
+  if (command == "replica")
+    return run_replica(std::vector<std::string>(argv + 2, argv + argc));
   if (!command.empty() && command != "serve") {
     std::cerr << "cairn-invoicing: unknown command '" << command
-              << "' (expected serve or load)\n";
+              << "' (expected serve, load or replica)\n";
     return EXIT_FAILURE;
   }
   // The signals that end `serve` wait for sigwait in every thread.
