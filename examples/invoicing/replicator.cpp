@@ -379,12 +379,16 @@ int run_replica(const std::vector<std::string>& args) {
       });
     });
   });
+  svr.Post(R"(/.*)", [](req_t req, res_t res) {
+    res.set_header("Allow", "GET");
+    fail(req, res, 405, "a replica is read-only: POST to the source");
+  });
   svr.set_error_handler([](req_t req, res_t res) {
     if (res.body.empty())
       fail(req, res, res.status,
-           res.status == 404 ? "no such resource (read-only replica): "
-                                 + req.method + " " + req.path
-                             : "HTTP error " + std::to_string(res.status));
+           res.status == 404
+             ? "no such resource: " + req.method + " " + req.path
+             : "HTTP error " + std::to_string(res.status));
   });
   svr.set_tcp_nodelay(true);
   int port = opts->port;

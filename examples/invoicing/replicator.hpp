@@ -95,8 +95,8 @@ private:
 /// `cairn-invoicing replica --source=HOST:PORT [--path=DIR] [--port=N]
 /// [--host=ADDR]`: follows the source's feed and serves `GET /invoices`,
 /// `GET /invoices/{id}` (JSON or HTML by Accept) and `GET /replica`
-/// (`{"position", "source_last", "lag"}`), read-only, until SIGINT or
-/// SIGTERM. Prints `listening on HOST:PORT`. Returns the exit code.
+/// (`{"position", "source_last", "lag"}`), read-only (a POST is 405), until
+/// SIGINT or SIGTERM. Prints `listening on HOST:PORT`. Returns the exit code.
 int run_replica(const std::vector<std::string>& args);
 
 } // namespace invoicing

@@ -302,9 +302,10 @@ TEST_CASE("a replica killed and restarted at random moments, and a killed "
   CHECK(found > 0);
   auto page = json::parse(rep.Get("/invoices?limit=100")->body);
   CHECK(page["count"] == found);
-  // Read-only: the replica has no POST resources.
+  // Read-only: the replica refuses writes.
   auto res
     = rep.Post("/invoices", R"({"id":"x","customer":"y"})", "application/json");
   REQUIRE(res);
-  CHECK(res->status == 404);
+  CHECK(res->status == 405);
+  CHECK(res->get_header_value("Allow") == "GET");
 }
