@@ -147,9 +147,13 @@ inline std::string index(const nlohmann::json& page,
   auto offset = number(page, "offset");
   auto limit = number(page, "limit");
   auto count = number(page, "count");
-  out += "<p class=\"paging\">invoices " + std::to_string(offset + 1) + " to "
-         + std::to_string(std::min(offset + limit, count)) + " of "
-         + std::to_string(count);
+  out += "<p class=\"paging\">";
+  if (offset < count)
+    out += "invoices " + std::to_string(offset + 1) + " to "
+           + std::to_string(std::min(offset + limit, count)) + " of "
+           + std::to_string(count);
+  else
+    out += std::to_string(count) + " invoices";
   if (offset > 0)
     out += " <a href=\"/?offset="
            + std::to_string(std::max<int64_t>(0, offset - limit))

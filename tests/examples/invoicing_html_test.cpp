@@ -72,6 +72,12 @@ TEST_CASE("the page links the next and previous pages") {
   auto out = html::index(page, json::object());
   CHECK_THAT(out, Contains("href=\"/?offset=10&amp;limit=10\">previous"));
   CHECK_THAT(out, Contains("href=\"/?offset=30&amp;limit=10\">next"));
+  CHECK_THAT(out, Contains("invoices 21 to 30 of 45"));
+  page["count"] = 0;
+  page["offset"] = 0;
+  out = html::index(page, json::object());
+  CHECK_THAT(out, Contains("<p class=\"paging\">0 invoices"));
+  CHECK_THAT(out, !Contains("next"));
 }
 
 TEST_CASE("the invoice page and the error page escape their text") {
