@@ -139,10 +139,13 @@ struct http_server::impl {
       return;
     }
     if (is_form(req)) {
-      // The page reads the invoice list: let it see this write first.
+      // The page reads the invoice list and the statistics: let them see
+      // this write first (a read model late beyond the timeout shows the
+      // page as it is).
       if (auto last = rt.journal()->last_position())
-        static_cast<void>(
-          cairn::await_caught_up(sys, list, *last, settings.timeout));
+        for (auto& model : {list, stats})
+          static_cast<void>(
+            cairn::await_caught_up(sys, model, *last, settings.timeout));
       res.status = 303;
       res.set_header("Location", "/");
       res.set_content("See /\n", "text/plain");

@@ -485,6 +485,7 @@ TEST_CASE("a form POST answers 303 to the page, which shows the write") {
   CHECK_THAT(res->body, Contains("id=\"invoice-f-1\""));
   CHECK_THAT(res->body, Contains("Foo &amp; Bar"));
   CHECK_THAT(res->body, Contains("<td class=\"total\">25.00</td>"));
+  CHECK_THAT(res->body, Contains("<span class=\"created\">1</span>"));
   // A refused form gets the error as a page with its status.
   auto before = s.last();
   res = c->Post("/invoices/f-1/payments", "cents=1",
