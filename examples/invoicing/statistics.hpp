@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <string>
 
-#include "examples/invoicing/invoice.hpp"
 #include <cairn/actors/projection.hpp>
+#include "examples/invoicing/invoice.hpp"
 
 /// Invoice statistics (seed 004) as a projection: how many invoices were
 /// created, sent and paid, the amounts invoiced and paid, and both amounts

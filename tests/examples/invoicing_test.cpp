@@ -112,9 +112,9 @@ TEST_CASE("an invoice is sent only with items and an address") {
 }
 
 TEST_CASE("amounts are checked: items cost something, payments match") {
-  CHECK(
-    refusal(draft(), add_item{{"free lunch", 0}}, invoice_error::wrong_amount)
-    == "wrong_amount: an item costs more than 0");
+  CHECK(refusal(draft(), add_item{{"free lunch", 0}},
+                invoice_error::wrong_amount)
+        == "wrong_amount: an item costs more than 0");
   CHECK(refusal(sent(), pay_invoice{1000}, invoice_error::wrong_amount)
         == "wrong_amount: total 1200.00, paid 10.00");
 }
@@ -128,8 +128,8 @@ TEST_CASE("get_invoice replies the state and stores nothing") {
 
 TEST_CASE("an invoice state survives a snapshot round trip") {
   auto st = sent();
-  auto copy
-    = cairn::journal::from_bytes<invoice_state>(cairn::journal::to_bytes(st));
+  auto copy = cairn::journal::from_bytes<invoice_state>(
+    cairn::journal::to_bytes(st));
   REQUIRE(copy);
   CHECK(copy->status == invoice_status::sent);
   CHECK(copy->items.size() == 1);
@@ -149,9 +149,10 @@ TEST_CASE("cairn-invoicing continues on its journal where the last run "
           "stopped") {
   temp_dir dir;
   // Snapshots every 3 events, so the second run also recovers from them.
-  std::vector<std::string> argv{
-    bin_path("cairn-invoicing"), "--journal.path=" + dir.sub("journal"),
-    "--journal.sync=none", "--aggregates.snapshot-every=3"};
+  std::vector<std::string> argv{bin_path("cairn-invoicing"),
+                                "--journal.path=" + dir.sub("journal"),
+                                "--journal.sync=none",
+                                "--aggregates.snapshot-every=3"};
   auto first = run(argv);
   INFO(first.output);
   REQUIRE(first.exit_code == 0);
@@ -173,7 +174,8 @@ TEST_CASE("cairn-invoicing continues on its journal where the last run "
   auto second = run(argv);
   INFO(second.output);
   REQUIRE(second.exit_code == 0);
-  CHECK_THAT(second.output, Contains("recovered 3 invoices from the journal"));
+  CHECK_THAT(second.output,
+             Contains("recovered 3 invoices from the journal"));
   CHECK_THAT(second.output, Contains("  invoice 1 for ACME Corp, 2 items, "
                                      "total 3900.00, paid (3900.00)"));
   CHECK_THAT(second.output, Contains("  invoice 2 for Globex, 1 item, total "
@@ -198,9 +200,9 @@ TEST_CASE("cairn-invoicing continues on its journal where the last run "
 
 TEST_CASE("cairn-invoicing refuses a bad flag naming the key") {
   temp_dir dir;
-  auto result
-    = run({bin_path("cairn-invoicing"), "--journal.path=" + dir.sub("journal"),
-           "--journal.sync=fast"});
+  auto result = run({bin_path("cairn-invoicing"),
+                     "--journal.path=" + dir.sub("journal"),
+                     "--journal.sync=fast"});
   CHECK(result.exit_code != 0);
   CHECK_THAT(result.output, Contains("journal.sync: 'fast' is not one of: "
                                      "full, no-meta-sync, none"));
