@@ -1,8 +1,17 @@
 /// cairn-invoicing: invoices (seed 004) as persistent actors.
 ///
 /// Usage: `cairn-invoicing [--journal.path=DIR] [other cairn::config flags]`
-/// (default `./cairn-data`; `--help` lists the flags).
+/// (default `./cairn-data`; `--help` lists the flags), or
+/// `cairn-invoicing serve [--http.port=8080] [--http.host=127.0.0.1]
+/// [flags]` for the web interface (examples/invoicing/http_server.hpp; port
+/// 0 picks a free port; it prints `listening on HOST:PORT` and serves until
+/// SIGINT or SIGTERM), or `cairn-invoicing load --url=http://HOST:PORT
+/// [--clients=16] [--seconds=5]` to measure a running server
+/// (examples/invoicing/load.hpp), or `cairn-invoicing replica
+/// --source=HOST:PORT [--path=DIR] [--port=N]` for a read-only replica of a
+/// server's invoices (examples/invoicing/replicator.hpp).
 ///
+/// Without a subcommand:
 /// Each run first recovers the invoices earlier runs left in the journal
 /// (by asking invoice 1, 2, ... for its state until one does not exist),
 /// pays the ones still waiting for their payment, then drives three new
@@ -14,7 +23,9 @@
 /// its statistics go on from the first run's, counting nothing twice.
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <stdexcept>
 #include <string>
@@ -23,11 +34,14 @@
 #include "caf/actor_system.hpp"
 #include "caf/scoped_actor.hpp"
 
+#include "examples/invoicing/http_server.hpp"
+#include "examples/invoicing/invoice.hpp"
+#include "examples/invoicing/load.hpp"
+#include "examples/invoicing/replicator.hpp"
+#include "examples/invoicing/statistics.hpp"
 #include <cairn/actors/config.hpp>
 #include <cairn/actors/projection.hpp>
 #include <cairn/actors/runtime.hpp>
-#include "examples/invoicing/invoice.hpp"
-#include "examples/invoicing/statistics.hpp"
 #include <cairn/journal/errc.hpp>
 
 using namespace invoicing;
@@ -218,12 +232,63 @@ void run(caf::actor_system& sys, cairn::runtime& rt) {
   print_statistics(sys, rt, stats);
 }
 
+/// Cairn's configuration and the web interface's keys (group `http`).
+class invoicing_config : public cairn::config {
+public:
+  invoicing_config() {
+    caf::config_option_adder{custom_options_, "http"}
+      .add(http.host, "host", "address the web interface listens on")
+      .add(http.port, "port", "port of the web interface (0: any free one)")
+      .add(http.threads, "threads", "threads serving HTTP connections")
+      .add(http.max_body, "max-body", "largest request body, bytes");
+  }
+
+  http_settings http;
+};
+
+/// `cairn-invoicing serve`: the web interface until SIGINT or SIGTERM.
+int serve(caf::actor_system& sys, cairn::runtime& rt,
+          const http_settings& settings, const sigset_t& signals) {
+  http_server srv{sys, rt, settings};
+  if (auto err = srv.start()) {
+    std::cerr << "cairn-invoicing: " << sys.render(err) << '\n';
+    return EXIT_FAILURE;
+  }
+  std::cout << "listening on " << settings.host << ':' << srv.port()
+            << std::endl;
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::cout << "cairn-invoicing: " << strsignal(sig) << ", stopping"
+            << std::endl;
+  srv.stop();
+  return EXIT_SUCCESS;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
-  cairn::config cfg;
+  std::string command = argc > 1 && argv[1][0] != '-' ? argv[1] : "";
+  if (command == "load")
+    return run_load(std::vector<std::string>(argv + 2, argv + argc));
+  if (command == "replica")
+    return run_replica(std::vector<std::string>(argv + 2, argv + argc));
+  if (!command.empty() && command != "serve") {
+    std::cerr << "cairn-invoicing: unknown command '" << command
+              << "' (expected serve, load or replica)\n";
+    return EXIT_FAILURE;
+  }
+  // The signals that end `serve` wait for sigwait in every thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  if (command == "serve")
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  invoicing_config cfg;
   cfg.add_error_category(invoice_error_category, render_invoice_error);
-  if (auto err = cfg.load(argc, argv)) {
+  auto first = command.empty() ? 1 : 2;
+  if (auto err
+      = cfg.load(std::vector<std::string>(argv + first, argv + argc))) {
     std::cerr << "cairn-invoicing: " << cairn::describe(err) << '\n';
     return EXIT_FAILURE;
   }
@@ -239,7 +304,10 @@ int main(int argc, char** argv) {
   std::cout << "cairn-invoicing: journal in " << cfg.journal_path << '\n';
   auto rc = EXIT_SUCCESS;
   try {
-    run(sys, **rt);
+    if (command == "serve")
+      rc = serve(sys, **rt, cfg.http, signals);
+    else
+      run(sys, **rt);
   } catch (const std::exception& ex) {
     std::cerr << "cairn-invoicing: " << ex.what() << '\n';
     rc = EXIT_FAILURE;
