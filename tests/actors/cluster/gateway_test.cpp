@@ -97,10 +97,9 @@ struct fixture {
     REQUIRE(m);
     members = std::make_shared<const cluster::membership>(std::move(*m));
     registry = sys.spawn(fake_registry, got);
-    v = std::make_shared<cluster::view>(
-      [this](const std::string& category) {
-        return category == "thing" ? registry : caf::actor{};
-      });
+    v = std::make_shared<cluster::view>([this](const std::string& category) {
+      return category == "thing" ? registry : caf::actor{};
+    });
     v->join(members, {});
     gateway = cluster::spawn_gateway(sys, v);
     for (int i = 0; on_a.empty() || on_b.empty(); ++i) {
@@ -119,13 +118,12 @@ struct fixture {
 
   /// A batch item for command `msg` of `category`, written by `from`.
   cluster::forward_item item(uint64_t key, std::string category,
-                             const caf::message& msg,
-                             caf::actor_system& from) {
+                             const caf::message& msg, caf::actor_system& from) {
     cluster::forward_item x;
     x.key = key;
     x.category = std::move(category);
-    auto err = cluster::detail::to_bytes(from.dummy_execution_unit(), msg,
-                                         x.command);
+    auto err
+      = cluster::detail::to_bytes(from.dummy_execution_unit(), msg, x.command);
     REQUIRE(!err);
     return x;
   }
@@ -197,8 +195,7 @@ TEST_CASE("a gateway refuses an entity its node does not own, names the "
   fixture f;
   auto replies = f.run(
     {f.item(7, "thing", caf::make_message(entity_id{f.on_b}, ping{1}), f.sys),
-     f.item(8, "thing", caf::make_message(entity_id{f.on_a}, ping{1}),
-            f.sys)});
+     f.item(8, "thing", caf::make_message(entity_id{f.on_a}, ping{1}), f.sys)});
   REQUIRE(replies.size() == 2);
   auto& refused = replies.at(7);
   REQUIRE(refused.match_elements<caf::error>());
@@ -237,8 +234,7 @@ TEST_CASE("a command of a type the gateway's node does not announce fails "
   auto replies = f.run(
     {f.item(1, "thing",
             caf::make_message(entity_id{f.on_a}, foreign_command{3}), peer),
-     f.item(2, "thing", caf::make_message(entity_id{f.on_a}, ping{3}),
-            peer)});
+     f.item(2, "thing", caf::make_message(entity_id{f.on_a}, ping{3}), peer)});
   REQUIRE(replies.size() == 2);
   auto& refused = replies.at(1);
   REQUIRE(refused.match_elements<caf::error>());
@@ -253,9 +249,8 @@ TEST_CASE("a command of a type the gateway's node does not announce fails "
 TEST_CASE("a reply of a type that is not announced comes back as an error "
           "naming the type instead of being lost") {
   fixture f;
-  auto replies = f.run(
-    {f.item(1, "thing", caf::make_message(entity_id{f.on_a}, ping{-1}),
-            f.sys)});
+  auto replies = f.run({f.item(
+    1, "thing", caf::make_message(entity_id{f.on_a}, ping{-1}), f.sys)});
   auto& msg = replies.at(1);
   REQUIRE(msg.match_elements<caf::error>());
   CHECK(msg.get_as<caf::error>(0) == make_error(errc::invalid_argument, ""));

@@ -187,13 +187,11 @@ TEST_CASE("a link fails its requests in flight at once when the peer goes "
           "down, naming the node and saying the outcome is unknown") {
   fixture f;
   caf::scoped_actor self{f.a};
-  using handle = decltype(self->request(f.link, 30s,
-                                        cluster::forward_atom::value,
-                                        std::string{}, caf::message{}));
+  using handle = decltype(self->request(
+    f.link, 30s, cluster::forward_atom::value, std::string{}, caf::message{}));
   std::vector<handle> in_flight;
   for (int i = 0; i < 5; ++i)
-    in_flight.push_back(self->request(f.link, 30s,
-                                      cluster::forward_atom::value,
+    in_flight.push_back(self->request(f.link, 30s, cluster::forward_atom::value,
                                       std::string{"thing"}, command(-1)));
   auto deadline = clock_type::now() + 10s;
   while (f.s->commands < 5 && clock_type::now() < deadline)

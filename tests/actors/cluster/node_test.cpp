@@ -13,8 +13,8 @@
 #include "cairn/actors/cluster/announce.hpp"
 #include "cairn/actors/cluster/messages.hpp"
 #include "cairn/actors/runtime.hpp"
-#include "examples/invoicing/invoice.hpp"
 #include "cairn/journal/errc.hpp"
+#include "examples/invoicing/invoice.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace cairn;
