@@ -3,6 +3,15 @@
 /// systems with their own journals in this process, c is a `cairn-node`
 /// child process (next to cairn-bench), stopped (SIGSTOP) and killed
 /// (SIGKILL) to time how fast b sees it down.
+///
+/// The figures: `local_events_per_s`, commands sent on node a to the
+/// entities it owns; `remote_events_per_s`, the same commands to the same
+/// entities sent on node b, so that each crosses b's link and a's gateway
+/// both ways; `remote_ratio`, the second over the first. Each is the mean of
+/// two timed runs in the order local, remote, remote, local, so that a
+/// drift of a shared machine weighs on both alike. `p50_ms`/`p99_ms` are
+/// the latencies through node b; the `*_cpu_us_per_event` figures, the CPU
+/// time of this process (nodes a and b) per event.
 
 #include <fcntl.h>
 #include <poll.h>
@@ -14,18 +23,19 @@
 #include <chrono>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "caf/all.hpp"
 
-#include "cairn/actors/cluster/announce.hpp"
-#include "cairn/actors/cluster/node.hpp"
-#include "cairn/actors/runtime.hpp"
 #include "bench/bench.hpp"
 #include "bench/bench_aggregate.hpp"
 #include "bench/closed_loop.hpp"
+#include "cairn/actors/cluster/announce.hpp"
+#include "cairn/actors/cluster/node.hpp"
+#include "cairn/actors/runtime.hpp"
 
 namespace cairn::bench {
 
@@ -41,7 +51,26 @@ struct params {
   uint64_t probes = 200;
   /// CAF's `scheduler.policy` of the in-process nodes.
   std::string scheduler = "stealing";
+  /// Further CAF settings of the in-process nodes (`--caf`).
+  std::vector<std::pair<std::string, caf::config_value>> caf_settings;
 };
+
+/// Parses `--caf KEY=VALUE,...` (CAF's config syntax for each value).
+std::vector<std::pair<std::string, caf::config_value>>
+parse_caf_settings(const std::string& text) {
+  std::vector<std::pair<std::string, caf::config_value>> result;
+  std::istringstream in{text};
+  for (std::string x; std::getline(in, x, ',');) {
+    auto eq = x.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw usage_error("--caf expects KEY=VALUE,..., got '" + x + "'");
+    auto value = caf::config_value::parse(x.substr(eq + 1));
+    if (!value)
+      throw usage_error("--caf: cannot parse the value of '" + x + "'");
+    result.emplace_back(x.substr(0, eq), std::move(*value));
+  }
+  return result;
+}
 
 cluster::settings node_settings(const std::string& id) {
   cluster::settings s;
@@ -54,9 +83,11 @@ cluster::settings node_settings(const std::string& id) {
 }
 
 struct node_config : caf::actor_system_config {
-  node_config(const cluster::settings& s, const std::string& scheduler) {
+  node_config(const cluster::settings& s, const params& p) {
     cluster::configure(*this, s);
-    set_scheduler_policy(*this, scheduler);
+    set_scheduler_policy(*this, p.scheduler);
+    for (auto& [key, value] : p.caf_settings)
+      set(key, value);
     announce<counter>(*this);
     add_error_category(cairn_error_category, render_error);
   }
@@ -64,9 +95,8 @@ struct node_config : caf::actor_system_config {
 
 /// One node of the benchmark's cluster.
 struct bench_node {
-  bench_node(const std::string& id, const std::string& dir,
-             const std::string& scheduler)
-    : settings(node_settings(id)), cfg(settings, scheduler), sys(cfg) {
+  bench_node(const std::string& id, const std::string& dir, const params& p)
+    : settings(node_settings(id)), cfg(settings, p), sys(cfg) {
     runtime_options opts;
     opts.journal_path = dir;
     opts.journal.sync = journal::sync_mode::full;
@@ -269,7 +299,7 @@ struct figures {
 figures measure(const temp_dir& tmp, const params& p) {
   std::vector<std::unique_ptr<bench_node>> nodes;
   for (auto id : {"a", "b"})
-    nodes.push_back(std::make_unique<bench_node>(id, tmp.sub(id), p.scheduler));
+    nodes.push_back(std::make_unique<bench_node>(id, tmp.sub(id), p));
   auto& a = *nodes[0];
   auto& b = *nodes[1];
   node_child c{{"--journal.path=" + tmp.sub("c"), "--journal.sync=none",
@@ -310,33 +340,39 @@ figures measure(const temp_dir& tmp, const params& p) {
       on_c.push_back(id);
   }
   figures f;
-  // Local, remote, local again: the local figure is the mean of the two,
-  // so that both sides see the same drift of the shared disk.
+  // Local, remote, remote, local (ABBA): each figure is the mean of its
+  // two runs, so that a drift of the shared machine (disk, other
+  // processes) over the four runs weighs on both alike.
   // CPU time of both in-process nodes (c idles), per event.
   double local_cpu = 0;
   double remote_cpu = 0;
   auto local1
     = run_loop(a.sys, a.rt->registry<counter>(), on_a, p, true, local_cpu);
-  auto remote
+  auto remote1
+    = run_loop(b.sys, b.rt->registry<counter>(), on_a, p, false, remote_cpu);
+  auto remote2
     = run_loop(b.sys, b.rt->registry<counter>(), on_a, p, false, remote_cpu);
   auto local2
     = run_loop(a.sys, a.rt->registry<counter>(), on_a, p, false, local_cpu);
-  if (local1.completed + local2.completed > 0)
-    f.local_cpu_us_per_event
-      = local_cpu * 1e6
-        / static_cast<double>(local1.completed + local2.completed);
-  if (remote.completed > 0)
+  auto local_n = local1.completed + local2.completed;
+  auto remote_n = remote1.completed + remote2.completed;
+  if (local_n > 0)
+    f.local_cpu_us_per_event = local_cpu * 1e6 / static_cast<double>(local_n);
+  if (remote_n > 0)
     f.remote_cpu_us_per_event
-      = remote_cpu * 1e6 / static_cast<double>(remote.completed);
-  f.local_events_per_s = (local1.completed + local2.completed) / p.seconds / 2;
-  f.remote_events_per_s = remote.completed / p.seconds;
+      = remote_cpu * 1e6 / static_cast<double>(remote_n);
+  f.local_events_per_s = local_n / p.seconds / 2;
+  f.remote_events_per_s = remote_n / p.seconds / 2;
+  auto remote_lat = remote1.latency_us;
+  remote_lat.insert(remote_lat.end(), remote2.latency_us.begin(),
+                    remote2.latency_us.end());
   auto local_lat = local1.latency_us;
   local_lat.insert(local_lat.end(), local2.latency_us.begin(),
                    local2.latency_us.end());
   f.local_p50_ms = percentile(local_lat, 50) / 1000;
   f.local_p99_ms = percentile(local_lat, 99) / 1000;
-  f.p50_ms = percentile(remote.latency_us, 50) / 1000;
-  f.p99_ms = percentile(remote.latency_us, 99) / 1000;
+  f.p50_ms = percentile(remote_lat, 50) / 1000;
+  f.p99_ms = percentile(remote_lat, 99) / 1000;
   // Node c freezes (SIGSTOP): b sees it down when the heartbeats stop.
   auto t0 = clock_type::now();
   c.signal(SIGSTOP);
@@ -393,6 +429,8 @@ int run_cluster(const settings& cfg) {
     caf::actor_system_config probe;
     set_scheduler_policy(probe, p.scheduler); // throws for a bad name
   }
+  if (cfg.has("--caf"))
+    p.caf_settings = parse_caf_settings(cfg.values.at("--caf"));
   temp_dir tmp{cfg.dir};
   if (!cfg.json)
     std::cerr << "cairn-bench cluster in " << tmp.path() << '\n';
@@ -405,6 +443,7 @@ int run_cluster(const settings& cfg) {
       .set("entities", p.entities)
       .set("seconds", p.seconds)
       .set("scheduler", p.scheduler)
+      .set("caf", cfg.has("--caf") ? cfg.values.at("--caf") : std::string{})
       .set("local_events_per_s", f.local_events_per_s)
       .set("remote_events_per_s", f.remote_events_per_s)
       .set("remote_ratio", f.remote_ratio())
@@ -426,7 +465,9 @@ int run_cluster(const settings& cfg) {
   }
   std::cout << "\ncluster: " << fmt_count(p.entities)
             << " entities on node a, one command in flight each, 200-byte "
-               "events, full sync\n\n";
+               "events, full sync;\nsent on node a (the owner), then on node "
+               "b (each command crosses b's link and a's gateway);\neach "
+               "figure the mean of two runs (local, remote, remote, local)\n\n";
   table t{{"path", "events/s", "p50 ms", "p99 ms"}};
   t.add_row({"on the owner (a)", fmt_count(f.local_events_per_s),
              fmt_fixed(f.local_p50_ms, 2), fmt_fixed(f.local_p99_ms, 2)});
@@ -464,7 +505,9 @@ subcommand cluster_subcommand() {
      {"--seconds", "S", "timed seconds per run (default 2)"},
      {"--clients", "N", "client actors (default 4)"},
      {"--scheduler", "POLICY",
-      "CAF scheduler of nodes a and b: stealing (default) or sharing"}},
+      "CAF scheduler of nodes a and b: stealing (default) or sharing"},
+     {"--caf", "KEY=VALUE,...",
+      "further CAF settings of nodes a and b, e.g. middleman.workers=0"}},
     run_cluster};
 }
 

@@ -1,5 +1,6 @@
 /// cairn-cluster-demo: three cairn-node processes on 127.0.0.1 serving
-/// invoices; one is killed and restarted while the others serve.
+/// invoices and running order sagas; one is killed and restarted while the
+/// others serve.
 ///
 /// Usage: `cairn-cluster-demo [--dir=DIR]` (default: a fresh directory
 /// under $TMPDIR or /tmp, removed at the end). It finds `cairn-node` next to
@@ -9,11 +10,16 @@
 /// 1. three nodes start on ports the OS picks and join one cluster;
 /// 2. invoices are created and extended through every node, each stored by
 ///    the node that owns it (placement by rendezvous hashing);
-/// 3. one node is SIGKILLed: commands for its invoices fail at once, with
+/// 3. order sagas run on the nodes that own them and command the order,
+///    payment, warehouse and shipment of the shop wherever they live: on
+///    their own node in the step's transaction, on the others through the
+///    outbox; one cart asks for a product the warehouse never had and its
+///    saga compensates;
+/// 4. one node is SIGKILLed: commands for its invoices fail at once, with
 ///    an error naming the node, while the others go on serving;
-/// 4. it restarts on its port and journal: the links reconnect and its
+/// 5. it restarts on its port and journal: the links reconnect and its
 ///    invoices are back with their totals;
-/// 5. a table of what each node owns and served; every node stops cleanly.
+/// 6. a table of what each node owns and served; every node stops cleanly.
 
 #include <fcntl.h>
 #include <poll.h>
@@ -264,7 +270,80 @@ int run(const std::string& exe, const std::string& dir) {
               << ": created via " << via.id() << ", item added via "
               << other.id() << ": " << render(added) << '\n';
   }
-  std::cout << "\n== 3. node c is killed (SIGKILL)\n";
+  std::cout << "\n== 3. order sagas, each on the node that owns it\n";
+  std::map<std::string, int> sagas;
+  {
+    auto& warehouse = placement->owner("warehouse", "central").id;
+    for (auto stock : {"tea 6", "teapot 2"}) {
+      auto answer = nodes[0]->ask(std::string{"stock "} + stock);
+      if (answer.compare(0, 2, "ok") != 0)
+        throw std::runtime_error("stock " + std::string{stock} + ": " + answer);
+    }
+    std::cout << "warehouse central (node " << warehouse
+              << ") stocked via a: 6 x tea, 2 x teapot\n";
+    struct cart {
+      std::string id;
+      std::string client;
+      std::string lines;
+      std::string text;
+    };
+    std::vector<cart> carts{
+      {"o1", "ann", "tea:2:450,teapot:1:2200", "2 x tea, 1 x teapot"},
+      {"o2", "bob", "tea:1:450,kettle:1:3900", "1 x tea, 1 x kettle"},
+      {"o3", "cem", "tea:3:450", "3 x tea"}};
+    auto node_of = [&](const std::string& id) -> node_process& {
+      for (auto& n : nodes)
+        if (n->id() == id)
+          return *n;
+      throw std::runtime_error("no node " + id);
+    };
+    auto t0 = clock_type::now();
+    for (auto& c : carts) {
+      auto owner = placement->owner("ordersaga", c.id).id;
+      auto answer
+        = node_of(owner).ask("cart " + c.id + " " + c.client + " " + c.lines);
+      if (answer.compare(0, 2, "ok") != 0)
+        throw std::runtime_error("cart " + c.id + ": " + answer);
+      ++sagas[owner];
+    }
+    for (auto& c : carts) {
+      auto owner = placement->owner("ordersaga", c.id).id;
+      std::string status;
+      auto deadline = clock_type::now() + 10s;
+      for (;;) {
+        status = node_of(owner).ask("saga " + c.id);
+        if (status.find("saga completed") == 0
+            || status.find("saga cancelled") == 0
+            || status.find("saga failed") == 0)
+          break;
+        if (clock_type::now() > deadline)
+          throw std::runtime_error("saga " + c.id + " still at '" + status
+                                   + "' after 10 s");
+        std::this_thread::sleep_for(10ms);
+      }
+      // "saga STAGE steps=N [REASON]"
+      std::istringstream words{status.substr(5)};
+      std::string stage;
+      std::string steps;
+      words >> stage >> steps;
+      std::string reason;
+      std::getline(words >> std::ws, reason);
+      std::cout << "cart " << c.id << " of " << c.client << ", " << c.text
+                << ": " << stage << " in " << steps.substr(6) << " steps"
+                << (reason.empty() ? "" : " (" + reason + ")") << '\n'
+                << "   saga on " << owner << "; order on "
+                << placement->owner("order", c.id).id << ", payment on "
+                << placement->owner("payment", c.id).id << ", warehouse on "
+                << warehouse << ", shipment on "
+                << placement->owner("shipment", c.id).id << '\n';
+    }
+    std::cout << "three sagas done in "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(
+                   clock_type::now() - t0)
+                   .count()
+              << " ms\n";
+  }
+  std::cout << "\n== 4. node c is killed (SIGKILL)\n";
   nodes[2]->kill();
   nodes[0]->wait_peers("b=up c=down");
   nodes[1]->wait_peers("a=up c=down");
@@ -277,7 +356,7 @@ int run(const std::string& exe, const std::string& dir) {
     std::cout << "invoice " << std::setw(2) << i << " via " << via.id() << ": "
               << render(answer) << '\n';
   }
-  std::cout << "\n== 4. node c restarts on port " << nodes[2]->port()
+  std::cout << "\n== 5. node c restarts on port " << nodes[2]->port()
             << " with its journal\n";
   nodes[2]->start(nodes[2]->port());
   nodes[2]->send("join " + list);
@@ -299,11 +378,12 @@ int run(const std::string& exe, const std::string& dir) {
     std::cout << "invoice " << std::setw(2) << i << " via a: " << render(answer)
               << '\n';
   }
-  std::cout << "\n== 5. what each node owns and served\n\n"
-            << "node  owns  served\n";
+  std::cout << "\n== 6. what each node owns and served\n\n"
+            << "node  owns  served  sagas\n";
   for (auto id : {"a", "b", "c"})
     std::cout << "   " << id << std::setw(6) << owns[id] << std::setw(8)
-              << served[id] << '\n';
+              << served[id] << std::setw(7) << sagas[id] << '\n';
+  std::cout << "(owns, served: invoices; sagas: order sagas run)\n";
   std::cout << '\n';
   for (auto& n : nodes)
     std::cout << "node " << n->id() << ": " << n->stop() << '\n';

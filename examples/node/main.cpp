@@ -1,5 +1,6 @@
 /// cairn-node: one node of a Cairn cluster, hosting the invoice aggregate
-/// of examples/invoicing.
+/// of examples/invoicing and the order saga of examples/sagas with its four
+/// aggregates (order, payment, warehouse, shipment).
 ///
 /// Usage: `cairn-node [--config-file=FILE] [cairn::config flags]
 /// [--node.control=PATH] [--node.listen=ADDRESS]`
@@ -26,6 +27,17 @@
 /// - `TAG create ID CUSTOMER`, `TAG add ID CENTS`, `TAG get ID` command
 ///   invoice ID, wherever it lives; answer `TAG ok STATUS TOTAL us=N` or
 ///   `TAG error CODE us=N TEXT` (N: microseconds until the answer);
+/// - `TAG stock PRODUCT QUANTITY` adds stock to the shop's warehouse,
+///   wherever it lives; answers `TAG ok us=N` or `TAG error CODE us=N TEXT`;
+/// - `TAG cart ID CLIENT PRODUCT:QUANTITY:CENTS,...` confirms a cart: the
+///   input of order saga ID, published in this node's journal, so the
+///   saga instance runs here; it must be the node that owns
+///   `ordersaga-ID`. Its steps command the order, payment, warehouse and
+///   shipment wherever they live (through the outbox for other nodes).
+///   Answers `TAG ok us=N` or `TAG error CODE us=N TEXT`;
+/// - `TAG saga ID` answers `TAG saga STAGE steps=N [REASON]`: where order
+///   saga ID stands in this node's journal (`none` before it started;
+///   `completed`, `cancelled` and `failed` are final);
 /// - `TAG peers` answers `TAG peers ID=STATE ...`;
 /// - `stop`, or the end of the control input, stops the node cleanly and
 ///   prints `stopped ID=STATE ...` (the peers' states at the stop).
@@ -46,11 +58,17 @@
 #include "caf/actor_system.hpp"
 #include "caf/event_based_actor.hpp"
 
+#include <cairn/actors/atoms.hpp>
+#include <cairn/actors/process_instance.hpp>
+#include <cairn/actors/step_messages.hpp>
+#include <cairn/journal/codec.hpp>
+
+#include "examples/invoicing/invoice.hpp"
+#include "examples/sagas/order_saga.hpp"
 #include <cairn/actors/cluster/announce.hpp>
 #include <cairn/actors/cluster/node.hpp>
 #include <cairn/actors/config.hpp>
 #include <cairn/actors/runtime.hpp>
-#include "examples/invoicing/invoice.hpp"
 #include <cairn/journal/errc.hpp>
 
 using namespace invoicing;
@@ -65,6 +83,10 @@ struct node_config : cairn::config {
       .add(control, "control", "file to read commands from (default stdin)")
       .add(listen, "listen", "address the gateway listens on (default all)");
     cairn::announce<invoice>(*this);
+    cairn::announce<shop::order>(*this);
+    cairn::announce<shop::payment>(*this);
+    cairn::announce<shop::warehouse>(*this);
+    cairn::announce<shop::shipment>(*this);
     add_error_category(invoice_error_category, render_invoice_error);
   }
 
@@ -96,6 +118,13 @@ std::string states(const std::map<std::string, std::string>& peers) {
   return result;
 }
 
+/// Microseconds since `t0`, as text.
+std::string us_since(std::chrono::steady_clock::time_point t0) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now() - t0)
+                          .count());
+}
+
 /// Sends `cmd` to invoice `id` without blocking the control loop; prints
 /// the answer when it comes.
 template <class Command>
@@ -103,23 +132,166 @@ void ask(caf::actor_system& sys, caf::actor invoices, std::string tag,
          std::string id, Command cmd) {
   auto t0 = std::chrono::steady_clock::now();
   sys.spawn([=](caf::event_based_actor* self) {
-    auto us = [t0] {
-      return std::to_string(
-        std::chrono::duration_cast<std::chrono::microseconds>(
-          std::chrono::steady_clock::now() - t0)
-          .count());
-    };
     self->request(invoices, 30s, cairn::entity_id{id}, cmd)
       .then(
         [=](invoice_state& st) {
           emit(tag + " ok " + std::to_string(static_cast<int>(st.status)) + " "
-               + std::to_string(st.total) + " us=" + us());
+               + std::to_string(st.total) + " us=" + us_since(t0));
         },
         [=](caf::error& err) {
-          emit(tag + " error " + code_name(err) + " us=" + us() + " "
+          emit(tag + " error " + code_name(err) + " us=" + us_since(t0) + " "
                + self->system().render(err));
         });
   });
+}
+
+/// Sends `msg` to `dest` without blocking the control loop; prints `TAG ok`
+/// or the error when the answer comes (an empty answer).
+void tell(caf::actor_system& sys, caf::actor dest, std::string tag,
+          caf::message msg) {
+  auto t0 = std::chrono::steady_clock::now();
+  sys.spawn([=](caf::event_based_actor* self) {
+    self->request(dest, 30s, msg)
+      .then([=]() { emit(tag + " ok us=" + us_since(t0)); },
+            [=](caf::error& err) {
+              emit(tag + " error " + code_name(err) + " us=" + us_since(t0)
+                   + " " + self->system().render(err));
+            });
+  });
+}
+
+/// `tea:2:450,teapot:1:2200` -> the lines of a cart.
+bool parse_lines(const std::string& text, std::vector<shop::line>& out) {
+  std::istringstream items{text};
+  for (std::string x; std::getline(items, x, ',');) {
+    auto c1 = x.find(':');
+    auto c2 = c1 == std::string::npos ? c1 : x.find(':', c1 + 1);
+    if (c2 == std::string::npos)
+      return false;
+    shop::line l;
+    l.product = x.substr(0, c1);
+    l.quantity = std::atoi(x.substr(c1 + 1, c2 - c1 - 1).c_str());
+    l.unit_cents = std::atoll(x.substr(c2 + 1).c_str());
+    if (l.product.empty() || l.quantity <= 0 || l.unit_cents < 0)
+      return false;
+    out.push_back(std::move(l));
+  }
+  return !out.empty();
+}
+
+/// Confirms cart `id`: the input of order saga `id`, in this node's journal.
+void confirm_cart(cairn::runtime& rt, std::string tag, std::string id,
+                  std::string client, std::string lines_text) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto fail = [&](const std::string& code, const std::string& why) {
+    emit(tag + " error " + code + " us=" + us_since(t0) + " " + why);
+  };
+  auto m = rt.shared()->cluster->members();
+  if (!m)
+    return fail("entity_unavailable", "the node has not joined its cluster");
+  auto& owner = m->owner(shop::order_saga::category, id);
+  if (owner.id != m->self().id)
+    return fail("invalid_argument", "node '" + m->self().id + "' does not own "
+                                      + cairn::stream_of<shop::order_saga>(id)
+                                      + ": node '" + owner.id
+                                      + "' does; confirm the cart there");
+  std::vector<shop::line> lines;
+  if (!parse_lines(lines_text, lines))
+    return fail("invalid_argument", "expected PRODUCT:QUANTITY:CENTS,..., got '"
+                                      + lines_text + "'");
+  cairn::journal::codec c;
+  c.add<shop::cart_confirmed>(shop::cart_confirmed::event_name);
+  cairn::journal::append a;
+  a.stream = "cart-" + id;
+  a.expected = cairn::journal::expected_version::no_stream();
+  a.events.push_back(
+    c.encode(shop::cart_confirmed{id, std::move(client), std::move(lines)}));
+  cairn::journal::write_group g;
+  g.appends.push_back(std::move(a));
+  auto coordinator = rt.coordinator();
+  rt.system().spawn([=](caf::event_based_actor* self) {
+    self->request(coordinator, 30s, cairn::commit_atom::value, g)
+      .then(
+        [=](cairn::journal::group_receipt&) {
+          emit(tag + " ok us=" + us_since(t0));
+        },
+        [=](caf::error& err) {
+          emit(tag + " error " + code_name(err) + " us=" + us_since(t0) + " "
+               + self->system().render(err));
+        });
+  });
+}
+
+const char* stage_name(shop::order_stage x) {
+  using shop::order_stage;
+  switch (x) {
+    case order_stage::none:
+      return "none";
+    case order_stage::initialising:
+      return "initialising";
+    case order_stage::requesting_payment:
+      return "requesting_payment";
+    case order_stage::finalising_payment:
+      return "finalising_payment";
+    case order_stage::recording_payment:
+      return "recording_payment";
+    case order_stage::reserving:
+      return "reserving";
+    case order_stage::shipping:
+      return "shipping";
+    case order_stage::completing:
+      return "completing";
+    case order_stage::cancelling:
+      return "cancelling";
+    case order_stage::discarding_payment:
+      return "discarding_payment";
+    case order_stage::completed:
+      return "completed";
+    case order_stage::cancelled:
+      return "cancelled";
+    default:
+      return "failed";
+  }
+}
+
+/// `saga STAGE steps=N [REASON]`: order saga `id` in this node's journal.
+std::string saga_status(const cairn::journal::journal& j,
+                        const std::string& id) {
+  cairn::journal::codec c;
+  c.add<shop::order_stage_entered>(shop::order_stage_entered::event_name);
+  auto stage = shop::order_stage::none;
+  std::string reason;
+  int steps = 0;
+  uint64_t next = 1;
+  auto stream = cairn::stream_of<shop::order_saga>(id);
+  for (;;) {
+    auto chunk = j.read_stream(stream, next, 256);
+    if (!chunk)
+      return "saga error " + cairn::describe(chunk.error());
+    if (chunk->empty())
+      break;
+    for (auto& ev : *chunk) {
+      ++next;
+      if (ev.record.type == cairn::step_record::event_name)
+        ++steps;
+      if (ev.record.type == shop::order_process_started::event_name
+          && stage == shop::order_stage::none)
+        stage = shop::order_stage::initialising;
+      if (ev.record.type != shop::order_stage_entered::event_name)
+        continue;
+      auto e = c.decode<shop::order_stage_entered>(ev);
+      if (!e)
+        return "saga error " + cairn::describe(e.error());
+      stage = e->stage;
+      if (!e->reason.empty())
+        reason = e->reason;
+    }
+  }
+  auto result = std::string{"saga "} + stage_name(stage)
+                + " steps=" + std::to_string(steps);
+  if (!reason.empty())
+    result += " " + reason;
+  return result;
 }
 
 int run(node_config& cfg) {
@@ -135,6 +307,9 @@ int run(node_config& cfg) {
     std::cerr << "cairn-node: " << sys.render(rt.error()) << '\n';
     return EXIT_FAILURE;
   }
+  // The order saga: an instance reacts to the carts confirmed in this
+  // node's journal, and commands the shop's aggregates wherever they live.
+  cairn::start_process_manager<shop::order_saga>(**rt);
   emit("listening " + std::to_string((*rt)->cluster_port()));
   std::ifstream file;
   if (!cfg.control.empty() && cfg.control != "-") {
@@ -188,6 +363,19 @@ int run(node_config& cfg) {
       ask(sys, invoices, tag, id, add_item{item{"item", cents}});
     } else if (verb == "get") {
       ask(sys, invoices, tag, id, get_invoice{});
+    } else if (verb == "stock") {
+      int64_t quantity = 0;
+      words >> quantity;
+      tell(sys, (*rt)->registry<shop::warehouse>(), tag,
+           caf::make_message(cairn::entity_id{shop::warehouse_id},
+                             shop::add_stock{id, quantity}));
+    } else if (verb == "cart") {
+      std::string client;
+      std::string lines;
+      words >> client >> lines;
+      confirm_cart(**rt, tag, id, client, lines);
+    } else if (verb == "saga") {
+      emit(tag + " " + saga_status(*(*rt)->journal(), id));
     } else {
       emit(tag + " error usage us=0 unknown command '" + verb + "'");
     }

@@ -11,9 +11,9 @@
 
 #include "caf/meta/type_name.hpp"
 
+#include "examples/sagas/common.hpp"
 #include <cairn/actors/aggregate.hpp>
 #include <cairn/actors/effect.hpp>
-#include "examples/sagas/common.hpp"
 
 /// The business side of the order saga (seed 001): four modules of a shop,
 /// each an aggregate that decides for itself.
@@ -128,16 +128,36 @@ struct order_cancelled {
 struct initialise_order {
   std::string client;
   std::vector<line> lines;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(client, lines);
+  }
 };
 
 struct record_payment {
   int64_t cents = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(cents);
+  }
 };
 
-struct complete_order {};
+struct complete_order {
+  template <class Archive>
+  void serialize(Archive&) {
+    // nop
+  }
+};
 
 struct cancel_order {
   std::string reason;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(reason);
+  }
 };
 
 template <class Inspector>
@@ -272,12 +292,27 @@ struct payment_discarded {
 struct request_payment {
   std::string order;
   int64_t cents = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(order, cents);
+  }
 };
 
-struct finalise_payment {};
+struct finalise_payment {
+  template <class Archive>
+  void serialize(Archive&) {
+    // nop
+  }
+};
 
 struct discard_payment {
   std::string reason;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(reason);
+  }
 };
 
 template <class Inspector>
@@ -383,11 +418,21 @@ struct products_reserved {
 struct add_stock {
   std::string product;
   int64_t quantity = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(product, quantity);
+  }
 };
 
 struct reserve_products {
   std::string order;
   std::vector<line> lines;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(order, lines);
+  }
 };
 
 template <class Inspector>
@@ -460,6 +505,11 @@ struct package_sent {
 
 struct send_package {
   std::vector<line> lines;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(lines);
+  }
 };
 
 template <class Inspector>

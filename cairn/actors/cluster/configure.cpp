@@ -6,6 +6,7 @@
 #include "caf/io/middleman.hpp"
 
 #include "cairn/actors/aggregate.hpp"
+#include "cairn/actors/cluster/messages.hpp"
 
 namespace cairn::cluster {
 
@@ -16,6 +17,9 @@ void configure(caf::actor_system_config& cfg, const settings& s) {
   cfg.set("middleman.app-identifiers",
           std::vector<std::string>{"cairn." + s.name});
   cfg.add_message_type<entity_id>("cairn.entity_id");
+  cfg.add_message_type<std::vector<forward_item>>(
+    "cairn.cluster.forward_batch");
+  cfg.add_message_type<std::vector<reply_item>>("cairn.cluster.reply_batch");
 }
 
 } // namespace cairn::cluster

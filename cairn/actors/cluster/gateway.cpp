@@ -1,10 +1,13 @@
 #include "cairn/actors/cluster/gateway.hpp"
 
+#include <algorithm>
+#include <unordered_map>
 #include <vector>
 
 #include "caf/all.hpp"
 
 #include "cairn/actors/aggregate.hpp"
+#include "cairn/actors/cluster/detail/wire.hpp"
 #include "cairn/actors/cluster/messages.hpp"
 #include "cairn/journal/errc.hpp"
 
@@ -12,13 +15,135 @@ namespace cairn::cluster {
 
 namespace {
 
+/// The replies collected for one peer's link since the last flush.
+struct outgoing {
+  caf::actor dest;
+  std::vector<reply_item> items;
+};
+
 struct gateway_state {
   std::shared_ptr<view> v;
+  /// The local registry of each category, found on first use.
+  std::unordered_map<std::string, caf::actor> registries;
+  /// Replies to send, per peer link.
+  std::vector<outgoing> out;
+  bool flush_scheduled = false;
   static inline const char* name = "cairn.cluster.gateway";
 };
 
-caf::behavior gateway_impl(caf::stateful_actor<gateway_state>* self,
-                           std::shared_ptr<view> v) {
+using pointer = caf::stateful_actor<gateway_state>*;
+
+/// Checks that this node owns `category`-`id` and returns its local
+/// registry; or the error to answer with.
+caf::expected<caf::actor> owner_registry(pointer self,
+                                         const std::string& category,
+                                         const std::string& id) {
+  auto& st = self->state;
+  auto m = st.v->members();
+  if (!m)
+    return make_error(errc::entity_unavailable,
+                      "the node has not joined its cluster yet");
+  // Checked on every command: a node never runs an entity it does not
+  // own, whatever its peers believe.
+  auto& owner = m->owner(category, id);
+  if (owner.id != m->self().id)
+    return make_error(errc::entity_unavailable,
+                      "node '" + m->self().id + "' does not own " + category
+                        + "-" + id + ": node '" + owner.id + "' does");
+  auto i = st.registries.find(category);
+  if (i != st.registries.end())
+    return i->second;
+  auto reg = st.v->local(category);
+  if (!reg)
+    return make_error(errc::invalid_argument,
+                      "node '" + m->self().id
+                        + "' has no aggregate of category '" + category
+                        + "': announce it with cairn::announce<A>(cfg)"
+                          " and start it on every node");
+  st.registries.emplace(category, reg);
+  return reg;
+}
+
+/// A reply as it can travel back: an error naming the type when a type of
+/// the reply is not announced (BASP would drop it and the command would
+/// only time out at its sender).
+caf::message checked_reply(pointer self, caf::message reply) {
+  auto name = detail::unannounced_type(self->system(), reply);
+  if (name.empty())
+    return reply;
+  return caf::make_message(make_error(
+    errc::invalid_argument,
+    "the reply type " + name + " is not announced on node '"
+      + self->state.v->members()->self().id
+      + "', so it cannot travel to other nodes: add it to A::replies and "
+        "call cairn::announce<A>(cfg) on every node"));
+}
+
+void flush(pointer self) {
+  auto& st = self->state;
+  st.flush_scheduled = false;
+  std::vector<outgoing> out;
+  out.swap(st.out);
+  for (auto& x : out)
+    self->send(x.dest, reply_batch_atom::value, std::move(x.items));
+}
+
+/// Queues the reply to command `key` of `dest`'s batch.
+void reply(pointer self, const caf::actor& dest, uint64_t key,
+           const caf::message& msg) {
+  auto& st = self->state;
+  reply_item item;
+  item.key = key;
+  if (auto err = detail::to_bytes(self->context(), msg, item.reply)) {
+    // Only when the reply holds a type that checked_reply let pass.
+    detail::to_bytes(self->context(), caf::make_message(std::move(err)),
+                     item.reply);
+  }
+  // By identity: after a reconnect the peer's link has a new proxy here,
+  // equal to the dead one by (node, id).
+  auto ptr = caf::actor_cast<caf::abstract_actor*>(dest);
+  auto i = std::find_if(st.out.begin(), st.out.end(), [&](const outgoing& x) {
+    return caf::actor_cast<caf::abstract_actor*>(x.dest) == ptr;
+  });
+  if (i == st.out.end()) {
+    st.out.push_back(outgoing{dest, {}});
+    i = st.out.end() - 1;
+  }
+  i->items.push_back(std::move(item));
+  if (!st.flush_scheduled) {
+    // Behind every reply already in the mailbox: they go out together.
+    st.flush_scheduled = true;
+    self->send(self, flush_atom::value);
+  }
+}
+
+/// Runs one command of `dest`'s batch.
+void run(pointer self, const caf::actor& dest, forward_item& x) {
+  caf::message cmd;
+  if (auto err = detail::from_bytes(self->context(), x.command, cmd)) {
+    reply(self, dest, x.key, caf::make_message(std::move(err)));
+    return;
+  }
+  if (cmd.size() < 2 || !cmd.match_element<entity_id>(0)) {
+    reply(self, dest, x.key,
+          caf::make_message(make_error(errc::invalid_argument,
+                                       "expected (entity_id, command), got "
+                                         + to_string(cmd))));
+    return;
+  }
+  auto reg = owner_registry(self, x.category, cmd.get_as<entity_id>(0).value);
+  if (!reg) {
+    reply(self, dest, x.key, caf::make_message(std::move(reg.error())));
+    return;
+  }
+  auto hdl = self->request(*reg, caf::infinite, std::move(cmd));
+  self->add_multiplexed_response_handler(
+    hdl.id(), detail::any_message([self, dest, key = x.key](caf::message& m) {
+      reply(self, dest, key, checked_reply(self, std::move(m)));
+    }));
+}
+
+caf::behavior gateway_impl(pointer self, std::shared_ptr<view> v) {
   self->state.v = std::move(v);
   return {
     [self](hello_atom, const std::string& from,
@@ -38,36 +163,28 @@ caf::behavior gateway_impl(caf::stateful_actor<gateway_state>* self,
                             + "): " + diff);
       return {hello_atom::value, m->self().id};
     },
+    [self](forward_batch_atom, std::vector<forward_item>& items) {
+      auto dest = caf::actor_cast<caf::actor>(self->current_sender());
+      if (!dest)
+        return;
+      for (auto& x : items)
+        run(self, dest, x);
+    },
+    [self](flush_atom) { flush(self); },
     [self](forward_atom, const std::string& category, entity_id& id,
            caf::message& cmd) {
       auto rp = self->make_response_promise();
-      auto m = self->state.v->members();
-      if (!m) {
-        rp.deliver(make_error(errc::entity_unavailable,
-                              "the node has not joined its cluster yet"));
-        return;
-      }
-      // Checked on every command: a node never runs an entity it does not
-      // own, whatever its peers believe.
-      auto& owner = m->owner(category, id.value);
-      if (owner.id != m->self().id) {
-        rp.deliver(make_error(errc::entity_unavailable,
-                              "node '" + m->self().id + "' does not own "
-                                + category + "-" + id.value + ": node '"
-                                + owner.id + "' does"));
-        return;
-      }
-      auto reg = self->state.v->local(category);
+      auto reg = owner_registry(self, category, id.value);
       if (!reg) {
-        rp.deliver(make_error(errc::invalid_argument,
-                              "node '" + m->self().id
-                                + "' has no aggregate of category '" + category
-                                + "': announce it with cairn::announce<A>(cfg)"
-                                  " and start it on every node"));
+        rp.deliver(std::move(reg.error()));
         return;
       }
       auto full = caf::message::concat(caf::make_message(std::move(id)), cmd);
-      rp.delegate(reg, std::move(full));
+      auto hdl = self->request(*reg, caf::infinite, std::move(full));
+      self->add_multiplexed_response_handler(
+        hdl.id(), detail::any_message([self, rp](caf::message& m) mutable {
+          rp.deliver(checked_reply(self, std::move(m)));
+        }));
     },
   };
 }

@@ -18,13 +18,24 @@
 ///   difference between the two configurations
 ///   (`"cluster.shards: 1024 here, 512 at the peer"`);
 ///   `errc::entity_unavailable` before this node joined.
+/// - `(forward_batch_atom, std::vector<forward_item>)`, from a peer's link
+///   (messages.hpp): delivers each command, `(entity_id, command...)`, to
+///   the local registry of its category, and answers the sender with
+///   `(reply_batch_atom, std::vector<reply_item>)` messages, one reply per
+///   command: the replies that arrive before the gateway's flush (a
+///   message to itself, behind those already in its mailbox) travel
+///   together.
 /// - `(forward_atom, std::string category, entity_id, caf::message cmd)`
-///   -> the entity's reply: delivers `(entity_id, cmd...)` to the local
-///   registry of `category`. The gateway checks ownership on every
-///   command and never spawns an entity its node does not own. Errors:
-///   `errc::entity_unavailable` naming the entity and its owner when this
-///   node does not own it, or before it joined; `errc::invalid_argument`
-///   when `category` is not announced on this node.
+///   -> the entity's reply: one command, the same way.
+///
+/// The gateway checks ownership on every command and never spawns an
+/// entity its node does not own. Errors (as a command's reply):
+/// `errc::entity_unavailable` naming the entity and its owner when this
+/// node does not own it, or before it joined; `errc::invalid_argument`
+/// when `category` is not announced on this node, when a type of the
+/// command is not announced on this node, or when a type of the reply is
+/// not (BASP would drop such a reply and the command would only time out),
+/// each naming the type.
 namespace cairn::cluster {
 
 /// Spawns a gateway reading `v`.

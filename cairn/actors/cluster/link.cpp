@@ -14,6 +14,7 @@
 #include "caf/io/middleman.hpp"
 
 #include "cairn/actors/aggregate.hpp"
+#include "cairn/actors/cluster/detail/wire.hpp"
 #include "cairn/actors/cluster/messages.hpp"
 #include "cairn/journal/errc.hpp"
 
@@ -22,35 +23,26 @@ namespace cairn::cluster {
 namespace {
 
 using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
 
-/// A response handler that takes any reply, whatever its types: the link
-/// forwards replies it cannot know (each aggregate has its own).
-class any_response : public caf::detail::behavior_impl {
-public:
-  explicit any_response(std::function<void(caf::message&)> f)
-    : f_(std::move(f)) {
-    begin_ = nullptr;
-    end_ = nullptr;
-  }
-
-  caf::match_case::result invoke(caf::detail::invoke_result_visitor& visitor,
-                                 caf::type_erased_tuple& xs) override {
-    auto msg = caf::message::copy(xs);
-    f_(msg);
-    visitor();
-    return caf::match_case::match;
-  }
-
-private:
-  std::function<void(caf::message&)> f_;
-};
-
-/// Bounds the wait for a reply to a forwarded command, so that the
-/// handler does not stay forever when the reply is lost; clients time out
-/// long before.
+/// Bounds the wait for the reply to a forwarded command, so that a promise
+/// does not stay forever when its reply is lost; clients time out long
+/// before. Checked every `sweep_interval` while requests wait.
 constexpr caf::timespan forward_timeout = std::chrono::minutes{10};
 
+constexpr caf::timespan sweep_interval = std::chrono::minutes{1};
+
 constexpr caf::timespan first_backoff = 50ms;
+
+/// A batch goes out when it holds this many commands or bytes, even before
+/// the flush.
+constexpr size_t max_batch_items = 1024;
+constexpr size_t max_batch_bytes = size_t{1} << 20;
+
+struct waiting {
+  caf::response_promise rp;
+  clock_type::time_point since;
+};
 
 struct link_actor_state {
   member peer;
@@ -63,7 +55,13 @@ struct link_actor_state {
   uint64_t attempt = 0;
   bool retry_scheduled = false;
   uint64_t next_id = 0;
-  std::unordered_map<uint64_t, caf::response_promise> pending;
+  /// The promise of every command forwarded (or about to be), by key.
+  std::unordered_map<uint64_t, waiting> pending;
+  /// The commands of the next batch, and its size in bytes.
+  std::vector<forward_item> batch;
+  size_t batch_bytes = 0;
+  bool flush_scheduled = false;
+  bool sweep_scheduled = false;
   static inline const char* name = "cairn.cluster.link";
 
   std::string node() const {
@@ -76,12 +74,68 @@ using pointer = caf::stateful_actor<link_actor_state>*;
 
 void fail_pending(pointer self, const std::string& why) {
   auto& st = self->state;
+  // The commands of the batch not yet sent: they never left this node.
+  for (auto& x : st.batch) {
+    auto i = st.pending.find(x.key);
+    if (i == st.pending.end())
+      continue;
+    auto rp = std::move(i->second.rp);
+    st.pending.erase(i);
+    rp.deliver(
+      make_error(errc::entity_unavailable,
+                 st.node() + " " + why + ": the command was not sent"));
+  }
+  st.batch.clear();
+  st.batch_bytes = 0;
   auto pending = std::move(st.pending);
   st.pending.clear();
-  for (auto& [id, rp] : pending)
-    rp.deliver(make_error(errc::entity_unavailable,
-                          st.node() + " " + why
-                            + ": the outcome of the command is unknown"));
+  for (auto& [id, w] : pending)
+    w.rp.deliver(make_error(errc::entity_unavailable,
+                            st.node() + " " + why
+                              + ": the outcome of the command is unknown"));
+}
+
+/// Sends the batch to the peer's gateway, in one message.
+void flush(pointer self) {
+  auto& st = self->state;
+  if (st.batch.empty())
+    return;
+  if (st.st != link_state::up || !st.remote) {
+    fail_pending(self, "is " + std::string{to_string(st.st)});
+    return;
+  }
+  std::vector<forward_item> out;
+  out.swap(st.batch);
+  st.batch.reserve(out.size());
+  st.batch_bytes = 0;
+  self->send(st.remote, forward_batch_atom::value, std::move(out));
+  if (!st.sweep_scheduled) {
+    st.sweep_scheduled = true;
+    self->delayed_send(self, sweep_interval, sweep_atom::value);
+  }
+}
+
+/// Fails the requests that waited longer than `forward_timeout`.
+void sweep(pointer self) {
+  auto& st = self->state;
+  st.sweep_scheduled = false;
+  auto limit = clock_type::now() - forward_timeout;
+  for (auto i = st.pending.begin(); i != st.pending.end();) {
+    if (i->second.since < limit) {
+      i->second.rp.deliver(
+        make_error(errc::entity_unavailable,
+                   st.node()
+                     + " did not answer the command within 10 minutes: the "
+                       "outcome of the command is unknown"));
+      i = st.pending.erase(i);
+    } else {
+      ++i;
+    }
+  }
+  if (!st.pending.empty()) {
+    st.sweep_scheduled = true;
+    self->delayed_send(self, sweep_interval, sweep_atom::value);
+  }
 }
 
 void schedule_retry(pointer self) {
@@ -209,8 +263,7 @@ caf::behavior link_impl(pointer self, member peer, link_settings cfg) {
       connect(self, attempt);
     },
     [self](link_state_atom) { return std::string{to_string(self->state.st)}; },
-    [self](forward_atom fwd, std::string& category, entity_id& id,
-           caf::message& cmd) {
+    [self](forward_atom, std::string& category, caf::message& msg) {
       auto& st = self->state;
       auto rp = self->make_response_promise();
       if (st.st != link_state::up) {
@@ -219,24 +272,48 @@ caf::behavior link_impl(pointer self, member peer, link_settings cfg) {
                                 + st.why_down + "): the command was not sent"));
         return;
       }
-      auto key = st.next_id++;
-      st.pending.emplace(key, rp);
-      auto hdl
-        = self->request(st.remote, forward_timeout, fwd, std::move(category),
-                        std::move(id), std::move(cmd));
-      auto f = [self, key](caf::message& reply) {
-        auto& st = self->state;
-        auto i = st.pending.find(key);
-        if (i == st.pending.end())
-          return; // failed when the peer went down
-        auto rp = std::move(i->second);
-        st.pending.erase(i);
-        rp.deliver(std::move(reply));
-      };
-      caf::behavior::impl_ptr impl{caf::make_counted<any_response>(f)};
-      self->add_multiplexed_response_handler(hdl.id(),
-                                             caf::behavior{std::move(impl)});
+      forward_item item;
+      if (auto err = detail::to_bytes(self->context(), msg, item.command)) {
+        rp.deliver(std::move(err));
+        return;
+      }
+      item.key = st.next_id++;
+      item.category = std::move(category);
+      st.batch_bytes += item.command.size() + item.category.size();
+      st.pending.emplace(item.key, waiting{std::move(rp), clock_type::now()});
+      st.batch.push_back(std::move(item));
+      if (st.batch.size() >= max_batch_items
+          || st.batch_bytes >= max_batch_bytes) {
+        flush(self);
+      } else if (!st.flush_scheduled) {
+        // Behind every message already in the mailbox: what arrives
+        // before it goes out in the same batch.
+        st.flush_scheduled = true;
+        self->send(self, flush_atom::value);
+      }
     },
+    [self](flush_atom) {
+      self->state.flush_scheduled = false;
+      flush(self);
+    },
+    [self](reply_batch_atom, std::vector<reply_item>& replies) {
+      auto& st = self->state;
+      for (auto& x : replies) {
+        auto i = st.pending.find(x.key);
+        if (i == st.pending.end())
+          continue; // failed when the peer went down, or swept
+        auto rp = std::move(i->second.rp);
+        st.pending.erase(i);
+        caf::message reply;
+        if (auto err = detail::from_bytes(self->context(), x.reply, reply))
+          rp.deliver(make_error(errc::invalid_argument,
+                                "the reply from " + st.node()
+                                  + " cannot be read: " + describe(err)));
+        else
+          rp.deliver(std::move(reply));
+      }
+    },
+    [self](sweep_atom) { sweep(self); },
   };
 }
 

@@ -28,11 +28,22 @@
 /// and saying that the outcome is unknown: the command may have been
 /// applied before the node went down.
 ///
+/// Commands go out in batches: every command that reaches the link before
+/// its flush (a message it sends itself behind the commands already in its
+/// mailbox, so once per scheduler run of the link) travels in one BASP
+/// message, `(forward_batch_atom, std::vector<forward_item>)`, and the
+/// gateway answers with batches of replies. Per command this saves a BASP
+/// message with its header reads, actor registry lookups and proxy
+/// lookups, and a request timeout in CAF's clock.
+///
 /// Protocol:
-/// - `(forward_atom, std::string category, entity_id, caf::message cmd)`
-///   -> the entity's reply. Errors: `errc::entity_unavailable` when the
-///   link is not up (the command was not sent) or goes down (outcome
-///   unknown); the peer gateway's errors.
+/// - `(forward_atom, std::string category, caf::message cmd)`, `cmd` being
+///   `(entity_id, command...)` -> the entity's reply. Errors:
+///   `errc::entity_unavailable` when the link is not up (the command was
+///   not sent) or goes down (outcome unknown), or when the peer does not
+///   answer within 10 minutes; `errc::invalid_argument` naming a type of
+///   the command or the reply that is not announced on this node; the peer
+///   gateway's errors.
 /// - `(link_state_atom)` -> `(std::string)`: `connecting`, `up` or `down`.
 namespace cairn::cluster {
 

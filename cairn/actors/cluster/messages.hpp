@@ -2,8 +2,10 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "caf/atom.hpp"
+#include "caf/meta/type_name.hpp"
 
 /// The atoms of the cluster's protocols (gateway, links, routers).
 namespace cairn::cluster {
@@ -13,10 +15,27 @@ namespace cairn::cluster {
 /// `(hello_atom, the gateway's node id)`.
 using hello_atom = caf::atom_constant<caf::atom("c_hello")>;
 
-/// A command forwarded to the owner's gateway (through a link):
-/// `(forward_atom, category, entity_id, command message)` -> the entity's
-/// reply.
+/// A command forwarded to the owner's gateway: `(forward_atom, category,
+/// entity_id, command message)` -> the entity's reply. To a link:
+/// `(forward_atom, category, message)`, the message being the command as
+/// the router got it, `(entity_id, command...)`.
 using forward_atom = caf::atom_constant<caf::atom("c_forward")>;
+
+/// The commands a link forwards to a peer's gateway in one BASP message:
+/// `(forward_batch_atom, std::vector<forward_item>)`, answered (in one or
+/// more messages, in any order) by `(reply_batch_atom,
+/// std::vector<reply_item>)` to the sender.
+using forward_batch_atom = caf::atom_constant<caf::atom("c_fwdbat")>;
+
+/// The replies of a gateway to a link's batches: `(reply_batch_atom,
+/// std::vector<reply_item>)`.
+using reply_batch_atom = caf::atom_constant<caf::atom("c_repbat")>;
+
+/// Internal to links and gateways: send what was collected.
+using flush_atom = caf::atom_constant<caf::atom("c_flush")>;
+
+/// Internal to links: fail the requests that waited too long.
+using sweep_atom = caf::atom_constant<caf::atom("c_sweep")>;
 
 /// Internal to links: try to (re)connect.
 using reconnect_atom = caf::atom_constant<caf::atom("c_reconn")>;
@@ -27,6 +46,35 @@ using probe_atom = caf::atom_constant<caf::atom("c_probe")>;
 /// Asks a link for its state: `(link_state_atom)` -> `(std::string)`, one of
 /// `connecting`, `up`, `down`.
 using link_state_atom = caf::atom_constant<caf::atom("c_lstate")>;
+
+/// One command of a batch: the link's key for its promise, the aggregate
+/// category, and the command message `(entity_id, command...)` in CAF's
+/// binary format. Each command travels as its own bytes so that one the
+/// peer cannot read (a type it did not announce) fails alone, with an
+/// error naming the type, and not the whole batch.
+struct forward_item {
+  uint64_t key = 0;
+  std::string category;
+  std::vector<char> command;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, forward_item& x) {
+  return f(caf::meta::type_name("cairn.cluster.forward_item"), x.key,
+           x.category, x.command);
+}
+
+/// One reply of a batch: the key of the command it answers and the reply
+/// message (an entity's reply or a `caf::error`) in CAF's binary format.
+struct reply_item {
+  uint64_t key = 0;
+  std::vector<char> reply;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, reply_item& x) {
+  return f(caf::meta::type_name("cairn.cluster.reply_item"), x.key, x.reply);
+}
 
 /// The states of a link.
 enum class link_state : uint8_t {

@@ -1,12 +1,12 @@
 #include "cairn/actors/cluster/router.hpp"
 
-#include <cxxabi.h>
-
-#include <cstdlib>
+#include <typeinfo>
+#include <unordered_set>
 
 #include "caf/all.hpp"
 
 #include "cairn/actors/aggregate.hpp"
+#include "cairn/actors/cluster/detail/wire.hpp"
 #include "cairn/actors/cluster/messages.hpp"
 #include "cairn/journal/errc.hpp"
 
@@ -14,24 +14,33 @@ namespace cairn::cluster {
 
 namespace {
 
-std::string demangle(const char* name) {
-  int status = 0;
-  char* out = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-  if (status != 0 || out == nullptr)
-    return name;
-  std::string result{out};
-  std::free(out);
-  return result;
-}
-
 struct router_state {
   std::string category;
   caf::actor local;
   std::shared_ptr<view> v;
+  /// The command types found announced so far.
+  std::unordered_set<const std::type_info*> announced;
   static inline const char* name = "cairn.cluster.router";
 };
 
 using pointer = caf::stateful_actor<router_state>*;
+
+/// Returns the name of the first type of the command in `msg` that is not
+/// announced, or an empty string.
+std::string unannounced(pointer self, const caf::message& msg) {
+  auto& known = self->state.announced;
+  for (size_t i = 1; i < msg.size(); ++i) {
+    auto rtti = msg.type(i);
+    if (rtti.first != 0 || known.count(rtti.second) > 0)
+      continue;
+    auto name = detail::unannounced_type(self->system(), msg, i);
+    if (!name.empty())
+      return name;
+    if (rtti.second != nullptr)
+      known.insert(rtti.second);
+  }
+  return {};
+}
 
 caf::behavior router_impl(pointer self, std::string category, caf::actor local,
                           std::shared_ptr<view> v) {
@@ -50,7 +59,7 @@ caf::behavior router_impl(pointer self, std::string category, caf::actor local,
                           "router " + st.category
                             + " expects (entity_id, command), got "
                             + to_string(msg));
-      if (auto name = unannounced_type(self->system(), msg, 1); !name.empty())
+      if (auto name = unannounced(self, msg); !name.empty())
         return make_error(errc::invalid_argument,
                           "router " + st.category + ": the command type " + name
                             + " is not announced, so it cannot travel to "
@@ -71,9 +80,8 @@ caf::behavior router_impl(pointer self, std::string category, caf::actor local,
         return make_error(errc::entity_unavailable,
                           "router " + st.category + ": no link to node '"
                             + owner.id + "' (this node is stopping)");
-      auto eid = msg.get_as<entity_id>(0);
-      return rp.delegate(link, forward_atom::value, st.category, std::move(eid),
-                         msg.drop(1));
+      return rp.delegate(link, forward_atom::value, st.category,
+                         std::move(msg));
     });
   // Every command goes through the default handler.
   return {
@@ -91,16 +99,7 @@ caf::actor spawn_router(caf::actor_system& sys, std::string category,
 
 std::string unannounced_type(caf::actor_system& sys, const caf::message& msg,
                              size_t first) {
-  auto& types = sys.types();
-  for (size_t i = first; i < msg.size(); ++i) {
-    auto rtti = msg.type(i);
-    if (rtti.first != 0)
-      continue; // one of CAF's builtin types
-    if (types.portable_name(rtti) == types.default_type_name())
-      return rtti.second != nullptr ? demangle(rtti.second->name())
-                                    : "<unknown type>";
-  }
-  return {};
+  return detail::unannounced_type(sys, msg, first);
 }
 
 } // namespace cairn::cluster

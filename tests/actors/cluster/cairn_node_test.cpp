@@ -344,6 +344,13 @@ TEST_CASE("cairn-cluster-demo kills and restarts a node and ends cleanly") {
   CHECK_THAT(res.output, Contains("node 'c' (127.0.0.1:"));
   CHECK_THAT(res.output, Contains("the command was not sent"));
   CHECK_THAT(res.output, Contains("links up again after"));
-  CHECK_THAT(res.output, Contains("node  owns  served"));
+  // Order sagas across the nodes: two complete, one compensates.
+  CHECK_THAT(res.output, Contains("cart o1 of ann, 2 x tea, 1 x teapot: "
+                                  "completed in 8 steps"));
+  CHECK_THAT(res.output,
+             Contains("cart o2 of bob, 1 x tea, 1 x kettle: "
+                      "cancelled in 8 steps (out of stock: kettle"));
+  CHECK_THAT(res.output, Contains("cart o3 of cem, 3 x tea: completed"));
+  CHECK_THAT(res.output, Contains("node  owns  served  sagas"));
   CHECK_THAT(res.output, Contains("node c: stopped a="));
 }

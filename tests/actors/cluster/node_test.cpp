@@ -13,8 +13,8 @@
 #include "cairn/actors/cluster/announce.hpp"
 #include "cairn/actors/cluster/messages.hpp"
 #include "cairn/actors/runtime.hpp"
-#include "examples/invoicing/invoice.hpp"
 #include "cairn/journal/errc.hpp"
+#include "examples/invoicing/invoice.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace cairn;
@@ -34,6 +34,52 @@ typename Inspector::result_type inspect(Inspector& f, not_announced& x) {
   return f(caf::meta::type_name("test.not_announced"), x.x);
 }
 
+/// A reply type that no node announces.
+struct secret_total {
+  int64_t cents = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, secret_total& x) {
+  return f(caf::meta::type_name("test.secret_total"), x.cents);
+}
+
+struct ask_total {};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ask_total&) {
+  return f(caf::meta::type_name("test.ask_total"));
+}
+
+struct total_asked {
+  static constexpr const char* event_name = "total_asked";
+  template <class Archive>
+  void serialize(Archive&) {
+    // nop
+  }
+};
+
+/// An aggregate whose reply type is not announced: it declares no
+/// replies.
+struct secretive {
+  static constexpr const char* category = "secretive";
+  struct state {
+    template <class Archive>
+    void serialize(Archive&) {
+      // nop
+    }
+  };
+  using events = event_list<total_asked>;
+  using commands = command_list<ask_total>;
+  using replies = command_list<>;
+  static state apply(state s, const total_asked&) {
+    return s;
+  }
+  static effect<secretive> handle(const state&, const ask_total&) {
+    return reply(secret_total{42});
+  }
+};
+
 cluster::settings node_settings(std::string id) {
   cluster::settings s;
   s.name = "test";
@@ -49,6 +95,7 @@ struct node_config : caf::actor_system_config {
   explicit node_config(const cluster::settings& s) {
     cluster::configure(*this, s);
     announce<invoice>(*this);
+    announce<secretive>(*this);
     add_error_category(invoice_error_category, render_invoice_error);
     add_error_category(cairn_error_category, render_error);
     set("scheduler.max-threads", 2);
@@ -260,6 +307,37 @@ TEST_CASE("a command of a type that is not announced is refused before it "
     CHECK(code_of(err) == errc::invalid_argument);
     CHECK_THAT(context_of(err), Contains("not_announced"));
     CHECK_THAT(context_of(err), Contains("cairn::announce"));
+  }
+}
+
+TEST_CASE("a reply of a type that is not announced fails at once with an "
+          "error naming the type, instead of being dropped by BASP") {
+  three_nodes c;
+  auto m = c.node(0).rt->shared()->cluster->members();
+  for (size_t from = 0; from < 3; ++from) {
+    // An entity of another node.
+    std::string id;
+    for (int i = 0; id.empty(); ++i) {
+      auto x = "s" + std::to_string(i);
+      if (m->owner(secretive::category, x).id != c.node(from).settings.node_id)
+        id = x;
+    }
+    caf::scoped_actor self{c.node(from).sys};
+    caf::error err;
+    auto t0 = std::chrono::steady_clock::now();
+    self
+      ->request(c.node(from).rt->registry<secretive>(), 10s, entity_id{id},
+                ask_total{})
+      .receive([&](secret_total&) { FAIL("an unannounced reply arrived"); },
+               [&](caf::error& x) { err = std::move(x); });
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - t0)
+                .count();
+    INFO(describe(err));
+    CHECK(code_of(err) == errc::invalid_argument);
+    CHECK_THAT(context_of(err), Contains("secret_total")
+                                  && Contains("is not announced on node"));
+    CHECK(ms < 5000);
   }
 }
 

@@ -19,8 +19,8 @@
 #include "cairn/actors/cluster/announce.hpp"
 #include "cairn/actors/cluster/node.hpp"
 #include "cairn/actors/runtime.hpp"
-#include "examples/invoicing/invoice.hpp"
 #include "cairn/journal/errc.hpp"
+#include "examples/invoicing/invoice.hpp"
 #include "tests/support/tcp_relay.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -213,7 +213,7 @@ TEST_CASE("commands across a partition fail within the connection timeout, "
   REQUIRE(eventually([&] { return peer_is(*a.rt, "b", "up"); }, 20s));
   for (int64_t cents = 301; cents <= 320; ++cents) {
     auto st = add(b, id, cents);
-    INFO("command " << cents);
+    INFO("command " << cents << ": " << (st ? "ok" : describe(st.error())));
     REQUIRE(st);
     acked.insert(cents);
   }
