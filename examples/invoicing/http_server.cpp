@@ -15,6 +15,7 @@
 #include "caf/scoped_actor.hpp"
 #include "caf/sec.hpp"
 
+#include <cairn/actors/metrics.hpp>
 #include <cairn/actors/projection.hpp>
 #include <cairn/journal/errc.hpp>
 
@@ -223,6 +224,14 @@ struct http_server::impl {
         auto page = list_page(offset, limit);
         answer(req, res, 200, page,
                [&] { return html::index(page, statistics()); });
+      });
+    });
+    // Cairn's Prometheus metrics (cairn/actors/metrics.hpp), served here so
+    // that one port answers both; `--metrics.port` would open a second one.
+    svr.Get("/metrics", [this](req_t req, res_t res) {
+      guarded(req, res, [&] {
+        res.set_content(cairn::render_metrics(rt.shared()),
+                        "text/plain; version=0.0.4; charset=utf-8");
       });
     });
     svr.Get("/statistics", [this](req_t req, res_t res) {

@@ -259,6 +259,23 @@ TEST_CASE("an invoice goes through its life cycle over HTTP, each POST "
   CHECK(stats["customers"][0]["customer"] == "ACME");
 }
 
+TEST_CASE("the server also serves Cairn's Prometheus metrics at /metrics") {
+  server s;
+  auto c = s.client();
+  auto res = post(*c, "/invoices", {{"id", "8"}, {"customer", "ACME"}});
+  REQUIRE(res);
+  REQUIRE(res->status == 201);
+  res = c->Get("/metrics");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(res->get_header_value("Content-Type").rfind("text/plain", 0) == 0);
+  CHECK_THAT(
+    res->body,
+    Catch::Contains("\ncairn_events_total 1\n")
+      && Catch::Contains("cairn_entities_active{category=\"invoice\"} 1\n")
+      && Catch::Contains("cairn_subscription_lag{kind=\"projection\""));
+}
+
 TEST_CASE("GETs answer JSON by default and HTML when Accept prefers it") {
   server s;
   auto c = s.client();

@@ -17,6 +17,7 @@
 #include "cairn/actors/cluster/detail/wire.hpp"
 #include "cairn/actors/cluster/messages.hpp"
 #include "cairn/journal/errc.hpp"
+#include "cairn/journal/log.hpp"
 
 namespace cairn::cluster {
 
@@ -153,6 +154,11 @@ void go_down(pointer self, std::string why) {
     self->demonitor(st.remote);
     st.remote = nullptr;
   }
+  if (st.st == link_state::up)
+    log::warning("cluster.link." + st.peer.id,
+                 "down: " + why + "; its commands fail until it is back");
+  else
+    log::debug("cluster.link." + st.peer.id, "still down: " + why);
   st.st = link_state::down;
   st.why_down = std::move(why);
   ++st.attempt;
@@ -180,6 +186,9 @@ void say_hello(pointer self, caf::actor gw, uint64_t attempt) {
         }
         st.st = link_state::up;
         st.backoff = first_backoff;
+        log::info("cluster.link." + st.peer.id, "up (" + st.peer.host + ":"
+                                                  + std::to_string(st.peer.port)
+                                                  + ")");
       },
       [self, attempt](caf::error& err) {
         auto& st = self->state;

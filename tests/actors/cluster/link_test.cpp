@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "cairn/actors/cluster/detail/wire.hpp"
 #include "cairn/actors/cluster/messages.hpp"
 #include "cairn/journal/errc.hpp"
+#include "cairn/journal/log.hpp"
 
 // A link in one actor system, its peer's gateway a stand-in published by a
 // second actor system of the same process, on 127.0.0.1.
@@ -244,4 +246,34 @@ TEST_CASE("a link refuses a command holding a type that is not announced, "
               command(41))
     .receive([&](int32_t x) { CHECK(x == 42); },
              [&](caf::error& x) { FAIL(describe(x)); });
+}
+
+TEST_CASE("a link logs going up at info and going down at warning, naming "
+          "the peer") {
+  std::mutex mtx;
+  std::vector<std::string> lines;
+  auto old_level = log::current_level();
+  log::set_level(log::level::info);
+  auto old = log::set_sink(
+    [&](log::level lvl, std::string_view component, std::string_view text) {
+      std::lock_guard<std::mutex> guard{mtx};
+      lines.push_back(std::string{log::to_string(lvl)} + " "
+                      + std::string{component} + ": " + std::string{text});
+    });
+  {
+    fixture f;
+    REQUIRE(f.wait_state("up"));
+    caf::anon_send_exit(f.gateway, caf::exit_reason::kill);
+    REQUIRE(f.wait_state("down"));
+  }
+  log::set_sink(std::move(old));
+  log::set_level(old_level);
+  auto has = [&](const std::string& prefix) {
+    std::lock_guard<std::mutex> guard{mtx};
+    return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
+      return l.rfind(prefix, 0) == 0;
+    });
+  };
+  CHECK(has("info cluster.link.b: up (127.0.0.1:"));
+  CHECK(has("warning cluster.link.b: down: "));
 }
