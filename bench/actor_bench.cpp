@@ -49,7 +49,7 @@ struct params {
   /// Alternations of the three cases.
   uint64_t rounds = 3;
   /// CAF's `scheduler.policy`.
-  std::string scheduler = "stealing";
+  std::string scheduler = "cairn";
   bool quick = false;
 };
 
@@ -345,7 +345,7 @@ subcommand actor_subcommand() {
     "actor",
     "round trips of a persistent aggregate vs plain CAF actors "
     "(target 0.3x)",
-    {{"--scheduler", "POLICY", "CAF scheduler: stealing (default) or sharing"},
+    {{"--scheduler", "POLICY", "scheduler: cairn (default), stealing or sharing (CAF's)"},
      {"--seconds", "S", "timed seconds per case (default 1.5)"},
      {"--rounds", "N", "alternations of the three cases (default 3)"},
      {"--clients", "N",

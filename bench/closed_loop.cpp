@@ -8,9 +8,10 @@
 
 #include "caf/all.hpp"
 
-#include "cairn/actors/aggregate.hpp"
 #include "bench/bench.hpp"
 #include "bench/bench_aggregate.hpp"
+#include "cairn/actors/aggregate.hpp"
+#include "cairn/actors/scheduler.hpp"
 #include "cairn/journal/errc.hpp"
 
 namespace cairn::bench {
@@ -254,10 +255,13 @@ void exit_guard::add(const std::vector<caf::actor>& xs) {
 
 void set_scheduler_policy(caf::actor_system_config& cfg,
                           const std::string& policy) {
-  if (policy != "stealing" && policy != "sharing")
-    throw usage_error("--scheduler expects stealing or sharing, got '" + policy
-                      + "'");
-  cfg.set("scheduler.policy", caf::atom_from_string(policy));
+  if (policy != "cairn" && policy != "stealing" && policy != "sharing")
+    throw usage_error("--scheduler expects cairn, stealing or sharing, got '"
+                      + policy + "'");
+  if (policy == "cairn")
+    use_cairn_scheduler(cfg);
+  else
+    cfg.set("scheduler.policy", caf::atom_from_string(policy));
 }
 
 std::unique_ptr<runtime> start_bench_runtime(caf::actor_system& sys,
@@ -360,8 +364,8 @@ persist_loop_result run_persist_loop(const std::string& dir, uint64_t entities,
     caf::actor_system_config cfg;
     set_scheduler_policy(cfg, opts.scheduler);
     caf::actor_system sys{cfg};
-    auto rt = start_bench_runtime(sys, dir, journal::sync_mode::full,
-                                  opts.map_size);
+    auto rt
+      = start_bench_runtime(sys, dir, journal::sync_mode::full, opts.map_size);
     {
       caf::scoped_actor self{sys};
       std::vector<std::shared_ptr<load_result>> results;
@@ -390,9 +394,9 @@ persist_loop_result run_persist_loop(const std::string& dir, uint64_t entities,
       r.max_us = percentile(sum.latency_us, 100);
       if (r.stats.events != r.commands)
         throw std::runtime_error(
-          "N = " + std::to_string(entities) + ": "
-          + std::to_string(r.commands) + " commands answered but "
-          + std::to_string(r.stats.events) + " events committed");
+          "N = " + std::to_string(entities) + ": " + std::to_string(r.commands)
+          + " commands answered but " + std::to_string(r.stats.events)
+          + " events committed");
     }
     rt->stop();
   }

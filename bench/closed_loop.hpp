@@ -106,8 +106,10 @@ private:
 
 // -- the runtime under test ---------------------------------------------------
 
-/// Sets CAF's `scheduler.policy` in `cfg`: `"stealing"` (CAF's default) or
-/// `"sharing"`. Throws `usage_error` for anything else.
+/// Selects the scheduler of the actor system made from `cfg`: `"cairn"`
+/// (Cairn's, cairn/actors/scheduler.hpp, the default of `cairn::config`),
+/// `"stealing"` (CAF's default) or `"sharing"`. Throws `usage_error` for
+/// anything else.
 void set_scheduler_policy(caf::actor_system_config& cfg,
                           const std::string& policy);
 
@@ -156,7 +158,7 @@ struct persist_loop_options {
   /// Most client actors.
   uint64_t max_clients = 4;
   /// CAF's `scheduler.policy`.
-  std::string scheduler = "stealing";
+  std::string scheduler = "cairn";
   /// Bytes of the journal's map.
   uint64_t map_size = uint64_t{4} << 30;
 };

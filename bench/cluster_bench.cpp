@@ -36,6 +36,7 @@
 #include "cairn/actors/cluster/announce.hpp"
 #include "cairn/actors/cluster/node.hpp"
 #include "cairn/actors/runtime.hpp"
+#include "cairn/journal/log.hpp"
 
 namespace cairn::bench {
 
@@ -50,7 +51,7 @@ struct params {
   uint64_t clients = 4;
   uint64_t probes = 200;
   /// CAF's `scheduler.policy` of the in-process nodes.
-  std::string scheduler = "stealing";
+  std::string scheduler = "cairn";
   /// Further CAF settings of the in-process nodes (`--caf`).
   std::vector<std::pair<std::string, caf::config_value>> caf_settings;
 };
@@ -98,6 +99,9 @@ struct bench_node {
   bench_node(const std::string& id, const std::string& dir, const params& p)
     : settings(node_settings(id)), cfg(settings, p), sys(cfg) {
     runtime_options opts;
+    // The bench freezes and kills node c on purpose: the links' warnings
+    // about it going down are expected, not news.
+    opts.log_level = log::level::error;
     opts.journal_path = dir;
     opts.journal.sync = journal::sync_mode::full;
     opts.journal.map_size = uint64_t{1} << 30;
@@ -505,7 +509,7 @@ subcommand cluster_subcommand() {
      {"--seconds", "S", "timed seconds per run (default 2)"},
      {"--clients", "N", "client actors (default 4)"},
      {"--scheduler", "POLICY",
-      "CAF scheduler of nodes a and b: stealing (default) or sharing"},
+      "scheduler of nodes a and b: cairn (default), stealing or sharing"},
      {"--caf", "KEY=VALUE,...",
       "further CAF settings of nodes a and b, e.g. middleman.workers=0"}},
     run_cluster};

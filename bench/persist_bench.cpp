@@ -83,7 +83,7 @@ struct params {
   uint64_t rss_entities = 100000;
   uint64_t rss_warmup = 2000;
   /// CAF's `scheduler.policy`.
-  std::string scheduler = "stealing";
+  std::string scheduler = "cairn";
   bool quick = false;
 };
 
@@ -609,7 +609,7 @@ subcommand persist_subcommand() {
     "persist",
     "durable persist through aggregates vs raw LMDB, latency, memory "
     "(targets 0.35x, 50x, 10 ms, 2 KiB)",
-    {{"--scheduler", "POLICY", "CAF scheduler: stealing (default) or sharing"},
+    {{"--scheduler", "POLICY", "scheduler: cairn (default), stealing or sharing (CAF's)"},
      {"--seconds", "S", "timed seconds per entity count (default 2)"},
      {"--raw-seconds", "S", "seconds per raw LMDB case (default 1.5)"},
      {"--rounds", "N", "closed loop/raw alternations per N (default 3)"},

@@ -90,7 +90,7 @@ struct params {
   /// Seconds of the raw LMDB fsync probe.
   double fsync_seconds = 0.5;
   /// CAF's `scheduler.policy`.
-  std::string scheduler = "stealing";
+  std::string scheduler = "cairn";
   bool quick = false;
 };
 
@@ -695,7 +695,7 @@ subcommand saga_subcommand() {
     "saga",
     "atomic process steps vs durable persist, latency (targets 0.25x, "
     "20 ms)",
-    {{"--scheduler", "POLICY", "CAF scheduler: stealing (default) or sharing"},
+    {{"--scheduler", "POLICY", "scheduler: cairn (default), stealing or sharing (CAF's)"},
      {"--seconds", "S", "timed seconds per instance count (default 4)"},
      {"--waves", "N", "waves the seconds are split into (default 2)"},
      {"--instances", "LIST", "instance counts (default 1,100,1000)"},

@@ -16,6 +16,7 @@
 #include "caf/settings.hpp"
 
 #include "cairn/actors/cluster/configure.hpp"
+#include "cairn/actors/scheduler.hpp"
 #include "cairn/journal/errc.hpp"
 #include "cairn/journal/log.hpp"
 
@@ -61,8 +62,8 @@ constexpr key_info keys[] = {
   {"log", "level", "one of: quiet, error, warning, info, debug"},
 };
 
-constexpr std::string_view groups[] = {"journal", "aggregates", "cluster",
-                                       "metrics", "log"};
+constexpr std::string_view groups[]
+  = {"journal", "aggregates", "cluster", "metrics", "log"};
 
 bool is_our_group(std::string_view group) {
   return std::find(std::begin(groups), std::end(groups), group)
@@ -454,6 +455,8 @@ config::config() {
     log_level, "level",
     "quiet, error, warning, info or debug (default warning)");
   add_error_category(cairn_error_category, render_error);
+  // CAF's key, with Cairn's scheduler as the default (load applies it).
+  set("scheduler.policy", caf::atom("cairn"));
 }
 
 caf::error config::load(int argc, char** argv) {
@@ -487,6 +490,12 @@ caf::error config::load(std::vector<std::string> args) {
       return err;
   if (auto err = validate())
     return err;
+  if (!scheduler_applied_) {
+    auto policy = caf::get_or(content, "scheduler.policy", caf::atom("cairn"));
+    if (auto err = apply_scheduler_policy(*this, to_string(policy)))
+      return err;
+    scheduler_applied_ = true;
+  }
   if (!cluster_node_id.empty() && !cluster_configured_) {
     cluster::configure(*this, cluster_settings());
     cluster_configured_ = true;

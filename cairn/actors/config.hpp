@@ -183,7 +183,9 @@ public:
   // -- loading ----------------------------------------------------------------
 
   /// Reads the config file and the flags of `argv` (flags win), then
-  /// `validate()`s. With `cluster.node-id` set, prepares the actor system
+  /// `validate()`s. Applies CAF's `scheduler.policy`, whose default here is
+  /// `"cairn"`: Cairn's scheduler (cairn/actors/scheduler.hpp); `"stealing"`
+  /// and `"sharing"` select CAF's own. With `cluster.node-id` set, prepares the actor system
   /// for the cluster (`cluster::configure`: CAF's middleman, heartbeats). With
   /// `--help` or `--dump-config`, CAF prints and sets `cli_helptext_printed`;
   /// the caller should then exit.
@@ -233,6 +235,7 @@ private:
 
   std::string loaded_file_;
   bool cluster_configured_ = false;
+  bool scheduler_applied_ = false;
 };
 
 } // namespace cairn

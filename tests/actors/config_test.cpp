@@ -333,3 +333,21 @@ TEST_CASE("an actor system renders Cairn's errors readably") {
   auto err = make_error(errc::bad_config, "journal.sync: 'fast'");
   CHECK(sys.render(err) == "bad_config: journal.sync: 'fast'");
 }
+
+TEST_CASE_METHOD(fixture,
+                 "the scheduler is Cairn's by default, CAF's on request, and "
+                 "an unknown policy is refused") {
+  REQUIRE(!cfg.load({}));
+  CHECK(caf::get_or(cfg, "scheduler.policy", caf::atom(""))
+        == caf::atom("cairn"));
+  CHECK(cfg.module_factories.size() == 1); // Cairn's scheduler
+  config caf_own;
+  caf_own.config_file_path = dir.sub("cairn.ini");
+  REQUIRE(!caf_own.load({"--scheduler.policy=sharing"}));
+  CHECK(caf_own.module_factories.empty());
+  CHECK_THAT(refused({"--scheduler.policy=fast"}),
+             Contains("scheduler.policy: 'fast' is not one of: cairn, "
+                      "stealing, sharing"));
+  CHECK_THAT(refused({ini("[scheduler]\npolicy = 'fast'\n")}),
+             Contains("scheduler.policy: 'fast'"));
+}

@@ -1,0 +1,166 @@
+#include "cairn/actors/scheduler.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/scoped_actor.hpp"
+
+#include "cairn/journal/errc.hpp"
+
+using namespace cairn;
+using namespace std::chrono_literals;
+
+namespace {
+
+using ping_atom = caf::atom_constant<caf::atom("s_ping")>;
+
+/// An actor system on Cairn's scheduler with `threads` workers.
+struct system_config : caf::actor_system_config {
+  explicit system_config(size_t threads) {
+    set("scheduler.max-threads", threads);
+    use_cairn_scheduler(*this);
+  }
+};
+
+/// Answers each ping with its argument plus one.
+caf::behavior echo() {
+  return {[](ping_atom, int64_t x) { return x + 1; }};
+}
+
+/// Plays `rounds` request/reply rounds with `peer`, then tells `parent`.
+caf::behavior player(caf::event_based_actor* self, caf::actor peer,
+                     int64_t rounds, caf::actor parent) {
+  auto next = std::make_shared<std::function<void(int64_t)>>();
+  *next = [self, peer, rounds, parent, next](int64_t x) {
+    if (x == rounds) {
+      self->send(parent, x);
+      self->quit();
+      return;
+    }
+    self->request(peer, 10s, ping_atom::value, x).then([next](int64_t y) {
+      (*next)(y);
+    });
+  };
+  (*next)(0);
+  return {[](ping_atom) {}};
+}
+
+double cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto secs = [](const timeval& tv) {
+    return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6;
+  };
+  return secs(ru.ru_utime) + secs(ru.ru_stime);
+}
+
+} // namespace
+
+TEST_CASE("on Cairn's scheduler, ten thousand actors made runnable at once "
+          "all run, with one, two or four workers") {
+  for (size_t threads : {1u, 2u, 4u}) {
+    CAPTURE(threads);
+    system_config cfg{threads};
+    caf::actor_system sys{cfg};
+    CHECK(sys.scheduler().num_workers() == threads);
+    constexpr int64_t n = 10000;
+    std::vector<caf::actor> actors;
+    for (int64_t i = 0; i < n; ++i)
+      actors.push_back(sys.spawn(echo));
+    caf::scoped_actor self{sys};
+    for (int64_t i = 0; i < n; ++i)
+      self->send(actors[static_cast<size_t>(i)], ping_atom::value, i);
+    int64_t sum = 0;
+    int64_t received = 0;
+    bool timed_out = false;
+    self->receive_while([&] { return received < n && !timed_out; })(
+      [&](int64_t x) {
+        sum += x;
+        ++received;
+      },
+      caf::after(30s) >> [&] { timed_out = true; });
+    REQUIRE_FALSE(timed_out);
+    CHECK(sum == n * (n + 1) / 2); // each answered i + 1 exactly once
+    for (auto& a : actors)
+      self->send_exit(a, caf::exit_reason::user_shutdown);
+  }
+}
+
+TEST_CASE("on Cairn's scheduler, pairs of actors play long request/reply "
+          "chains side by side") {
+  system_config cfg{2};
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  constexpr int64_t rounds = 20000;
+  constexpr int pairs = 8;
+  std::vector<caf::actor> echos;
+  for (int i = 0; i < pairs; ++i) {
+    echos.push_back(sys.spawn(echo));
+    sys.spawn(player, echos.back(), rounds, caf::actor{self});
+  }
+  int done = 0;
+  bool timed_out = false;
+  self->receive_while([&] { return done < pairs && !timed_out; })(
+    [&](int64_t x) {
+      CHECK(x == rounds);
+      ++done;
+    },
+    caf::after(60s) >> [&] { timed_out = true; });
+  CHECK_FALSE(timed_out);
+  for (auto& e : echos)
+    self->send_exit(e, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("on Cairn's scheduler, idle workers sleep instead of polling, and "
+          "wake for the next message") {
+  system_config cfg{2};
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto a = sys.spawn(echo);
+  auto ask = [&](int64_t x) {
+    int64_t answer = -1;
+    self->request(a, 10s, ping_atom::value, x)
+      .receive([&](int64_t y) { answer = y; },
+               [&](caf::error& err) { FAIL(caf::to_string(err)); });
+    return answer;
+  };
+  REQUIRE(ask(1) == 2);
+  struct stop_echo {
+    caf::scoped_actor& self;
+    caf::actor& a;
+    ~stop_echo() {
+      self->send_exit(a, caf::exit_reason::user_shutdown);
+    }
+  } stop{self, a};
+  // Idle for 300 ms: two polling workers would burn about 600 ms of CPU,
+  // sleeping ones next to none (they look again every 10 ms at most).
+  auto before = cpu_seconds();
+  std::this_thread::sleep_for(300ms);
+  auto used = cpu_seconds() - before;
+  CHECK(used < 0.1);
+  CHECK(ask(41) == 42);
+}
+
+TEST_CASE("apply_scheduler_policy installs Cairn's scheduler for 'cairn', "
+          "leaves CAF's to CAF and refuses any other name") {
+  caf::actor_system_config cfg;
+  CHECK(!apply_scheduler_policy(cfg, "stealing"));
+  CHECK(!apply_scheduler_policy(cfg, "sharing"));
+  CHECK(cfg.module_factories.empty());
+  CHECK(!apply_scheduler_policy(cfg, "cairn"));
+  CHECK(cfg.module_factories.size() == 1);
+  auto err = apply_scheduler_policy(cfg, "fast");
+  REQUIRE(err);
+  CHECK(code_of(err) == errc::bad_config);
+  CHECK(context_of(err)
+        == "scheduler.policy: 'fast' is not one of: cairn, stealing, sharing");
+}
