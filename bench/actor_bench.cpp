@@ -210,6 +210,7 @@ void print_json(const params& p, const std::vector<k_figures>& fs) {
     .set("raw", "one plain event-based counter actor per client")
     .set("persistent", "one entity per client, through the registry")
     .set("scheduler", p.scheduler)
+    .set("allocator", CAIRN_ALLOCATOR)
     .set("hardware_threads",
          static_cast<uint64_t>(std::thread::hardware_concurrency()));
   json_object out;
@@ -341,18 +342,18 @@ int run_actor(const settings& cfg) {
 } // namespace
 
 subcommand actor_subcommand() {
-  return {
-    "actor",
-    "round trips of a persistent aggregate vs plain CAF actors "
-    "(target 0.3x)",
-    {{"--scheduler", "POLICY", "scheduler: cairn (default), stealing or sharing (CAF's)"},
-     {"--seconds", "S", "timed seconds per case (default 1.5)"},
-     {"--rounds", "N", "alternations of the three cases (default 3)"},
-     {"--clients", "N",
-      "concurrent clients of the second case "
-      "(default 16)"},
-     {"--plot", "DIR", "also draw SVG charts into DIR (gnuplot)"}},
-    run_actor};
+  return {"actor",
+          "round trips of a persistent aggregate vs plain CAF actors "
+          "(target 0.3x)",
+          {{"--scheduler", "POLICY",
+            "scheduler: cairn (default), stealing or sharing (CAF's)"},
+           {"--seconds", "S", "timed seconds per case (default 1.5)"},
+           {"--rounds", "N", "alternations of the three cases (default 3)"},
+           {"--clients", "N",
+            "concurrent clients of the second case "
+            "(default 16)"},
+           {"--plot", "DIR", "also draw SVG charts into DIR (gnuplot)"}},
+          run_actor};
 }
 
 } // namespace cairn::bench

@@ -447,6 +447,7 @@ int run_cluster(const settings& cfg) {
       .set("entities", p.entities)
       .set("seconds", p.seconds)
       .set("scheduler", p.scheduler)
+      .set("allocator", CAIRN_ALLOCATOR)
       .set("caf", cfg.has("--caf") ? cfg.values.at("--caf") : std::string{})
       .set("local_events_per_s", f.local_events_per_s)
       .set("remote_events_per_s", f.remote_events_per_s)

@@ -377,8 +377,7 @@ read_result journal_read_case(const std::string& dir, const params& p) {
     std::vector<jr::stored_event> buf; // reused by every chunk
     auto evs = &buf;
     for (uint64_t from = 1;;) {
-      if (auto err = j->read_stream(read_stream_name, from, p.read_chunk,
-                                    buf))
+      if (auto err = j->read_stream(read_stream_name, from, p.read_chunk, buf))
         throw std::runtime_error("journal::read_stream: " + describe(err));
       if (evs->empty())
         break;

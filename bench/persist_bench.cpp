@@ -25,13 +25,18 @@
 ///   passivation) warmed up with `--rss-warmup` entities, then `--rss-entities`
 ///   more entities each get one command (at most 256 in flight per client),
 ///   so that all are active. Resident memory is read from /proc/self/statm
-///   before and after, both times after `malloc_trim(0)`; the anonymous part
-///   (resident minus file-backed: the LMDB map is file-backed page cache)
-///   divided by the entities, minus the user state (`sizeof(counter_state)`,
-///   no heap), is the figure. The heap in use (`mallinfo2`) is shown too.
+///   before and after, both times after `malloc_trim(0)` (and jemalloc's
+///   purge); the anonymous part (resident minus file-backed: the LMDB map is
+///   file-backed page cache) divided by the entities, minus the user state
+///   (`sizeof(counter_state)`, no heap), is the figure. The heap in use
+///   (`mallinfo2`, or jemalloc's `stats.allocated`) is shown too.
 
 #include <malloc.h>
 #include <unistd.h>
+
+#ifdef CAIRN_WITH_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -227,6 +232,12 @@ struct memory_reading {
 
 memory_reading read_memory() {
   malloc_trim(0);
+#ifdef CAIRN_WITH_JEMALLOC
+  // Returns the pages of freed memory to the system, as malloc_trim does for
+  // glibc's heap.
+  auto purge = "arena." + std::to_string(MALLCTL_ARENAS_ALL) + ".purge";
+  mallctl(purge.c_str(), nullptr, nullptr, nullptr, 0);
+#endif
   memory_reading m;
   std::ifstream in{"/proc/self/statm"};
   uint64_t size = 0;
@@ -237,8 +248,19 @@ memory_reading read_memory() {
   auto page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   m.resident = resident * page;
   m.file = shared * page;
+#ifdef CAIRN_WITH_JEMALLOC
+  // jemalloc's statistics are a snapshot taken when its epoch advances.
+  uint64_t epoch = 1;
+  size_t len = sizeof(epoch);
+  mallctl("epoch", &epoch, &len, &epoch, len);
+  size_t allocated = 0;
+  len = sizeof(allocated);
+  if (mallctl("stats.allocated", &allocated, &len, nullptr, 0) == 0)
+    m.heap = allocated;
+#else
   auto mi = mallinfo2();
   m.heap = mi.uordblks + mi.hblkhd;
+#endif
   return m;
 }
 
@@ -400,6 +422,7 @@ void print_json(const params& p, const figures& f) {
     .set("txn_per_event", "raw LMDB, one write txn + fsync per event")
     .set("max_batch_events", coordinator_settings{}.max_batch_events)
     .set("scheduler", p.scheduler)
+    .set("allocator", CAIRN_ALLOCATOR)
     .set("hardware_threads",
          static_cast<uint64_t>(std::thread::hardware_concurrency()))
     .set("rss_entities", f.rss.entities)
@@ -609,7 +632,8 @@ subcommand persist_subcommand() {
     "persist",
     "durable persist through aggregates vs raw LMDB, latency, memory "
     "(targets 0.35x, 50x, 10 ms, 2 KiB)",
-    {{"--scheduler", "POLICY", "scheduler: cairn (default), stealing or sharing (CAF's)"},
+    {{"--scheduler", "POLICY",
+      "scheduler: cairn (default), stealing or sharing (CAF's)"},
      {"--seconds", "S", "timed seconds per entity count (default 2)"},
      {"--raw-seconds", "S", "seconds per raw LMDB case (default 1.5)"},
      {"--rounds", "N", "closed loop/raw alternations per N (default 3)"},

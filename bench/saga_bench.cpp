@@ -492,6 +492,7 @@ void print_json(const params& p, const figures& f) {
     .set("fsync_probe", "raw LMDB, one 200-byte value per txn, full sync")
     .set("max_batch_events", coordinator_settings{}.max_batch_events)
     .set("scheduler", p.scheduler)
+    .set("allocator", CAIRN_ALLOCATOR)
     .set("hardware_threads",
          static_cast<uint64_t>(std::thread::hardware_concurrency()));
   json_object out;
@@ -691,19 +692,19 @@ int run_saga(const settings& cfg) {
 } // namespace
 
 subcommand saga_subcommand() {
-  return {
-    "saga",
-    "atomic process steps vs durable persist, latency (targets 0.25x, "
-    "20 ms)",
-    {{"--scheduler", "POLICY", "scheduler: cairn (default), stealing or sharing (CAF's)"},
-     {"--seconds", "S", "timed seconds per instance count (default 4)"},
-     {"--waves", "N", "waves the seconds are split into (default 2)"},
-     {"--instances", "LIST", "instance counts (default 1,100,1000)"},
-     {"--persist-clients", "N",
-      "most clients of the persist reference (default 4)"},
-     {"--fsync-seconds", "S", "seconds of the fsync probe (default 0.5)"},
-     {"--plot", "DIR", "also draw SVG charts into DIR (gnuplot)"}},
-    run_saga};
+  return {"saga",
+          "atomic process steps vs durable persist, latency (targets 0.25x, "
+          "20 ms)",
+          {{"--scheduler", "POLICY",
+            "scheduler: cairn (default), stealing or sharing (CAF's)"},
+           {"--seconds", "S", "timed seconds per instance count (default 4)"},
+           {"--waves", "N", "waves the seconds are split into (default 2)"},
+           {"--instances", "LIST", "instance counts (default 1,100,1000)"},
+           {"--persist-clients", "N",
+            "most clients of the persist reference (default 4)"},
+           {"--fsync-seconds", "S", "seconds of the fsync probe (default 0.5)"},
+           {"--plot", "DIR", "also draw SVG charts into DIR (gnuplot)"}},
+          run_saga};
 }
 
 } // namespace cairn::bench

@@ -23,6 +23,7 @@ packages=(
   catch2              # Catch2 2.13
   libcpp-httplib-dev nlohmann-json3-dev  # the invoicing example's HTTP server
   prometheus-cpp-dev        # the optional metrics endpoint (metrics.port)
+  libjemalloc-dev           # the allocator of Cairn's programs (CAIRN_WITH_JEMALLOC)
 )
 test_packages=(
   clang libclang-rt-14-dev  # libFuzzer targets (tests/fuzz)
