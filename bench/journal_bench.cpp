@@ -21,7 +21,10 @@
 ///   (the same payload bytes), scanned with one cursor (`MDB_NEXT`),
 ///   touching one byte of each value. For information, the same scan that
 ///   also decodes each value with the codec's `from_bytes` shows what the
-///   journal costs beyond decoding. Each read is warmed up by one untimed
+///   journal costs beyond decoding. The journal's in-place read
+///   (`visit_stream`, checksums verified, nothing copied or decoded) touches
+///   one byte of each payload, as the raw scan does. Each read is warmed up
+///   by one untimed
 ///   pass and then repeated until `--seconds` passed.
 
 #include <lmdb.h>
@@ -51,6 +54,8 @@ constexpr size_t event_bytes = 200;
 constexpr uint64_t map_size = uint64_t{4} << 30;
 constexpr double append_target = 0.6;
 constexpr double read_target = 0.3;
+/// Target of the in-place read (no decode) against the raw cursor scan.
+constexpr double view_read_target = 0.3;
 constexpr const char* event_type = "bench_event";
 constexpr const char* read_stream_name = "read-1";
 constexpr size_t batch_sizes[] = {1, 10, 100, 1000};
@@ -353,7 +358,11 @@ void check_count(uint64_t n, const params& p) {
                              + std::to_string(p.read_events));
 }
 
-read_result journal_read_case(const std::string& dir, const params& p) {
+/// Returns the read that decodes each event and the in-place read
+/// (`visit_stream`) that touches one byte of each payload, as the raw scan
+/// does.
+std::pair<read_result, read_result> journal_read_cases(const std::string& dir,
+                                                       const params& p) {
   auto j = open_journal(dir, jr::sync_mode::none);
   std::vector<jr::write_group> groups(1);
   auto& a = groups[0].appends.emplace_back();
@@ -397,7 +406,29 @@ read_result journal_read_case(const std::string& dir, const params& p) {
   auto r = timed_passes(pass, p.seconds);
   if (auto stats = j->stats())
     r.bytes_per_event = static_cast<double>(stats->map_used) / p.read_events;
-  return r;
+  auto view_pass = [&] {
+    uint64_t n = 0;
+    uint64_t sum = 0;
+    auto touch = [&](const jr::event_view& ev) {
+      sum += static_cast<unsigned char>(ev.record.payload.back());
+    };
+    for (uint64_t from = 1;;) {
+      auto k = j->visit_stream(read_stream_name, from, p.read_chunk, touch);
+      if (!k)
+        throw std::runtime_error("journal::visit_stream: "
+                                 + describe(k.error()));
+      if (*k == 0)
+        break;
+      n += *k;
+      from += *k;
+    }
+    check_count(n, p);
+    sink = sink + sum;
+    return n;
+  };
+  auto v = timed_passes(view_pass, p.seconds);
+  v.bytes_per_event = r.bytes_per_event;
+  return {r, v};
 }
 
 /// Returns the plain scan and the scan that decodes each value.
@@ -449,6 +480,7 @@ std::pair<read_result, read_result> raw_scan_cases(const std::string& dir,
 struct figures {
   std::vector<batch_figures> appends;
   read_result read;
+  read_result view;
   read_result scan;
   read_result scan_decode;
 
@@ -462,6 +494,10 @@ struct figures {
 
   double read_ratio() const {
     return read.events_per_s() / scan.events_per_s();
+  }
+
+  double view_read_ratio() const {
+    return view.events_per_s() / scan.events_per_s();
   }
 };
 
@@ -509,6 +545,10 @@ void print_json(const params& p, const figures& f) {
     .set("read_ratio", f.read_ratio())
     .set("read_target", read_target)
     .set("read_target_met", f.read_ratio() >= read_target)
+    .set("view_read_per_s", f.view.events_per_s())
+    .set("view_read_ratio", f.view_read_ratio())
+    .set("view_read_target", view_read_target)
+    .set("view_read_target_met", f.view_read_ratio() >= view_read_target)
     .set("raw_scan_decode_per_s", f.scan_decode.events_per_s())
     .set("read_vs_raw_decode_ratio", raw_decode_ratio)
     .set("read_bytes_per_event", f.read.bytes_per_event)
@@ -550,6 +590,7 @@ void print_tables(const params& p, const figures& f) {
   add("raw cursor scan", f.scan);
   add("raw scan + from_bytes", f.scan_decode);
   add("journal read + decode", f.read);
+  add("journal view read", f.view);
   r.print(out);
   auto verdict = [&](const char* what, double ratio, double target) {
     out << what << fmt_fixed(ratio, 2) << " (target >= " << fmt_fixed(target, 2)
@@ -559,6 +600,8 @@ void print_tables(const params& p, const figures& f) {
   verdict("append ratio at 1000 events/commit: ", f.append_ratio(),
           append_target);
   verdict("read ratio:                         ", f.read_ratio(), read_target);
+  verdict("view read ratio (no decode):        ", f.view_read_ratio(),
+          view_read_target);
 }
 
 // -- the subcommand -----------------------------------------------------------
@@ -600,7 +643,7 @@ int run_journal(const settings& cfg) {
   }
   progress(cfg, "journal read of " + std::to_string(p.read_events)
                   + " events (filling first)");
-  f.read = journal_read_case(tmp.sub("journal-read"), p);
+  std::tie(f.read, f.view) = journal_read_cases(tmp.sub("journal-read"), p);
   remove_tree(tmp.sub("journal-read"));
   progress(cfg, "raw lmdb cursor scans of " + std::to_string(p.read_events)
                   + " records (filling first)");

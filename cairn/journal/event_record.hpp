@@ -2,12 +2,14 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 /// Event records: what the journal stores for each event.
 namespace cairn::journal {
 
 /// One event as the writer hands it to the journal. The journal does not
-/// interpret `payload`: the codec (`cairn/journal/codec.hpp`) produces and reads it.
+/// interpret `payload`: the codec (`cairn/journal/codec.hpp`) produces and
+/// reads it.
 ///
 /// Stored byte format (little-endian integers); in the `log` database it
 /// follows a 16-byte (stream id, sequence number) prefix:
@@ -59,6 +61,28 @@ struct stored_event {
   uint64_t position = 0;
   /// The event itself.
   event_record record;
+};
+
+/// An event record read in place: its fields view the journal's memory (see
+/// `journal::visit_stream`), valid only while the call that hands it out
+/// runs. `event_record` is the owning counterpart.
+struct record_view {
+  std::string_view type;
+  uint32_t schema_version = 1;
+  int64_t timestamp_ns = 0;
+  std::string_view correlation_id;
+  std::string_view causation_id;
+  std::string_view metadata;
+  std::string_view payload;
+};
+
+/// A stored event read in place, the counterpart of `stored_event`; see
+/// `record_view` for how long its views live.
+struct event_view {
+  std::string_view stream;
+  uint64_t version = 0;
+  uint64_t position = 0;
+  record_view record;
 };
 
 /// Returns the category of a stream: the part of its name before the first

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,19 +44,19 @@
 /// Named LMDB databases, integer keys big-endian so that cursor order is
 /// numeric order:
 ///
-/// | database   | key                     | value                              |
+/// | database   | key                     | value |
 /// |------------|-------------------------|------------------------------------|
-/// | `meta`     | name                    | format version, journal id, next   |
-/// |            |                         | stream id, position mark           |
-/// | `streams`  | stream name             | u64 id, version, first; recent     |
-/// | `names`    | u64 stream id           | stream name                        |
-/// | `log`      | u64 position            | u64 stream id, u64 seq, record     |
-/// | `index`    | u64 stream id, u64 seq  | positions of seq, seq + 1, ...     |
-/// | `snapshots`| stream name             | layout, CRC32C, u64 version,       |
-/// |            |                         | schema version, type, payload      |
-/// | `checkpoints` | name                 | u64 position                       |
-/// | `dedup`    | key                     | u64 position of the commit         |
-/// | `tables`   | table, 0, key           | CRC32C of key and value, value     |
+/// | `meta`     | name                    | format version, journal id, next |
+/// |            |                         | stream id, position mark | |
+/// `streams`  | stream name             | u64 id, version, first; recent     |
+/// | `names`    | u64 stream id           | stream name | | `log`      | u64
+/// position            | u64 stream id, u64 seq, record     | | `index`    |
+/// u64 stream id, u64 seq  | positions of seq, seq + 1, ...     | |
+/// `snapshots`| stream name             | layout, CRC32C, u64 version,       |
+/// |            |                         | schema version, type, payload | |
+/// `checkpoints` | name                 | u64 position                       |
+/// | `dedup`    | key                     | u64 position of the commit | |
+/// `tables`   | table, 0, key           | CRC32C of key and value, value     |
 ///
 /// Each event is stored once, in `log`, as its stream id and sequence
 /// number followed by its record (see event_record.hpp). Positions only
@@ -83,7 +84,8 @@ namespace cairn::journal {
 /// The format version this build writes and reads.
 constexpr uint32_t format_version = 2;
 
-// -- size limits ----------------------------------------------------------------
+// -- size limits
+// ----------------------------------------------------------------
 //
 // LMDB refuses keys over 511 bytes. Every name that becomes a key has a
 // documented maximum below that; a write group that exceeds one is refused
@@ -173,8 +175,8 @@ public:
   /// - `errc::format_mismatch` when the journal has another format version;
   /// - `errc::invalid_argument` for bad options or a path that is a file;
   /// - `errc::storage_error` for LMDB errors, with mdb_strerror's text.
-  static caf::expected<std::unique_ptr<journal>>
-  open(const std::string& dir, const options& opts = {});
+  static caf::expected<std::unique_ptr<journal>> open(const std::string& dir,
+                                                      const options& opts = {});
 
   /// The directory the journal lives in.
   const std::string& path() const noexcept;
@@ -290,6 +292,21 @@ public:
                          size_t max_count,
                          std::vector<stored_event>& out) const;
 
+  /// Calls `f` with each of up to `max_count` events of `stream` from
+  /// version `from` (or the first stored one, if later), in version order,
+  /// read in place: the `event_view` points into the journal's memory map and
+  /// lives only while `f` runs; copy what must outlive it. Nothing is copied
+  /// or allocated per event. Each record's checksum is verified first, as
+  /// `read_stream` does, so `f` never sees a corrupt record. `f` runs inside
+  /// the read transaction: keep it short and don't call the journal's write
+  /// functions from it. Returns the number of events visited.
+  ///
+  /// Errors: as `read_stream`; the events before the corrupt one have been
+  /// visited.
+  caf::expected<size_t>
+  visit_stream(const std::string& stream, uint64_t from, size_t max_count,
+               const std::function<void(const event_view&)>& f) const;
+
   /// Reads up to `max_count` events of the global log from position `from`.
   /// With a non-empty `category`, only events of streams of that category
   /// are returned, and at most `max_count * 16` log entries are scanned per
@@ -342,8 +359,8 @@ public:
 
   /// Raw stored bytes of one event, unchecked; for verification tools.
   /// Returns none if the stream or version is not stored.
-  caf::expected<std::optional<std::string>>
-  raw_event(const std::string& stream, uint64_t version) const;
+  caf::expected<std::optional<std::string>> raw_event(const std::string& stream,
+                                                      uint64_t version) const;
 
   struct impl;
 

@@ -107,36 +107,35 @@ journal::read_stream(const std::string& stream, uint64_t from,
   return result;
 }
 
-caf::error journal::read_stream(const std::string& stream, uint64_t from,
-                                size_t max_count,
-                                std::vector<stored_event>& out) const {
-  size_t used = 0;
-  auto finish = [&](caf::error err) {
-    out.resize(err ? 0 : used);
-    return err;
-  };
-  read_scope rs{*impl_};
+namespace {
+
+/// Walks the log entries of up to `max_count` events of `stream` from version
+/// `from`, calling `f(seq, pos, value)` for each, with its stream row's
+/// checks done: an entry missing from the index or the log, or holding
+/// another event, is `corrupt`. `f` returns an error to stop the walk.
+template <class F>
+caf::error walk_stream(read_scope& rs, const journal::impl& self,
+                       const std::string& stream, uint64_t from,
+                       size_t max_count, F&& f) {
   if (rs.error())
-    return finish(rs.error());
+    return rs.error();
   stream_row row;
   caf::error err;
   if (!rs.row(stream, row, err))
-    return finish(std::move(err));
+    return err;
   from = std::max({from, row.first, uint64_t{1}});
   if (from > row.version || max_count == 0)
-    return finish(caf::none);
+    return caf::none;
   auto count = std::min<uint64_t>(max_count, row.version - from + 1);
   std::vector<uint64_t> positions;
   positions.reserve(count);
   uint64_t missing = 0;
-  if (auto rc = detail::find_positions(rs.get(), impl_->index, row, from, count,
+  if (auto rc = detail::find_positions(rs.get(), self.index, row, from, count,
                                        positions, missing))
-    return finish(detail::lmdb_error(rc, "mdb_cursor_get(index)"));
-  if (out.size() < positions.size())
-    out.resize(positions.size());
+    return detail::lmdb_error(rc, "mdb_cursor_get(index)");
   detail::cursor c;
-  if (auto rc = c.open(rs.get(), impl_->log); rc != MDB_SUCCESS)
-    return finish(detail::lmdb_error(rc, "mdb_cursor_open(log)"));
+  if (auto rc = c.open(rs.get(), self.log); rc != MDB_SUCCESS)
+    return detail::lmdb_error(rc, "mdb_cursor_open(log)");
   for (size_t i = 0; i < positions.size(); ++i) {
     auto seq = from + i;
     auto pos = positions[i];
@@ -155,21 +154,68 @@ caf::error journal::read_stream(const std::string& stream, uint64_t from,
       rc = c.get(k, v, MDB_SET);
     }
     if (rc == MDB_NOTFOUND)
-      return finish(corrupt(stream, seq, "event is missing"));
+      return corrupt(stream, seq, "event is missing");
     if (rc != MDB_SUCCESS)
-      return finish(detail::lmdb_error(rc, "mdb_cursor_get(log)"));
+      return detail::lmdb_error(rc, "mdb_cursor_get(log)");
     if (!detail::log_entry_is(v, row.id, seq))
-      return finish(corrupt(stream, seq,
-                            "event is missing: log position "
-                              + std::to_string(pos) + " holds another event"));
-    if (auto err = decode_into(stream, seq, pos, v, out[used++]))
-      return finish(std::move(err));
+      return corrupt(stream, seq,
+                     "event is missing: log position " + std::to_string(pos)
+                       + " holds another event");
+    if (auto err = f(seq, pos, v))
+      return err;
   }
   if (missing != 0)
-    return finish(corrupt(stream, missing,
-                          "event is missing from the "
-                          "index"));
-  return finish(caf::none);
+    return corrupt(stream, missing,
+                   "event is missing from the "
+                   "index");
+  return caf::none;
+}
+
+} // namespace
+
+caf::error journal::read_stream(const std::string& stream, uint64_t from,
+                                size_t max_count,
+                                std::vector<stored_event>& out) const {
+  size_t used = 0;
+  read_scope rs{*impl_};
+  auto err = walk_stream(rs, *impl_, stream, from, max_count,
+                         [&](uint64_t seq, uint64_t pos, const MDB_val& v) {
+                           if (out.size() == used)
+                             out.emplace_back();
+                           return decode_into(stream, seq, pos, v, out[used++]);
+                         });
+  out.resize(err ? 0 : used);
+  return err;
+}
+
+caf::expected<size_t>
+journal::visit_stream(const std::string& stream, uint64_t from,
+                      size_t max_count,
+                      const std::function<void(const event_view&)>& f) const {
+  size_t visited = 0;
+  event_view ev;
+  ev.stream = stream;
+  read_scope rs{*impl_};
+  auto err = walk_stream(
+    rs, *impl_, stream, from, max_count,
+    [&](uint64_t seq, uint64_t pos, const MDB_val& v) -> caf::error {
+      ev.version = seq;
+      auto why = detail::decode_record(
+        static_cast<const char*>(v.mv_data) + detail::log_prefix_size,
+        v.mv_size - detail::log_prefix_size, ev.record, ev.position);
+      if (!why.empty())
+        return corrupt(stream, seq, why);
+      if (ev.position != pos)
+        return corrupt(stream, seq,
+                       "the record at log position " + std::to_string(pos)
+                         + " says position " + std::to_string(ev.position));
+      f(ev);
+      ++visited;
+      return caf::none;
+    });
+  if (err)
+    return err;
+  return visited;
 }
 
 caf::expected<log_slice> journal::read_all(uint64_t from, size_t max_count,

@@ -341,6 +341,15 @@ TEST_CASE("a flipped byte in any field of a record header is named with its "
   REQUIRE(!evs);
   CHECK(evs.error() == make_error(errc::corrupt_record));
   CHECK(describe(evs.error()).find("order-1") != std::string::npos);
+  // Visited in place: refused at the first damaged record, version 1.
+  size_t seen = 0;
+  auto visited
+    = j->visit_stream("order-1", 1, 100, [&](const event_view&) { ++seen; });
+  REQUIRE(!visited);
+  CHECK(visited.error() == make_error(errc::corrupt_record));
+  CHECK_THAT(describe(visited.error()),
+             Catch::Contains("order-1 version 1: checksum mismatch"));
+  CHECK(seen == 0);
   others_read_whole(*j, {"order-1"});
   cli_names(dir.path(), "checksum mismatch");
 }

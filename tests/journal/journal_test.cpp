@@ -41,8 +41,7 @@ write_group group_of(append a) {
   return g;
 }
 
-std::unique_ptr<store> open_or_fail(const std::string& dir,
-                                      options opts = {}) {
+std::unique_ptr<store> open_or_fail(const std::string& dir, options opts = {}) {
   opts.sync = sync_mode::none; // tests do not need fsync
   auto j = store::open(dir, opts);
   if (!j)
@@ -117,8 +116,8 @@ TEST_CASE("a wrong expected version is rejected with conflict naming the "
   CHECK(code_of(r2.error()) == errc::conflict);
   CHECK(*j->stream_version("order-1") == 2);
   CHECK(!j->failed()); // a validation error is not a journal failure
-  CHECK(j->commit(
-    group_of(app("order-1", expected_version::exact(2), {ev("c")}))));
+  CHECK(
+    j->commit(group_of(app("order-1", expected_version::exact(2), {ev("c")}))));
 }
 
 TEST_CASE("a rejected group leaves the other groups of its commit intact") {
@@ -126,16 +125,15 @@ TEST_CASE("a rejected group leaves the other groups of its commit intact") {
   auto j = open_or_fail(dir.path());
   REQUIRE(j->commit(group_of(app("a-1", expected_version::any(), {ev("x")}))));
   std::vector<write_group> groups;
-  groups.push_back(group_of(app("b-1", expected_version::no_stream(),
-                                {ev("x"), ev("y")})));
+  groups.push_back(
+    group_of(app("b-1", expected_version::no_stream(), {ev("x"), ev("y")})));
   // Bad: a-1 is at 1. Its second append would be fine alone.
   write_group bad;
   bad.appends.push_back(app("c-1", expected_version::any(), {ev("x")}));
   bad.appends.push_back(app("a-1", expected_version::exact(5), {ev("y")}));
   bad.dedup_keys.push_back("bad-key");
   groups.push_back(bad);
-  groups.push_back(
-    group_of(app("a-1", expected_version::exact(1), {ev("z")})));
+  groups.push_back(group_of(app("a-1", expected_version::exact(1), {ev("z")})));
   auto res = j->commit(groups);
   REQUIRE(res);
   REQUIRE(res->size() == 3);
@@ -217,8 +215,8 @@ TEST_CASE("invalid groups are refused with invalid_argument") {
 TEST_CASE("checkpoints, snapshots and tables commit with their group") {
   temp_dir dir;
   auto j = open_or_fail(dir.path());
-  write_group g = group_of(app("inv-1", expected_version::any(),
-                               {ev("a"), ev("b"), ev("c")}));
+  write_group g = group_of(
+    app("inv-1", expected_version::any(), {ev("a"), ev("b"), ev("c")}));
   g.checkpoints.emplace_back("stats", 3);
   g.snapshots.push_back(snapshot{"inv-1", 2, "invoice_state", "s2"});
   g.tables.push_back(table_write{"invoice_stats", "count", "3", false});
@@ -264,8 +262,8 @@ TEST_CASE("reads come in bounded chunks") {
   for (int i = 0; i < 50; ++i)
     events.push_back(ev("e", std::to_string(i)));
   REQUIRE(j->commit(group_of(app("big-1", expected_version::any(), events))));
-  REQUIRE(j->commit(group_of(app("small-1", expected_version::any(),
-                                 {ev("e")}))));
+  REQUIRE(
+    j->commit(group_of(app("small-1", expected_version::any(), {ev("e")}))));
   uint64_t from = 1;
   int seen = 0;
   for (;;) {
@@ -292,14 +290,68 @@ TEST_CASE("reads come in bounded chunks") {
   CHECK(tail->events.empty());
 }
 
+TEST_CASE("a stream visited in place shows the events read_stream gives, "
+          "from any version, without copying them") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  std::vector<event_record> events;
+  for (int i = 0; i < 40; ++i) {
+    auto r = ev("e" + std::to_string(i % 3), std::to_string(i));
+    r.correlation_id = "c" + std::to_string(i);
+    r.metadata = "m";
+    events.push_back(r);
+  }
+  // Another stream's events in between, so that positions are not all
+  // consecutive.
+  REQUIRE(j->commit(group_of(app("big-1", expected_version::any(),
+                                 {events.begin(), events.begin() + 20}))));
+  REQUIRE(
+    j->commit(group_of(app("other-1", expected_version::any(), {ev("x")}))));
+  REQUIRE(j->commit(group_of(app("big-1", expected_version::any(),
+                                 {events.begin() + 20, events.end()}))));
+  for (uint64_t from : {1, 7, 20, 21, 40, 41}) {
+    CAPTURE(from);
+    auto copies = j->read_stream("big-1", from, 15);
+    REQUIRE(copies);
+    std::vector<stored_event> seen;
+    auto n = j->visit_stream("big-1", from, 15, [&](const event_view& v) {
+      stored_event e;
+      e.stream = std::string{v.stream};
+      e.version = v.version;
+      e.position = v.position;
+      e.record.type = std::string{v.record.type};
+      e.record.schema_version = v.record.schema_version;
+      e.record.timestamp_ns = v.record.timestamp_ns;
+      e.record.correlation_id = std::string{v.record.correlation_id};
+      e.record.causation_id = std::string{v.record.causation_id};
+      e.record.metadata = std::string{v.record.metadata};
+      e.record.payload = std::string{v.record.payload};
+      seen.push_back(std::move(e));
+    });
+    REQUIRE(n);
+    CHECK(*n == copies->size());
+    REQUIRE(seen.size() == copies->size());
+    for (size_t i = 0; i < seen.size(); ++i) {
+      CHECK(seen[i].stream == (*copies)[i].stream);
+      CHECK(seen[i].version == (*copies)[i].version);
+      CHECK(seen[i].position == (*copies)[i].position);
+      CHECK(seen[i].record == (*copies)[i].record);
+    }
+  }
+  auto none = j->visit_stream("no-such-1", 1, 10,
+                              [](const event_view&) { FAIL("visited"); });
+  REQUIRE(none);
+  CHECK(*none == 0);
+}
+
 TEST_CASE("the global log can be read by category") {
   temp_dir dir;
   auto j = open_or_fail(dir.path());
   for (int i = 0; i < 10; ++i) {
-    std::string stream = (i % 2 == 0 ? "order-" : "invoice-")
-                         + std::to_string(i);
-    REQUIRE(j->commit(group_of(app(stream, expected_version::any(),
-                                   {ev("e")}))));
+    std::string stream
+      = (i % 2 == 0 ? "order-" : "invoice-") + std::to_string(i);
+    REQUIRE(
+      j->commit(group_of(app(stream, expected_version::any(), {ev("e")}))));
   }
   auto slice = j->read_all(1, 100, "invoice");
   REQUIRE(slice);
@@ -315,8 +367,8 @@ TEST_CASE("the global log can be read by category") {
 TEST_CASE("streams are listed by name with their versions") {
   temp_dir dir;
   auto j = open_or_fail(dir.path());
-  REQUIRE(j->commit(group_of(app("b-1", expected_version::any(),
-                                 {ev("e"), ev("e")}))));
+  REQUIRE(j->commit(
+    group_of(app("b-1", expected_version::any(), {ev("e"), ev("e")}))));
   REQUIRE(j->commit(group_of(app("a-1", expected_version::any(), {ev("e")}))));
   auto list = j->streams();
   REQUIRE(list);
@@ -334,8 +386,8 @@ TEST_CASE("retention deletes events below a version and their log entries") {
   for (int i = 1; i <= 10; ++i)
     events.push_back(ev("e", std::to_string(i)));
   REQUIRE(j->commit(group_of(app("inv-1", expected_version::any(), events))));
-  REQUIRE(j->commit(group_of(app("inv-2", expected_version::any(),
-                                 {ev("other")}))));
+  REQUIRE(
+    j->commit(group_of(app("inv-2", expected_version::any(), {ev("other")}))));
   write_group snap;
   snap.snapshots.push_back(snapshot{"inv-1", 6, "state", "at6"});
   REQUIRE(j->commit(snap));
@@ -352,8 +404,8 @@ TEST_CASE("retention deletes events below a version and their log entries") {
   CHECK(all->events.front().position == 7);
   CHECK((*j->streams())[0].first_version == 7);
   // Appends continue after the stream's version.
-  auto r = j->commit(group_of(app("inv-1", expected_version::exact(10),
-                                  {ev("e", "11")})));
+  auto r = j->commit(
+    group_of(app("inv-1", expected_version::exact(10), {ev("e", "11")})));
   REQUIRE(r);
   CHECK(r->appends[0].first_version == 11);
   SECTION("errors name what was wrong") {
@@ -381,10 +433,10 @@ struct model {
       auto& s = streams[i];
       std::vector<event_record> evs;
       for (size_t n = 0; n < counts[i]; ++n)
-        evs.push_back(ev("e", s + "/" + std::to_string(events[s].size() + n
-                                                       + 1)));
-      groups.push_back(group_of(
-        app(s, expected_version::exact(events[s].size()), evs)));
+        evs.push_back(
+          ev("e", s + "/" + std::to_string(events[s].size() + n + 1)));
+      groups.push_back(
+        group_of(app(s, expected_version::exact(events[s].size()), evs)));
     }
     auto res = j.commit(groups);
     REQUIRE(res);
@@ -495,12 +547,12 @@ TEST_CASE("positions are never handed out twice, even after retention "
   temp_dir dir;
   {
     auto j = open_or_fail(dir.path());
-    REQUIRE(j->commit(group_of(app("a-1", expected_version::any(),
-                                   {ev("x"), ev("y")}))));
+    REQUIRE(j->commit(
+      group_of(app("a-1", expected_version::any(), {ev("x"), ev("y")}))));
     CHECK(j->truncate_before("a-1", 3) == uint64_t{3}); // deletes 1 and 2
     CHECK(*j->last_position() == 2);
-    auto r = j->commit(group_of(app("b-1", expected_version::any(),
-                                    {ev("z")})));
+    auto r
+      = j->commit(group_of(app("b-1", expected_version::any(), {ev("z")})));
     REQUIRE(r);
     CHECK(r->appends[0].first_position == 3);
   }
@@ -512,10 +564,10 @@ TEST_CASE("a journal reopens with everything it committed") {
   temp_dir dir;
   {
     auto j = open_or_fail(dir.path());
-    REQUIRE(j->commit(group_of(app("s-1", expected_version::any(),
-                                   {ev("a"), ev("b")}))));
-    REQUIRE(j->commit(group_of(app("s-2", expected_version::any(),
-                                   {ev("c")}))));
+    REQUIRE(j->commit(
+      group_of(app("s-1", expected_version::any(), {ev("a"), ev("b")}))));
+    REQUIRE(
+      j->commit(group_of(app("s-2", expected_version::any(), {ev("c")}))));
   }
   auto j = open_or_fail(dir.path());
   CHECK(*j->stream_version("s-1") == 2);
@@ -530,9 +582,7 @@ TEST_CASE("a journal reopens with everything it committed") {
 
 TEST_CASE("a journal of another format version is refused") {
   temp_dir dir;
-  {
-    auto j = open_or_fail(dir.path());
-  }
+  { auto j = open_or_fail(dir.path()); }
   // Rewrite the stored format version with the LMDB API directly.
   MDB_env* env = nullptr;
   REQUIRE(mdb_env_create(&env) == 0);
@@ -579,8 +629,8 @@ TEST_CASE("a read-only journal reads but refuses writes") {
   temp_dir dir;
   {
     auto j = open_or_fail(dir.path());
-    REQUIRE(j->commit(group_of(app("s-1", expected_version::any(),
-                                   {ev("a")}))));
+    REQUIRE(
+      j->commit(group_of(app("s-1", expected_version::any(), {ev("a")}))));
   }
   options ro;
   ro.read_only = true;
@@ -602,8 +652,8 @@ TEST_CASE("the map grows when a commit does not fit") {
     std::vector<event_record> events;
     for (int k = 0; k < 25; ++k)
       events.push_back(ev("blob", payload));
-    auto r = j->commit(group_of(app("big-" + std::to_string(i),
-                                    expected_version::no_stream(), events)));
+    auto r = j->commit(group_of(
+      app("big-" + std::to_string(i), expected_version::no_stream(), events)));
     REQUIRE(r);
   }
   auto st = j->stats();
@@ -623,9 +673,9 @@ TEST_CASE("the map grows when a commit does not fit") {
     auto k = open_or_fail(dir2.path(), capped);
     caf::error last;
     for (int i = 0; i < 200 && !last; ++i) {
-      auto r = k->commit(group_of(app("s-" + std::to_string(i),
-                                      expected_version::any(),
-                                      {ev("blob", payload)})));
+      auto r = k->commit(
+        group_of(app("s-" + std::to_string(i), expected_version::any(),
+                     {ev("blob", payload)})));
       if (!r)
         last = r.error();
     }
@@ -638,16 +688,16 @@ TEST_CASE("after a failed commit the journal refuses writes until reopened") {
   temp_dir dir;
   {
     auto j = open_or_fail(dir.path());
-    REQUIRE(j->commit(group_of(app("s-1", expected_version::any(),
-                                   {ev("a")}))));
+    REQUIRE(
+      j->commit(group_of(app("s-1", expected_version::any(), {ev("a")}))));
     j->inject_commit_failure();
-    auto r = j->commit(group_of(app("s-1", expected_version::any(),
-                                    {ev("lost")})));
+    auto r
+      = j->commit(group_of(app("s-1", expected_version::any(), {ev("lost")})));
     REQUIRE(!r);
     CHECK(code_of(r.error()) == errc::storage_error);
     CHECK(j->failed());
-    auto r2 = j->commit(group_of(app("s-2", expected_version::any(),
-                                     {ev("b")})));
+    auto r2
+      = j->commit(group_of(app("s-2", expected_version::any(), {ev("b")})));
     REQUIRE(!r2);
     CHECK(code_of(r2.error()) == errc::journal_failed);
     CHECK(code_of(j->truncate_before("s-1", 1).error())

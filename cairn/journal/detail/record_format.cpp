@@ -75,6 +75,16 @@ public:
     return true;
   }
 
+  template <class Len>
+  bool read_field(std::string_view& out) {
+    Len len;
+    if (!read(len) || static_cast<size_t>(end_ - pos_) < len)
+      return false;
+    out = std::string_view{pos_, len};
+    pos_ += len;
+    return true;
+  }
+
   bool at_end() const noexcept {
     return pos_ == end_;
   }
@@ -86,8 +96,12 @@ private:
 
 } // namespace
 
-std::string decode_record(const char* data, size_t size, event_record& out,
-                          uint64_t& position) {
+namespace {
+
+/// Decodes into an `event_record` or a `record_view`: the same checks.
+template <class Record>
+std::string decode_any(const char* data, size_t size, Record& out,
+                       uint64_t& position) {
   if (size < record_header_size)
     return "record of " + std::to_string(size) + " bytes is shorter than "
            + std::to_string(record_header_size);
@@ -112,5 +126,16 @@ std::string decode_record(const char* data, size_t size, event_record& out,
   return {};
 }
 
+} // namespace
+
+std::string decode_record(const char* data, size_t size, event_record& out,
+                          uint64_t& position) {
+  return decode_any(data, size, out, position);
+}
+
+std::string decode_record(const char* data, size_t size, record_view& out,
+                          uint64_t& position) {
+  return decode_any(data, size, out, position);
+}
 
 } // namespace cairn::journal::detail

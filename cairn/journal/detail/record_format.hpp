@@ -31,5 +31,8 @@ void encode_record(const event_record& rec, uint64_t position,
 std::string decode_record(const char* data, size_t size, event_record& out,
                           uint64_t& position);
 
+/// Like `decode_record`, with the same checks, into views of `data`.
+std::string decode_record(const char* data, size_t size, record_view& out,
+                          uint64_t& position);
 
 } // namespace cairn::journal::detail
