@@ -45,6 +45,11 @@ public:
   /// jobs waiting.
   static constexpr int patient_rounds = 8;
 
+  /// Naps after the search, and their length: a worker idle for longer than
+  /// about `nap_rounds * nap_duration` blocks until woken.
+  static constexpr int nap_rounds = 20;
+  static constexpr auto nap_duration = std::chrono::microseconds{50};
+
   /// Pauses per round of searching.
   static constexpr int pauses_per_round = 8;
 
@@ -194,6 +199,23 @@ public:
         }
         for (int i = 0; i < pauses_per_round; ++i)
           cpu_relax();
+      }
+      // Naps: still searching (so nobody wakes it, and an enqueue costs no
+      // wake-up), it looks again after each short sleep. Gaps of a few
+      // hundred microseconds, such as an fsync of the coordinator, are
+      // common; a worker blocked on its condition variable takes longer to
+      // wake than a napping one to look, on virtual machines most of all.
+      for (int nap = 0; nap < nap_rounds; ++nap) {
+        std::this_thread::sleep_for(nap_duration);
+        auto job = d(self).queue.pop_front();
+        if (job == nullptr)
+          job = try_steal(self, 1);
+        if (job != nullptr) {
+          if (cd.searching.fetch_sub(1, std::memory_order_seq_cst) == 1
+              && work_visible(parent))
+            wake_one(parent);
+          return job;
+        }
       }
       cd.searching.fetch_sub(1, std::memory_order_seq_cst);
       counted = sleep(self);
