@@ -17,6 +17,7 @@
 #include "cairn/actors/aggregate.hpp"
 #include "cairn/actors/aggregate_actor.hpp"
 #include "cairn/actors/runtime.hpp"
+#include "cairn/actors/scheduler.hpp"
 #include "cairn/journal/codec.hpp"
 #include "cairn/journal/errc.hpp"
 
@@ -87,6 +88,7 @@ public:
       opts_.journal_path = tmpl;
       owns_dir_ = true;
     }
+    use_cairn_scheduler(cfg_); // as cairn::config does by default
     sys_ = std::make_unique<caf::actor_system>(cfg_);
     self_ = std::make_unique<caf::scoped_actor>(*sys_);
     start();

@@ -55,6 +55,7 @@
 #include "caf/all.hpp"
 
 #include "cairn/actors/runtime.hpp"
+#include "cairn/actors/scheduler.hpp"
 #include "cairn/journal/errc.hpp"
 #include "tests/actors/tally.hpp"
 
@@ -220,6 +221,7 @@ void print_stats(caf::actor_system& sys, cairn::runtime& rt,
 
 int run(const settings& args) {
   caf::actor_system_config cfg;
+  cairn::use_cairn_scheduler(cfg);
   caf::actor_system sys{cfg};
   cairn::runtime_options opts;
   opts.journal_path = args.dir;

@@ -71,6 +71,7 @@
 
 #include "cairn/actors/process_instance.hpp"
 #include "cairn/actors/runtime.hpp"
+#include "cairn/actors/scheduler.hpp"
 #include "cairn/journal/codec.hpp"
 #include "cairn/journal/errc.hpp"
 #include "tests/actors/outbox_work.hpp"
@@ -114,6 +115,7 @@ bool parse_u64(const std::string& str, uint64_t& out) {
 struct driver_config : caf::actor_system_config {
   explicit driver_config(const std::string& port_file) {
     load<caf::io::middleman>();
+    cairn::use_cairn_scheduler(*this);
     add_message_type<cairn::entity_id>("cairn.entity_id");
     set("middleman.app-identifiers",
         std::vector<std::string>{"cairn-outbox-crash:" + port_file});

@@ -47,6 +47,7 @@
 
 #include "cairn/actors/process_instance.hpp"
 #include "cairn/actors/runtime.hpp"
+#include "cairn/actors/scheduler.hpp"
 #include "cairn/actors/step_messages.hpp"
 #include "cairn/journal/codec.hpp"
 #include "cairn/journal/errc.hpp"
@@ -379,6 +380,7 @@ caf::error set_up(caf::actor_system& sys, cairn::runtime& rt, const work& w) {
 
 int run(const settings& args) {
   caf::actor_system_config cfg;
+  cairn::use_cairn_scheduler(cfg);
   caf::actor_system sys{cfg};
   cairn::runtime_options opts;
   opts.journal_path = args.dir;
