@@ -15,6 +15,7 @@
 #include "cairn/actors/cluster/configure.hpp"
 #include "cairn/actors/runtime.hpp"
 #include "cairn/journal/errc.hpp"
+#include "tests/support/tcp_relay.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace cairn;
@@ -378,6 +379,43 @@ TEST_CASE("a remote subscription waits while its source is down and "
   CHECK(rb.seen().size() == 15);
   CHECK(stats_of(a, *sb).switches >= 2);
   CHECK(rc.seen() == cc.committed());
+}
+
+TEST_CASE("a remote subscription across a partition resumes when it heals, "
+          "with nothing lost or twice") {
+  test_node a{"a"};
+  test_node b{"b"};
+  // The nodes reach each other only through relays that can blackhole.
+  test::tcp_relay to_a{a.rt->cluster_port()};
+  test::tcp_relay to_b{b.rt->cluster_port()};
+  std::vector<std::string> members{"a@127.0.0.1:" + std::to_string(to_a.port()),
+                                   "b@127.0.0.1:"
+                                     + std::to_string(to_b.port())};
+  REQUIRE(!a.rt->join(members));
+  REQUIRE(!b.rt->join(members));
+  REQUIRE(eventually([&] { return a.link_state("b") == "up"; }));
+  recorder rec;
+  subscription_settings ss;
+  ss.checkpoint = "mirror";
+  ss.read_chunk = 4;
+  auto sub = cluster::subscribe_remote(*a.rt, "b", ss, rec.factory());
+  REQUIRE(sub);
+  require_caught_up(a, *sub, b.commit("order-1", 9));
+  // Nothing flows, no connection closes: the heartbeats stop.
+  to_a.blackhole();
+  to_b.blackhole();
+  b.commit("order-2", 5);
+  REQUIRE(eventually([&] { return a.link_state("b") == "down"; }));
+  CHECK(eventually([&] { return !stats_of(a, *sub).live; }));
+  b.commit("order-3", 5);
+  to_a.heal();
+  to_b.heal();
+  REQUIRE(eventually([&] { return a.link_state("b") == "up"; }, 20s));
+  auto last = b.commit("order-4", 3);
+  require_caught_up(a, *sub, last);
+  CHECK(rec.seen() == b.committed());
+  CHECK(rec.seen().size() == 22);
+  CHECK(a.checkpoint(cluster::remote_checkpoint("mirror", "b")) == last);
 }
 
 TEST_CASE("a remote subscription of a category gets only that category's "
