@@ -60,6 +60,8 @@ struct subscription_state {
   remote_source remote;
   /// Remote: the gateway the last feed was asked of.
   caf::actor gateway;
+  /// Remote: the feed, once open.
+  caf::actor feed;
   /// Remote: the batches of the feed not yet answered, by last position.
   std::vector<std::pair<uint64_t, caf::response_promise>> batches;
   /// Remote: the delay before asking again after a failure.
@@ -433,6 +435,8 @@ std::string remote_log_name(pointer self) {
 
 void remote_open(pointer self, caf::actor gateway);
 
+void sync_with_feed(pointer self);
+
 /// Asks the link for the source's gateway: once it is up, and with a new
 /// connection when `lost` (the last gateway's connection was lost).
 void remote_watch(pointer self, bool lost) {
@@ -456,6 +460,7 @@ void remote_lost(pointer self, const caf::error& reason) {
   auto& st = self->state;
   ++st.epoch; // what the old feed still sends is refused
   st.phase = phase::catching_up;
+  st.feed = nullptr;
   // Their events stay in flight; the old feed waits for no answer.
   st.batches.clear();
   auto lost = reason == caf::exit_reason::remote_link_unreachable
@@ -492,6 +497,7 @@ void remote_open(pointer self, caf::actor gateway) {
         if (st.epoch != epoch)
           return;
         st.phase = phase::live;
+        st.feed = feed;
         st.retry_delay = std::chrono::milliseconds{50};
         ++st.stats.switches;
         log::info(remote_log_name(self), "reading node '" + st.remote.node
@@ -509,10 +515,41 @@ void remote_open(pointer self, caf::actor gateway) {
             caf::anon_send(hdl, cluster::remote_down_atom::value, epoch,
                            reason);
         });
+        if (!st.settings.category.empty())
+          sync_with_feed(self);
       },
       [self, epoch](caf::error& err) {
         if (self->state.epoch == epoch)
           remote_lost(self, err);
+      });
+}
+
+/// Moves `next` past the positions of other categories up to the highest
+/// position a waiter waits for, once the feed says that every event of
+/// ours up to there is acknowledged (its own `caught_up_atom`, which moves
+/// past the source's other categories with the source's hub).
+void sync_with_feed(pointer self) {
+  auto& st = self->state;
+  if (st.phase != phase::live || !st.feed || st.waiters.empty())
+    return;
+  uint64_t target = 0;
+  for (auto& w : st.waiters)
+    target = std::max(target, w.first);
+  auto epoch = st.epoch;
+  self->request(st.feed, st.remote.timeout, caught_up_atom::value, target)
+    .then(
+      [self, epoch](uint64_t reached) {
+        auto& st = self->state;
+        if (st.epoch != epoch)
+          return;
+        // The feed acknowledges an event once this subscription answered
+        // its batch: every event of ours up to `reached` arrived.
+        st.next = std::max(st.next, reached + 1);
+        progress(self);
+      },
+      [](caf::error&) {
+        // nop: the feed is gone (the subscription asks for a new one) or
+        // slow; the next caught_up_atom asks again
       });
 }
 
@@ -601,8 +638,8 @@ caf::behavior subscription_impl(
       auto rp = self->make_response_promise();
       st.waiters.emplace_back(position, rp);
       store_checkpoint(self); // one held back by the interval
-      if (!st.settings.category.empty() && !st.is_remote())
-        sync_with_hub(self);
+      if (!st.settings.category.empty())
+        st.is_remote() ? sync_with_feed(self) : sync_with_hub(self);
       return rp;
     },
     [self](live_atom) -> caf::result<bool> {

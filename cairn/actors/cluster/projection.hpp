@@ -42,8 +42,8 @@
 /// The projection's actor answers:
 /// - `(caught_up_atom, std::string node, uint64_t position)` -> the position
 ///   of `node`'s log up to which the committed model reflects it, once it
-///   is at least `position` (a position of `node`'s log; with a category,
-///   of an event of that category). Errors: `errc::invalid_argument`
+///   is at least `position` (a position of `node`'s log, of any
+///   category). Errors: `errc::invalid_argument`
 ///   naming a node that is not a member.
 /// - `(caught_up_atom, uint64_t position)`: the same for its own node.
 /// - `(stats_atom)` -> `projection_stats` (over all sources; its

@@ -41,8 +41,9 @@
 /// Differences from a local subscription: `(live_atom)` answers `true`
 /// once the feed is open (the source catches up, then follows its live
 /// feed); `(caught_up_atom, position)` takes a position of the source's
-/// log, and with a category, a position of an event of that category (the
-/// subscription learns of no other). `max_in_flight` bounds the chunk.
+/// log (with a category, of any category: the subscription asks its feed
+/// whether every event of its category up to there is acknowledged).
+/// `max_in_flight` bounds the chunk.
 namespace cairn::cluster {
 
 /// Name of the checkpoint of subscription `name` reading node `source`:

@@ -134,6 +134,12 @@ TEST_CASE("the invoice statistics on one node count the invoices of every "
     projection_model there{c[k].rt->journal(), invoice_statistics::name};
     CHECK(*there.get_int("counts", "created") == 0);
   }
+  // Positions of events of other categories: caught up with them too.
+  c[1].commit("order-1", 3);
+  c[2].commit("order-2", 2);
+  for (size_t k = 0; k < 3; ++k)
+    require_caught_up(c[0], *proj, c[k]);
+  check_model(c[0], d.expected);
   // A node that is not a member is named.
   auto unknown = cluster::await_caught_up(*c[0].sys, *proj, "z", 1, 10s);
   REQUIRE(!unknown);
