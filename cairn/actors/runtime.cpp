@@ -316,9 +316,10 @@ std::map<std::string, std::string> runtime::stop() {
   auto left = stop_and_wait(st_->sys, std::move(first), deadline);
   left += stop_and_wait(st_->sys, std::move(last), deadline);
   if (left > 0)
-    log::warning("runtime",
-                 std::to_string(left) + " actors did not stop within "
-                   + std::to_string(stop_timeout.count() / 1000000) + " ms");
+    log::warning("runtime", std::to_string(left)
+                              + " actors did not stop within "
+                              + std::to_string(stop_timeout.count() / 1000000)
+                              + " ms");
   return peer_states;
 }
 

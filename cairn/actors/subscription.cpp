@@ -253,8 +253,8 @@ void skip_corrupt(pointer self, journal::log_slice& out) {
   log::warning(st.settings.checkpoint.empty()
                  ? std::string{"subscription"}
                  : "subscription." + st.settings.checkpoint,
-               "skipping the corrupt record at position " + std::to_string(pos)
-                 + ": " + describe(err));
+               "skipping the corrupt record at position "
+                 + std::to_string(pos) + ": " + describe(err));
   out.next_position = pos + 1;
   if (st.handler.skipped) {
     st.in_flight.insert(pos);

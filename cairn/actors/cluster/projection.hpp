@@ -82,7 +82,7 @@ caf::expected<caf::actor> start_projection(runtime& rt,
       return caf::actor{};
     }
     // Under the runtime's lock, as `find_or_spawn` runs this function.
-    rt.shared()->watched.push_back({"projection", P::name, *r});
+    rt.shared()->watched.push_back({"cluster_projection", P::name, *r});
     return std::move(*r);
   });
   if (err)

@@ -72,7 +72,7 @@ caf::expected<caf::actor> subscribe_remote(runtime& rt,
     std::move(src), std::move(make_handler));
   if (sub) {
     rt.adopt(*sub);
-    rt.watch("subscription", name.empty() ? "remote@" + source : name, *sub);
+    rt.watch("remote_subscription", name.empty() ? "@" + source : name, *sub);
   }
   return sub;
 }
