@@ -451,7 +451,10 @@ void remote_watch(pointer self, bool lost) {
         if (self->state.epoch == epoch)
           remote_open(self, std::move(gateway));
       },
-      [self](caf::error& err) { self->quit(std::move(err)); });
+      [self](caf::error&) {
+        // The link stopped: this node is stopping.
+        self->quit(caf::exit_reason::user_shutdown);
+      });
 }
 
 /// The feed is gone or could not be opened: waits for the source and asks

@@ -13,6 +13,7 @@
 
 #include "cairn/actors/atoms.hpp"
 #include "cairn/actors/cluster/configure.hpp"
+#include "cairn/actors/cluster/node.hpp"
 #include "cairn/actors/runtime.hpp"
 #include "cairn/journal/errc.hpp"
 #include "tests/actors/cluster/cluster_fixture.hpp"
@@ -368,4 +369,29 @@ TEST_CASE("a remote subscription on a runtime that is not clustered is "
   CHECK(code_of(sub.error()) == errc::invalid_argument);
   CHECK_THAT(context_of(sub.error()), Contains("not clustered"));
   (*rt)->stop();
+}
+
+TEST_CASE("a remote subscription waiting for its source ends with its own "
+          "node, as stopped, not failed") {
+  three_nodes c;
+  auto& a = c[0];
+  auto& b = c[1];
+  recorder rec;
+  auto sub = cluster::subscribe_remote(*a.rt, "b", {}, rec.factory());
+  REQUIRE(sub);
+  require_caught_up(a, *sub, b.commit("order-1", 2));
+  b.stop();
+  REQUIRE(eventually([&] { return !stats_of(a, *sub).live; }));
+  caf::error reason;
+  {
+    caf::scoped_actor self{*a.sys};
+    self->monitor(*sub);
+    // The link stops first when a node stops; alone here, so that the
+    // subscription learns it from the link, not from its own exit message.
+    caf::anon_send_exit(a.rt->shared()->cluster->link("b"),
+                        caf::exit_reason::user_shutdown);
+    self->receive([&](caf::down_msg& msg) { reason = msg.reason; },
+                  caf::after(10s) >> [] { FAIL("the subscription lives on"); });
+  }
+  CHECK(reason == caf::exit_reason::user_shutdown);
 }
