@@ -499,6 +499,12 @@ void remote_open(pointer self, caf::actor gateway) {
         auto& st = self->state;
         if (st.epoch != epoch)
           return;
+        if (!feed) {
+          remote_lost(self, make_error(errc::invalid_argument,
+                                       "node '" + st.remote.node
+                                         + "' answered with no feed"));
+          return;
+        }
         st.phase = phase::live;
         st.feed = feed;
         st.retry_delay = std::chrono::milliseconds{50};

@@ -52,7 +52,11 @@ struct up_waiter {
   caf::response_promise rp;
 };
 
+/// Whether `x` and `y` are the same actor object: after a reconnect the
+/// peer's gateway has a new proxy, equal to the dead one by (node, id).
 bool same_actor(const caf::actor& x, const caf::actor& y) {
+  if (!x || !y)
+    return !x && !y;
   return caf::actor_cast<caf::abstract_actor*>(x)
          == caf::actor_cast<caf::abstract_actor*>(y);
 }
