@@ -188,17 +188,22 @@ private:
       } else {
         labels.push_back({"kind", x.kind});
         labels.push_back({"name", x.name});
+        // Those reading other nodes' logs count positions of those logs:
+        // no lag behind this node's log.
+        auto remote
+          = x.kind == "remote_subscription" || x.kind == "cluster_projection";
         auto report = [&](const subscription_stats& s) {
           auto lag = last_ > s.acknowledged ? last_ - s.acknowledged : 0;
-          add(family("cairn_subscription_lag",
-                     "Positions of the global log not yet acknowledged",
-                     MetricType::Gauge),
-              labels, static_cast<double>(lag));
+          if (!remote)
+            add(family("cairn_subscription_lag",
+                       "Positions of the global log not yet acknowledged",
+                       MetricType::Gauge),
+                labels, static_cast<double>(lag));
           add(family("cairn_subscription_delivered_total",
                      "Events delivered to the handler", MetricType::Counter),
               labels, static_cast<double>(s.delivered));
         };
-        if (x.kind == "projection")
+        if (x.kind == "projection" || x.kind == "cluster_projection")
           ask(x.hdl,
               [&](const projection_stats& s) { report(s.subscription); });
         else

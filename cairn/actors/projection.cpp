@@ -8,6 +8,8 @@
 #include "caf/all.hpp"
 
 #include "cairn/actors/atoms.hpp"
+#include "cairn/actors/cluster/node.hpp"
+#include "cairn/actors/cluster/projection.hpp"
 #include "cairn/journal/errc.hpp"
 #include "cairn/journal/log.hpp"
 
@@ -183,14 +185,25 @@ namespace detail {
 
 namespace {
 
-/// What a projection adds to its subscription.
+/// What a projection adds to its sources: the events delivered and not yet
+/// committed, and how to commit them.
 struct projection_core {
   std::string name;
   projection_apply apply;
   projection_settings settings;
-  /// Delivered events not yet committed, in position order; the first
-  /// `committing` of them are in the group with the coordinator.
-  std::deque<journal::stored_event> pending;
+  /// The actor that applies and commits, its journal and coordinator.
+  caf::event_based_actor* self = nullptr;
+  std::shared_ptr<journal::journal> j;
+  coordinator_actor coordinator;
+  /// The checkpoint of each source (one for a local projection, one per
+  /// node of the cluster for a cluster projection).
+  std::vector<std::string> checkpoints;
+  /// Acknowledges the event at `position` of source `source`, committed.
+  std::function<void(size_t source, uint64_t position)> ack;
+  /// Delivered events not yet committed, with their source, in delivery
+  /// order; the first `committing` of them are in the group with the
+  /// coordinator.
+  std::deque<std::pair<size_t, journal::stored_event>> pending;
   size_t committing = 0;
   /// Consecutive failed commits, for the retry delay.
   uint32_t failures = 0;
@@ -200,10 +213,10 @@ struct projection_core {
 
 using core_ptr = std::shared_ptr<projection_core>;
 
-void flush(subscription_context ctx, const core_ptr& core);
+void flush(const core_ptr& core);
 
-void on_committed(subscription_context ctx, const core_ptr& core,
-                  uint64_t applied, uint64_t passed, uint64_t undecodable) {
+void on_committed(const core_ptr& core, uint64_t applied, uint64_t passed,
+                  uint64_t undecodable) {
   auto n = core->committing;
   core->committing = 0;
   core->failures = 0;
@@ -211,22 +224,23 @@ void on_committed(subscription_context ctx, const core_ptr& core,
   core->stats.applied += applied;
   core->stats.passed += passed;
   core->stats.undecodable += undecodable;
-  std::vector<uint64_t> done;
+  std::vector<std::pair<size_t, uint64_t>> done;
   done.reserve(n);
   for (size_t i = 0; i < n; ++i) {
-    done.push_back(core->pending.front().position);
+    done.emplace_back(core->pending.front().first,
+                      core->pending.front().second.position);
     core->pending.pop_front();
   }
-  for (auto pos : done)
-    ctx.ack(pos);
-  flush(ctx, core);
+  for (auto [source, pos] : done)
+    core->ack(source, pos);
+  flush(core);
 }
 
-void on_failed(subscription_context ctx, const core_ptr& core, caf::error err) {
+void on_failed(const core_ptr& core, caf::error err) {
   core->committing = 0;
   ++core->stats.failed_commits;
-  auto self = ctx.self();
-  if (code_of(err) == errc::journal_failed || ctx.journal()->failed()) {
+  auto self = core->self;
+  if (code_of(err) == errc::journal_failed || core->j->failed()) {
     // Fail-stop: nothing commits until the journal is reopened.
     self->quit(std::move(err));
     return;
@@ -247,18 +261,19 @@ void on_failed(subscription_context ctx, const core_ptr& core, caf::error err) {
 }
 
 /// Applies the next batch of pending events and commits it with the
-/// checkpoint, unless a commit runs.
-void flush(subscription_context ctx, const core_ptr& core) {
+/// checkpoint of each source it holds events of, unless a commit runs.
+void flush(const core_ptr& core) {
   if (core->committing > 0 || core->retry_scheduled || core->pending.empty())
     return;
-  auto& j = *ctx.journal();
-  projection_view view{j, core->name};
+  projection_view view{*core->j, core->name};
   auto n = std::min(core->pending.size(), core->settings.max_batch_events);
   uint64_t applied = 0;
   uint64_t passed = 0;
   uint64_t undecodable = 0;
+  std::map<size_t, uint64_t> last; // per source
   for (size_t i = 0; i < n; ++i) {
-    auto& ev = core->pending[i];
+    auto& [source, ev] = core->pending[i];
+    last[source] = ev.position;
     view.current(ev);
     auto r = core->apply(view, ev);
     if (!r) {
@@ -280,23 +295,23 @@ void flush(subscription_context ctx, const core_ptr& core) {
                    + std::to_string(ev.version) + " (position "
                    + std::to_string(ev.position)
                    + "): " + describe(view.error()));
-      ctx.self()->quit(view.error());
+      core->self->quit(view.error());
       return;
     }
   }
   journal::write_group g;
   g.tables = view.take_writes();
-  g.checkpoints.emplace_back(projection_checkpoint(core->name),
-                             core->pending[n - 1].position);
+  for (auto [source, pos] : last)
+    g.checkpoints.emplace_back(core->checkpoints[source], pos);
   core->committing = n;
-  ctx.self()
-    ->request(ctx.coordinator(), caf::infinite, commit_atom::value,
+  core->self
+    ->request(core->coordinator, caf::infinite, commit_atom::value,
               std::move(g))
     .then(
-      [ctx, core, applied, passed, undecodable](journal::group_receipt&) {
-        on_committed(ctx, core, applied, passed, undecodable);
+      [core, applied, passed, undecodable](journal::group_receipt&) {
+        on_committed(core, applied, passed, undecodable);
       },
-      [ctx, core](caf::error& err) { on_failed(ctx, core, std::move(err)); });
+      [core](caf::error& err) { on_failed(core, std::move(err)); });
 }
 
 } // namespace
@@ -344,11 +359,17 @@ caf::expected<caf::actor> spawn_projection(runtime& rt, std::string name,
   return spawn_subscription(
     rt.system(), rt.journal(), rt.hub(), rt.coordinator(), std::move(ss),
     [core](subscription_context& ctx) {
+      core->self = ctx.self();
+      core->j = ctx.journal();
+      core->coordinator = ctx.coordinator();
+      core->checkpoints = {ctx.settings().checkpoint};
+      core->ack
+        = [ctx](size_t, uint64_t position) mutable { ctx.ack(position); };
       subscription_handler h;
-      h.deliver = [ctx, core](std::vector<journal::stored_event>& events) {
+      h.deliver = [core](std::vector<journal::stored_event>& events) {
         for (auto& ev : events)
-          core->pending.push_back(std::move(ev));
-        flush(ctx, core);
+          core->pending.emplace_back(0, std::move(ev));
+        flush(core);
       };
       h.extra = caf::message_handler{
         [ctx, core](stats_atom) {
@@ -356,13 +377,226 @@ caf::expected<caf::actor> spawn_projection(runtime& rt, std::string name,
           result.subscription = ctx.stats();
           return result;
         },
-        [ctx, core](flush_atom) {
+        [core](flush_atom) {
           core->retry_scheduled = false;
-          flush(ctx, core);
+          flush(core);
         },
       };
       return h;
     });
+}
+
+namespace {
+
+/// The handler of a cluster projection's source `index`: sends each batch to
+/// the projection's actor `proj` as a request `(events_atom, index,
+/// events)` and acknowledges it once committed (the empty answer). Quits
+/// when `proj` terminates or answers with an error.
+subscription_factory feed_projection(caf::actor proj, uint64_t index) {
+  return [proj, index](subscription_context& ctx) {
+    auto self = ctx.self();
+    self->monitor(proj);
+    self->set_down_handler(
+      [self](caf::down_msg& msg) { self->quit(msg.reason); });
+    subscription_handler h;
+    h.deliver = [ctx, proj, index](std::vector<journal::stored_event>& events) {
+      auto self = ctx.self();
+      std::vector<uint64_t> positions;
+      positions.reserve(events.size());
+      for (auto& ev : events)
+        positions.push_back(ev.position);
+      self
+        ->request(proj, caf::infinite, events_atom::value, index,
+                  std::move(events))
+        .then(
+          [ctx, positions]() mutable {
+            for (auto pos : positions)
+              ctx.ack(pos);
+          },
+          [self](caf::error& err) { self->quit(std::move(err)); });
+    };
+    return h;
+  };
+}
+
+/// Where a cluster projection's source reads: a member's id, and the link
+/// to it (invalid for the projection's own node).
+struct projection_source {
+  std::string node;
+  caf::actor link;
+};
+
+/// The sources of a cluster projection's actor, and each source's batches
+/// waiting for their commit (last position, promise).
+struct cluster_projection_state {
+  std::vector<projection_source> sources;
+  std::vector<caf::actor> subs;
+  std::vector<std::deque<std::pair<uint64_t, caf::response_promise>>> batches;
+};
+
+caf::behavior cluster_projection_impl(caf::event_based_actor* self,
+                                      core_ptr core,
+                                      std::vector<projection_source> sources,
+                                      subscription_hub_actor hub,
+                                      std::string category) {
+  auto st = std::make_shared<cluster_projection_state>();
+  st->sources = std::move(sources);
+  st->batches.resize(st->sources.size());
+  core->self = self;
+  core->ack = [st](size_t source, uint64_t position) {
+    auto& q = st->batches[source];
+    while (!q.empty() && q.front().first <= position) {
+      q.front().second.deliver(caf::unit);
+      q.pop_front();
+    }
+  };
+  auto me = caf::actor_cast<caf::actor>(self);
+  for (size_t i = 0; i < st->sources.size(); ++i) {
+    subscription_settings ss;
+    ss.checkpoint = core->checkpoints[i];
+    ss.store_checkpoint = false; // in the group of each batch
+    ss.category = category;
+    ss.max_in_flight = core->settings.max_in_flight;
+    ss.read_chunk = core->settings.read_chunk;
+    auto& src = st->sources[i];
+    auto f = feed_projection(me, i);
+    auto sub = src.link ? spawn_remote_subscription(
+                 self->system(), core->j, core->coordinator, std::move(ss),
+                 remote_source{src.node, src.link}, std::move(f))
+                        : spawn_subscription(self->system(), core->j, hub,
+                                             core->coordinator, std::move(ss),
+                                             std::move(f));
+    if (!sub) {
+      for (auto& x : st->subs)
+        self->send_exit(x, caf::exit_reason::user_shutdown);
+      self->quit(std::move(sub.error()));
+      return {};
+    }
+    self->monitor(*sub);
+    st->subs.push_back(std::move(*sub));
+  }
+  self->set_down_handler([self, core](caf::down_msg& msg) {
+    // A source ended with an error (a read that failed): so does the
+    // projection. Sources end normally only when the projection does.
+    if (msg.reason && msg.reason != caf::exit_reason::user_shutdown) {
+      log::error("projection." + core->name,
+                 "stopping, a source failed: "
+                   + self->system().render(msg.reason));
+      self->quit(msg.reason);
+    }
+  });
+  self->set_exit_handler([self, st](caf::exit_msg& msg) {
+    if (!msg.reason)
+      return; // as CAF's default handler
+    for (auto& x : st->subs)
+      self->send_exit(x, msg.reason);
+    self->quit(std::move(msg.reason));
+  });
+  auto caught_up
+    = [self, st](size_t i, uint64_t position) -> caf::result<uint64_t> {
+    auto rp = self->make_response_promise();
+    self->request(st->subs[i], caf::infinite, caught_up_atom::value, position)
+      .then([rp](uint64_t x) mutable { rp.deliver(x); },
+            [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+    return rp;
+  };
+  return {
+    [self, core,
+     st](events_atom, uint64_t source,
+         std::vector<journal::stored_event>& events) -> caf::result<void> {
+      if (source >= st->batches.size())
+        return make_error(errc::invalid_argument, "projection " + core->name
+                                                    + " has no source "
+                                                    + std::to_string(source));
+      if (events.empty())
+        return caf::unit;
+      auto last = events.back().position;
+      for (auto& ev : events)
+        core->pending.emplace_back(source, std::move(ev));
+      auto rp = self->make_response_promise();
+      st->batches[source].emplace_back(last, rp);
+      flush(core);
+      return rp;
+    },
+    [core](flush_atom) {
+      core->retry_scheduled = false;
+      flush(core);
+    },
+    [core](stats_atom) {
+      // Its sources read several logs: their positions do not add up.
+      auto result = core->stats;
+      result.subscription.delivered
+        = result.applied + result.passed + result.undecodable;
+      return result;
+    },
+    [st, caught_up](caught_up_atom, uint64_t position) {
+      size_t i = 0;
+      while (st->sources[i].link)
+        ++i;
+      return caught_up(i, position);
+    },
+    [core, st, caught_up](caught_up_atom, const std::string& node,
+                          uint64_t position) -> caf::result<uint64_t> {
+      for (size_t i = 0; i < st->sources.size(); ++i)
+        if (st->sources[i].node == node)
+          return caught_up(i, position);
+      return make_error(errc::invalid_argument,
+                        "projection " + core->name + ": node '" + node
+                          + "' is not a member of the cluster");
+    },
+  };
+}
+
+} // namespace
+
+caf::expected<caf::actor>
+spawn_cluster_projection(runtime& rt, std::string name, std::string category,
+                         projection_apply fn, projection_settings settings) {
+  if (auto err = check_projection(name, settings))
+    return err;
+  auto& node = rt.shared()->cluster;
+  if (!node)
+    return make_error(errc::invalid_argument,
+                      "cluster projection " + name
+                        + ": the runtime is not clustered (no "
+                          "cluster.node-id); use cairn::start_projection");
+  auto m = node->members();
+  if (!m)
+    return make_error(errc::invalid_argument,
+                      "cluster projection " + name
+                        + ": this node has not joined its cluster yet "
+                          "(runtime::join)");
+  auto core = std::make_shared<projection_core>();
+  core->name = name;
+  core->apply = std::move(fn);
+  core->settings = settings;
+  core->j = rt.journal();
+  core->coordinator = rt.coordinator();
+  std::vector<projection_source> sources;
+  for (auto& id : m->ids()) {
+    if (id == m->self().id) {
+      core->checkpoints.push_back(projection_checkpoint(name));
+      sources.push_back({id, {}});
+      continue;
+    }
+    auto cp = cluster::projection_checkpoint(name, id);
+    if (cp.size() > journal::max_checkpoint_name_size)
+      return make_error(errc::invalid_argument,
+                        "cluster projection " + name + ": checkpoint name " + cp
+                          + " is " + std::to_string(cp.size())
+                          + " bytes long, over the maximum of "
+                          + std::to_string(journal::max_checkpoint_name_size)
+                          + " (max_checkpoint_name_size)");
+    auto link = node->link(id);
+    if (!link)
+      return make_error(errc::entity_unavailable, "cluster projection " + name
+                                                    + ": node '" + m->self().id
+                                                    + "' is stopping");
+    core->checkpoints.push_back(std::move(cp));
+    sources.push_back({id, std::move(link)});
+  }
+  return rt.system().spawn(cluster_projection_impl, std::move(core),
+                           std::move(sources), rt.hub(), std::move(category));
 }
 
 } // namespace detail

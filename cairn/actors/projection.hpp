@@ -253,6 +253,28 @@ caf::expected<caf::actor> spawn_projection(runtime& rt, std::string name,
                                            projection_apply fn,
                                            projection_settings settings);
 
+/// Spawns the actor of a projection named `name` over the logs of every
+/// member of `rt`'s cluster (see cairn/actors/cluster/projection.hpp).
+caf::expected<caf::actor>
+spawn_cluster_projection(runtime& rt, std::string name, std::string category,
+                         projection_apply fn, projection_settings settings);
+
+/// The function that applies one event to projection type `P`.
+template <class P>
+projection_apply make_projection_apply() {
+  return [](projection_view& v,
+            const journal::stored_event& ev) -> caf::expected<bool> {
+    auto& c = projection_codec_of<P>();
+    if (!c.knows(ev.record.type))
+      return false;
+    auto x = decode_event(c, ev, typename P::events{});
+    if (!x)
+      return std::move(x.error());
+    std::visit([&v](const auto& e) { P::apply(v, e); }, *x);
+    return true;
+  };
+}
+
 } // namespace detail
 
 /// Starts projection type `P` in `rt` (idempotent: the second call returns
@@ -267,21 +289,9 @@ caf::expected<caf::actor> start_projection(runtime& rt,
   if (err)
     return err;
   auto hdl = rt.find_or_spawn(std::type_index{typeid(P)}, [&] {
-    detail::projection_apply fn
-      = [](projection_view& v,
-           const journal::stored_event& ev) -> caf::expected<bool> {
-      auto& c = detail::projection_codec_of<P>();
-      if (!c.knows(ev.record.type))
-        return false;
-      auto x = detail::decode_event(c, ev, typename P::events{});
-      if (!x)
-        return std::move(x.error());
-      std::visit([&v](const auto& e) { P::apply(v, e); }, *x);
-      return true;
-    };
-    auto r = detail::spawn_projection(rt, P::name,
-                                      detail::projection_category<P>::get(),
-                                      std::move(fn), settings);
+    auto r = detail::spawn_projection(
+      rt, P::name, detail::projection_category<P>::get(),
+      detail::make_projection_apply<P>(), settings);
     if (!r) {
       err = std::move(r.error());
       return caf::actor{};

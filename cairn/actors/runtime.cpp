@@ -170,6 +170,17 @@ caf::expected<std::unique_ptr<runtime>> runtime::start(caf::actor_system& sys,
     if (!node)
       return std::move(node.error());
     st->cluster = std::move(*node);
+    // Peers' remote subscriptions read this node's log through its gateway.
+    st->cluster->serve_log(
+      [weak](subscription_settings s,
+             subscription_factory f) -> caf::expected<caf::actor> {
+        auto st = weak.lock();
+        if (!st)
+          return make_error(errc::entity_unavailable, "the node is stopping");
+        return spawn_subscription(st->sys, st->env->journal, st->hub,
+                                  st->env->coordinator, std::move(s),
+                                  std::move(f));
+      });
     if (members) {
       if (auto err = st->cluster->join(
             std::make_shared<const cluster::membership>(std::move(*members))))

@@ -105,8 +105,8 @@ public:
   std::mutex mtx;
   std::unordered_map<std::type_index, caf::actor> registries;
   std::vector<caf::actor> adopted;
-  /// An actor whose `(stats_atom)` counters the metrics report: a
-  /// `registry`, `projection` or `subscription` with its name.
+  /// An actor whose `(stats_atom)` counters the metrics report: a `registry`,
+  /// `(remote_)subscription` or `(cluster_)projection`, with its name.
   struct watched_actor {
     std::string kind;
     std::string name;

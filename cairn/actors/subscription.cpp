@@ -8,6 +8,8 @@
 #include "caf/all.hpp"
 
 #include "cairn/actors/atoms.hpp"
+#include "cairn/actors/cluster/messages.hpp"
+#include "cairn/actors/journal_messages.hpp"
 #include "cairn/actors/runtime.hpp"
 #include "cairn/journal/errc.hpp"
 #include "cairn/journal/log.hpp"
@@ -54,7 +56,21 @@ struct subscription_state {
   /// none known), and the error reading it.
   uint64_t bad = 0;
   caf::error bad_error;
+  /// A remote subscription's source (`remote.link` is valid), else none.
+  remote_source remote;
+  /// Remote: the gateway the last feed was asked of.
+  caf::actor gateway;
+  /// Remote: the feed, once open.
+  caf::actor feed;
+  /// Remote: the batches of the feed not yet answered, by last position.
+  std::vector<std::pair<uint64_t, caf::response_promise>> batches;
+  /// Remote: the delay before asking again after a failure.
+  caf::timespan retry_delay = std::chrono::milliseconds{50};
   static inline const char* name = "cairn.subscription";
+
+  bool is_remote() const {
+    return static_cast<bool>(remote.link);
+  }
 
   uint64_t acknowledged() const {
     return in_flight.empty() ? next - 1 : *in_flight.begin() - 1;
@@ -131,6 +147,15 @@ void progress(pointer self) {
   auto& st = self->state;
   store_checkpoint(self);
   answer_waiters(self);
+  if (!st.batches.empty()) {
+    // Remote: the feed reads its next chunk once a batch is answered.
+    auto low = st.acknowledged();
+    auto i = std::partition(st.batches.begin(), st.batches.end(),
+                            [low](auto& b) { return b.first > low; });
+    for (auto k = i; k != st.batches.end(); ++k)
+      k->second.deliver(caf::unit);
+    st.batches.erase(i, st.batches.end());
+  }
   if (st.paused && st.in_flight.size() <= st.settings.max_in_flight / 2) {
     st.paused = false;
     self->send(self, catch_up_atom::value);
@@ -398,14 +423,176 @@ void on_feed(pointer self, std::vector<journal::stored_event>& events) {
   progress(self);
 }
 
-caf::behavior subscription_impl(pointer self,
-                                std::shared_ptr<journal::journal> j,
-                                subscription_hub_actor hub,
-                                coordinator_actor coordinator,
-                                subscription_settings settings,
-                                subscription_factory make_handler) {
+// -- remote subscriptions
+// ------------------------------------------------------
+
+std::string remote_log_name(pointer self) {
+  auto& st = self->state;
+  return st.settings.checkpoint.empty()
+           ? "subscription.remote." + st.remote.node
+           : "subscription." + st.settings.checkpoint;
+}
+
+void remote_open(pointer self, caf::actor gateway);
+
+void sync_with_feed(pointer self);
+
+/// Asks the link for the source's gateway: once it is up, and with a new
+/// connection when `lost` (the last gateway's connection was lost).
+void remote_watch(pointer self, bool lost) {
+  auto& st = self->state;
+  auto last = lost ? st.gateway : caf::actor{};
+  auto epoch = st.epoch;
+  self
+    ->request(st.remote.link, caf::infinite, cluster::link_watch_atom::value,
+              std::move(last))
+    .then(
+      [self, epoch](caf::actor& gateway) {
+        if (self->state.epoch == epoch)
+          remote_open(self, std::move(gateway));
+      },
+      [self](caf::error&) {
+        // The link stopped: this node is stopping.
+        self->quit(caf::exit_reason::user_shutdown);
+      });
+}
+
+/// The feed is gone or could not be opened: waits for the source and asks
+/// again from the last position delivered.
+void remote_lost(pointer self, const caf::error& reason) {
+  auto& st = self->state;
+  ++st.epoch; // what the old feed still sends is refused
+  st.phase = phase::catching_up;
+  st.feed = nullptr;
+  // Their events stay in flight; the old feed waits for no answer.
+  st.batches.clear();
+  auto lost = reason == caf::exit_reason::remote_link_unreachable
+              || reason == caf::sec::request_timeout;
+  log::warning(remote_log_name(self),
+               "the feed of node '" + st.remote.node + "' stopped ("
+                 + self->system().render(reason) + "); resuming after position "
+                 + std::to_string(st.next - 1) + " once it is back");
+  if (lost) {
+    st.retry_delay = std::chrono::milliseconds{50};
+    remote_watch(self, true);
+  } else {
+    // The source is up but its feed failed or it is stopping: ask again
+    // after a delay, doubling up to a second.
+    self->delayed_send(self, st.retry_delay, cluster::remote_retry_atom::value,
+                       st.epoch);
+    st.retry_delay
+      = std::min(st.retry_delay * 2, caf::timespan{std::chrono::seconds{1}});
+  }
+}
+
+void remote_open(pointer self, caf::actor gateway) {
+  auto& st = self->state;
+  st.gateway = std::move(gateway);
+  st.phase = phase::subscribing;
+  auto epoch = ++st.epoch;
+  self
+    ->request(st.gateway, st.remote.timeout,
+              cluster::remote_subscribe_atom::value, st.settings.category,
+              st.next - 1, static_cast<uint64_t>(st.settings.read_chunk), epoch)
+    .then(
+      [self, epoch](caf::actor& feed) {
+        auto& st = self->state;
+        if (st.epoch != epoch)
+          return;
+        if (!feed) {
+          remote_lost(self, make_error(errc::invalid_argument,
+                                       "node '" + st.remote.node
+                                         + "' answered with no feed"));
+          return;
+        }
+        st.phase = phase::live;
+        st.feed = feed;
+        st.retry_delay = std::chrono::milliseconds{50};
+        ++st.stats.switches;
+        log::info(remote_log_name(self), "reading node '" + st.remote.node
+                                           + "' after position "
+                                           + std::to_string(st.next - 1));
+        for (auto& rp : st.live_waiters)
+          rp.deliver(true);
+        st.live_waiters.clear();
+        // Told when the feed terminates, however: quits, or its node is
+        // unreachable (CAF kills the proxies of a lost connection).
+        caf::weak_actor_ptr me = self->ctrl();
+        auto ptr = caf::actor_cast<caf::abstract_actor*>(feed);
+        ptr->attach_functor([me, epoch](const caf::error& reason) {
+          if (auto hdl = caf::actor_cast<caf::actor>(me))
+            caf::anon_send(hdl, cluster::remote_down_atom::value, epoch,
+                           reason);
+        });
+        if (!st.settings.category.empty())
+          sync_with_feed(self);
+      },
+      [self, epoch](caf::error& err) {
+        if (self->state.epoch == epoch)
+          remote_lost(self, err);
+      });
+}
+
+/// Moves `next` past the positions of other categories up to the highest
+/// position a waiter waits for, once the feed says that every event of
+/// ours up to there is acknowledged (its own `caught_up_atom`, which moves
+/// past the source's other categories with the source's hub).
+void sync_with_feed(pointer self) {
+  auto& st = self->state;
+  if (st.phase != phase::live || !st.feed || st.waiters.empty())
+    return;
+  uint64_t target = 0;
+  for (auto& w : st.waiters)
+    target = std::max(target, w.first);
+  auto epoch = st.epoch;
+  self->request(st.feed, st.remote.timeout, caught_up_atom::value, target)
+    .then(
+      [self, epoch](uint64_t reached) {
+        auto& st = self->state;
+        if (st.epoch != epoch)
+          return;
+        // The feed acknowledges an event once this subscription answered
+        // its batch: every event of ours up to `reached` arrived.
+        st.next = std::max(st.next, reached + 1);
+        progress(self);
+      },
+      [](caf::error&) {
+        // nop: the feed is gone (the subscription asks for a new one) or
+        // slow; the next caught_up_atom asks again
+      });
+}
+
+/// A batch of the feed: delivered, answered once acknowledged.
+caf::result<void> on_remote_events(pointer self, uint64_t epoch,
+                                   std::vector<journal::stored_event>& events) {
+  auto& st = self->state;
+  if (epoch != st.epoch)
+    return make_error(errc::entity_unavailable,
+                      "a feed this subscription no longer reads");
+  auto first = std::find_if(events.begin(), events.end(),
+                            [&](auto& ev) { return ev.position >= st.next; });
+  events.erase(events.begin(), first);
+  if (events.empty())
+    return caf::unit;
+  auto last = events.back().position;
+  deliver(self, events, true);
+  if (st.acknowledged() >= last) {
+    progress(self);
+    return caf::unit;
+  }
+  auto rp = self->make_response_promise();
+  st.batches.emplace_back(last, rp);
+  progress(self);
+  return rp;
+}
+
+caf::behavior subscription_impl(
+  pointer self, std::shared_ptr<journal::journal> j, subscription_hub_actor hub,
+  coordinator_actor coordinator, subscription_settings settings,
+  subscription_factory make_handler, detail::remote_source remote) {
   auto& st = self->state;
   st.self = self;
+  st.remote = std::move(remote);
   st.j = std::move(j);
   st.hub = std::move(hub);
   st.coordinator = std::move(coordinator);
@@ -424,15 +611,34 @@ caf::behavior subscription_impl(pointer self,
   }
   subscription_context ctx{&st};
   st.handler = make_handler(ctx);
-  self->send(self, catch_up_atom::value);
+  if (st.is_remote())
+    remote_watch(self, false);
+  else
+    self->send(self, catch_up_atom::value);
   return st.handler.extra.or_else(
-    [self](catch_up_atom) { catch_up(self); },
+    [self](catch_up_atom) {
+      if (!self->state.is_remote())
+        catch_up(self);
+    },
+    [self](cluster::remote_events_atom, uint64_t epoch,
+           std::vector<journal::stored_event>& events) -> caf::result<void> {
+      return on_remote_events(self, epoch, events);
+    },
+    [self](cluster::remote_down_atom, uint64_t epoch, caf::error& reason) {
+      if (self->state.epoch == epoch)
+        remote_lost(self, reason);
+    },
+    [self](cluster::remote_retry_atom, uint64_t epoch) {
+      if (self->state.epoch == epoch)
+        remote_watch(self, false);
+    },
     [self](tick_atom) {
       self->state.checkpoint_scheduled = false;
       store_checkpoint(self);
     },
     [self](events_atom, std::vector<journal::stored_event>& events) {
-      on_feed(self, events);
+      if (!self->state.is_remote())
+        on_feed(self, events);
     },
     [self](caught_up_atom, uint64_t position) -> caf::result<uint64_t> {
       auto& st = self->state;
@@ -442,7 +648,7 @@ caf::behavior subscription_impl(pointer self,
       st.waiters.emplace_back(position, rp);
       store_checkpoint(self); // one held back by the interval
       if (!st.settings.category.empty())
-        sync_with_hub(self);
+        st.is_remote() ? sync_with_feed(self) : sync_with_hub(self);
       return rp;
     },
     [self](live_atom) -> caf::result<bool> {
@@ -517,8 +723,42 @@ spawn_subscription(caf::actor_system& sys, std::shared_ptr<journal::journal> j,
                         + " (max_checkpoint_name_size)");
   return sys.spawn(subscription_impl, std::move(j), std::move(hub),
                    std::move(coordinator), std::move(settings),
-                   std::move(make_handler));
+                   std::move(make_handler), detail::remote_source{});
 }
+
+namespace detail {
+
+caf::expected<caf::actor> spawn_remote_subscription(
+  caf::actor_system& sys, std::shared_ptr<journal::journal> j,
+  coordinator_actor coordinator, subscription_settings settings,
+  remote_source source, subscription_factory make_handler) {
+  if (!source.link)
+    return make_error(errc::invalid_argument, "a remote subscription of node '"
+                                                + source.node
+                                                + "' needs the link to it");
+  if (settings.max_in_flight == 0 || settings.read_chunk == 0)
+    return make_error(errc::invalid_argument,
+                      "subscription max_in_flight and read_chunk must be at "
+                      "least 1");
+  if (!j || !make_handler)
+    return make_error(errc::invalid_argument,
+                      "a subscription needs a journal and a handler");
+  if (settings.checkpoint.size() > journal::max_checkpoint_name_size)
+    return make_error(errc::invalid_argument,
+                      "subscription checkpoint name " + settings.checkpoint
+                        + " is " + std::to_string(settings.checkpoint.size())
+                        + " bytes long, over the maximum of "
+                        + std::to_string(journal::max_checkpoint_name_size)
+                        + " (max_checkpoint_name_size)");
+  // One chunk in flight: the feed reads the next one once this node's
+  // handler acknowledged the previous.
+  settings.read_chunk = std::min(settings.read_chunk, settings.max_in_flight);
+  return sys.spawn(subscription_impl, std::move(j), subscription_hub_actor{},
+                   std::move(coordinator), std::move(settings),
+                   std::move(make_handler), std::move(source));
+}
+
+} // namespace detail
 
 caf::expected<caf::actor> subscribe(runtime& rt, subscription_settings settings,
                                     subscription_factory make_handler) {

@@ -135,6 +135,15 @@ namespace detail {
 
 struct subscription_state;
 
+/// Where a remote subscription reads: the log of node `node`, through
+/// `link`, this node's link to it (cairn/actors/cluster/link.hpp).
+struct remote_source {
+  std::string node;
+  caf::actor link;
+  /// Bound of a request for a feed to the node's gateway.
+  caf::timespan timeout = std::chrono::seconds{10};
+};
+
 } // namespace detail
 
 /// What a handler sees of its subscription. Valid as long as the
@@ -198,6 +207,19 @@ spawn_subscription(caf::actor_system& sys, std::shared_ptr<journal::journal> j,
                    subscription_hub_actor hub, coordinator_actor coordinator,
                    subscription_settings settings,
                    subscription_factory make_handler);
+
+namespace detail {
+
+/// Spawns a remote subscription: the same actor as `spawn_subscription`,
+/// reading node `source.node`'s log through its gateway instead of `j`,
+/// storing its checkpoint in `j` through `coordinator`. Use
+/// `cluster::subscribe_remote` (cairn/actors/cluster/remote_subscription.hpp).
+caf::expected<caf::actor> spawn_remote_subscription(
+  caf::actor_system& sys, std::shared_ptr<journal::journal> j,
+  coordinator_actor coordinator, subscription_settings settings,
+  remote_source source, subscription_factory make_handler);
+
+} // namespace detail
 
 class runtime;
 

@@ -38,6 +38,12 @@
 /// - `TAG saga ID` answers `TAG saga STAGE steps=N [REASON]`: where order
 ///   saga ID stands in this node's journal (`none` before it started;
 ///   `completed`, `cancelled` and `failed` are final);
+/// - `TAG stats` starts, on first use, the invoice statistics of
+///   examples/invoicing on this node over the logs of every node of the
+///   cluster (cairn/actors/cluster/projection.hpp), and answers `TAG stats
+///   created=N sent=N paid=N invoiced=CENTS paid_cents=CENTS ID=POS ...`: the
+///   committed figures, and up to which position of each node's log they
+///   count;
 /// - `TAG peers` answers `TAG peers ID=STATE ...`;
 /// - `stop`, or the end of the control input, stops the node cleanly and
 ///   prints `stopped ID=STATE ...` (the peers' states at the stop).
@@ -64,9 +70,11 @@
 #include <cairn/journal/codec.hpp>
 
 #include "examples/invoicing/invoice.hpp"
+#include "examples/invoicing/statistics.hpp"
 #include "examples/sagas/order_saga.hpp"
 #include <cairn/actors/cluster/announce.hpp>
 #include <cairn/actors/cluster/node.hpp>
+#include <cairn/actors/cluster/projection.hpp>
 #include <cairn/actors/config.hpp>
 #include <cairn/actors/runtime.hpp>
 #include <cairn/journal/errc.hpp>
@@ -294,6 +302,31 @@ std::string saga_status(const cairn::journal::journal& j,
   return result;
 }
 
+/// The invoice statistics over the cluster, started on first use: the
+/// figures and each node's checkpoint.
+std::string statistics(cairn::runtime& rt) {
+  auto proj = cairn::cluster::start_projection<invoice_statistics>(rt);
+  if (!proj)
+    return "error " + code_name(proj.error()) + " us=0 "
+           + cairn::describe(proj.error());
+  std::string name = invoice_statistics::name;
+  cairn::projection_model model{rt.journal(), name};
+  std::string result = "stats";
+  for (auto key : {"created", "sent", "paid", "invoiced", "paid_cents"}) {
+    auto x = model.get_int("counts", key);
+    result += std::string{" "} + key + "=" + (x ? std::to_string(*x) : "?");
+  }
+  auto m = rt.shared()->cluster->members();
+  for (auto& id : m->ids()) {
+    auto cp = rt.journal()->checkpoint(
+      id == m->self().id ? cairn::projection_checkpoint(name)
+                         : cairn::cluster::projection_checkpoint(name, id));
+    result += " " + id + "="
+              + (cp ? std::to_string(cp->value_or(0)) : std::string{"?"});
+  }
+  return result;
+}
+
 int run(node_config& cfg) {
   auto opts = cfg.runtime_options();
   opts.cluster.listen_address = cfg.listen;
@@ -353,6 +386,8 @@ int run(node_config& cfg) {
     words >> verb >> id;
     if (verb == "peers") {
       emit(tag + " peers" + states((*rt)->peers()));
+    } else if (verb == "stats") {
+      emit(tag + " " + statistics(**rt));
     } else if (verb == "create") {
       std::string customer;
       std::getline(words >> std::ws, customer);

@@ -7,6 +7,7 @@
 
 #include "cairn/actors/aggregate.hpp"
 #include "cairn/actors/cluster/messages.hpp"
+#include "cairn/actors/journal_messages.hpp"
 
 namespace cairn::cluster {
 
@@ -20,6 +21,9 @@ void configure(caf::actor_system_config& cfg, const settings& s) {
   cfg.add_message_type<std::vector<forward_item>>(
     "cairn.cluster.forward_batch");
   cfg.add_message_type<std::vector<reply_item>>("cairn.cluster.reply_batch");
+  // The events of remote subscriptions' feeds.
+  cfg.add_message_type<std::vector<journal::stored_event>>(
+    "cairn.stored_events");
 }
 
 } // namespace cairn::cluster

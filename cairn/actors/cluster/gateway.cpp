@@ -9,7 +9,9 @@
 #include "cairn/actors/aggregate.hpp"
 #include "cairn/actors/cluster/detail/wire.hpp"
 #include "cairn/actors/cluster/messages.hpp"
+#include "cairn/actors/journal_messages.hpp"
 #include "cairn/journal/errc.hpp"
+#include "cairn/journal/log.hpp"
 
 namespace cairn::cluster {
 
@@ -28,6 +30,8 @@ struct gateway_state {
   /// Replies to send, per peer link.
   std::vector<outgoing> out;
   bool flush_scheduled = false;
+  /// The feeds of remote subscriptions: subscriptions on this node's log.
+  std::vector<caf::actor> feeds;
   static inline const char* name = "cairn.cluster.gateway";
 };
 
@@ -143,9 +147,101 @@ void run(pointer self, const caf::actor& dest, forward_item& x) {
     }));
 }
 
+/// The handler of a feed: sends each batch to `dst`, a remote
+/// subscription, as a request `(remote_events_atom, epoch, events)`, and
+/// acknowledges the batch when `dst` answers. Quits when `dst` terminates
+/// or its node is unreachable, or when it answers with an error.
+subscription_factory forward_feed(caf::actor dst, uint64_t epoch) {
+  return [dst, epoch](subscription_context& ctx) {
+    auto self = ctx.self();
+    self->monitor(dst);
+    self->set_down_handler(
+      [self](caf::down_msg& msg) { self->quit(msg.reason); });
+    subscription_handler h;
+    h.deliver = [ctx, dst, epoch](std::vector<journal::stored_event>& events) {
+      auto self = ctx.self();
+      std::vector<uint64_t> positions;
+      positions.reserve(events.size());
+      for (auto& ev : events)
+        positions.push_back(ev.position);
+      self
+        ->request(dst, caf::infinite, remote_events_atom::value, epoch,
+                  std::move(events))
+        .then(
+          [ctx, positions]() mutable {
+            for (auto pos : positions)
+              ctx.ack(pos);
+          },
+          [self](caf::error& err) { self->quit(std::move(err)); });
+    };
+    return h;
+  };
+}
+
+/// Most events a feed delivers before the remote subscription answers.
+constexpr uint64_t max_feed_chunk = 65536;
+
+caf::result<caf::actor> open_feed(pointer self, const std::string& category,
+                                  uint64_t after, uint64_t chunk,
+                                  uint64_t epoch) {
+  auto& st = self->state;
+  auto m = st.v->members();
+  if (!m)
+    return make_error(errc::entity_unavailable,
+                      "the node has not joined its cluster yet");
+  if (chunk == 0 || chunk > max_feed_chunk)
+    return make_error(errc::invalid_argument,
+                      "node '" + m->self().id
+                        + "': a feed's chunk must be 1 to "
+                        + std::to_string(max_feed_chunk) + " events, not "
+                        + std::to_string(chunk));
+  auto dst = caf::actor_cast<caf::actor>(self->current_sender());
+  if (!dst)
+    return make_error(errc::invalid_argument,
+                      "node '" + m->self().id
+                        + "': a feed needs a requester to send events to");
+  subscription_settings ss;
+  ss.store_checkpoint = false;
+  ss.category = category;
+  ss.start = after;
+  ss.max_in_flight = chunk;
+  ss.read_chunk = chunk;
+  auto feed = st.v->spawn_feed(std::move(ss), forward_feed(dst, epoch));
+  if (!feed)
+    return std::move(feed.error());
+  self->monitor(*feed);
+  st.feeds.push_back(*feed);
+  log::debug("cluster.gateway", "feed of "
+                                  + (category.empty() ? "$all" : category)
+                                  + " after position " + std::to_string(after)
+                                  + " for " + to_string(dst.node()));
+  return std::move(*feed);
+}
+
 caf::behavior gateway_impl(pointer self, std::shared_ptr<view> v) {
   self->state.v = std::move(v);
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& feeds = self->state.feeds;
+    feeds.erase(std::remove_if(feeds.begin(), feeds.end(),
+                               [&](const caf::actor& x) {
+                                 return x.address() == msg.source;
+                               }),
+                feeds.end());
+  });
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    if (!msg.reason)
+      return; // as CAF's default handler
+    // The feeds stop with the gateway: the node is stopping.
+    for (auto& feed : self->state.feeds)
+      self->send_exit(feed, msg.reason);
+    self->state.feeds.clear();
+    self->quit(std::move(msg.reason));
+  });
   return {
+    [self](remote_subscribe_atom, const std::string& category, uint64_t after,
+           uint64_t chunk, uint64_t epoch) -> caf::result<caf::actor> {
+      return open_feed(self, category, after, chunk, epoch);
+    },
     [self](hello_atom, const std::string& from,
            const std::vector<std::string>& description)
       -> caf::result<hello_atom, std::string> {

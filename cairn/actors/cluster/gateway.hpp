@@ -27,6 +27,16 @@
 ///   together.
 /// - `(forward_atom, std::string category, entity_id, caf::message cmd)`
 ///   -> the entity's reply: one command, the same way.
+/// - `(remote_subscribe_atom, std::string category, uint64_t after,
+///   uint64_t chunk, uint64_t epoch)` -> `(caf::actor feed)`: a remote
+///   subscription asks for a feed of this node's log (see messages.hpp):
+///   a subscription on the node's journal, spawned through
+///   `view::spawn_feed`, that catches up from LMDB in chunks of `chunk`
+///   events, one chunk waiting for the requester's answer at a time, then
+///   follows the node's live feed. The gateway stops its feeds when it
+///   stops. Errors: `errc::invalid_argument` for a chunk of 0 or over
+///   65,536 events; `errc::entity_unavailable` before the node joined or
+///   when it serves no log.
 ///
 /// The gateway checks ownership on every command and never spawns an
 /// entity its node does not own. Errors (as a command's reply):

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <unordered_map>
@@ -45,6 +46,21 @@ struct waiting {
   clock_type::time_point since;
 };
 
+/// A `link_watch_atom` request waiting for the link to be up.
+struct up_waiter {
+  caf::actor last;
+  caf::response_promise rp;
+};
+
+/// Whether `x` and `y` are the same actor object: after a reconnect the
+/// peer's gateway has a new proxy, equal to the dead one by (node, id).
+bool same_actor(const caf::actor& x, const caf::actor& y) {
+  if (!x || !y)
+    return !x && !y;
+  return caf::actor_cast<caf::abstract_actor*>(x)
+         == caf::actor_cast<caf::abstract_actor*>(y);
+}
+
 struct link_actor_state {
   member peer;
   link_settings cfg;
@@ -63,6 +79,8 @@ struct link_actor_state {
   size_t batch_bytes = 0;
   bool flush_scheduled = false;
   bool sweep_scheduled = false;
+  /// `link_watch_atom` requests waiting for the link to be up.
+  std::vector<up_waiter> up_waiters;
   static inline const char* name = "cairn.cluster.link";
 
   std::string node() const {
@@ -166,6 +184,19 @@ void go_down(pointer self, std::string why) {
   schedule_retry(self);
 }
 
+/// Answers the `link_watch_atom` requests that the link, up, can answer.
+void answer_watchers(pointer self) {
+  auto& st = self->state;
+  if (st.st != link_state::up || !st.remote)
+    return;
+  auto i = std::partition(
+    st.up_waiters.begin(), st.up_waiters.end(),
+    [&](const up_waiter& w) { return same_actor(w.last, st.remote); });
+  for (auto k = i; k != st.up_waiters.end(); ++k)
+    k->rp.deliver(st.remote);
+  st.up_waiters.erase(i, st.up_waiters.end());
+}
+
 void say_hello(pointer self, caf::actor gw, uint64_t attempt) {
   auto& st = self->state;
   self->monitor(gw);
@@ -186,6 +217,7 @@ void say_hello(pointer self, caf::actor gw, uint64_t attempt) {
         }
         st.st = link_state::up;
         st.backoff = first_backoff;
+        answer_watchers(self);
         log::info("cluster.link." + st.peer.id, "up (" + st.peer.host + ":"
                                                   + std::to_string(st.peer.port)
                                                   + ")");
@@ -256,6 +288,11 @@ caf::behavior link_impl(pointer self, member peer, link_settings cfg) {
   });
   self->set_exit_handler([self](caf::exit_msg& msg) {
     fail_pending(self, "is no longer reachable: this node is stopping");
+    for (auto& w : self->state.up_waiters)
+      w.rp.deliver(make_error(errc::entity_unavailable,
+                              "the link to " + self->state.node()
+                                + " stopped: this node is stopping"));
+    self->state.up_waiters.clear();
     self->quit(std::move(msg.reason));
   });
   start_attempt(self);
@@ -272,6 +309,14 @@ caf::behavior link_impl(pointer self, member peer, link_settings cfg) {
       connect(self, attempt);
     },
     [self](link_state_atom) { return std::string{to_string(self->state.st)}; },
+    [self](link_watch_atom, caf::actor& last) -> caf::result<caf::actor> {
+      auto& st = self->state;
+      if (st.st == link_state::up && st.remote && !same_actor(last, st.remote))
+        return st.remote;
+      auto rp = self->make_response_promise();
+      st.up_waiters.push_back(up_waiter{std::move(last), rp});
+      return rp;
+    },
     [self](forward_atom, std::string& category, caf::message& msg) {
       auto& st = self->state;
       auto rp = self->make_response_promise();

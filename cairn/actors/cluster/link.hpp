@@ -45,6 +45,10 @@
 ///   the command or the reply that is not announced on this node; the peer
 ///   gateway's errors.
 /// - `(link_state_atom)` -> `(std::string)`: `connecting`, `up` or `down`.
+/// - `(link_watch_atom, caf::actor last)` -> `(caf::actor gateway)`: the
+///   peer's gateway once the link is up with a gateway other than `last`
+///   (see messages.hpp). Remote subscriptions wait for their source this
+///   way. Errors: `errc::entity_unavailable` when the link stops.
 namespace cairn::cluster {
 
 /// Settings of a link.

@@ -47,6 +47,40 @@ using probe_atom = caf::atom_constant<caf::atom("c_probe")>;
 /// `connecting`, `up`, `down`.
 using link_state_atom = caf::atom_constant<caf::atom("c_lstate")>;
 
+/// Asks a link for the peer's gateway once the link is up:
+/// `(link_watch_atom, caf::actor last)` -> `(caf::actor gateway)`, answered
+/// at once when the link is up with a gateway other than `last`, else when
+/// it is next up. `last` is the gateway whose connection was lost (or an
+/// invalid handle): the answer is never the dead proxy of a connection the
+/// link has not noticed losing yet. Errors: `errc::entity_unavailable` when
+/// the link stops (its node is stopping).
+using link_watch_atom = caf::atom_constant<caf::atom("c_lwatch")>;
+
+/// Asks a gateway for a feed of its node's log, sent by a remote
+/// subscription (cairn/actors/cluster/remote_subscription.hpp):
+/// `(remote_subscribe_atom, std::string category, uint64_t after, uint64_t
+/// chunk, uint64_t epoch)` -> `(caf::actor feed)`. The feed is a
+/// subscription on the gateway's node (cairn/actors/subscription.hpp)
+/// reading `$all` (or `category`) after position `after`, with at most
+/// `chunk` events delivered and not yet answered; it sends them to the
+/// requester as requests `(remote_events_atom, epoch, events)`, reads the
+/// next chunk once they are answered with an empty message, and quits
+/// when the requester terminates, when its node is unreachable or when a
+/// reply is an error. Errors: `errc::invalid_argument` for a zero chunk;
+/// `errc::entity_unavailable` before the node joined or while it stops.
+using remote_subscribe_atom = caf::atom_constant<caf::atom("c_rsub")>;
+
+/// Events of a feed, in position order: `(remote_events_atom, uint64_t
+/// epoch, std::vector<journal::stored_event>)` -> `()` once handled.
+using remote_events_atom = caf::atom_constant<caf::atom("c_revts")>;
+
+/// Internal to remote subscriptions: their feed terminated,
+/// `(remote_down_atom, uint64_t epoch, caf::error reason)`.
+using remote_down_atom = caf::atom_constant<caf::atom("c_rdown")>;
+
+/// Internal to remote subscriptions: ask the link again.
+using remote_retry_atom = caf::atom_constant<caf::atom("c_rretry")>;
+
 /// One command of a batch: the link's key for its promise, the aggregate
 /// category, and the command message `(entity_id, command...)` in CAF's
 /// binary format. Each command travels as its own bytes so that one the

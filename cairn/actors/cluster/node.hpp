@@ -52,6 +52,18 @@ public:
     return view_->members();
   }
 
+  /// The link to peer `id`, or an invalid handle (not a peer, not joined,
+  /// stopped).
+  caf::actor link(const std::string& id) const {
+    return view_->link(id);
+  }
+
+  /// Lets peers subscribe to this node's log through its gateway: `f`
+  /// spawns a subscription on the node's journal (see `view::feed_fn`).
+  void serve_log(view::feed_fn f) {
+    view_->serve_log(std::move(f));
+  }
+
   /// Returns the router of `category`, spawned on first use, delivering
   /// locally to `local`.
   caf::actor router(const std::string& category, caf::actor local);

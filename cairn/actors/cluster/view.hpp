@@ -7,8 +7,11 @@
 #include <unordered_map>
 
 #include "caf/actor.hpp"
+#include "caf/expected.hpp"
 
 #include "cairn/actors/cluster/membership.hpp"
+#include "cairn/actors/subscription.hpp"
+#include "cairn/journal/errc.hpp"
 
 namespace cairn::cluster {
 
@@ -20,6 +23,11 @@ public:
   /// Finds (or spawns) the local registry of a category; an invalid handle
   /// when the category is not announced or the runtime stopped.
   using local_fn = std::function<caf::actor(const std::string& category)>;
+
+  /// Spawns a subscription on the node's own journal (the feed of a remote
+  /// subscription, see `remote_subscribe_atom`).
+  using feed_fn = std::function<caf::expected<caf::actor>(
+    subscription_settings, subscription_factory)>;
 
   explicit view(local_fn local) : local_(std::move(local)) {
     // nop
@@ -57,11 +65,34 @@ public:
     return local_(category);
   }
 
+  /// Sets how the gateway spawns feeds of the node's log (once, when the
+  /// runtime starts).
+  void serve_log(feed_fn f) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    feed_ = std::move(f);
+  }
+
+  /// Spawns a feed of the node's log (see `feed_fn`). Errors:
+  /// `errc::entity_unavailable` when the node serves no log (yet).
+  caf::expected<caf::actor> spawn_feed(subscription_settings settings,
+                                       subscription_factory f) const {
+    feed_fn fn;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      fn = feed_;
+    }
+    if (!fn)
+      return make_error(errc::entity_unavailable,
+                        "this node serves no log to other nodes");
+    return fn(std::move(settings), std::move(f));
+  }
+
 private:
   mutable std::mutex mtx_;
   std::shared_ptr<const membership> members_;
   std::unordered_map<std::string, caf::actor> links_;
   local_fn local_;
+  feed_fn feed_;
 };
 
 } // namespace cairn::cluster

@@ -351,6 +351,10 @@ TEST_CASE("cairn-cluster-demo kills and restarts a node and ends cleanly") {
              Contains("cart o2 of bob, 1 x tea, 1 x kettle: "
                       "cancelled in 8 steps (out of stock: kettle"));
   CHECK_THAT(res.output, Contains("cart o3 of cem, 3 x tea: completed"));
+  // The invoice statistics on node a count the invoices of all three.
+  CHECK_THAT(res.output,
+             Contains("node a counts 12 invoices created on every node"));
+  CHECK_THAT(res.output, Contains("checkpoints in a's journal: a up to"));
   CHECK_THAT(res.output, Contains("node  owns  served  sagas"));
   CHECK_THAT(res.output, Contains("node c: stopped a="));
 }

@@ -10,9 +10,12 @@
 #include "caf/all.hpp"
 
 #include "cairn/actors/aggregate.hpp"
+#include "cairn/actors/atoms.hpp"
 #include "cairn/actors/cluster/detail/wire.hpp"
 #include "cairn/actors/cluster/messages.hpp"
+#include "cairn/actors/runtime.hpp"
 #include "cairn/journal/errc.hpp"
+#include "tests/support/temp_dir.hpp"
 
 // The gateway alone, in one actor system without a network: a scoped actor
 // plays a peer's link, an echo actor the local registry.
@@ -266,4 +269,86 @@ TEST_CASE("a reply of a type that is not announced comes back as an error "
     .receive([&](secret_reply&) { FAIL("an unannounced reply arrived"); },
              [&](caf::error& x) { err = std::move(x); });
   CHECK_THAT(describe(err), Contains("secret_reply"));
+}
+
+TEST_CASE("a gateway opens a feed of its node's log that sends one chunk at "
+          "a time and stops with the gateway") {
+  fixture f;
+  // No log served yet.
+  caf::scoped_actor self{f.sys};
+  caf::error err;
+  self
+    ->request(f.gateway, 10s, cluster::remote_subscribe_atom::value,
+              std::string{}, uint64_t{0}, uint64_t{2}, uint64_t{1})
+    .receive([&](caf::actor&) { FAIL("a feed without a log"); },
+             [&](caf::error& x) { err = std::move(x); });
+  CHECK(code_of(err) == errc::entity_unavailable);
+  CHECK_THAT(describe(err), Contains("serves no log"));
+  // The node's log: a runtime's journal, five events.
+  test::temp_dir dir;
+  runtime_options opts;
+  opts.journal_path = dir.path();
+  opts.journal.sync = journal::sync_mode::none;
+  auto rt = runtime::start(f.sys, opts);
+  REQUIRE(rt);
+  f.v->serve_log([&](subscription_settings s, subscription_factory make) {
+    return spawn_subscription(f.sys, (*rt)->journal(), (*rt)->hub(),
+                              (*rt)->coordinator(), std::move(s),
+                              std::move(make));
+  });
+  for (int i = 0; i < 5; ++i) {
+    journal::write_group g;
+    g.appends.push_back({"thing-1", journal::expected_version::any(), {}});
+    g.appends.back().events.push_back({});
+    g.appends.back().events.back().type = "e";
+    self->request((*rt)->coordinator(), 10s, commit_atom::value, g)
+      .receive([](journal::group_receipt&) {},
+               [](caf::error& x) { FAIL(describe(x)); });
+  }
+  // A chunk of 0 is refused, naming it.
+  self
+    ->request(f.gateway, 10s, cluster::remote_subscribe_atom::value,
+              std::string{}, uint64_t{0}, uint64_t{0}, uint64_t{1})
+    .receive([&](caf::actor&) { FAIL("a feed with a chunk of 0"); },
+             [&](caf::error& x) { err = std::move(x); });
+  CHECK(code_of(err) == errc::invalid_argument);
+  CHECK_THAT(describe(err), Contains("chunk must be 1 to"));
+  // After position 1, in chunks of 2: the next chunk once one is answered.
+  caf::actor feed;
+  self
+    ->request(f.gateway, 10s, cluster::remote_subscribe_atom::value,
+              std::string{}, uint64_t{1}, uint64_t{2}, uint64_t{7})
+    .receive([&](caf::actor& x) { feed = std::move(x); },
+             [&](caf::error& x) { FAIL(describe(x)); });
+  REQUIRE(feed);
+  std::vector<uint64_t> positions;
+  while (positions.size() < 4) {
+    self->receive(
+      [&](cluster::remote_events_atom, uint64_t epoch,
+          std::vector<journal::stored_event>& events) {
+        CHECK(epoch == 7);
+        CHECK(events.size() <= 2);
+        for (auto& ev : events)
+          positions.push_back(ev.position);
+        // Not answered yet: the feed sends nothing more.
+        self->receive(
+          [&](cluster::remote_events_atom, uint64_t,
+              std::vector<journal::stored_event>&) {
+            FAIL("a second chunk before the first was answered");
+          },
+          caf::after(std::chrono::milliseconds{50}) >> [] {});
+        return caf::unit;
+      },
+      caf::after(10s) >> [&] { FAIL("no events within 10 s"); });
+  }
+  CHECK(positions == std::vector<uint64_t>{2, 3, 4, 5});
+  // The feed stops with the gateway.
+  self->monitor(feed);
+  caf::anon_send_exit(f.gateway, caf::exit_reason::user_shutdown);
+  bool down = false;
+  self->receive([&](caf::down_msg& msg) { down = msg.source == feed; },
+                caf::after(10s) >>
+                  [] { FAIL("the feed outlived its gateway"); });
+  CHECK(down);
+  (*rt)->stop();
 }

@@ -277,3 +277,27 @@ TEST_CASE("a link logs going up at info and going down at warning, naming "
   CHECK(has("info cluster.link.b: up (127.0.0.1:"));
   CHECK(has("warning cluster.link.b: down: "));
 }
+
+TEST_CASE("a link answers a watch with the peer's gateway while up, holds a "
+          "watch for the gateway it has, and fails it when it stops") {
+  fixture f;
+  caf::scoped_actor self{f.a};
+  caf::actor gateway;
+  self->request(f.link, 10s, cluster::link_watch_atom::value, caf::actor{})
+    .receive([&](caf::actor& x) { gateway = std::move(x); },
+             [&](caf::error& err) { FAIL(describe(err)); });
+  REQUIRE(gateway);
+  CHECK(gateway.node() == f.b.node());
+  // The gateway it has now was lost, says the watcher: the answer waits
+  // for another connection, and the link stopping fails it.
+  auto watch
+    = self->request(f.link, 30s, cluster::link_watch_atom::value, gateway);
+  auto t0 = clock_type::now();
+  caf::anon_send_exit(f.link, caf::exit_reason::user_shutdown);
+  caf::error err;
+  watch.receive([&](caf::actor&) { FAIL("answered with the same gateway"); },
+                [&](caf::error& x) { err = std::move(x); });
+  CHECK(ms_since(t0) < 2000);
+  CHECK(err == make_error(errc::entity_unavailable, ""));
+  CHECK_THAT(describe(err), Contains("node 'b'") && Contains("stopping"));
+}

@@ -50,3 +50,26 @@ TEST_CASE("a view has no membership and no links before its node joins, "
   CHECK(!v.local("invoice"));
   CHECK(asked == std::vector<std::string>{"invoice"});
 }
+
+TEST_CASE("a view spawns feeds of its node's log only once it serves it") {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  cluster::view v{[](const std::string&) { return caf::actor{}; }};
+  auto none = v.spawn_feed({}, nullptr);
+  REQUIRE(!none);
+  CHECK(code_of(none.error()) == errc::entity_unavailable);
+  CHECK(describe(none.error()).find("serves no log") != std::string::npos);
+  std::vector<std::string> asked;
+  auto feed = sys.spawn([] {});
+  v.serve_log([&](subscription_settings s,
+                  subscription_factory) -> caf::expected<caf::actor> {
+    asked.push_back(s.category);
+    return feed;
+  });
+  subscription_settings s;
+  s.category = "invoice";
+  auto got = v.spawn_feed(s, nullptr);
+  REQUIRE(got);
+  CHECK(*got == feed);
+  CHECK(asked == std::vector<std::string>{"invoice"});
+}
