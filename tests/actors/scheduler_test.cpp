@@ -13,6 +13,7 @@
 #include "caf/actor_system_config.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/scoped_actor.hpp"
+#include "caf/stateful_actor.hpp"
 
 #include "cairn/journal/errc.hpp"
 
@@ -36,22 +37,32 @@ caf::behavior echo() {
   return {[](ping_atom, int64_t x) { return x + 1; }};
 }
 
-/// Plays `rounds` request/reply rounds with `peer`, then tells `parent`.
-caf::behavior player(caf::event_based_actor* self, caf::actor peer,
+struct player_state {
+  caf::actor peer;
+  int64_t rounds = 0;
+  caf::actor parent;
+};
+
+/// Plays `rounds` rounds of ping and reply with `peer`, then tells
+/// `parent`. The echo's answer to a ping sent without a request comes back
+/// as an ordinary message.
+caf::behavior player(caf::stateful_actor<player_state>* self, caf::actor peer,
                      int64_t rounds, caf::actor parent) {
-  auto next = std::make_shared<std::function<void(int64_t)>>();
-  *next = [self, peer, rounds, parent, next](int64_t x) {
-    if (x == rounds) {
-      self->send(parent, x);
-      self->quit();
-      return;
-    }
-    self->request(peer, 10s, ping_atom::value, x).then([next](int64_t y) {
-      (*next)(y);
-    });
+  self->state.peer = std::move(peer);
+  self->state.rounds = rounds;
+  self->state.parent = std::move(parent);
+  self->send(self->state.peer, ping_atom::value, int64_t{0});
+  return {
+    [self](int64_t x) {
+      auto& st = self->state;
+      if (x == st.rounds) {
+        self->send(st.parent, x);
+        self->quit();
+        return;
+      }
+      self->send(st.peer, ping_atom::value, x);
+    },
   };
-  (*next)(0);
-  return {[](ping_atom) {}};
 }
 
 double cpu_seconds() {
