@@ -270,7 +270,9 @@ private:
   template <class Coordinator>
   void wake_if_needed(Coordinator* parent) {
     auto& cd = d(parent);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    // The push stored the deque's size with seq_cst before these seq_cst
+    // loads; a sleeper stores `sleepers` before it loads the sizes: one of
+    // the two sees the other (no fence, which ThreadSanitizer cannot model).
     if (cd.sleepers.load(std::memory_order_seq_cst) > 0
         && cd.searching.load(std::memory_order_seq_cst) == 0)
       wake_one(parent);
