@@ -28,6 +28,9 @@
 ///   effect (its step committed and the outcomes of the commands it sent
 ///   have been reacted to), or at once if it had it before (its position is
 ///   at or below the last input position of the stream);
+/// - `(input_atom, std::string node, stored_event)`: the same for an input
+///   from the log of another node of the cluster (the position compares
+///   with the last one taken from that node's log);
 /// - `(replay_atom, input_atom, stored_event)`: the same for a dead letter
 ///   replayed (cairn/actors/dead_letter.hpp): taken even below the last input
 ///   position; its step stores `replay_dedup_key`, so a second replay of it
@@ -44,10 +47,12 @@ namespace detail {
 /// promise answers once it has had its effect.
 template <class P>
 caf::result<void> process_enqueue(process_pointer<P> self,
-                                  journal::stored_event& ev, bool replay) {
+                                  journal::stored_event& ev, bool replay,
+                                  std::string source = {}) {
   auto& st = self->state;
   auto rp = self->make_response_promise();
   typename process_state<P>::queued_input in;
+  in.source = std::move(source);
   in.position = ev.position;
   in.rp = rp;
   in.replay = replay;
@@ -82,6 +87,10 @@ caf::behavior process_impl(process_pointer<P> self,
   return {
     [self](input_atom, journal::stored_event& ev) -> caf::result<void> {
       return process_enqueue<P>(self, ev, false);
+    },
+    [self](input_atom, std::string& source,
+           journal::stored_event& ev) -> caf::result<void> {
+      return process_enqueue<P>(self, ev, false, std::move(source));
     },
     [self](replay_atom, input_atom, journal::stored_event& ev)
       -> caf::result<void> { return process_enqueue<P>(self, ev, true); },
@@ -126,12 +135,19 @@ caf::behavior process_impl(process_pointer<P> self,
 /// a router feeding them their inputs from the global log. Returns the
 /// registry (idempotent: the second call returns the same one).
 ///
+/// On a cluster, an instance lives on the node that owns it (placement of
+/// `P::category` and the instance id), and takes its inputs from the logs
+/// of every node (`start_process_routers`); its routers start once the
+/// node joined its cluster. Its commands to entities of other nodes go
+/// through the outbox, and their outcomes come back to its node.
+///
 /// Its instances replay their streams in chunks of
 /// `aggregates.recovery_chunk` events and snapshot every
 /// `aggregates.snapshot_every` events.
 ///
 /// Throws `std::invalid_argument` for router settings with a zero
-/// `max_in_flight` or `read_chunk`, or a zero `recovery_chunk`.
+/// `max_in_flight` or `read_chunk`, a zero `recovery_chunk`, or a category
+/// whose router checkpoint name is too long.
 template <class P>
 caf::actor start_process_manager(runtime& rt, router_settings rs = {}) {
   if (rs.max_in_flight == 0 || rs.read_chunk == 0)
@@ -142,7 +158,7 @@ caf::actor start_process_manager(runtime& rt, router_settings rs = {}) {
     throw std::invalid_argument("process manager " + std::string{P::category}
                                 + ": aggregates recovery_chunk must be at "
                                   "least 1");
-  caf::actor router;
+  input_dispatch dispatch;
   auto reg = rt.find_or_spawn(std::type_index{typeid(P)}, [&] {
     auto env = std::make_shared<process_env>();
     env->journal = rt.journal();
@@ -186,14 +202,15 @@ caf::actor start_process_manager(runtime& rt, router_settings rs = {}) {
       return std::optional<std::pair<std::string, caf::message>>{
         std::in_place, std::move(id), caf::make_message(input_atom::value, ev)};
     };
-    auto r = spawn_process_router(sys, P::category, rt.journal(), rt.hub(),
-                                  rt.coordinator(), reg, std::move(fn), rs);
-    if (r)
-      router = std::move(*r);
+    dispatch = std::move(fn);
     return reg;
   });
-  if (router)
-    rt.adopt_router(router);
+  // Outside of `find_or_spawn`'s lock; only when it spawned the registry.
+  if (dispatch && reg)
+    if (auto err
+        = start_process_routers(rt, P::category, reg, std::move(dispatch), rs))
+      throw std::invalid_argument("process manager " + std::string{P::category}
+                                  + ": " + describe(err));
   return reg;
 }
 

@@ -268,6 +268,20 @@ struct outcome_reacted {
   }
 };
 
+/// The step that reacted to an input from another node's log: the input's
+/// node and its position there. Inputs of the own node are recorded in the
+/// step record (`step_record::input_position`); positions of different logs
+/// do not compare, so an instance keeps the last one per node.
+struct remote_input {
+  static constexpr const char* event_name = "cairn.remote_input";
+  std::string source;
+  uint64_t position = 0;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(source, position);
+  }
+};
+
 /// Name of the table that indexes scheduled deadlines by manager instance,
 /// so that a runtime can wake instances with deadlines when it starts.
 constexpr const char* deadline_table = "cairn.deadlines";
@@ -275,6 +289,14 @@ constexpr const char* deadline_table = "cairn.deadlines";
 /// Name of the checkpoint of a manager type's input router.
 inline std::string router_checkpoint_of(const std::string& category) {
   return "cairn.router." + category;
+}
+
+/// Name of the checkpoint of a manager type's input router for the log of
+/// node `source`, another node than its own (on a cluster):
+/// `cairn.router.<category>@<source>`.
+inline std::string router_checkpoint_of(const std::string& category,
+                                        const std::string& source) {
+  return router_checkpoint_of(category) + "@" + source;
 }
 
 } // namespace cairn

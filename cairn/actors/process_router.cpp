@@ -10,6 +10,7 @@
 
 #include "cairn/actors/aggregate.hpp"
 #include "cairn/actors/atoms.hpp"
+#include "cairn/actors/cluster/node.hpp"
 #include "cairn/actors/process_manager.hpp"
 #include "cairn/actors/runtime.hpp"
 #include "cairn/journal/codec.hpp"
@@ -51,6 +52,8 @@ input_ref corrupt_ref(uint64_t position, const caf::error& err) {
 /// What the router adds to its subscription.
 struct router_core {
   std::string category;
+  /// The node whose log the router reads; empty: its own node's.
+  std::string source;
   caf::actor registry;
   input_dispatch dispatch;
   router_settings settings;
@@ -156,14 +159,18 @@ void write_row(subscription_context ctx, const core_ptr& core,
 /// Parks an input as a dead letter with `err`, then acknowledges it.
 void park(subscription_context ctx, const core_ptr& core, const input_ref& in,
           const caf::error& err, uint32_t attempts) {
-  auto key = dead_letter_key(core->category, in.position);
+  // An input from another node's log is parked under `category@node`: its
+  // position is one of that log.
+  auto manager = core->source.empty() ? core->category
+                                      : core->category + "@" + core->source;
+  auto key = dead_letter_key(manager, in.position);
   log::warning("process_router." + core->category,
                "input " + in.stream + " version " + std::to_string(in.version)
                  + " (" + in.type + ") at position "
-                 + std::to_string(in.position) + " parked as dead letter "
-                 + key + ": " + describe(err));
-  dead_letter row{core->category, in.stream, in.version, in.position, in.type,
-                  describe(err),  now_ns(),  attempts,   false};
+                 + std::to_string(in.position) + " parked as dead letter " + key
+                 + ": " + describe(err));
+  dead_letter row{manager,       in.stream, in.version, in.position, in.type,
+                  describe(err), now_ns(),  attempts,   false};
   write_row(ctx, core, key, std::move(row), [ctx, core, pos = in.position] {
     ++core->dead_letters;
     subscription_context{ctx}.ack(pos);
@@ -206,6 +213,8 @@ void route(subscription_context ctx, const core_ptr& core,
     return;
   }
   auto& [id, msg] = **d;
+  if (!core->source.empty()) // the instance keeps a position per log
+    msg = caf::make_message(input_atom::value, core->source, ev);
   deliver(ctx, core, std::move(id), std::move(msg), 0,
           [ctx, core, in = ref_of(ev)](const caf::error& err) {
             if (!err) {
@@ -222,8 +231,7 @@ void replay_one(subscription_context ctx, const core_ptr& core,
                 const std::string& key, dead_letter row) {
   auto failed = [ctx, core, key, row](const caf::error& err) mutable {
     log::warning("process_router." + core->category,
-                 "replay of dead letter " + key + " failed: "
-                   + describe(err));
+                 "replay of dead letter " + key + " failed: " + describe(err));
     row.error = describe(err);
     row.time_ns = now_ns();
     ++row.attempts;
@@ -271,6 +279,75 @@ void replay_marked(subscription_context ctx, const core_ptr& core) {
       replay_one(ctx, core, key, std::move(row));
 }
 
+/// The handler factory of a router: its own node's router also wakes the
+/// instances with deadlines and replays dead letters when it starts.
+subscription_factory router_factory(core_ptr core) {
+  return [core](subscription_context& ctx) {
+    // Deliveries waiting for their delay hold the core: drop them when
+    // the router ends, or the core and all they hold would keep each
+    // other alive.
+    ctx.self()->attach_functor([core] { core->delayed.clear(); });
+    if (core->source.empty()) {
+      wake_sleepers(ctx.self(), *ctx.journal(), *core);
+      replay_marked(ctx, core);
+    }
+    subscription_handler h;
+    h.deliver = [ctx, core](std::vector<journal::stored_event>& events) {
+      for (auto& ev : events)
+        route(ctx, core, ev);
+    };
+    h.skipped = [ctx, core](uint64_t pos, const caf::error& err) {
+      park(ctx, core, corrupt_ref(pos, err), err, 0);
+    };
+    h.extra = caf::message_handler{
+      [ctx, core](stats_atom) {
+        return router_stats{
+          ctx.stats(),        core->failed_inputs, core->undecodable_inputs,
+          core->dead_letters, core->bounces,       core->replayed};
+      },
+      [ctx, core](replay_atom) {
+        if (core->source.empty())
+          replay_marked(ctx, core);
+      },
+      [core](tick_atom, uint64_t ticket) {
+        auto i = core->delayed.find(ticket);
+        if (i == core->delayed.end())
+          return;
+        auto f = std::move(i->second);
+        core->delayed.erase(i);
+        f();
+      },
+    };
+    return h;
+  };
+}
+
+caf::error check_router_settings(const std::string& checkpoint,
+                                 const std::string& category) {
+  if (checkpoint.size() > journal::max_checkpoint_name_size)
+    return make_error(errc::invalid_argument,
+                      "process manager category " + category + " is "
+                        + std::to_string(category.size())
+                        + " bytes long: its router's checkpoint name "
+                        + checkpoint.substr(0, 40) + "... would be over the "
+                        + "maximum of "
+                        + std::to_string(journal::max_checkpoint_name_size)
+                        + " (max_checkpoint_name_size)");
+  return caf::none;
+}
+
+core_ptr make_core(std::string category, std::string source,
+                   caf::actor registry, input_dispatch dispatch,
+                   router_settings settings) {
+  auto core = std::make_shared<router_core>();
+  core->category = std::move(category);
+  core->source = std::move(source);
+  core->registry = std::move(registry);
+  core->dispatch = std::move(dispatch);
+  core->settings = settings;
+  return core;
+}
+
 } // namespace
 
 caf::expected<caf::actor>
@@ -279,58 +356,112 @@ spawn_process_router(caf::actor_system& sys, std::string category,
                      subscription_hub_actor hub, coordinator_actor coordinator,
                      caf::actor registry, input_dispatch dispatch,
                      router_settings settings) {
-  if (router_checkpoint_of(category).size() > journal::max_checkpoint_name_size)
-    return make_error(errc::invalid_argument,
-                      "process manager category " + category + " is "
-                        + std::to_string(category.size())
-                        + " bytes long: its router's checkpoint name would be "
-                          "over the maximum of "
-                        + std::to_string(journal::max_checkpoint_name_size)
-                        + " (max_checkpoint_name_size)");
   subscription_settings ss;
   ss.checkpoint = router_checkpoint_of(category);
+  if (auto err = check_router_settings(ss.checkpoint, category))
+    return err;
   ss.max_in_flight = settings.max_in_flight;
   ss.read_chunk = settings.read_chunk;
-  auto core = std::make_shared<router_core>();
-  core->category = std::move(category);
-  core->registry = std::move(registry);
-  core->dispatch = std::move(dispatch);
-  core->settings = settings;
-  return spawn_subscription(
-    sys, std::move(j), std::move(hub), std::move(coordinator), std::move(ss),
-    [core](subscription_context& ctx) {
-      // Deliveries waiting for their delay hold the core: drop them when
-      // the router ends, or the core and all they hold would keep each
-      // other alive.
-      ctx.self()->attach_functor([core] { core->delayed.clear(); });
-      wake_sleepers(ctx.self(), *ctx.journal(), *core);
-      replay_marked(ctx, core);
-      subscription_handler h;
-      h.deliver = [ctx, core](std::vector<journal::stored_event>& events) {
-        for (auto& ev : events)
-          route(ctx, core, ev);
-      };
-      h.skipped = [ctx, core](uint64_t pos, const caf::error& err) {
-        park(ctx, core, corrupt_ref(pos, err), err, 0);
-      };
-      h.extra = caf::message_handler{
-        [ctx, core](stats_atom) {
-          return router_stats{
-            ctx.stats(),        core->failed_inputs, core->undecodable_inputs,
-            core->dead_letters, core->bounces,       core->replayed};
-        },
-        [ctx, core](replay_atom) { replay_marked(ctx, core); },
-        [core](tick_atom, uint64_t ticket) {
-          auto i = core->delayed.find(ticket);
-          if (i == core->delayed.end())
-            return;
-          auto f = std::move(i->second);
-          core->delayed.erase(i);
-          f();
-        },
-      };
-      return h;
-    });
+  auto core = make_core(std::move(category), {}, std::move(registry),
+                        std::move(dispatch), settings);
+  return spawn_subscription(sys, std::move(j), std::move(hub),
+                            std::move(coordinator), std::move(ss),
+                            router_factory(std::move(core)));
+}
+
+caf::expected<caf::actor>
+spawn_remote_process_router(caf::actor_system& sys, std::string category,
+                            std::shared_ptr<journal::journal> j,
+                            coordinator_actor coordinator, caf::actor registry,
+                            input_dispatch dispatch, router_settings settings,
+                            detail::remote_source source) {
+  subscription_settings ss;
+  ss.checkpoint = router_checkpoint_of(category, source.node);
+  if (auto err = check_router_settings(ss.checkpoint, category))
+    return err;
+  ss.max_in_flight = settings.max_in_flight;
+  ss.read_chunk = settings.read_chunk;
+  auto core = make_core(std::move(category), source.node, std::move(registry),
+                        std::move(dispatch), settings);
+  return detail::spawn_remote_subscription(
+    sys, std::move(j), std::move(coordinator), std::move(ss), std::move(source),
+    router_factory(std::move(core)));
+}
+
+namespace {
+
+/// `dispatch` restricted to the instances node `m.self()` owns; on a
+/// router of another node's log (`remote`), without that node's outcomes
+/// (they are for its own instances).
+input_dispatch owned_only(input_dispatch dispatch, std::string category,
+                          std::shared_ptr<const cluster::membership> m,
+                          bool remote) {
+  return
+    [dispatch = std::move(dispatch), category = std::move(category),
+     m = std::move(m), remote](const journal::stored_event& ev)
+      -> caf::expected<std::optional<std::pair<std::string, caf::message>>> {
+      if (remote && ev.record.type == remote_outcome::event_name)
+        return std::nullopt;
+      auto d = dispatch(ev);
+      if (d && *d && !m->owns(category, (*d)->first))
+        return std::nullopt;
+      return d;
+    };
+}
+
+} // namespace
+
+caf::error start_process_routers(runtime& rt, std::string category,
+                                 caf::actor registry, input_dispatch dispatch,
+                                 router_settings settings) {
+  if (!rt.shared()->cluster) {
+    auto r = spawn_process_router(rt.system(), category, rt.journal(), rt.hub(),
+                                  rt.coordinator(), registry,
+                                  std::move(dispatch), settings);
+    if (!r)
+      return std::move(r.error());
+    rt.adopt_router(std::move(*r));
+    return caf::none;
+  }
+  // The checkpoint names, checked before the node joins.
+  if (auto err
+      = check_router_settings(router_checkpoint_of(category), category))
+    return err;
+  rt.when_joined([category, registry, dispatch, settings](runtime& rt) {
+    auto& node = rt.shared()->cluster;
+    auto m = node->members();
+    if (!m)
+      return;
+    auto failed = [&](const std::string& source, const caf::error& err) {
+      log::error("process_router." + category, "cannot read the inputs of node "
+                                                 + source + ": "
+                                                 + describe(err));
+    };
+    auto local = spawn_process_router(
+      rt.system(), category, rt.journal(), rt.hub(), rt.coordinator(), registry,
+      owned_only(dispatch, category, m, false), settings);
+    if (local)
+      rt.adopt_router(std::move(*local));
+    else
+      failed(m->self().id, local.error());
+    for (auto& id : m->ids()) {
+      if (id == m->self().id)
+        continue;
+      detail::remote_source src;
+      src.node = id;
+      src.link = node->link(id);
+      if (!src.link)
+        return; // stopping
+      auto r = spawn_remote_process_router(
+        rt.system(), category, rt.journal(), rt.coordinator(), registry,
+        owned_only(dispatch, category, m, true), settings, std::move(src));
+      if (r)
+        rt.adopt_router(std::move(*r));
+      else
+        failed(id, r.error());
+    }
+  });
+  return caf::none;
 }
 
 caf::expected<std::vector<std::pair<std::string, dead_letter>>>

@@ -19,8 +19,8 @@
 #include "cairn/journal/journal.hpp"
 
 /// The input router of one process-manager type: a subscription to the
-/// global log (see cairn/actors/subscription.hpp) that hands each input event to
-/// the instance it correlates with.
+/// global log (see cairn/actors/subscription.hpp) that hands each input event
+/// to the instance it correlates with.
 ///
 /// It reads `$all` from its checkpoint out of LMDB (catch-up), then switches
 /// to the hub's live feed without gap or duplicate. At most `max_in_flight`
@@ -108,7 +108,42 @@ spawn_process_router(caf::actor_system& sys, std::string category,
                      caf::actor registry, input_dispatch dispatch,
                      router_settings settings);
 
+/// Spawns a router that feeds `registry` the inputs of node `source.node`'s
+/// log, on a cluster: a remote subscription (see
+/// cairn/actors/cluster/remote_subscription.hpp) with the checkpoint
+/// `router_checkpoint_of(category, source.node)` in `j`. It hands each
+/// input to its instance as `(input_atom, std::string node, stored_event)`,
+/// so that the instance keeps the last position it took from each log. An
+/// input it cannot deliver is parked as a dead letter of manager
+/// `category@node`; the router of the own node does not replay those (the
+/// input is in the other node's log). Errors: those of
+/// `spawn_process_router`.
+caf::expected<caf::actor>
+spawn_remote_process_router(caf::actor_system& sys, std::string category,
+                            std::shared_ptr<journal::journal> j,
+                            coordinator_actor coordinator, caf::actor registry,
+                            input_dispatch dispatch, router_settings settings,
+                            detail::remote_source source);
+
 class runtime;
+
+/// Starts the input routers of manager type `category`, feeding
+/// `registry`, in `rt`, and adopts them (`runtime::adopt_router`).
+///
+/// On a runtime that is not clustered: one router, over the node's log.
+/// On a cluster, once the node joined (`runtime::when_joined`): a router
+/// over its own log and one over each other member's log
+/// (`spawn_remote_process_router`), each handing on only the inputs of the
+/// instances this node owns (placement of `category` and the instance id,
+/// cairn/actors/cluster/placement.hpp). So every instance lives on its
+/// owner node and takes the inputs of every node, each exactly once: its
+/// stream records the last position it took from each log.
+///
+/// Errors: those of `spawn_process_router` (on a cluster the checkpoint
+/// names are checked here; a router that fails to start later is logged).
+caf::error start_process_routers(runtime& rt, std::string category,
+                                 caf::actor registry, input_dispatch dispatch,
+                                 router_settings settings);
 
 /// Marks dead letters for replay and asks the routers of `rt` to re-deliver
 /// them now (routers started later re-deliver them when they start).

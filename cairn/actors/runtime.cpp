@@ -185,6 +185,7 @@ caf::expected<std::unique_ptr<runtime>> runtime::start(caf::actor_system& sys,
       if (auto err = st->cluster->join(
             std::make_shared<const cluster::membership>(std::move(*members))))
         return err;
+      st->joined = true; // no other thread knows the runtime yet
       // Delivers the cross-node commands an earlier run left undelivered.
       st->outbox();
     }
@@ -263,7 +264,26 @@ caf::error runtime::join(std::vector<std::string> nodes) {
     return err;
   // Delivers the cross-node commands an earlier run left undelivered.
   outbox();
+  std::vector<std::function<void(runtime&)>> hooks;
+  {
+    std::lock_guard<std::mutex> guard{st_->mtx};
+    st_->joined = true;
+    hooks.swap(st_->join_hooks);
+  }
+  for (auto& f : hooks)
+    f(*this);
   return caf::none;
+}
+
+void runtime::when_joined(std::function<void(runtime&)> f) {
+  {
+    std::lock_guard<std::mutex> guard{st_->mtx};
+    if (st_->cluster && !st_->joined) {
+      st_->join_hooks.push_back(std::move(f));
+      return;
+    }
+  }
+  f(*this);
 }
 
 uint16_t runtime::cluster_port() const noexcept {
@@ -316,10 +336,9 @@ std::map<std::string, std::string> runtime::stop() {
   auto left = stop_and_wait(st_->sys, std::move(first), deadline);
   left += stop_and_wait(st_->sys, std::move(last), deadline);
   if (left > 0)
-    log::warning("runtime", std::to_string(left)
-                              + " actors did not stop within "
-                              + std::to_string(stop_timeout.count() / 1000000)
-                              + " ms");
+    log::warning("runtime",
+                 std::to_string(left) + " actors did not stop within "
+                   + std::to_string(stop_timeout.count() / 1000000) + " ms");
   return peer_states;
 }
 

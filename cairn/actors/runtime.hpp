@@ -50,6 +50,8 @@ struct runtime_options {
   log::level log_level = log::level::warning;
 };
 
+class runtime;
+
 namespace detail {
 
 /// What a runtime's actors share with it: the registries, the routes and the
@@ -129,6 +131,11 @@ public:
   caf::actor outbox_hdl;
   /// The cluster side; null when the runtime is not clustered.
   std::shared_ptr<cluster::node> cluster;
+  /// Whether the node joined its cluster. Guarded by `mtx`.
+  bool joined = false;
+  /// What runs once the node joined (`runtime::when_joined`). Guarded by
+  /// `mtx`.
+  std::vector<std::function<void(runtime&)>> join_hooks;
   /// This state, for the actors it spawns (set by `runtime::start`).
   std::weak_ptr<runtime_state> self_ref;
   bool stopped = false;
@@ -196,8 +203,8 @@ public:
 
   /// Routes aggregate type `A` to `registry`, a registry of another runtime
   /// (another journal): process steps in this runtime command it through
-  /// the outbox (cairn/actors/outbox.hpp) instead of the atomic step. Starts the
-  /// outbox dispatcher, which delivers commands left undelivered by an
+  /// the outbox (cairn/actors/outbox.hpp) instead of the atomic step. Starts
+  /// the outbox dispatcher, which delivers commands left undelivered by an
   /// earlier run. Routing a type again replaces its registry.
   template <class A>
   void route(caf::actor registry) {
@@ -231,7 +238,8 @@ public:
   /// Returns the routers adopted with `adopt_router`. Thread-safe.
   std::vector<caf::actor> routers();
 
-  // -- cluster (runtime_options::cluster; cairn/actors/cluster/) --------------------
+  // -- cluster (runtime_options::cluster; cairn/actors/cluster/)
+  // --------------------
 
   /// Joins the cluster of `nodes` (`"id@host:port"`, the `cluster.nodes`
   /// key) when `runtime::start` had a `cluster.node-id` but no nodes: the
@@ -243,6 +251,12 @@ public:
   /// `errc::invalid_argument` when the runtime is not clustered or joined
   /// before.
   caf::error join(std::vector<std::string> nodes);
+
+  /// Runs `f` once this node joined its cluster: at once when it joined
+  /// already (or the runtime is not clustered), else in `join`, after the
+  /// links started. Process managers start their input routers so, as
+  /// which node owns an instance is known only then. Thread-safe.
+  void when_joined(std::function<void(runtime&)> f);
 
   /// The port of this node's gateway; 0 when not clustered.
   uint16_t cluster_port() const noexcept;

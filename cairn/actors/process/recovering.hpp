@@ -55,6 +55,13 @@ caf::error fold_process_event(process_state<P>& st,
       r.why = o.why;
       st.outcomes.push_back(std::move(r));
     }
+  } else if (type == remote_input::event_name) {
+    auto rec = c.template decode<remote_input>(ev);
+    if (!rec)
+      return std::move(rec.error());
+    auto& last = st.remote_inputs[rec->source];
+    if (rec->position > last)
+      last = rec->position;
   } else if (type == outcome_reacted::event_name) {
     if (!st.outcomes.empty())
       st.outcomes.pop_front();
@@ -102,6 +109,7 @@ void process_start_recovery(process_pointer<P> self) {
   st.value = typename P::state{};
   st.version = 0;
   st.last_input = 0;
+  st.remote_inputs.clear();
   st.outcomes.clear();
   st.deadlines.clear();
   st.due.clear();
@@ -130,6 +138,7 @@ void process_start_recovery(process_pointer<P> self) {
       st.value = std::move(*value);
       st.version = s.version;
       st.last_input = x->last_input;
+      st.remote_inputs = std::move(x->remote_inputs);
       st.outcomes.assign(x->outcomes.begin(), x->outcomes.end());
       st.deadlines = std::move(x->deadlines);
       st.completed = x->completed;
@@ -150,6 +159,7 @@ void process_maybe_snapshot(process_pointer<P> self, uint64_t before) {
   process_snapshot x;
   x.state = journal::to_bytes(st.value);
   x.last_input = st.last_input;
+  x.remote_inputs = st.remote_inputs;
   x.outcomes.assign(st.outcomes.begin(), st.outcomes.end());
   x.deadlines = st.deadlines;
   x.completed = st.completed;

@@ -7,7 +7,8 @@
 /// react to — first outcomes of its last step's commands, then deadlines
 /// that came due, then inputs in position order — and calls the user's pure
 /// `react`. An input at or below the last input position recorded in the
-/// stream has had its effect already and is only acknowledged: so each
+/// stream for its log (this node's, or on a cluster another node's) has had
+/// its effect already and is only acknowledged: so each
 /// input has its effect exactly once, across crashes and redeliveries (a
 /// replayed dead letter is the exception: its own dedup key guards it). A
 /// non-empty step goes to the coordinator. Previous phase: `recovering` or
@@ -41,6 +42,16 @@ step<P> react_to(const typename P::state& st, const T& x) {
     return {};
 }
 
+/// The position of the last input from `source`'s log (empty: this node's)
+/// whose step committed.
+template <class P>
+uint64_t last_input_of(const process_state<P>& st, const std::string& source) {
+  if (source.empty())
+    return st.last_input;
+  auto i = st.remote_inputs.find(source);
+  return i == st.remote_inputs.end() ? 0 : i->second;
+}
+
 /// Reacts to the next pending thing, if any; stops when a step is sent.
 template <class P>
 void process_next(process_pointer<P> self) {
@@ -68,7 +79,7 @@ void process_next(process_pointer<P> self) {
     }
     auto& in = st.inputs.front();
     if (st.completed || in.stepped
-        || (!in.replay && in.position <= st.last_input)) {
+        || (!in.replay && in.position <= last_input_of(st, in.source))) {
       in.rp.deliver(caf::unit);
       st.inputs.pop_front();
       continue;

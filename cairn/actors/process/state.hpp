@@ -50,10 +50,12 @@ struct process_snapshot {
   std::vector<command_result> outcomes;
   std::map<std::string, int64_t> deadlines;
   bool completed = false;
+  /// The last input position taken from each other node's log.
+  std::map<std::string, uint64_t> remote_inputs;
 
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(state, last_input, outcomes, deadlines, completed);
+    ar(state, last_input, outcomes, deadlines, completed, remote_inputs);
   }
 };
 
@@ -85,6 +87,7 @@ const journal::codec& process_codec_of() {
     c.add<deadline_cleared>(deadline_cleared::event_name);
     c.add<process_completed>(process_completed::event_name);
     c.add<outcome_reacted>(outcome_reacted::event_name);
+    c.add<remote_input>(remote_input::event_name);
     return c;
   }();
   return instance;
@@ -114,6 +117,9 @@ struct process_state {
 
   /// An input waiting for its reaction; `rp` answers the router.
   struct queued_input {
+    /// The node whose log holds the input; empty: this node's.
+    std::string source;
+    /// Its position in that log.
     uint64_t position = 0;
     input_type input;
     /// Set instead of `input` for the outcome of a command sent through the
@@ -134,6 +140,8 @@ struct process_state {
   uint64_t version = 0;
   /// The position of the last input whose step committed.
   uint64_t last_input = 0;
+  /// The same for the inputs from each other node's log, by node.
+  std::map<std::string, uint64_t> remote_inputs;
   /// Outcomes of the last step's commands not yet reacted to.
   std::deque<command_result> outcomes;
   /// Scheduled deadlines: name -> due (ns since the epoch).

@@ -100,6 +100,13 @@ void run_step(process_pointer<P> self, step<P> s, cause why,
         deadline_table, key, std::to_string(d.due_ns), false});
     }
   }
+  if (why == cause::input && !st.inputs.front().source.empty()) {
+    // From another node's log: its position goes into this event, not into
+    // the step record (which keeps the positions of this node's log).
+    auto& in = st.inputs.front();
+    a.events.push_back(c.encode(remote_input{in.source, in.position}));
+    input_position = 0;
+  }
   if (s.completes()) {
     a.events.push_back(c.encode(process_completed{}));
     for (auto& [name, due] : st.deadlines)
