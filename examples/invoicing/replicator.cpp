@@ -434,6 +434,10 @@ caf::expected<caf::actor> replicate_remote(cairn::runtime& rt,
   // starts after it: the subscription keeps none of its own.
   settings.store_checkpoint = false;
   settings.start = *pos;
+  // One commit per chunk, the next chunk read once it committed: chunks
+  // as large as the HTTP feed's batches.
+  settings.read_chunk = max_feed_limit;
+  settings.max_in_flight = max_feed_limit;
   auto factory = [&r, counters](cairn::subscription_context& ctx) {
     auto f = std::make_shared<follower>(r, counters, ctx);
     cairn::subscription_handler h;

@@ -12,6 +12,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <httplib.h>
@@ -566,4 +567,39 @@ TEST_CASE("a replica's batch moves its checkpoint over events of other "
   CHECK_FALSE(*again);
   // Out of order: refused.
   CHECK_FALSE(r->prepare({{7, "", std::nullopt}, {6, "", std::nullopt}}, 0));
+}
+
+TEST_CASE("cluster options that cannot work are refused before a replica "
+          "or a source starts") {
+  cairn::test::temp_dir dir;
+  auto exit_code = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), cairn::test::bin_path("cairn-invoicing"));
+    cairn::test::child_process child{args};
+    std::string line;
+    while (child.read_line(line, 30000))
+      if (line.rfind("listening on", 0) == 0)
+        FAIL("started with " << args.at(1) << " " << args.at(2));
+    REQUIRE_FALSE(child.timed_out());
+    auto status = child.wait();
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  auto source = "--source=127.0.0.1:1";
+  auto path = "--path=" + dir.sub("replica");
+  auto nodes = "--cluster.nodes=a@127.0.0.1:" + std::to_string(free_port())
+               + ",b@127.0.0.1:" + std::to_string(free_port())
+               + ",r@127.0.0.1:" + std::to_string(free_port());
+  // No node id: the cluster keys alone do not make a node.
+  CHECK(exit_code({"replica", source, path, "--cluster.port=0"}) == 1);
+  // No members: the node would never join.
+  CHECK(exit_code({"replica", source, path, "--cluster.node-id=r"}) == 1);
+  // Two other members and no --source-node: which one?
+  CHECK(exit_code({"replica", source, path, "--cluster.node-id=r", nodes})
+        == 1);
+  // --source-node without the cluster.
+  CHECK(exit_code({"replica", source, path, "--source-node=a"}) == 1);
+  // A source with a node id and no members.
+  CHECK(
+    exit_code({"serve", "--http.port=0", "--journal.path=" + dir.sub("source"),
+               "--cluster.node-id=a"})
+    == 1);
 }
