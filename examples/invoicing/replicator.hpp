@@ -161,8 +161,9 @@ struct replica_counters {
 /// the subscription delivers is folded with `prepare` and committed, the
 /// invoices with the checkpoint, through `rt`'s coordinator, one commit at
 /// a time; its events are acknowledged once committed. A commit that fails
-/// is tried again after a delay (up to a second); a journal that failed, or
-/// a batch the journal refuses, ends the subscription with the error.
+/// is tried again after a delay (up to a second); a journal that failed, a
+/// batch the journal refuses, or an invoice event that does not decode (a
+/// source of another version), ends the subscription with the error.
 /// `r` must be `over(rt.journal())` and outlive the subscription;
 /// `counters`, when not null, too. Errors: those of
 /// `cairn::cluster::subscribe_remote`, `r`'s read errors.
