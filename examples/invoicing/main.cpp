@@ -315,7 +315,7 @@ int main(int argc, char** argv) {
   caf::actor_system sys{cfg};
   auto rt = cairn::runtime::start(sys, cfg.runtime_options());
   if (!rt) {
-    std::cerr << "cairn-invoicing: cannot open the journal in "
+    std::cerr << "cairn-invoicing: cannot start on the journal in "
               << cfg.journal_path << ": " << sys.render(rt.error()) << '\n';
     return EXIT_FAILURE;
   }
