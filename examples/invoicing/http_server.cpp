@@ -364,7 +364,10 @@ caf::error http_server::start() {
   if (d.started)
     return cairn::make_error(cairn::errc::invalid_argument,
                              "the HTTP server runs already");
-  d.registry = d.rt.registry<invoice>();
+  // The invoices of this server live in its own journal, also on a
+  // clustered runtime: the cluster carries its log to replicas
+  // (examples/invoicing/replicator.hpp), it does not shard its invoices.
+  d.registry = d.rt.local_registry<invoice>();
   auto list = cairn::start_projection<invoice_list>(d.rt);
   if (!list)
     return std::move(list.error());

@@ -30,6 +30,11 @@
 /// - `GET /log?after=P&limit=N` -> the invoice events after position P in
 ///   log order, the feed of replicas (examples/invoicing/replicator.hpp).
 ///
+/// The invoices live in the runtime's own journal (its local registry),
+/// also when the runtime is a cluster node: there the cluster carries the
+/// log to replicas on other nodes (examples/invoicing/replicator.hpp), and
+/// does not shard the invoices over the members.
+///
 /// A POST answers once the entity has replied, and an entity replies after
 /// its events are durable in the journal. A GET answers JSON unless the
 /// Accept header names `text/html` before any `application/json`.

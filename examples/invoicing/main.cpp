@@ -5,11 +5,16 @@
 /// `cairn-invoicing serve [--http.port=8080] [--http.host=127.0.0.1]
 /// [flags]` for the web interface (examples/invoicing/http_server.hpp; port
 /// 0 picks a free port; it prints `listening on HOST:PORT` and serves until
-/// SIGINT or SIGTERM), or `cairn-invoicing load --url=http://HOST:PORT
+/// SIGINT or SIGTERM; with `--cluster.node-id=ID --cluster.port=N
+/// --cluster.nodes=ID@HOST:PORT,...` it is also a node of a cluster, whose
+/// gateway serves its log to replicas on other nodes, and it prints
+/// `cluster node ID: gateway on port N` first), or `cairn-invoicing load
+/// --url=http://HOST:PORT
 /// [--clients=16] [--seconds=5]` to measure a running server
 /// (examples/invoicing/load.hpp), or `cairn-invoicing replica
-/// --source=HOST:PORT [--path=DIR] [--port=N]` for a read-only replica of a
-/// server's invoices (examples/invoicing/replicator.hpp).
+/// --source=HOST:PORT [--path=DIR] [--port=N] [--cluster.*]` for a
+/// read-only replica of a server's invoices, over the cluster or over HTTP
+/// (examples/invoicing/replicator.hpp).
 ///
 /// Without a subcommand:
 /// Each run first recovers the invoices earlier runs left in the journal
@@ -236,6 +241,8 @@ void run(caf::actor_system& sys, cairn::runtime& rt) {
 class invoicing_config : public cairn::config {
 public:
   invoicing_config() {
+    // The invoicing example's cluster, unless `cluster.name` says another.
+    cluster_name = "invoicing";
     caf::config_option_adder{custom_options_, "http"}
       .add(http.host, "host", "address the web interface listens on")
       .add(http.port, "port", "port of the web interface (0: any free one)")
@@ -248,7 +255,11 @@ public:
 
 /// `cairn-invoicing serve`: the web interface until SIGINT or SIGTERM.
 int serve(caf::actor_system& sys, cairn::runtime& rt,
-          const http_settings& settings, const sigset_t& signals) {
+          const invoicing_config& cfg, const sigset_t& signals) {
+  auto& settings = cfg.http;
+  if (!cfg.cluster_node_id.empty())
+    std::cout << "cluster node " << cfg.cluster_node_id << ": gateway on port "
+              << rt.cluster_port() << std::endl;
   http_server srv{sys, rt, settings};
   if (auto err = srv.start()) {
     std::cerr << "cairn-invoicing: " << sys.render(err) << '\n';
@@ -294,10 +305,17 @@ int main(int argc, char** argv) {
   }
   if (cfg.cli_helptext_printed)
     return EXIT_SUCCESS;
+  if (!cfg.cluster_node_id.empty() && cfg.cluster_nodes.empty()) {
+    // Without its members the node would never join, and no replica could
+    // read its log.
+    std::cerr << "cairn-invoicing: cluster.nodes: a clustered node needs the "
+                 "members, \"id@host:port\" each, itself among them\n";
+    return EXIT_FAILURE;
+  }
   caf::actor_system sys{cfg};
   auto rt = cairn::runtime::start(sys, cfg.runtime_options());
   if (!rt) {
-    std::cerr << "cairn-invoicing: cannot open the journal in "
+    std::cerr << "cairn-invoicing: cannot start on the journal in "
               << cfg.journal_path << ": " << sys.render(rt.error()) << '\n';
     return EXIT_FAILURE;
   }
@@ -305,7 +323,7 @@ int main(int argc, char** argv) {
   auto rc = EXIT_SUCCESS;
   try {
     if (command == "serve")
-      rc = serve(sys, **rt, cfg.http, signals);
+      rc = serve(sys, **rt, cfg, signals);
     else
       run(sys, **rt);
   } catch (const std::exception& ex) {

@@ -13,9 +13,17 @@
 #include <thread>
 #include <variant>
 
+#include <unistd.h>
+
 #include <httplib.h>
 
+#include "caf/all.hpp"
+
 #include <cairn/actors/aggregate.hpp>
+#include <cairn/actors/atoms.hpp>
+#include <cairn/actors/cluster/node.hpp>
+#include <cairn/actors/cluster/remote_subscription.hpp>
+#include <cairn/actors/config.hpp>
 #include <cairn/journal/errc.hpp>
 
 #include "examples/invoicing/html.hpp"
@@ -146,6 +154,27 @@ caf::expected<json> replication_feed(const cairn::journal::journal& j,
   return json{{"events", events}, {"next", next}, {"last", *last}};
 }
 
+caf::expected<std::vector<replica_entry>>
+replica_entries(const std::vector<cairn::journal::stored_event>& events) {
+  auto& codec = cairn::codec_of<invoice>();
+  std::vector<replica_entry> result;
+  result.reserve(events.size());
+  for (auto& ev : events) {
+    replica_entry entry;
+    entry.position = ev.position;
+    if (cairn::journal::category_of(ev.stream) == invoice::category) {
+      auto x = codec.decode_variant<invoice_created, item_added, invoice_sent,
+                                    invoice_paid>(ev);
+      if (!x)
+        return std::move(x.error());
+      entry.id = invoice_id_of(ev.stream);
+      entry.event = std::move(*x);
+    }
+    result.push_back(std::move(entry));
+  }
+  return result;
+}
+
 // -- the replica --------------------------------------------------------------
 
 invoice_replicator::invoice_replicator(
@@ -174,32 +203,34 @@ caf::expected<uint64_t> invoice_replicator::position() const {
   return cp->value_or(0);
 }
 
-caf::expected<uint64_t> invoice_replicator::apply(const json& feed) {
+std::unique_ptr<invoice_replicator>
+invoice_replicator::over(std::shared_ptr<cairn::journal::journal> j) {
+  return std::unique_ptr<invoice_replicator>{
+    new invoice_replicator(std::move(j))};
+}
+
+caf::expected<std::optional<cairn::journal::write_group>>
+invoice_replicator::prepare(const std::vector<replica_entry>& entries,
+                            uint64_t next) const {
+  using result_type = std::optional<cairn::journal::write_group>;
   auto pos = position();
   if (!pos)
-    return pos;
-  if (!feed.is_object() || !feed.contains("events")
-      || !feed["events"].is_array() || !feed.contains("next")
-      || !feed["next"].is_number_unsigned())
-    return bad_feed("expected {\"events\": [...], \"next\": N}");
+    return std::move(pos.error());
   // Fold the batch onto the invoices it touches, in order.
   std::map<std::string, invoice_state> changed;
   cairn::journal::write_group group;
   uint64_t applied = *pos;
-  for (auto& entry : feed["events"]) {
-    if (!entry.contains("position") || !entry["position"].is_number_unsigned()
-        || !entry.contains("id") || !entry["id"].is_string())
-      return bad_feed("an event without position or id");
-    auto p = entry["position"].get<uint64_t>();
+  for (auto& entry : entries) {
+    auto p = entry.position;
     if (p <= *pos)
-      continue; // applied before: a batch asked again after a restart
+      continue; // applied before: a batch delivered again after a restart
     if (p <= applied)
       return bad_feed("position " + std::to_string(p) + " after "
                       + std::to_string(applied));
-    auto ev = event_from_json(entry);
-    if (!ev)
-      return std::move(ev.error());
-    auto id = entry["id"].get<std::string>();
+    applied = p;
+    if (!entry.event)
+      continue; // another category: moves the checkpoint only
+    auto& id = entry.id;
     auto i = changed.find(id);
     if (i == changed.end()) {
       invoice_state st;
@@ -210,20 +241,49 @@ caf::expected<uint64_t> invoice_replicator::apply(const json& feed) {
         st = state_from_json(json::parse(**row, nullptr, false));
       i = changed.emplace(id, std::move(st)).first;
     }
-    if (std::holds_alternative<invoice_created>(*ev))
+    if (std::holds_alternative<invoice_created>(*entry.event))
       group.tables.push_back({order_table, order_key(p), id, false});
     i->second = std::visit(
       [&](const auto& e) { return invoice::apply(std::move(i->second), e); },
-      *ev);
-    applied = p;
+      *entry.event);
   }
-  auto next = std::max(applied, feed["next"].get<uint64_t>());
+  next = std::max(applied, next);
   if (next <= *pos)
-    return *pos; // nothing new
+    return result_type{}; // nothing new
   for (auto& [id, st] : changed)
     group.tables.push_back({invoices_table, id, to_json(id, st).dump(), false});
   group.checkpoints.emplace_back(checkpoint_name, next);
-  auto receipt = j_->commit(group);
+  return result_type{std::move(group)};
+}
+
+caf::expected<uint64_t> invoice_replicator::apply(const json& feed) {
+  auto pos = position();
+  if (!pos)
+    return pos;
+  if (!feed.is_object() || !feed.contains("events")
+      || !feed["events"].is_array() || !feed.contains("next")
+      || !feed["next"].is_number_unsigned())
+    return bad_feed("expected {\"events\": [...], \"next\": N}");
+  std::vector<replica_entry> entries;
+  for (auto& entry : feed["events"]) {
+    if (!entry.contains("position") || !entry["position"].is_number_unsigned()
+        || !entry.contains("id") || !entry["id"].is_string())
+      return bad_feed("an event without position or id");
+    auto p = entry["position"].get<uint64_t>();
+    if (p <= *pos)
+      continue; // applied before: a batch asked again after a restart
+    auto ev = event_from_json(entry);
+    if (!ev)
+      return std::move(ev.error());
+    entries.push_back({p, entry["id"].get<std::string>(), std::move(*ev)});
+  }
+  auto group = prepare(entries, feed["next"].get<uint64_t>());
+  if (!group)
+    return std::move(group.error());
+  if (!*group)
+    return *pos; // nothing new
+  auto next = (*group)->checkpoints.back().second;
+  auto receipt = j_->commit(**group);
   if (!receipt)
     return std::move(receipt.error());
   return next;
@@ -266,6 +326,139 @@ caf::expected<json> invoice_replicator::list(int64_t offset,
               {"position", *pos}};
 }
 
+// -- following a source over the cluster --------------------------------------
+
+namespace {
+
+/// Tells a follower to try its failed commit again.
+using replica_retry_atom = caf::atom_constant<caf::atom("i_rretry")>;
+
+/// What the handler of a remote subscription keeps between batches.
+struct follower {
+  follower(invoice_replicator& r, replica_counters* counters,
+           cairn::subscription_context ctx)
+    : r(r), counters(counters), ctx(ctx) {
+    // nop
+  }
+
+  invoice_replicator& r;
+  replica_counters* counters;
+  cairn::subscription_context ctx;
+  /// Delivered, waiting for the next commit.
+  std::vector<cairn::journal::stored_event> pending;
+  /// In the commit that runs (empty: none runs).
+  std::vector<cairn::journal::stored_event> committing;
+  uint32_t failures = 0;
+  bool retry_scheduled = false;
+};
+
+using follower_ptr = std::shared_ptr<follower>;
+
+void stop_following(const follower_ptr& f, caf::error err) {
+  std::cerr << "cairn-invoicing replica: stopping: " << cairn::describe(err)
+            << std::endl;
+  f->ctx.self()->quit(std::move(err));
+}
+
+/// Commits the pending events, unless a commit runs or waits for a retry.
+void flush(const follower_ptr& f) {
+  if (!f->committing.empty() || f->retry_scheduled || f->pending.empty())
+    return;
+  f->committing.swap(f->pending);
+  auto entries = replica_entries(f->committing);
+  if (!entries)
+    return stop_following(f, std::move(entries.error()));
+  auto group = f->r.prepare(*entries, 0);
+  if (!group)
+    return stop_following(f, std::move(group.error()));
+  auto done = [f] {
+    auto batch = std::move(f->committing);
+    f->committing.clear();
+    if (f->counters) {
+      f->counters->events += batch.size();
+      f->counters->delivered = batch.back().position;
+    }
+    for (auto& ev : batch)
+      f->ctx.ack(ev.position);
+    flush(f);
+  };
+  if (!*group) // every event applied before (delivered again)
+    return done();
+  f->ctx.self()
+    ->request(f->ctx.coordinator(), caf::infinite, cairn::commit_atom::value,
+              std::move(**group))
+    .then(
+      [f, done](cairn::journal::group_receipt&) {
+        f->failures = 0;
+        if (f->counters)
+          ++f->counters->commits;
+        done();
+      },
+      [f](caf::error& err) {
+        if (f->counters)
+          ++f->counters->failed_commits;
+        auto code = cairn::code_of(err);
+        if (code == cairn::errc::journal_failed
+            || code == cairn::errc::invalid_argument
+            || f->ctx.journal()->failed())
+          return stop_following(f, std::move(err));
+        std::cerr << "cairn-invoicing replica: a commit failed, trying "
+                     "again: "
+                  << cairn::describe(err) << std::endl;
+        // Back in front of what arrived meanwhile, in order.
+        f->committing.insert(f->committing.end(),
+                             std::make_move_iterator(f->pending.begin()),
+                             std::make_move_iterator(f->pending.end()));
+        f->pending = std::move(f->committing);
+        f->committing.clear();
+        auto delay = std::chrono::milliseconds{std::min(
+          int64_t{10} << std::min(f->failures, uint32_t{7}), int64_t{1000})};
+        ++f->failures;
+        f->retry_scheduled = true;
+        f->ctx.self()->delayed_send(f->ctx.self(), delay,
+                                    replica_retry_atom::value);
+      });
+}
+
+} // namespace
+
+caf::expected<caf::actor> replicate_remote(cairn::runtime& rt,
+                                           invoice_replicator& r,
+                                           const std::string& source,
+                                           replica_counters* counters) {
+  auto pos = r.position();
+  if (!pos)
+    return std::move(pos.error());
+  cairn::subscription_settings settings;
+  // The replica stores its checkpoint with its invoices (`prepare`), and
+  // starts after it: the subscription keeps none of its own.
+  settings.store_checkpoint = false;
+  settings.start = *pos;
+  // One commit per chunk, the next chunk read once it committed: chunks
+  // as large as the HTTP feed's batches.
+  settings.read_chunk = max_feed_limit;
+  settings.max_in_flight = max_feed_limit;
+  auto factory = [&r, counters](cairn::subscription_context& ctx) {
+    auto f = std::make_shared<follower>(r, counters, ctx);
+    cairn::subscription_handler h;
+    h.deliver = [f](std::vector<cairn::journal::stored_event>& events) {
+      f->pending.insert(f->pending.end(),
+                        std::make_move_iterator(events.begin()),
+                        std::make_move_iterator(events.end()));
+      flush(f);
+    };
+    h.extra = caf::message_handler{
+      [f](replica_retry_atom) {
+        f->retry_scheduled = false;
+        flush(f);
+      },
+    };
+    return h;
+  };
+  return cairn::cluster::subscribe_remote(rt, source, std::move(settings),
+                                          std::move(factory));
+}
+
 // -- the replica process ------------------------------------------------------
 
 namespace {
@@ -276,6 +469,10 @@ struct replica_args {
   std::string path = "cairn-replica";
   std::string host = "127.0.0.1";
   uint16_t port = 8081;
+  /// The source's node id (cluster mode; empty: the one other member).
+  std::string source_node;
+  /// The `--cluster.*` and `--config-file` flags, for `cairn::config`.
+  std::vector<std::string> config_args;
 };
 
 std::optional<replica_args>
@@ -299,15 +496,20 @@ parse_replica_args(const std::vector<std::string>& args, std::string& error) {
           throw std::invalid_argument("expected HOST:PORT");
         result.source_host = val.substr(0, colon);
         result.source_port = parse_port(val.substr(colon + 1), false);
+      } else if (key == "--source-node" && !val.empty()) {
+        result.source_node = val;
       } else if (key == "--path" && !val.empty()) {
         result.path = val;
       } else if (key == "--host" && !val.empty()) {
         result.host = val;
       } else if (key == "--port") {
         result.port = parse_port(val, true);
+      } else if (key.rfind("--cluster.", 0) == 0 || key == "--config-file") {
+        result.config_args.push_back(arg);
       } else {
         error = "unknown argument '" + arg
-                + "' (expected --source, --path, --host, --port)";
+                + "' (expected --source, --path, --host, --port, "
+                  "--source-node, --cluster.*, --config-file)";
         return std::nullopt;
       }
     } catch (const std::exception& ex) {
@@ -319,7 +521,34 @@ parse_replica_args(const std::vector<std::string>& args, std::string& error) {
     error = "missing --source=HOST:PORT";
     return std::nullopt;
   }
+  if (!result.source_node.empty() && result.config_args.empty()) {
+    error = "--source-node needs the cluster mode (--cluster.node-id, "
+            "--cluster.nodes)";
+    return std::nullopt;
+  }
   return result;
+}
+
+/// The node a clustered replica reads: `wanted`, or the one other member.
+caf::expected<std::string> source_node_of(cairn::runtime& rt,
+                                          const std::string& wanted) {
+  if (!wanted.empty())
+    return wanted; // subscribe_remote checks it
+  auto m = rt.shared()->cluster->members();
+  std::vector<std::string> others;
+  for (auto& id : m->ids())
+    if (id != m->self().id)
+      others.push_back(id);
+  if (others.size() == 1)
+    return others.front();
+  std::string ids;
+  for (auto& id : m->ids())
+    ids += (ids.empty() ? "" : ", ") + id;
+  return cairn::make_error(cairn::errc::invalid_argument,
+                           "the cluster has " + std::to_string(others.size())
+                             + " other members than '" + m->self().id + "' ("
+                             + ids
+                             + "): name the source with --source-node=ID");
 }
 
 } // namespace
@@ -332,18 +561,84 @@ int run_replica(const std::vector<std::string>& args) {
     std::cerr << "cairn-invoicing replica: " << error << '\n';
     return EXIT_FAILURE;
   }
+  auto give_up = [](const std::string& what) {
+    std::cerr << "cairn-invoicing replica: " << what << '\n';
+    return EXIT_FAILURE;
+  };
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  auto rep = invoice_replicator::open(opts->path);
-  if (!rep) {
-    std::cerr << "cairn-invoicing replica: cannot open " << opts->path << ": "
-              << cairn::describe(rep.error()) << '\n';
-    return EXIT_FAILURE;
+  // Cluster mode: a node of the source's cluster, its journal the replica's.
+  bool clustered = !opts->config_args.empty();
+  std::unique_ptr<cairn::config> cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::unique_ptr<cairn::runtime> rt;
+  std::unique_ptr<invoice_replicator> rep;
+  std::string source_node;
+  replica_counters counters;
+  caf::actor sub;
+  std::string sub_failure; // set before the SIGTERM that reports it
+  std::mutex failure_mtx;
+  if (clustered) {
+    cfg = std::make_unique<cairn::config>();
+    cfg->cluster_name = "invoicing"; // as `serve`'s, unless set
+    if (auto err = cfg->load(opts->config_args))
+      return give_up(cairn::describe(err));
+    if (cfg->cli_helptext_printed)
+      return EXIT_SUCCESS;
+    if (cfg->cluster_node_id.empty())
+      return give_up("cluster options need --cluster.node-id (this replica's "
+                     "node id)");
+    if (cfg->cluster_nodes.empty())
+      return give_up("cluster.nodes: the replica needs the members, "
+                     "\"id@host:port\" each, the source among them");
+    cfg->journal_path = opts->path;
+    sys = std::make_unique<caf::actor_system>(*cfg);
+    auto started = cairn::runtime::start(*sys, cfg->runtime_options());
+    if (!started)
+      return give_up("cannot start the node on " + opts->path + ": "
+                     + cairn::describe(started.error()));
+    rt = std::move(*started);
+    auto stop_all = [&](const std::string& what) {
+      rt->stop();
+      return give_up(what);
+    };
+    rep = invoice_replicator::over(rt->journal());
+    auto node = source_node_of(*rt, opts->source_node);
+    if (!node)
+      return stop_all(cairn::describe(node.error()));
+    source_node = *node;
+    auto s = replicate_remote(*rt, *rep, source_node, &counters);
+    if (!s)
+      return stop_all(cairn::describe(s.error()));
+    sub = *s;
+    // A subscription that ends with an error ends the process.
+    sys->spawn([&, sub = sub](caf::event_based_actor* self) {
+      self->monitor(sub);
+      self->set_down_handler([&, self](caf::down_msg& dm) {
+        if (dm.reason && dm.reason.category() != caf::atom("exit")) {
+          {
+            std::lock_guard<std::mutex> guard{failure_mtx};
+            sub_failure = cairn::describe(dm.reason);
+          }
+          ::kill(::getpid(), SIGTERM);
+        }
+        self->quit();
+      });
+    });
+    std::cout << "cluster node " << cfg->cluster_node_id << ": gateway on port "
+              << rt->cluster_port() << ", following node " << source_node
+              << std::endl;
+  } else {
+    auto opened = invoice_replicator::open(opts->path);
+    if (!opened)
+      return give_up("cannot open " + opts->path + ": "
+                     + cairn::describe(opened.error()));
+    rep = std::move(*opened);
   }
-  auto& r = **rep;
+  auto& r = *rep;
   std::atomic<uint64_t> source_last{0};
   // Read-only resources.
   httplib::Server svr;
@@ -369,10 +664,21 @@ int run_replica(const std::vector<std::string>& args) {
   svr.Get("/replica", [&](req_t req, res_t res) {
     guarded(req, res, [&] {
       auto pos = must(r.position());
-      uint64_t last = source_last;
+      // The source's last position as its feed said last; never below what
+      // the replica has applied (that feed answer is older).
+      uint64_t last = std::max<uint64_t>(source_last, pos);
       json body{{"position", pos},
                 {"source_last", last},
-                {"lag", last > pos ? last - pos : 0}};
+                {"lag", last - pos},
+                {"mode", clustered ? "cluster" : "http"}};
+      if (clustered) {
+        body["source_node"] = source_node;
+        body["commits"] = counters.commits.load();
+        body["failed_commits"] = counters.failed_commits.load();
+        auto peers = rt->peers();
+        auto i = peers.find(source_node);
+        body["link"] = i == peers.end() ? "unknown" : i->second;
+      }
       answer(req, res, 200, body, [&] {
         return html::head("Replica") + "<p>position " + std::to_string(pos)
                + ", lag " + body["lag"].dump() + "</p></body></html>\n";
@@ -397,16 +703,19 @@ int run_replica(const std::vector<std::string>& args) {
   else if (!svr.bind_to_port(opts->host, port))
     port = -1;
   if (port <= 0) {
-    std::cerr << "cairn-invoicing replica: cannot bind " << opts->host << ':'
-              << opts->port << '\n';
-    return EXIT_FAILURE;
+    if (rt)
+      rt->stop();
+    return give_up("cannot bind " + opts->host + ':'
+                   + std::to_string(opts->port));
   }
   std::thread listener{[&] { svr.listen_after_bind(); }};
   while (!svr.is_running()) // stop() only stops a server that runs
     std::this_thread::yield();
-  // The follower: asks the source's feed after its checkpoint, applies,
-  // and asks again; waits a little when there is nothing new or the source
-  // does not answer.
+  // The follower thread. Over HTTP: asks the source's feed after its
+  // checkpoint, applies, and asks again; waits a little when there is
+  // nothing new or the source does not answer. Over the cluster the remote
+  // subscription applies the events: the thread only asks the feed for the
+  // source's last position, for the lag.
   std::mutex mtx;
   std::condition_variable cv;
   bool stopping = false;
@@ -420,20 +729,23 @@ int run_replica(const std::vector<std::string>& args) {
       bool idle = true;
       auto pos = r.position();
       if (pos) {
+        auto limit = clustered ? size_t{1} : max_feed_limit;
         auto res = cli.Get(("/log?after=" + std::to_string(*pos)
-                            + "&limit=" + std::to_string(max_feed_limit))
+                            + "&limit=" + std::to_string(limit))
                              .c_str());
         if (res && res->status == 200) {
           auto feed = json::parse(res->body, nullptr, false);
           if (feed.is_object() && feed.contains("last")
               && feed["last"].is_number_unsigned())
             source_last = feed["last"].get<uint64_t>();
-          auto next = r.apply(feed);
-          if (!next)
-            std::cerr << "cairn-invoicing replica: "
-                      << cairn::describe(next.error()) << '\n';
-          else if (*next > *pos)
-            idle = false;
+          if (!clustered) {
+            auto next = r.apply(feed);
+            if (!next)
+              std::cerr << "cairn-invoicing replica: "
+                        << cairn::describe(next.error()) << '\n';
+            else if (*next > *pos)
+              idle = false;
+          }
         }
       }
       std::unique_lock<std::mutex> guard{mtx};
@@ -447,8 +759,14 @@ int run_replica(const std::vector<std::string>& args) {
   std::cout << "listening on " << opts->host << ':' << port << std::endl;
   int sig = 0;
   sigwait(&signals, &sig);
-  std::cout << "cairn-invoicing replica: " << strsignal(sig) << ", stopping"
-            << std::endl;
+  std::string failure;
+  {
+    std::lock_guard<std::mutex> guard{failure_mtx};
+    failure = sub_failure;
+  }
+  if (failure.empty())
+    std::cout << "cairn-invoicing replica: " << strsignal(sig) << ", stopping"
+              << std::endl;
   {
     std::lock_guard<std::mutex> guard{mtx};
     stopping = true;
@@ -457,6 +775,11 @@ int run_replica(const std::vector<std::string>& args) {
   follower.join();
   svr.stop();
   listener.join();
+  if (rt)
+    rt->stop(); // before the actor system goes
+  if (!failure.empty())
+    return give_up("the subscription of node " + source_node
+                   + " ended: " + failure);
   return EXIT_SUCCESS;
 }
 
