@@ -19,8 +19,12 @@
 /// commanding entities of node b through the outbox, each done when its
 /// outcome has been reacted to on a; `cross_step_ratio`, the second over
 /// the first; `cross_step_p50_ms`/`cross_step_p99_ms` and
-/// `local_step_p50_ms`/`local_step_p99_ms`, the step latencies. Runs in the
-/// order local, cross, cross, local too.
+/// `local_step_p50_ms`/`local_step_p99_ms`, the step latencies; all over
+/// the steady parts of waves, and `*_wave_steps_per_s`/`cross_wave_ratio`
+/// over whole waves. `cross_to_peer_p50_ms`, `cross_back_p50_ms` and
+/// `cross_reaction_p50_ms` split a cross step's latency at the commit of
+/// the effect on b and of the outcome on a. Runs in the order local, cross,
+/// cross, local too.
 
 #include <fcntl.h>
 #include <poll.h>
@@ -500,6 +504,9 @@ int run_cluster(const settings& cfg) {
       .set("local_steps_per_s", ls.steps_per_s())
       .set("cross_steps_per_s", xs.steps_per_s())
       .set("cross_step_ratio", f.steps.ratio())
+      .set("local_wave_steps_per_s", ls.wave_steps_per_s())
+      .set("cross_wave_steps_per_s", xs.wave_steps_per_s())
+      .set("cross_wave_ratio", f.steps.wave_ratio())
       .set("local_step_p50_ms", percentile(ls.latency_us, 50) / 1000)
       .set("local_step_p99_ms", percentile(ls.latency_us, 99) / 1000)
       .set("cross_step_p50_ms", percentile(xs.latency_us, 50) / 1000)
@@ -557,12 +564,13 @@ int run_cluster(const settings& cfg) {
                "commanding one entity\n(200-byte event), full sync; local: "
                "the entity on a, one atomic commit; cross: the entity\non b, "
                "through a's outbox, done when a has reacted to its outcome; "
-               "each figure over two\nruns (local, cross, cross, local)\n\n";
-  table st{
-    {"steps", "steps/s", "p50 ms", "p99 ms", "cpu us/step", "steps/chain"}};
+               "each figure over two\nruns (local, cross, cross, local), "
+               "steady parts of waves\n\n";
+  table st{{"steps", "steps/s", "whole waves", "p50 ms", "p99 ms",
+            "cpu us/step", "steps/chain"}};
   for (auto* x : {&ls, &xs})
     st.add_row({x == &ls ? "local (entity on a)" : "cross (entity on b)",
-                fmt_count(x->steps_per_s()),
+                fmt_count(x->steps_per_s()), fmt_count(x->wave_steps_per_s()),
                 fmt_fixed(percentile(x->latency_us, 50) / 1000, 2),
                 fmt_fixed(percentile(x->latency_us, 99) / 1000, 2),
                 fmt_fixed(x->cpu_us_per_step(), 1),
@@ -571,6 +579,14 @@ int run_cluster(const settings& cfg) {
   std::cout << "\ncross/local: " << fmt_fixed(f.steps.ratio(), 2)
             << (step_ratio_ok ? " (target >= 0.3: met)"
                               : " (target >= 0.3: MISSED)")
+            << "; whole waves: " << fmt_fixed(f.steps.wave_ratio(), 2)
+            << "\ncross step latency (p50): "
+            << fmt_fixed(percentile(xs.to_peer_us, 50) / 1000, 1)
+            << " ms to the effect's commit on b, "
+            << fmt_fixed(percentile(xs.back_us, 50) / 1000, 1)
+            << " ms back to the outcome's commit on a, "
+            << fmt_fixed(percentile(xs.reaction_us, 50) / 1000, 1)
+            << " ms to the reaction's commit"
             << "\nstep latency: from the step's commit to the commit of the "
                "reaction to its outcome,\nboth as they reach a subscriber of "
                "a's live feed\n";

@@ -44,20 +44,31 @@ using xwave_atom = caf::atom_constant<caf::atom("b_xwave")>;
 /// The observer's report to `parent` that every instance closed its chain.
 using xwave_done_atom = caf::atom_constant<caf::atom("b_xwdone")>;
 
-/// What the observer measured in recorded waves. Written by the observer
-/// before it reports a wave done; read by the driver after that report.
+/// A step done: when the reaction to its outcome committed, and its
+/// latency (microseconds).
+struct step_done {
+  clock_type::time_point at;
+  double latency_us = 0;
+  /// Of cross steps (else negative): the part of the latency up to the
+  /// commit of the outcome on the instance's node, and the rest (the
+  /// reaction); the first part split at the commit of the command's effect
+  /// on the peer: the way there, and the way back with the outcome's
+  /// commit.
+  double outcome_us = -1;
+  double reaction_us = -1;
+  double to_peer_us = -1;
+  double back_us = -1;
+};
+
+/// What the observer measured in a recorded wave. Written by the observer
+/// before it reports the wave done; read by the driver after that report.
 struct step_observed {
-  /// Steps that commanded, and their latencies (microseconds).
+  /// Steps that commanded, and each step done.
   uint64_t steps = 0;
-  std::vector<double> latency_us;
-  /// Of cross steps: the part of the latency up to the commit of the
-  /// outcome on the instance's node, and the rest (the reaction).
-  std::vector<double> outcome_us;
-  std::vector<double> reaction_us;
-  /// The outcome part split at the commit of the command's effect on the
-  /// peer: the way there, and the way back with the outcome's commit.
-  std::vector<double> to_peer_us;
-  std::vector<double> back_us;
+  std::vector<step_done> done;
+  /// When every instance had a step done, and when the first chain closed.
+  clock_type::time_point all_started;
+  clock_type::time_point first_closed;
   /// Closing steps.
   uint64_t closing_steps = 0;
   /// Remote outcomes committed, and those that were rejections.
@@ -76,6 +87,8 @@ struct last_step {
   clock_type::time_point outcome_at;
   /// When the command's effect committed on the peer (cross steps).
   clock_type::time_point peer_at;
+  /// Whether a step of the instance was done in the current wave.
+  bool started = false;
 };
 
 /// When the peer's live feed brought the last event of each entity stream
@@ -106,6 +119,7 @@ struct step_observer_state {
   /// Manager stream -> its last step.
   std::unordered_map<std::string, last_step> last;
   uint64_t expected = 0;
+  uint64_t started = 0;
   uint64_t ended = 0;
   bool recording = false;
   caf::actor parent;
@@ -132,6 +146,7 @@ caf::behavior step_observer(caf::stateful_actor<step_observer_state>* self,
     [self](xwave_atom, uint64_t instances, bool record, caf::actor& parent) {
       auto& st = self->state;
       st.expected = instances;
+      st.started = 0;
       st.ended = 0;
       st.recording = record;
       st.parent = std::move(parent);
@@ -148,14 +163,22 @@ caf::behavior step_observer(caf::stateful_actor<step_observer_state>* self,
       auto done = [&](last_step& x) {
         if (!st.recording || x.awaits_first || x.at == clock_type::time_point{})
           return;
-        out.latency_us.push_back(us(now - x.at));
+        step_done d;
+        d.at = now;
+        d.latency_us = us(now - x.at);
         if (x.outcome_at != clock_type::time_point{}) {
-          out.outcome_us.push_back(us(x.outcome_at - x.at));
-          out.reaction_us.push_back(us(now - x.outcome_at));
+          d.outcome_us = us(x.outcome_at - x.at);
+          d.reaction_us = us(now - x.outcome_at);
           if (x.peer_at != clock_type::time_point{}) {
-            out.to_peer_us.push_back(us(x.peer_at - x.at));
-            out.back_us.push_back(us(x.outcome_at - x.peer_at));
+            d.to_peer_us = us(x.peer_at - x.at);
+            d.back_us = us(x.outcome_at - x.peer_at);
           }
+        }
+        out.done.push_back(d);
+        if (!x.started) {
+          x.started = true;
+          if (++st.started == st.expected)
+            out.all_started = now;
         }
       };
       for (auto& ev : events) {
@@ -166,17 +189,21 @@ caf::behavior step_observer(caf::stateful_actor<step_observer_state>* self,
             ++out.bad_events;
             continue;
           }
-          st.last[stream_of<chain_saga>(e->instance)] = {now, true, {}, {}};
+          st.last[stream_of<chain_saga>(e->instance)]
+            = {now, true, {}, {}, false};
         } else if (type == chain_stepped::event_name) {
           auto& x = st.last[ev.stream];
           done(x);
           if (st.recording)
             ++out.steps;
-          x = {now, false, {}, {}};
+          x.at = now;
+          x.awaits_first = false;
+          x.outcome_at = {};
+          x.peer_at = {};
         } else if (type == chain_ended::event_name) {
           done(st.last[ev.stream]);
-          if (st.recording)
-            ++out.closing_steps;
+          if (st.recording && ++out.closing_steps == 1)
+            out.first_closed = now;
           ++st.ended;
         } else if (type == remote_outcome::event_name) {
           auto o = jr::from_bytes<remote_outcome>(ev.record.payload,
@@ -277,32 +304,65 @@ public:
     kind.k_before = k;
   }
 
-  /// Runs timed waves on `kind`'s instances until `p.seconds` have passed.
+  /// Runs timed waves on `kind`'s instances until their steady parts add
+  /// up to `p.seconds`.
   void timed_run(step_kind& kind) {
-    auto n = static_cast<double>(kind.ids.size());
+    auto n = kind.ids.size();
     auto& r = kind.result;
-    *out_ = step_observed{};
     auto node0 = fetch_stats(self_, rt_.coordinator());
     auto peer0 = fetch_stats(self_, peer_.coordinator());
     auto outbox0 = outbox_stats();
     auto cpu = process_cpu_seconds();
-    double seconds = 0;
-    uint64_t expected = 0;
+    double measured = 0;
     uint64_t waves = 0;
-    while (seconds < p_.seconds && waves < 8) {
-      auto aim = std::clamp(p_.seconds - seconds, p_.seconds / 2, p_.seconds);
-      // At most four times the chains of the wave before: a rate measured
-      // on short chains may be far off.
+    while (measured < p_.seconds && waves < 8) {
+      auto aim = std::clamp(p_.seconds - measured, p_.seconds / 2, p_.seconds);
+      // Chains that outlast the window by a quarter, at the rate of the
+      // wave before; at most four times the chains of that wave, as a rate
+      // measured on short chains may be far off.
       auto k = std::clamp<uint64_t>(
-        static_cast<uint64_t>(std::llround(kind.rate * aim / n)), 2,
+        static_cast<uint64_t>(std::llround(kind.rate * aim * 1.25 / n)) + 2, 4,
         4 * kind.k_before);
+      *out_ = step_observed{};
       auto secs = run_wave(kind, k, true);
-      kind.rate = k * n / secs;
+      check_wave(kind, k);
+      r.wave_steps += k * n;
+      r.wave_seconds += secs;
+      // The steady part: from the moment every instance had a step done to
+      // the moment the first chain closed, at most `aim`. Chains too short
+      // to have one count whole, from the inputs' commit to the last close.
+      auto& out = *out_;
+      auto from = out.all_started;
+      auto to = std::min(out.first_closed,
+                         from
+                           + std::chrono::duration_cast<clock_type::duration>(
+                             std::chrono::duration<double>(aim)));
+      auto whole = from == clock_type::time_point{} || to <= from;
+      uint64_t count = 0;
+      for (auto& d : out.done) {
+        if (!whole && (d.at <= from || d.at > to))
+          continue;
+        ++count;
+        r.latency_us.push_back(d.latency_us);
+        if (d.outcome_us >= 0) {
+          r.outcome_us.push_back(d.outcome_us);
+          r.reaction_us.push_back(d.reaction_us);
+        }
+        if (d.to_peer_us >= 0) {
+          r.to_peer_us.push_back(d.to_peer_us);
+          r.back_us.push_back(d.back_us);
+        }
+      }
+      auto window
+        = whole ? secs : std::chrono::duration<double>(to - from).count();
+      r.steps += count;
+      r.seconds += window;
+      measured += window;
+      kind.rate = count > 0 ? count / window : k * n / secs;
       kind.k_before = k;
-      seconds += secs;
-      expected += k * kind.ids.size();
       ++waves;
       r.steps_per_chain = k;
+      remote_outcomes_ += out.remote_outcomes;
     }
     r.cpu_seconds += process_cpu_seconds() - cpu;
     auto outbox1 = outbox_stats();
@@ -312,36 +372,7 @@ public:
               stats_delta(node0, fetch_stats(self_, rt_.coordinator())));
     add_stats(r.peer_stats,
               stats_delta(peer0, fetch_stats(self_, peer_.coordinator())));
-    auto where = kind.name + " steps: ";
-    if (out_->bad_events > 0)
-      throw std::runtime_error(where + std::to_string(out_->bad_events)
-                               + " inputs or outcomes did not decode");
-    if (out_->rejected > 0)
-      throw std::runtime_error(where + std::to_string(out_->rejected)
-                               + " commands were rejected at their target");
-    auto closing = waves * kind.ids.size();
-    if (out_->steps != expected || out_->closing_steps != closing
-        || out_->latency_us.size() != expected)
-      throw std::runtime_error(
-        where + std::to_string(out_->steps) + " steps, "
-        + std::to_string(out_->closing_steps) + " closing steps and "
-        + std::to_string(out_->latency_us.size()) + " latencies seen, "
-        + std::to_string(expected) + ", " + std::to_string(closing) + " and "
-        + std::to_string(expected) + " expected");
-    r.steps += expected;
-    r.seconds += seconds;
     r.waves += waves;
-    r.latency_us.insert(r.latency_us.end(), out_->latency_us.begin(),
-                        out_->latency_us.end());
-    r.outcome_us.insert(r.outcome_us.end(), out_->outcome_us.begin(),
-                        out_->outcome_us.end());
-    r.reaction_us.insert(r.reaction_us.end(), out_->reaction_us.begin(),
-                         out_->reaction_us.end());
-    r.to_peer_us.insert(r.to_peer_us.end(), out_->to_peer_us.begin(),
-                        out_->to_peer_us.end());
-    r.back_us.insert(r.back_us.end(), out_->back_us.begin(),
-                     out_->back_us.end());
-    remote_outcomes_ += out_->remote_outcomes;
   }
 
   coordinator_stats stats() {
@@ -367,6 +398,28 @@ private:
     if (err)
       throw std::runtime_error("outbox stats: " + describe(err));
     return result;
+  }
+
+  /// Throws unless the wave just run had every step and closing step it
+  /// should, every outcome accepted and every event decoded.
+  void check_wave(const step_kind& kind, uint64_t k) {
+    auto& out = *out_;
+    auto where = kind.name + " steps, wave " + std::to_string(wave_) + ": ";
+    if (out.bad_events > 0)
+      throw std::runtime_error(where + std::to_string(out.bad_events)
+                               + " inputs or outcomes did not decode");
+    if (out.rejected > 0)
+      throw std::runtime_error(where + std::to_string(out.rejected)
+                               + " commands were rejected at their target");
+    auto n = kind.ids.size();
+    if (out.steps != k * n || out.closing_steps != n
+        || out.done.size() != k * n)
+      throw std::runtime_error(
+        where + std::to_string(out.steps) + " steps, "
+        + std::to_string(out.closing_steps) + " closing steps and "
+        + std::to_string(out.done.size()) + " steps done seen, "
+        + std::to_string(k * n) + ", " + std::to_string(n) + " and "
+        + std::to_string(k * n) + " expected");
   }
 
   /// Runs one wave: a chain of `k` steps on each of `kind`'s instances.
@@ -469,10 +522,10 @@ cluster_step_figures measure_cluster_steps(runtime& a, runtime& b,
   f.local = std::move(local.result);
   f.cross = std::move(cross.result);
   f.remote_outcomes = d.remote_outcomes();
-  if (f.remote_outcomes != f.cross.steps)
+  if (f.remote_outcomes != f.cross.wave_steps)
     throw std::runtime_error("cross steps: " + std::to_string(f.remote_outcomes)
                              + " remote outcomes for "
-                             + std::to_string(f.cross.steps) + " steps");
+                             + std::to_string(f.cross.wave_steps) + " steps");
   return f;
 }
 

@@ -35,10 +35,18 @@
 ///
 /// A **wave** starts one chain of K steps on every instance of a kind with
 /// one commit of the inputs and ends when every instance has committed its
-/// closing step; steps per second is N·K over the wave's time. The runs go
-/// local, cross, cross, local (each after two untimed waves per kind that
-/// spawn the instances and the entities), so that a drift of a shared
-/// machine weighs on both alike.
+/// closing step. Its **steady part** runs from the moment every instance
+/// has had a step done to the moment the first chain closes (K is chosen
+/// so that it lasts about the seconds asked for): every instance has one
+/// step in flight all along. Steps per second is the steps done in the
+/// steady parts over their time, and the latencies are those of these
+/// steps; the ramp (the inputs' commit, the first steps) and the tail
+/// (the last chains closing while the others are done) are left out, as
+/// they are the driver's and weigh more on shorter chains. The figures of
+/// whole waves (N·K over the time from the inputs' commit to the last
+/// close) are kept too. The runs go local, cross, cross, local (each after
+/// two untimed waves per kind that spawn the instances and the entities),
+/// so that a drift of a shared machine weighs on both alike.
 namespace cairn::bench {
 
 /// What to run.
@@ -51,11 +59,15 @@ struct cluster_step_params {
 
 /// The figures of one kind of steps (local or cross), both runs together.
 struct cluster_step_result {
-  /// Steps that commanded, in the timed waves.
+  /// Steps done in the steady parts of the timed waves, and the seconds
+  /// of these parts.
   uint64_t steps = 0;
-  /// Wall-clock seconds of the timed waves.
   double seconds = 0;
-  /// Latency of each step, microseconds.
+  /// Steps that commanded in the timed waves, and the seconds of these
+  /// waves, whole.
+  uint64_t wave_steps = 0;
+  double wave_seconds = 0;
+  /// Latency of each step of the steady parts, microseconds.
   std::vector<double> latency_us;
   /// Of cross steps, the two parts of each latency: up to the commit of
   /// the outcome on the instance's node, and from there to the commit of
@@ -85,8 +97,13 @@ struct cluster_step_result {
     return seconds > 0 ? steps / seconds : 0;
   }
 
+  double wave_steps_per_s() const {
+    return wave_seconds > 0 ? wave_steps / wave_seconds : 0;
+  }
+
+  /// CPU time per step of the timed waves, whole.
   double cpu_us_per_step() const {
-    return steps > 0 ? cpu_seconds * 1e6 / steps : 0;
+    return wave_steps > 0 ? cpu_seconds * 1e6 / wave_steps : 0;
   }
 };
 
@@ -100,6 +117,12 @@ struct cluster_step_figures {
   double ratio() const {
     auto l = local.steps_per_s();
     return l > 0 ? cross.steps_per_s() / l : 0;
+  }
+
+  /// The same over whole waves.
+  double wave_ratio() const {
+    auto l = local.wave_steps_per_s();
+    return l > 0 ? cross.wave_steps_per_s() / l : 0;
   }
 };
 

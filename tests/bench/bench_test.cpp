@@ -294,13 +294,17 @@ TEST_CASE("cairn-bench cluster --json measures process steps to entities "
         "local_step_p50_ms", "local_step_p99_ms", "cross_step_p50_ms",
         "cross_step_p99_ms", "cross_outcome_p50_ms", "cross_reaction_p50_ms",
         "local_ms_per_commit", "cross_ms_per_commit",
-        "cross_peer_ms_per_commit"}) {
+        "cross_peer_ms_per_commit", "local_wave_steps_per_s",
+        "cross_wave_steps_per_s", "cross_wave_ratio"}) {
     INFO("key " << key);
     REQUIRE(numbers.count(key) == 1);
     CHECK(numbers[key] > 0);
   }
   CHECK(numbers["cross_step_ratio"]
         == Approx(numbers["cross_steps_per_s"] / numbers["local_steps_per_s"]));
+  CHECK(numbers["cross_wave_ratio"]
+        == Approx(numbers["cross_wave_steps_per_s"]
+                  / numbers["local_wave_steps_per_s"]));
   CHECK(numbers["cross_step_p99_ms"] >= numbers["cross_step_p50_ms"]);
   CHECK(numbers["local_step_p99_ms"] >= numbers["local_step_p50_ms"]);
   // A cross step's latency holds its outcome's way and the reaction.
