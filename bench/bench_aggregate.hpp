@@ -38,9 +38,16 @@ constexpr size_t recorded_bytes = 200;
 
 // -- commands -----------------------------------------------------------------
 
-/// Stores one `recorded` event; replies the new count (`int64_t`).
+/// Stores one `recorded` event; replies the new count (`int64_t`). Its
+/// `serialize` lets a process step send it to an entity of another node
+/// (through the outbox).
 struct record_event {
   uint64_t seq = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(seq);
+  }
 };
 
 /// Replies the count (`int64_t`); stores nothing.

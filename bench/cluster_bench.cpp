@@ -12,6 +12,19 @@
 /// drift of a shared machine weighs on both alike. `p50_ms`/`p99_ms` are
 /// the latencies through node b; the `*_cpu_us_per_event` figures, the CPU
 /// time of this process (nodes a and b) per event.
+///
+/// Then process steps (bench/cluster_steps.hpp): `local_steps_per_s`, steps
+/// of process instances on node a commanding entities of node a, each one
+/// atomic commit; `cross_steps_per_s`, steps of instances on node a
+/// commanding entities of node b through the outbox, each done when its
+/// outcome has been reacted to on a; `cross_step_ratio`, the second over
+/// the first; `cross_step_p50_ms`/`cross_step_p99_ms` and
+/// `local_step_p50_ms`/`local_step_p99_ms`, the step latencies; all over
+/// the steady parts of waves, and `*_wave_steps_per_s`/`cross_wave_ratio`
+/// over whole waves. `cross_to_peer_p50_ms`, `cross_back_p50_ms` and
+/// `cross_reaction_p50_ms` split a cross step's latency at the commit of
+/// the effect on b and of the outcome on a. Runs in the order local, cross,
+/// cross, local too.
 
 #include <fcntl.h>
 #include <poll.h>
@@ -33,6 +46,7 @@
 #include "bench/bench.hpp"
 #include "bench/bench_aggregate.hpp"
 #include "bench/closed_loop.hpp"
+#include "bench/cluster_steps.hpp"
 #include "cairn/actors/cluster/announce.hpp"
 #include "cairn/actors/cluster/node.hpp"
 #include "cairn/actors/runtime.hpp"
@@ -50,6 +64,8 @@ struct params {
   double seconds = 2;
   uint64_t clients = 4;
   uint64_t probes = 200;
+  /// The process steps: instances of each kind, timed seconds per run.
+  cluster_step_params steps;
   /// CAF's `scheduler.policy` of the in-process nodes.
   std::string scheduler = "cairn";
   /// Further CAF settings of the in-process nodes (`--caf`).
@@ -293,6 +309,7 @@ struct figures {
   double stopped_detect_ms = 0;
   double down_fail_p50_ms = 0;
   double down_fail_p99_ms = 0;
+  cluster_step_figures steps;
 
   double remote_ratio() const {
     return local_events_per_s > 0 ? remote_events_per_s / local_events_per_s
@@ -377,6 +394,8 @@ figures measure(const temp_dir& tmp, const params& p) {
   f.local_p99_ms = percentile(local_lat, 99) / 1000;
   f.p50_ms = percentile(remote_lat, 50) / 1000;
   f.p99_ms = percentile(remote_lat, 99) / 1000;
+  // Process steps on node a, local and to node b's entities.
+  f.steps = measure_cluster_steps(*a.rt, *b.rt, p.steps);
   // Node c freezes (SIGSTOP): b sees it down when the heartbeats stop.
   auto t0 = clock_type::now();
   c.signal(SIGSTOP);
@@ -418,16 +437,28 @@ figures measure(const temp_dir& tmp, const params& p) {
   return f;
 }
 
+/// Milliseconds per commit of a coordinator (0 without commits).
+double ms_per_commit(const coordinator_stats& x) {
+  return x.commits > 0 ? x.commit_ns_total / 1e6 / x.commits : 0;
+}
+
+/// Cross-node steps per second over local ones, at least.
+constexpr double step_ratio_target = 0.3;
+
 int run_cluster(const settings& cfg) {
   params p;
   if (cfg.quick) {
     p.entities = 100;
     p.seconds = 0.3;
     p.probes = 50;
+    p.steps.instances = 20;
+    p.steps.seconds = 0.3;
   }
   p.entities = cfg.get_count("--entities", p.entities);
   p.seconds = cfg.get_number("--seconds", p.seconds);
   p.clients = cfg.get_count("--clients", p.clients);
+  p.steps.instances = cfg.get_count("--instances", p.steps.instances);
+  p.steps.seconds = cfg.get_number("--step-seconds", p.steps.seconds);
   if (cfg.has("--scheduler")) {
     p.scheduler = cfg.values.at("--scheduler");
     caf::actor_system_config probe;
@@ -441,6 +472,9 @@ int run_cluster(const settings& cfg) {
   auto f = measure(tmp, p);
   bool ratio_ok = f.remote_ratio() >= 0.5;
   bool fail_ok = f.down_fail_p99_ms <= 50;
+  bool step_ratio_ok = f.steps.ratio() >= step_ratio_target;
+  auto& ls = f.steps.local;
+  auto& xs = f.steps.cross;
   if (cfg.json) {
     json_object o;
     o.set("subcommand", "cluster")
@@ -464,7 +498,36 @@ int run_cluster(const settings& cfg) {
       .set("down_fail_p50_ms", f.down_fail_p50_ms)
       .set("down_fail_p99_ms", f.down_fail_p99_ms)
       .set("remote_ratio_ok", ratio_ok)
-      .set("down_fail_ok", fail_ok);
+      .set("down_fail_ok", fail_ok)
+      .set("step_instances", p.steps.instances)
+      .set("step_seconds", p.steps.seconds)
+      .set("local_steps_per_s", ls.steps_per_s())
+      .set("cross_steps_per_s", xs.steps_per_s())
+      .set("cross_step_ratio", f.steps.ratio())
+      .set("local_wave_steps_per_s", ls.wave_steps_per_s())
+      .set("cross_wave_steps_per_s", xs.wave_steps_per_s())
+      .set("cross_wave_ratio", f.steps.wave_ratio())
+      .set("local_step_p50_ms", percentile(ls.latency_us, 50) / 1000)
+      .set("local_step_p99_ms", percentile(ls.latency_us, 99) / 1000)
+      .set("cross_step_p50_ms", percentile(xs.latency_us, 50) / 1000)
+      .set("cross_step_p99_ms", percentile(xs.latency_us, 99) / 1000)
+      .set("cross_outcome_p50_ms", percentile(xs.outcome_us, 50) / 1000)
+      .set("cross_to_peer_p50_ms", percentile(xs.to_peer_us, 50) / 1000)
+      .set("cross_back_p50_ms", percentile(xs.back_us, 50) / 1000)
+      .set("cross_reaction_p50_ms", percentile(xs.reaction_us, 50) / 1000)
+      .set("local_steps_per_chain", ls.steps_per_chain)
+      .set("cross_steps_per_chain", xs.steps_per_chain)
+      .set("local_ms_per_commit", ms_per_commit(ls.node_stats))
+      .set("local_events_per_commit", ls.node_stats.events_per_commit())
+      .set("cross_ms_per_commit", ms_per_commit(xs.node_stats))
+      .set("cross_events_per_commit", xs.node_stats.events_per_commit())
+      .set("cross_peer_ms_per_commit", ms_per_commit(xs.peer_stats))
+      .set("cross_peer_events_per_commit", xs.peer_stats.events_per_commit())
+      .set("cross_outbox_retries", xs.outbox_retries)
+      .set("cross_outbox_duplicates", xs.outbox_duplicates)
+      .set("local_cpu_us_per_step", ls.cpu_us_per_step())
+      .set("cross_cpu_us_per_step", xs.cpu_us_per_step())
+      .set("cross_step_ratio_ok", step_ratio_ok);
     std::cout << o.str() << '\n';
     return 0;
   }
@@ -496,6 +559,37 @@ int run_cluster(const settings& cfg) {
             << fmt_fixed(f.killed_detect_ms, 1)
             << " ms\nnode a stopped cleanly, seen down by b after "
             << fmt_fixed(f.closed_detect_ms, 1) << " ms\n";
+  std::cout << "\nprocess steps: " << fmt_count(p.steps.instances)
+            << " instances on node a, one step in flight each, each step "
+               "commanding one entity\n(200-byte event), full sync; local: "
+               "the entity on a, one atomic commit; cross: the entity\non b, "
+               "through a's outbox, done when a has reacted to its outcome; "
+               "each figure over two\nruns (local, cross, cross, local), "
+               "steady parts of waves\n\n";
+  table st{{"steps", "steps/s", "whole waves", "p50 ms", "p99 ms",
+            "cpu us/step", "steps/chain"}};
+  for (auto* x : {&ls, &xs})
+    st.add_row({x == &ls ? "local (entity on a)" : "cross (entity on b)",
+                fmt_count(x->steps_per_s()), fmt_count(x->wave_steps_per_s()),
+                fmt_fixed(percentile(x->latency_us, 50) / 1000, 2),
+                fmt_fixed(percentile(x->latency_us, 99) / 1000, 2),
+                fmt_fixed(x->cpu_us_per_step(), 1),
+                std::to_string(x->steps_per_chain)});
+  st.print(std::cout);
+  std::cout << "\ncross/local: " << fmt_fixed(f.steps.ratio(), 2)
+            << (step_ratio_ok ? " (target >= 0.3: met)"
+                              : " (target >= 0.3: MISSED)")
+            << "; whole waves: " << fmt_fixed(f.steps.wave_ratio(), 2)
+            << "\ncross step latency (p50): "
+            << fmt_fixed(percentile(xs.to_peer_us, 50) / 1000, 1)
+            << " ms to the effect's commit on b, "
+            << fmt_fixed(percentile(xs.back_us, 50) / 1000, 1)
+            << " ms back to the outcome's commit on a, "
+            << fmt_fixed(percentile(xs.reaction_us, 50) / 1000, 1)
+            << " ms to the reaction's commit"
+            << "\nstep latency: from the step's commit to the commit of the "
+               "reaction to its outcome,\nboth as they reach a subscriber of "
+               "a's live feed\n";
   return 0;
 }
 
@@ -505,14 +599,18 @@ subcommand cluster_subcommand() {
   return {
     "cluster",
     "commands through a non-owner node vs on the owner, three nodes "
-    "on loopback; a node frozen, killed, stopped; fail-fast to a down node",
+    "on loopback; a node frozen, killed, stopped; fail-fast to a down node; "
+    "process steps to entities of another node vs of their own",
     {{"--entities", "N", "entities of the owner (default 1000)"},
      {"--seconds", "S", "timed seconds per run (default 2)"},
      {"--clients", "N", "client actors (default 4)"},
      {"--scheduler", "POLICY",
       "scheduler of nodes a and b: cairn (default), stealing or sharing"},
      {"--caf", "KEY=VALUE,...",
-      "further CAF settings of nodes a and b, e.g. middleman.workers=0"}},
+      "further CAF settings of nodes a and b, e.g. middleman.workers=0"},
+     {"--instances", "N",
+      "process instances of each kind of steps (default 1000)"},
+     {"--step-seconds", "S", "timed seconds per run of steps (default 2)"}},
     run_cluster};
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -54,16 +55,32 @@ constexpr const char* outbox_table = "cairn.outbox";
 
 /// The key of the `index`-th command of the step that took the manager's
 /// stream `stream` past version `version`, in the journal with id
-/// `journal_id`: `<journal id>#<stream>#<version>#<index>`. The target
-/// stores it as a dedup key, so it must be unique across the journals that
-/// command it: the journal's id makes it so. At most 32 + 255 + 20 + 10 + 3
-/// bytes, within `journal::max_dedup_key_size` and
-/// `journal::max_table_key_size`.
+/// `journal_id`: `<journal id>#<time>#<stream>#<version>#<index>`, where
+/// `<time>` is the wall-clock time of the call, nanoseconds since the epoch
+/// in 16 hex digits. The target stores the key as a dedup key, so it must
+/// be unique across the journals that command it: the journal's id, the
+/// stream and its version make it so. The time orders the keys of a journal
+/// as they are made, so that the dedup keys they become (at the target, and
+/// `cairn.outcome:<key>` at the source) go in at the end of the dedup table,
+/// as in a log, rather than all over it: a commit then dirties a few pages
+/// of that table rather than one per key (`cairn-bench cluster`, 1,000
+/// instances: half the time per commit at the source, less than half at
+/// the target). Two calls with the same arguments give different keys: a
+/// committed key is read back (outbox row, `remote_outcome::key`), never
+/// made again. At most 32 + 16 + 255 + 20 + 10 + 4 bytes, within
+/// `journal::max_dedup_key_size` and `journal::max_table_key_size`.
 inline std::string outbox_key(const std::string& journal_id,
                               const std::string& stream, uint64_t version,
                               size_t index) {
-  return journal_id + "#" + stream + "#" + std::to_string(version) + "#"
-         + std::to_string(index);
+  auto ns = static_cast<uint64_t>(
+    std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::system_clock::now().time_since_epoch())
+      .count());
+  std::string time(16, '0');
+  for (auto i = time.rbegin(); i != time.rend(); ++i, ns >>= 4)
+    *i = "0123456789abcdef"[ns & 0xf];
+  return journal_id + "#" + time + "#" + stream + "#" + std::to_string(version)
+         + "#" + std::to_string(index);
 }
 
 /// Category of the streams that carry remote outcomes back.

@@ -188,6 +188,23 @@ struct fixture {
 
 } // namespace
 
+TEST_CASE("the outbox keys of a journal sort in the order they are made, "
+          "whatever their streams") {
+  std::string id(32, 'a');
+  auto first = outbox_key(id, "zz-1", 9, 0);
+  // The next key made at a later nanosecond (the clock may repeat one).
+  std::string second;
+  for (int i = 0; i < 1000000; ++i) {
+    second = outbox_key(id, "aa-1", 0, 0);
+    if (second.compare(33, 16, first, 33, 16) != 0)
+      break;
+  }
+  REQUIRE(second.compare(33, 16, first, 33, 16) != 0);
+  CHECK(first < second);
+  CHECK(first.compare(0, 33, id + "#") == 0);
+  CHECK(first.compare(first.size() - 9, 9, "#zz-1#9#0") == 0);
+}
+
 TEST_CASE_METHOD(fixture, "a command to an aggregate of another journal "
                           "goes through the outbox and its outcome comes "
                           "back as an input") {
@@ -216,10 +233,20 @@ TEST_CASE_METHOD(fixture, "a redelivered command has no second effect") {
   REQUIRE(eventually([&] { return !settlements("b2").empty(); }));
   REQUIRE(balance("ben") == 10);
   auto version = *ledger->journal()->stream_version("account-ben");
-  // The key the step gave its command: the journal's id, the manager's
-  // stream, the version before the step, the command's index.
-  auto key = outbox_key(billing->journal()->id(), "biller-b2", 0, 0);
-  CHECK(key.size() == 32 + 1 + 9 + 4);
+  // The key the step gave its command, as its outcome records it: the
+  // journal's id, the time, the manager's stream, the version before the
+  // step, the command's index.
+  auto outcomes = billing->journal()->read_stream(std::string{outcome_category}
+                                                  + "-biller-b2");
+  REQUIRE(outcomes);
+  REQUIRE(outcomes->size() == 1);
+  auto outcome = journal::from_bytes<remote_outcome>(
+    outcomes->front().record.payload, "the outcome of b2");
+  REQUIRE(outcome);
+  auto key = outcome->key;
+  CHECK(key.size() == 32 + 1 + 16 + 1 + 9 + 4);
+  CHECK(key.compare(0, 33, billing->journal()->id() + "#") == 0);
+  CHECK(key.compare(key.size() - 14, 14, "#biller-b2#0#0") == 0);
   auto enc = detail::encode_remote_command<account>(charge{10});
   REQUIRE(enc);
   SECTION("delivered again to the entity, it is refused as a duplicate") {

@@ -276,6 +276,57 @@ TEST_CASE("cairn-bench cluster --quick --json prints every figure") {
   CHECK(dir_is_empty(tmp.path()));
 }
 
+TEST_CASE("cairn-bench cluster --json measures process steps to entities "
+          "of another node against steps to entities of their own node") {
+  test::temp_dir tmp;
+  auto res = test::run({test::bin_path("cairn-bench"), "cluster", "--quick",
+                        "--json", "--instances", "30", "--step-seconds", "0.3",
+                        "--dir", tmp.path()},
+                       120000);
+  INFO(res.output);
+  REQUIRE(res.exit_code == 0);
+  std::map<std::string, double> numbers;
+  json_reader reader{res.output};
+  REQUIRE(reader.parse_object(numbers));
+  CHECK(numbers["step_instances"] == 30);
+  for (auto key :
+       {"local_steps_per_s", "cross_steps_per_s", "cross_step_ratio",
+        "local_step_p50_ms", "local_step_p99_ms", "cross_step_p50_ms",
+        "cross_step_p99_ms", "cross_outcome_p50_ms", "cross_reaction_p50_ms",
+        "local_ms_per_commit", "cross_ms_per_commit",
+        "cross_peer_ms_per_commit", "local_wave_steps_per_s",
+        "cross_wave_steps_per_s", "cross_wave_ratio"}) {
+    INFO("key " << key);
+    REQUIRE(numbers.count(key) == 1);
+    CHECK(numbers[key] > 0);
+  }
+  CHECK(numbers["cross_step_ratio"]
+        == Approx(numbers["cross_steps_per_s"] / numbers["local_steps_per_s"]));
+  CHECK(numbers["cross_wave_ratio"]
+        == Approx(numbers["cross_wave_steps_per_s"]
+                  / numbers["local_wave_steps_per_s"]));
+  CHECK(numbers["cross_step_p99_ms"] >= numbers["cross_step_p50_ms"]);
+  CHECK(numbers["local_step_p99_ms"] >= numbers["local_step_p50_ms"]);
+  // A cross step's latency holds its outcome's way and the reaction.
+  CHECK(numbers["cross_step_p50_ms"] > numbers["cross_reaction_p50_ms"]);
+  CHECK(numbers.count("cross_outbox_retries") == 1);
+  CHECK(res.output.find("\"cross_step_ratio_ok\"") != std::string::npos);
+  // The keys of the commands through a non-owner node stay.
+  for (auto key : {"remote_ratio", "local_events_per_s", "remote_events_per_s",
+                   "p99_ms", "stopped_detect_ms"}) {
+    INFO("key " << key);
+    CHECK(numbers.count(key) == 1);
+  }
+  CHECK(dir_is_empty(tmp.path()));
+}
+
+TEST_CASE("cairn-bench cluster names a bad instance count and exits with 2") {
+  auto res = test::run(
+    {test::bin_path("cairn-bench"), "cluster", "--quick", "--instances", "0"});
+  CHECK(res.exit_code == 2);
+  CHECK(res.output.find("--instances") != std::string::npos);
+}
+
 TEST_CASE("cairn-bench saga names a bad instance count and exits with 2") {
   auto res = test::run({test::bin_path("cairn-bench"), "saga", "--quick",
                         "--instances", "1,x"});
