@@ -10,18 +10,22 @@
 /// 1. three nodes start on ports the OS picks and join one cluster;
 /// 2. invoices are created and extended through every node, each stored by
 ///    the node that owns it (placement by rendezvous hashing);
-/// 3. order sagas run on the nodes that own them and command the order,
-///    payment, warehouse and shipment of the shop wherever they live: on
-///    their own node in the step's transaction, on the others through the
-///    outbox; one cart asks for a product the warehouse never had and its
-///    saga compensates;
-/// 4. one node is SIGKILLed: commands for its invoices fail at once, with
+/// 3. carts are confirmed on one node each; their order sagas run on the
+///    nodes that own them and command the order, payment, warehouse and
+///    shipment of the shop wherever they live: on their own node in the
+///    step's transaction, on the others through the outbox; one cart asks
+///    for a product the warehouse never had and its saga compensates;
+/// 4. the group checkout (guest accounts spread over the nodes, one with a
+///    balance left) and the catering match, whose three inputs come from
+///    three nodes' logs; a caterer that never answers lets the match's
+///    deadline expire the order;
+/// 5. one node is SIGKILLed: commands for its invoices fail at once, with
 ///    an error naming the node, while the others go on serving;
-/// 5. it restarts on its port and journal: the links reconnect and its
+/// 6. it restarts on its port and journal: the links reconnect and its
 ///    invoices are back with their totals;
-/// 6. node a runs the invoice statistics of examples/invoicing over the
+/// 7. node a runs the invoice statistics of examples/invoicing over the
 ///    logs of all three nodes, with a checkpoint per node;
-/// 7. a table of what each node owns and served; every node stops cleanly.
+/// 8. a table of what each node owns and served; every node stops cleanly.
 
 #include <fcntl.h>
 #include <poll.h>
@@ -272,8 +276,37 @@ int run(const std::string& exe, const std::string& dir) {
               << ": created via " << via.id() << ", item added via "
               << other.id() << ": " << render(added) << '\n';
   }
-  std::cout << "\n== 3. order sagas, each on the node that owns it\n";
+  auto node_of = [&](const std::string& id) -> node_process& {
+    for (auto& n : nodes)
+      if (n->id() == id)
+        return *n;
+    throw std::runtime_error("no node " + id);
+  };
+  // Asks the owner of process `id` of `category` until the process is
+  // complete: "STEPS TEXT" of its last status.
+  auto await_process = [&](const std::string& category,
+                           const std::string& id) {
+    auto owner = placement->owner(category, id).id;
+    auto deadline = clock_type::now() + 10s;
+    for (;;) {
+      auto status = node_of(owner).ask("process " + category + " " + id);
+      if (status.compare(0, 18, "process completed ") == 0)
+        return status.substr(18);
+      if (status.compare(0, 8, "process ") != 0)
+        throw std::runtime_error(category + " " + id + ": " + status);
+      if (clock_type::now() > deadline)
+        throw std::runtime_error(category + " " + id + " still at '" + status
+                                 + "' after 10 s");
+      std::this_thread::sleep_for(10ms);
+    }
+  };
+  auto must = [](const std::string& what, const std::string& answer) {
+    if (answer.compare(0, 2, "ok") != 0)
+      throw std::runtime_error(what + ": " + answer);
+  };
   std::map<std::string, int> sagas;
+  std::cout << "\n== 3. order sagas: each cart confirmed on one node, each "
+               "saga on the node that owns it\n";
   {
     auto& warehouse = placement->owner("warehouse", "central").id;
     for (auto stock : {"tea 6", "teapot 2"}) {
@@ -293,20 +326,15 @@ int run(const std::string& exe, const std::string& dir) {
       {"o1", "ann", "tea:2:450,teapot:1:2200", "2 x tea, 1 x teapot"},
       {"o2", "bob", "tea:1:450,kettle:1:3900", "1 x tea, 1 x kettle"},
       {"o3", "cem", "tea:3:450", "3 x tea"}};
-    auto node_of = [&](const std::string& id) -> node_process& {
-      for (auto& n : nodes)
-        if (n->id() == id)
-          return *n;
-      throw std::runtime_error("no node " + id);
-    };
     auto t0 = clock_type::now();
-    for (auto& c : carts) {
-      auto owner = placement->owner("ordersaga", c.id).id;
-      auto answer
-        = node_of(owner).ask("cart " + c.id + " " + c.client + " " + c.lines);
-      if (answer.compare(0, 2, "ok") != 0)
-        throw std::runtime_error("cart " + c.id + ": " + answer);
-      ++sagas[owner];
+    std::map<std::string, std::string> confirmed_via;
+    for (size_t i = 0; i < carts.size(); ++i) {
+      auto& c = carts[i];
+      auto& via = *nodes[(i + 1) % nodes.size()];
+      must("cart " + c.id,
+           via.ask("cart " + c.id + " " + c.client + " " + c.lines));
+      confirmed_via[c.id] = via.id();
+      ++sagas[placement->owner("ordersaga", c.id).id];
     }
     for (auto& c : carts) {
       auto owner = placement->owner("ordersaga", c.id).id;
@@ -333,7 +361,8 @@ int run(const std::string& exe, const std::string& dir) {
       std::cout << "cart " << c.id << " of " << c.client << ", " << c.text
                 << ": " << stage << " in " << steps.substr(6) << " steps"
                 << (reason.empty() ? "" : " (" + reason + ")") << '\n'
-                << "   saga on " << owner << "; order on "
+                << "   confirmed via " << confirmed_via[c.id] << ", saga on "
+                << owner << "; order on "
                 << placement->owner("order", c.id).id << ", payment on "
                 << placement->owner("payment", c.id).id << ", warehouse on "
                 << warehouse << ", shipment on "
@@ -345,7 +374,93 @@ int run(const std::string& exe, const std::string& dir) {
                    .count()
               << " ms\n";
   }
-  std::cout << "\n== 4. node c is killed (SIGKILL)\n";
+  std::cout << "\n== 4. group checkouts and catering matches, inputs from "
+               "any node\n";
+  {
+    struct guest {
+      std::string account;
+      std::string name;
+      int charged;
+      int paid;
+    };
+    std::vector<guest> guests{{"101", "ann-smith", 12000, 12000},
+                              {"102", "ben-smith", 4000, 0},
+                              {"103", "cid-smith", 0, 0},
+                              {"201", "dan-jones", 8000, 8000},
+                              {"202", "eve-jones", 0, 0}};
+    for (size_t i = 0; i < guests.size(); ++i) {
+      auto& g = guests[i];
+      must("guest " + g.account,
+           nodes[i % nodes.size()]->ask(
+             "guest " + g.account + " " + g.name + " "
+             + std::to_string(g.charged) + " " + std::to_string(g.paid)));
+      std::cout << "account " << g.account << " of " << g.name << " (node "
+                << placement->owner("guestaccount", g.account).id
+                << "): charged " << g.charged / 100 << ".00, paid "
+                << g.paid / 100 << ".00\n";
+    }
+    auto t0 = clock_type::now();
+    struct group {
+      std::string id;
+      std::string accounts;
+      node_process* via;
+    };
+    std::vector<group> groups{{"smith", "101,102,103", nodes[0].get()},
+                              {"jones", "201,202", nodes[1].get()}};
+    for (auto& g : groups) {
+      must("checkout " + g.id, g.via->ask("checkout " + g.id + " " + g.accounts));
+      ++sagas[placement->owner("groupcheckout", g.id).id];
+    }
+    for (auto& g : groups) {
+      auto status = await_process("groupcheckout", g.id);
+      auto text = status.substr(status.find(' ') + 1);
+      std::cout << "group " << g.id << " (accounts " << g.accounts
+                << "): requested via " << g.via->id() << ", checkout on "
+                << placement->owner("groupcheckout", g.id).id << ": " << text
+                << '\n';
+    }
+    // Each input of a match on another node's log: the instance, on the
+    // node that owns it, reads all three.
+    struct match {
+      std::string id;
+      std::string menu;
+      std::string caterer;
+      std::vector<std::string> order; // "offer", "customer", "caterer"
+    };
+    std::vector<match> matches{
+      {"wedding", "vegan", "green-kitchen", {"offer", "customer", "caterer"}},
+      {"gala", "fish", "sea-breeze", {"offer", "caterer", "customer"}},
+      {"picnic", "sandwiches", "silent-sam", {"offer", "customer"}}};
+    for (size_t m = 0; m < matches.size(); ++m) {
+      auto& x = matches[m];
+      std::string story;
+      for (size_t k = 0; k < x.order.size(); ++k) {
+        auto& via = *nodes[(m + k) % nodes.size()];
+        auto& what = x.order[k];
+        auto cmd = what + " " + x.id + " " + x.menu;
+        if (what == "offer")
+          cmd += " " + x.caterer + " 300";
+        must(what + " " + x.id, via.ask(cmd));
+        story += (story.empty() ? "" : ", ") + what + " via " + via.id();
+      }
+      ++sagas[placement->owner("cateringmatch", x.id).id];
+      std::cout << "match " << x.id << ": " << story
+                << (x.order.size() < 3 ? ", the caterer never answers" : "")
+                << '\n';
+    }
+    for (auto& x : matches) {
+      auto status = await_process("cateringmatch", x.id);
+      std::cout << "match " << x.id << " on "
+                << placement->owner("cateringmatch", x.id).id << ": "
+                << status.substr(status.find(' ') + 1) << '\n';
+    }
+    std::cout << "two checkouts and three matches done in "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(
+                   clock_type::now() - t0)
+                   .count()
+              << " ms (the picnic waits for its 300 ms deadline)\n";
+  }
+  std::cout << "\n== 5. node c is killed (SIGKILL)\n";
   nodes[2]->kill();
   nodes[0]->wait_peers("b=up c=down");
   nodes[1]->wait_peers("a=up c=down");
@@ -358,7 +473,7 @@ int run(const std::string& exe, const std::string& dir) {
     std::cout << "invoice " << std::setw(2) << i << " via " << via.id() << ": "
               << render(answer) << '\n';
   }
-  std::cout << "\n== 5. node c restarts on port " << nodes[2]->port()
+  std::cout << "\n== 6. node c restarts on port " << nodes[2]->port()
             << " with its journal\n";
   nodes[2]->start(nodes[2]->port());
   nodes[2]->send("join " + list);
@@ -380,7 +495,7 @@ int run(const std::string& exe, const std::string& dir) {
     std::cout << "invoice " << std::setw(2) << i << " via a: " << render(answer)
               << '\n';
   }
-  std::cout << "\n== 6. invoice statistics on node a, over the logs of a, b "
+  std::cout << "\n== 7. invoice statistics on node a, over the logs of a, b "
                "and c\n";
   {
     // The projection starts with the first question and catches up with
@@ -411,12 +526,13 @@ int run(const std::string& exe, const std::string& dir) {
               << ", b up to " << fields["b"] << ", c up to " << fields["c"]
               << '\n';
   }
-  std::cout << "\n== 7. what each node owns and served\n\n"
+  std::cout << "\n== 8. what each node owns and served\n\n"
             << "node  owns  served  sagas\n";
   for (auto id : {"a", "b", "c"})
     std::cout << "   " << id << std::setw(6) << owns[id] << std::setw(8)
               << served[id] << std::setw(7) << sagas[id] << '\n';
-  std::cout << "(owns, served: invoices; sagas: order sagas run)\n";
+  std::cout << "(owns, served: invoices; sagas: the process instances it "
+               "ran: orders, checkouts, matches)\n";
   std::cout << '\n';
   for (auto& n : nodes)
     std::cout << "node " << n->id() << ": " << n->stop() << '\n';

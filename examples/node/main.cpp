@@ -1,6 +1,9 @@
 /// cairn-node: one node of a Cairn cluster, hosting the invoice aggregate
-/// of examples/invoicing and the order saga of examples/sagas with its four
-/// aggregates (order, payment, warehouse, shipment).
+/// of examples/invoicing and the three process managers of examples/sagas
+/// with their aggregates: the order saga (order, payment, warehouse,
+/// shipment), the group checkout (guest accounts) and the catering match
+/// (catering orders). Each process instance lives on the node that owns
+/// it, and takes its inputs from the logs of every node.
 ///
 /// Usage: `cairn-node [--config-file=FILE] [cairn::config flags]
 /// [--node.control=PATH] [--node.listen=ADDRESS]`
@@ -30,14 +33,32 @@
 /// - `TAG stock PRODUCT QUANTITY` adds stock to the shop's warehouse,
 ///   wherever it lives; answers `TAG ok us=N` or `TAG error CODE us=N TEXT`;
 /// - `TAG cart ID CLIENT PRODUCT:QUANTITY:CENTS,...` confirms a cart: the
-///   input of order saga ID, published in this node's journal, so the
-///   saga instance runs here; it must be the node that owns
-///   `ordersaga-ID`. Its steps command the order, payment, warehouse and
-///   shipment wherever they live (through the outbox for other nodes).
-///   Answers `TAG ok us=N` or `TAG error CODE us=N TEXT`;
+///   input of order saga ID, published on stream `cart-ID` of this node's
+///   journal (any node: the instance runs on the node that owns
+///   `ordersaga-ID` and reads this node's log). Its steps command the
+///   order, payment, warehouse and shipment wherever they live (through
+///   the outbox for other nodes). Answers `TAG ok us=N` or
+///   `TAG error CODE us=N TEXT` (a cart confirmed before on this node is
+///   refused with `version_conflict`);
 /// - `TAG saga ID` answers `TAG saga STAGE steps=N [REASON]`: where order
 ///   saga ID stands in this node's journal (`none` before it started;
-///   `completed`, `cancelled` and `failed` are final);
+///   `completed`, `cancelled` and `failed` are final; ask the owner node);
+/// - `TAG guest ACCOUNT NAME CHARGED PAID` checks guest NAME in on guest
+///   account ACCOUNT, charges CHARGED cents and pays PAID, wherever the
+///   account lives (0: no charge, no payment); answers `TAG ok us=N` once
+///   the last command is durable, or the first error;
+/// - `TAG checkout GROUP ACCOUNT,...` asks to check out a group: the input
+///   of group checkout GROUP, on stream `frontdesk-GROUP` of this node;
+/// - `TAG offer ORDER MENU CATERER MS`, `TAG customer ORDER MENU`,
+///   `TAG caterer ORDER MENU`: the three inputs of catering match ORDER
+///   (the offer with its answer time in milliseconds, and each side's
+///   confirmation), on streams `operations-ORDER`, `customer-ORDER` and
+///   `caterer-ORDER` of this node; each may be sent to a different node;
+/// - `TAG process CATEGORY ID` answers `TAG process STATE steps=N TEXT`:
+///   where instance ID of the manager of CATEGORY (`ordersaga`,
+///   `groupcheckout`, `cateringmatch`) stands in this node's journal:
+///   STATE is `none`, `running` or `completed`, TEXT the last of its own
+///   events in words;
 /// - `TAG stats` starts, on first use, the invoice statistics of
 ///   examples/invoicing on this node over the logs of every node of the
 ///   cluster (cairn/actors/cluster/projection.hpp), and answers `TAG stats
@@ -56,6 +77,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -71,6 +93,9 @@
 
 #include "examples/invoicing/invoice.hpp"
 #include "examples/invoicing/statistics.hpp"
+#include "examples/sagas/catering.hpp"
+#include "examples/sagas/group_checkout.hpp"
+#include "examples/sagas/narrator.hpp"
 #include "examples/sagas/order_saga.hpp"
 #include <cairn/actors/cluster/announce.hpp>
 #include <cairn/actors/cluster/node.hpp>
@@ -95,6 +120,8 @@ struct node_config : cairn::config {
     cairn::announce<shop::payment>(*this);
     cairn::announce<shop::warehouse>(*this);
     cairn::announce<shop::shipment>(*this);
+    cairn::announce<hotel::guest_account>(*this);
+    cairn::announce<catering::order>(*this);
     add_error_category(invoice_error_category, render_invoice_error);
   }
 
@@ -187,33 +214,18 @@ bool parse_lines(const std::string& text, std::vector<shop::line>& out) {
   return !out.empty();
 }
 
-/// Confirms cart `id`: the input of order saga `id`, in this node's journal.
-void confirm_cart(cairn::runtime& rt, std::string tag, std::string id,
-                  std::string client, std::string lines_text) {
+/// Commits `ev` as the first event of `stream` in this node's journal (a
+/// process input); answers `TAG ok` once it is durable.
+template <class Event>
+void publish(cairn::runtime& rt, std::string tag, std::string stream,
+             Event ev) {
   auto t0 = std::chrono::steady_clock::now();
-  auto fail = [&](const std::string& code, const std::string& why) {
-    emit(tag + " error " + code + " us=" + us_since(t0) + " " + why);
-  };
-  auto m = rt.shared()->cluster->members();
-  if (!m)
-    return fail("entity_unavailable", "the node has not joined its cluster");
-  auto& owner = m->owner(shop::order_saga::category, id);
-  if (owner.id != m->self().id)
-    return fail("invalid_argument", "node '" + m->self().id + "' does not own "
-                                      + cairn::stream_of<shop::order_saga>(id)
-                                      + ": node '" + owner.id
-                                      + "' does; confirm the cart there");
-  std::vector<shop::line> lines;
-  if (!parse_lines(lines_text, lines))
-    return fail("invalid_argument", "expected PRODUCT:QUANTITY:CENTS,..., got '"
-                                      + lines_text + "'");
   cairn::journal::codec c;
-  c.add<shop::cart_confirmed>(shop::cart_confirmed::event_name);
+  c.add<Event>(Event::event_name);
   cairn::journal::append a;
-  a.stream = "cart-" + id;
+  a.stream = std::move(stream);
   a.expected = cairn::journal::expected_version::no_stream();
-  a.events.push_back(
-    c.encode(shop::cart_confirmed{id, std::move(client), std::move(lines)}));
+  a.events.push_back(c.encode(ev));
   cairn::journal::write_group g;
   g.appends.push_back(std::move(a));
   auto coordinator = rt.coordinator();
@@ -228,6 +240,63 @@ void confirm_cart(cairn::runtime& rt, std::string tag, std::string id,
                + self->system().render(err));
         });
   });
+}
+
+/// Sends message `i` of `msgs` to `dest`, and the next once it is answered;
+/// prints `TAG ok` after the last or the first error.
+void tell_in_turn(caf::event_based_actor* self, caf::actor dest,
+                  std::string tag,
+                  std::shared_ptr<const std::vector<caf::message>> msgs,
+                  size_t i, std::chrono::steady_clock::time_point t0) {
+  if (i == msgs->size()) {
+    emit(tag + " ok us=" + us_since(t0));
+    return;
+  }
+  self->request(dest, 30s, (*msgs)[i])
+    .then([=]() { tell_in_turn(self, dest, tag, msgs, i + 1, t0); },
+          [=](caf::error& err) {
+            emit(tag + " error " + code_name(err) + " us=" + us_since(t0) + " "
+                 + self->system().render(err));
+          });
+}
+
+/// Sends `msgs` to `dest` one after the other, each once the one before is
+/// answered, without blocking the control loop.
+void tell_in_turn(caf::actor_system& sys, caf::actor dest, std::string tag,
+                  std::vector<caf::message> msgs) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto shared
+    = std::make_shared<const std::vector<caf::message>>(std::move(msgs));
+  sys.spawn([=](caf::event_based_actor* self) {
+    tell_in_turn(self, dest, tag, shared, 0, t0);
+  });
+}
+
+/// `TAG process STATE steps=N TEXT`: instance `id` of manager `P` in this
+/// node's journal.
+template <class P>
+std::string process_status(const cairn::journal::journal& j,
+                           const std::string& id) {
+  auto evs = sagas::detail::read_whole(j, cairn::stream_of<P>(id));
+  if (!evs)
+    return "error " + code_name(evs.error()) + " us=0 "
+           + cairn::describe(evs.error());
+  static const auto own = sagas::detail::codec_for(typename P::events{});
+  bool complete = false;
+  int steps = 0;
+  std::string last;
+  for (auto& ev : *evs) {
+    auto& type = ev.record.type;
+    if (type == cairn::step_record::event_name)
+      ++steps;
+    else if (type == cairn::process_completed::event_name)
+      complete = true;
+    else if (own.knows(type))
+      last = sagas::detail::in_words<typename P::events>(ev);
+  }
+  std::string state = evs->empty() ? "none" : complete ? "completed" : "running";
+  return "process " + state + " steps=" + std::to_string(steps)
+         + (last.empty() ? "" : " " + last);
 }
 
 const char* stage_name(shop::order_stage x) {
@@ -340,9 +409,12 @@ int run(node_config& cfg) {
     std::cerr << "cairn-node: " << sys.render(rt.error()) << '\n';
     return EXIT_FAILURE;
   }
-  // The order saga: an instance reacts to the carts confirmed in this
-  // node's journal, and commands the shop's aggregates wherever they live.
+  // The process managers: each instance lives on the node that owns it,
+  // takes its inputs from every node's log and commands the aggregates
+  // wherever they live.
   cairn::start_process_manager<shop::order_saga>(**rt);
+  cairn::start_process_manager<hotel::group_checkout>(**rt);
+  cairn::start_process_manager<catering::catering_match>(**rt);
   emit("listening " + std::to_string((*rt)->cluster_port()));
   std::ifstream file;
   if (!cfg.control.empty() && cfg.control != "-") {
@@ -408,9 +480,84 @@ int run(node_config& cfg) {
       std::string client;
       std::string lines;
       words >> client >> lines;
-      confirm_cart(**rt, tag, id, client, lines);
+      std::vector<shop::line> parsed;
+      if (!parse_lines(lines, parsed))
+        emit(tag + " error invalid_argument us=0 expected "
+                   "PRODUCT:QUANTITY:CENTS,..., got '"
+             + lines + "'");
+      else
+        publish(**rt, tag, "cart-" + id,
+                shop::cart_confirmed{id, client, std::move(parsed)});
     } else if (verb == "saga") {
       emit(tag + " " + saga_status(*(*rt)->journal(), id));
+    } else if (verb == "guest") {
+      std::string name;
+      int64_t charged = -1;
+      int64_t paid = -1;
+      words >> name >> charged >> paid;
+      if (name.empty() || charged < 0 || paid < 0) {
+        emit(tag + " error usage us=0 expected guest ACCOUNT NAME CHARGED PAID");
+        continue;
+      }
+      std::vector<caf::message> msgs;
+      msgs.push_back(
+        caf::make_message(cairn::entity_id{id}, hotel::check_in{name}));
+      if (charged > 0)
+        msgs.push_back(caf::make_message(cairn::entity_id{id},
+                                         hotel::charge{"stay", charged}));
+      if (paid > 0)
+        msgs.push_back(
+          caf::make_message(cairn::entity_id{id}, hotel::pay{paid}));
+      tell_in_turn(sys, (*rt)->registry<hotel::guest_account>(), tag,
+                   std::move(msgs));
+    } else if (verb == "checkout") {
+      std::string list;
+      words >> list;
+      std::vector<std::string> accounts;
+      std::istringstream items{list};
+      for (std::string x; std::getline(items, x, ',');)
+        if (!x.empty())
+          accounts.push_back(x);
+      if (accounts.empty())
+        emit(tag + " error usage us=0 expected checkout GROUP ACCOUNT,...");
+      else
+        publish(**rt, tag, "frontdesk-" + id,
+                hotel::group_checkout_requested{id, std::move(accounts)});
+    } else if (verb == "offer") {
+      std::string menu;
+      std::string caterer;
+      int64_t ms = 0;
+      words >> menu >> caterer >> ms;
+      if (menu.empty() || caterer.empty() || ms <= 0)
+        emit(tag + " error usage us=0 expected offer ORDER MENU CATERER MS");
+      else
+        publish(**rt, tag, "operations-" + id,
+                catering::menu_offered{id, menu, caterer, ms});
+    } else if (verb == "customer" || verb == "caterer") {
+      std::string menu;
+      words >> menu;
+      if (menu.empty())
+        emit(tag + " error usage us=0 expected " + verb + " ORDER MENU");
+      else if (verb == "customer")
+        publish(**rt, tag, "customer-" + id,
+                catering::customer_confirmed_menu{id, menu});
+      else
+        publish(**rt, tag, "caterer-" + id,
+                catering::caterer_confirmed_menu{id, menu});
+    } else if (verb == "process") {
+      // `TAG process CATEGORY ID`: `id` holds the category.
+      std::string instance;
+      words >> instance;
+      auto& j = *(*rt)->journal();
+      if (id == shop::order_saga::category)
+        emit(tag + " " + process_status<shop::order_saga>(j, instance));
+      else if (id == hotel::group_checkout::category)
+        emit(tag + " " + process_status<hotel::group_checkout>(j, instance));
+      else if (id == catering::catering_match::category)
+        emit(tag + " " + process_status<catering::catering_match>(j, instance));
+      else
+        emit(tag + " error usage us=0 unknown process category '" + id
+             + "' (ordersaga, groupcheckout, cateringmatch)");
     } else {
       emit(tag + " error usage us=0 unknown command '" + verb + "'");
     }

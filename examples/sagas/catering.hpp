@@ -60,12 +60,25 @@ struct order_expired {
   }
 };
 
+// `serialize` as well as `inspect`: a match's command to an order on
+// another node waits in the outbox, in the journal.
+
 struct confirm_order {
   std::string menu;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(menu);
+  }
 };
 
 struct expire_order {
   std::string reason;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(reason);
+  }
 };
 
 template <class Inspector>

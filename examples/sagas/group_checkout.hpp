@@ -74,20 +74,42 @@ struct guest_checked_out {
   }
 };
 
+// Each command has `serialize` as well as `inspect`: a process step's
+// command to an account on another node waits in the outbox, in the journal.
+
 struct check_in {
   std::string guest;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(guest);
+  }
 };
 
 struct charge {
   std::string what;
   int64_t cents = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(what, cents);
+  }
 };
 
 struct pay {
   int64_t cents = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(cents);
+  }
 };
 
-struct check_out {};
+struct check_out {
+  template <class Archive>
+  void serialize(Archive&) {
+  }
+};
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, check_in& x) {

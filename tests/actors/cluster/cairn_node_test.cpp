@@ -351,10 +351,85 @@ TEST_CASE("cairn-cluster-demo kills and restarts a node and ends cleanly") {
              Contains("cart o2 of bob, 1 x tea, 1 x kettle: "
                       "cancelled in 8 steps (out of stock: kettle"));
   CHECK_THAT(res.output, Contains("cart o3 of cem, 3 x tea: completed"));
+  // The group checkout and the catering match, inputs from any node.
+  CHECK_THAT(res.output, Contains("group smith (accounts 101,102,103): "
+                                  "requested via a, checkout on "));
+  CHECK_THAT(res.output, Contains("the group checkout FAILED for 102\n"));
+  CHECK_THAT(res.output, Contains(": done: the group is checked out\n"));
+  CHECK_THAT(res.output, Contains(": done: the order is confirmed\n"));
+  CHECK_THAT(res.output, Contains(": done: the order is expired\n"));
   // The invoice statistics on node a count the invoices of all three.
   CHECK_THAT(res.output,
              Contains("node a counts 12 invoices created on every node"));
   CHECK_THAT(res.output, Contains("checkpoints in a's journal: a up to"));
   CHECK_THAT(res.output, Contains("node  owns  served  sagas"));
   CHECK_THAT(res.output, Contains("node c: stopped a="));
+}
+
+TEST_CASE("cairn-node runs the three seed processes on their owner nodes, "
+          "with inputs from any node, and refuses bad process commands") {
+  three_procs c;
+  // Waits until process `id` of `category` has completed on its owner.
+  auto completed = [&](const std::string& category, const std::string& id) {
+    auto owner = c.placement->owner(category, id).id;
+    auto& n = *c.nodes[static_cast<size_t>(owner[0] - 'a')];
+    auto t0 = clock_type::now();
+    for (;;) {
+      auto line = n.ask("process " + category + " " + id);
+      if (line.find(" process completed ") != std::string::npos)
+        return line;
+      if (ms_since(t0) > 10000)
+        FAIL(category << " " << id << " on " << owner << ": " << line);
+      std::this_thread::sleep_for(5ms);
+    }
+  };
+  SECTION("a cart confirmed on a node that does not own its saga") {
+    std::string id;
+    for (int i = 0; id.empty(); ++i)
+      if (c.placement->owner("ordersaga", "o" + std::to_string(i)).id != "b")
+        id = "o" + std::to_string(i);
+    CHECK_THAT(c.b().ask("cart " + id + " ann tea:1:450"), Contains(" ok "));
+    // Confirmed twice on one node: refused, the saga runs once.
+    CHECK_THAT(c.b().ask("cart " + id + " ann tea:1:450"),
+               Contains(" error conflict "));
+    // Nothing in stock: the saga cancels after taking the payment back.
+    CHECK_THAT(completed("ordersaga", id),
+               Contains("steps=8 done: the order is cancelled"));
+    // The instance is on its owner only.
+    auto owner = c.placement->owner("ordersaga", id).id;
+    for (auto& n : c.nodes)
+      if (n->id() != owner)
+        CHECK_THAT(n->ask("process ordersaga " + id),
+                   Contains(" process none steps=0"));
+  }
+  SECTION("a group checkout over accounts of every node") {
+    CHECK_THAT(c.a().ask("guest g1 ann 5000 5000"), Contains(" ok "));
+    CHECK_THAT(c.b().ask("guest g2 ben 3000 1000"), Contains(" ok "));
+    CHECK_THAT(c.c().ask("guest g3 cid 0 0"), Contains(" ok "));
+    CHECK_THAT(c.c().ask("checkout party g1,g2,g3"), Contains(" ok "));
+    CHECK_THAT(completed("groupcheckout", "party"),
+               Contains("the group checkout FAILED for g2"));
+  }
+  SECTION("a catering match whose three inputs are on three nodes") {
+    CHECK_THAT(c.a().ask("offer m1 vegan kitchen 60000"), Contains(" ok "));
+    CHECK_THAT(c.b().ask("caterer m1 vegan"), Contains(" ok "));
+    CHECK_THAT(c.c().ask("customer m1 vegan"), Contains(" ok "));
+    CHECK_THAT(completed("cateringmatch", "m1"),
+               Contains("the order is confirmed"));
+  }
+  SECTION("bad process commands are refused, naming what is wrong") {
+    CHECK_THAT(c.a().ask("process nosuch x"),
+               Contains(" error usage ")
+                 && Contains("unknown process category 'nosuch'"));
+    CHECK_THAT(c.a().ask("checkout g1"),
+               Contains(" error usage ") && Contains("checkout GROUP"));
+    CHECK_THAT(c.a().ask("offer m2 vegan"),
+               Contains(" error usage ") && Contains("offer ORDER MENU"));
+    CHECK_THAT(c.a().ask("guest g9 ann -5 0"),
+               Contains(" error usage ") && Contains("guest ACCOUNT"));
+    CHECK_THAT(c.a().ask("cart o99 ann tea:x"),
+               Contains(" error invalid_argument ") && Contains("'tea:x'"));
+    CHECK_THAT(c.a().ask("customer m3"),
+               Contains(" error usage ") && Contains("customer ORDER MENU"));
+  }
 }
