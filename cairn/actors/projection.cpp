@@ -393,30 +393,10 @@ namespace {
 /// events)` and acknowledges it once committed (the empty answer). Quits
 /// when `proj` terminates or answers with an error.
 subscription_factory feed_projection(caf::actor proj, uint64_t index) {
-  return [proj, index](subscription_context& ctx) {
-    auto self = ctx.self();
-    self->monitor(proj);
-    self->set_down_handler(
-      [self](caf::down_msg& msg) { self->quit(msg.reason); });
-    subscription_handler h;
-    h.deliver = [ctx, proj, index](std::vector<journal::stored_event>& events) {
-      auto self = ctx.self();
-      std::vector<uint64_t> positions;
-      positions.reserve(events.size());
-      for (auto& ev : events)
-        positions.push_back(ev.position);
-      self
-        ->request(proj, caf::infinite, events_atom::value, index,
-                  std::move(events))
-        .then(
-          [ctx, positions]() mutable {
-            for (auto pos : positions)
-              ctx.ack(pos);
-          },
-          [self](caf::error& err) { self->quit(std::move(err)); });
-    };
-    return h;
-  };
+  return cairn::detail::deliver_to(
+    std::move(proj), [index](std::vector<journal::stored_event> events) {
+      return caf::make_message(events_atom::value, index, std::move(events));
+    });
 }
 
 /// Where a cluster projection's source reads: a member's id, and the link

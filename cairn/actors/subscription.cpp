@@ -774,19 +774,26 @@ caf::expected<caf::actor> subscribe(runtime& rt, subscription_settings settings,
 }
 
 subscription_factory deliver_to(caf::actor dst) {
-  return [dst](subscription_context& ctx) {
+  return detail::deliver_to(
+    std::move(dst), [](std::vector<journal::stored_event> events) {
+      return caf::make_message(events_atom::value, std::move(events));
+    });
+}
+
+subscription_factory detail::deliver_to(caf::actor dst, batch_wrapper wrap) {
+  return [dst, wrap](subscription_context& ctx) {
     auto self = ctx.self();
     self->monitor(dst);
     self->set_down_handler(
       [self](caf::down_msg& msg) { self->quit(msg.reason); });
     subscription_handler h;
-    h.deliver = [ctx, dst](std::vector<journal::stored_event>& events) {
+    h.deliver = [ctx, dst, wrap](std::vector<journal::stored_event>& events) {
       auto self = ctx.self();
       std::vector<uint64_t> positions;
       positions.reserve(events.size());
       for (auto& ev : events)
         positions.push_back(ev.position);
-      self->request(dst, caf::infinite, events_atom::value, std::move(events))
+      self->request(dst, caf::infinite, wrap(std::move(events)))
         .then(
           [ctx, positions]() mutable {
             for (auto pos : positions)

@@ -236,6 +236,19 @@ caf::expected<caf::actor> subscribe(runtime& rt, subscription_settings settings,
 /// subscription fall back to LMDB, not buffer.
 subscription_factory deliver_to(caf::actor dst);
 
+namespace detail {
+
+/// Makes the request a batch of events is sent in.
+using batch_wrapper
+  = std::function<caf::message(std::vector<journal::stored_event>)>;
+
+/// `deliver_to` with the request of each batch made by `wrap`, e.g.
+/// `(remote_events_atom, epoch, events)`: the handler behind `deliver_to`,
+/// the feeds of cluster gateways and the sources of cluster projections.
+subscription_factory deliver_to(caf::actor dst, batch_wrapper wrap);
+
+} // namespace detail
+
 /// Waits until subscription `sub` has handled every event up to `position`
 /// (see `caught_up_atom`); returns the position it reached, or an error
 /// (`errc::timeout` after `timeout`, or why `sub` is gone). Blocks the

@@ -152,30 +152,11 @@ void run(pointer self, const caf::actor& dest, forward_item& x) {
 /// acknowledges the batch when `dst` answers. Quits when `dst` terminates
 /// or its node is unreachable, or when it answers with an error.
 subscription_factory forward_feed(caf::actor dst, uint64_t epoch) {
-  return [dst, epoch](subscription_context& ctx) {
-    auto self = ctx.self();
-    self->monitor(dst);
-    self->set_down_handler(
-      [self](caf::down_msg& msg) { self->quit(msg.reason); });
-    subscription_handler h;
-    h.deliver = [ctx, dst, epoch](std::vector<journal::stored_event>& events) {
-      auto self = ctx.self();
-      std::vector<uint64_t> positions;
-      positions.reserve(events.size());
-      for (auto& ev : events)
-        positions.push_back(ev.position);
-      self
-        ->request(dst, caf::infinite, remote_events_atom::value, epoch,
-                  std::move(events))
-        .then(
-          [ctx, positions]() mutable {
-            for (auto pos : positions)
-              ctx.ack(pos);
-          },
-          [self](caf::error& err) { self->quit(std::move(err)); });
-    };
-    return h;
-  };
+  return cairn::detail::deliver_to(
+    std::move(dst), [epoch](std::vector<journal::stored_event> events) {
+      return caf::make_message(remote_events_atom::value, epoch,
+                               std::move(events));
+    });
 }
 
 /// Most events a feed delivers before the remote subscription answers.
