@@ -31,6 +31,23 @@ uint64_t settings::get_count(const std::string& name, uint64_t fallback) const {
   return x;
 }
 
+std::vector<uint64_t>
+settings::get_counts(const std::string& name,
+                     std::vector<uint64_t> fallback) const {
+  if (!has(name))
+    return fallback;
+  std::vector<uint64_t> result;
+  const auto& list = values.at(name);
+  for (size_t pos = 0; pos <= list.size();) {
+    auto comma = std::min(list.find(',', pos), list.size());
+    settings one;
+    one.values[name] = list.substr(pos, comma - pos);
+    result.push_back(one.get_count(name, 1));
+    pos = comma + 1;
+  }
+  return result;
+}
+
 double settings::get_number(const std::string& name, double fallback) const {
   auto i = values.find(name);
   if (i == values.end())

@@ -59,6 +59,12 @@ struct settings {
   /// when absent. Throws `usage_error` naming the flag for a bad value.
   uint64_t get_count(const std::string& name, uint64_t fallback) const;
 
+  /// Returns the value of flag `name` as a comma-separated list of positive
+  /// integers (`1,1000,10000`), or `fallback` when absent. Throws
+  /// `usage_error` naming the flag for a bad item.
+  std::vector<uint64_t> get_counts(const std::string& name,
+                                   std::vector<uint64_t> fallback) const;
+
   /// Returns the value of flag `name` as a positive number, or `fallback`
   /// when absent. Throws `usage_error` naming the flag for a bad value.
   double get_number(const std::string& name, double fallback) const;

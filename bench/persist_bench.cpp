@@ -549,18 +549,7 @@ params make_params(const settings& cfg) {
   p.rounds = cfg.get_count("--rounds", p.rounds);
   p.rss_entities = cfg.get_count("--rss-entities", p.rss_entities);
   p.rss_warmup = cfg.get_count("--rss-warmup", p.rss_warmup);
-  if (cfg.has("--entities")) {
-    // A comma-separated list of counts, each checked like a single count.
-    p.entity_counts.clear();
-    std::string list = cfg.values.at("--entities");
-    for (size_t pos = 0; pos <= list.size();) {
-      auto comma = std::min(list.find(',', pos), list.size());
-      settings one;
-      one.values["--entities"] = list.substr(pos, comma - pos);
-      p.entity_counts.push_back(one.get_count("--entities", 1));
-      pos = comma + 1;
-    }
-  }
+  p.entity_counts = cfg.get_counts("--entities", p.entity_counts);
   return p;
 }
 

@@ -605,18 +605,7 @@ params make_params(const settings& cfg) {
     caf::actor_system_config probe;
     set_scheduler_policy(probe, p.scheduler); // throws for a bad name
   }
-  if (cfg.has("--instances")) {
-    // A comma-separated list of counts, each checked like a single count.
-    p.instance_counts.clear();
-    std::string list = cfg.values.at("--instances");
-    for (size_t pos = 0; pos <= list.size();) {
-      auto comma = std::min(list.find(',', pos), list.size());
-      settings one;
-      one.values["--instances"] = list.substr(pos, comma - pos);
-      p.instance_counts.push_back(one.get_count("--instances", 1));
-      pos = comma + 1;
-    }
-  }
+  p.instance_counts = cfg.get_counts("--instances", p.instance_counts);
   return p;
 }
 
