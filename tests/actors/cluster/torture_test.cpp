@@ -25,7 +25,8 @@
 // - the warehouse holds one reservation for each happy order and none for
 //   the others, and each stock addition once;
 // - the cart stream holds one input, the saga stream starts its process
-//   once and enters each stage at most once, both on the saga's owner;
+//   once and enters each stage of its kind once, in order, both on the
+//   saga's owner;
 // - no stream of any journal holds the same command event twice;
 // - `cairn-journal verify` finds no problem in any journal.
 //
@@ -279,6 +280,33 @@ expected_streams expect_of(order_kind x) {
       break;
   }
   return r;
+}
+
+/// The stages the saga of an order enters after its start, in order.
+std::vector<int> stages_of(order_kind x) {
+  using st = shop::order_stage;
+  std::vector<st> xs;
+  switch (x) {
+    case order_kind::happy:
+      xs = {st::requesting_payment, st::finalising_payment,
+            st::recording_payment,  st::reserving,
+            st::shipping,           st::completing,
+            st::completed};
+      break;
+    case order_kind::out_of_stock:
+      xs = {st::requesting_payment, st::finalising_payment,
+            st::recording_payment,  st::reserving,
+            st::cancelling,         st::discarding_payment,
+            st::cancelled};
+      break;
+    case order_kind::free:
+      xs = {st::requesting_payment, st::cancelling, st::cancelled};
+      break;
+  }
+  std::vector<int> result;
+  for (auto s : xs)
+    result.push_back(static_cast<int>(s));
+  return result;
 }
 
 /// Event types that only a command of a saga step produces.
@@ -614,7 +642,7 @@ TEST_CASE("three cairn-node processes killed at random moments bring every "
         continue;
       }
       size_t started = 0;
-      std::map<int, size_t> stages;
+      std::vector<int> stages;
       for (auto& ev : i->second) {
         if (ev.record.type == shop::order_process_started::event_name)
           ++started;
@@ -625,15 +653,22 @@ TEST_CASE("three cairn-node processes killed at random moments bring every "
           problems.push_back(journal::codec::where(ev) + ": "
                              + describe(x.error()));
         else
-          ++stages[static_cast<int>(x->stage)];
+          stages.push_back(static_cast<int>(x->stage));
       }
       if (started != 1)
         problems.push_back(saga + " starts its process "
                            + std::to_string(started) + " times");
-      for (auto& [stage, n] : stages)
-        if (n > 1)
-          problems.push_back(saga + " enters stage " + std::to_string(stage)
-                             + " " + std::to_string(n) + " times");
+      auto want = stages_of(o.kind);
+      if (stages != want) {
+        std::string got_text;
+        std::string want_text;
+        for (auto x : stages)
+          got_text += " " + std::to_string(x);
+        for (auto x : want)
+          want_text += " " + std::to_string(x);
+        problems.push_back(saga + " enters the stages" + got_text
+                           + ", expected" + want_text);
+      }
     }
   }
   // The warehouse: each stock addition once, one reservation per happy
