@@ -1,0 +1,755 @@
+// Crash torture of a cluster: three cairn-node processes (examples/node)
+// run order sagas (examples/sagas/order_saga.hpp) across each other while
+// one of them at a time is SIGKILLed at a random moment and started again
+// on the same port and journal.
+//
+// The workload: every round confirms new carts, each on the node that owns
+// its saga instance (`ordersaga-ID`), of three kinds: happy (the products
+// are in stock; the order completes), out of stock (the warehouse refuses
+// the reservation; the saga cancels the order and discards the payment)
+// and free (nothing to pay; the payment is refused and the order
+// cancelled). Some carts are confirmed a second time, which the node must
+// refuse as a conflict on the cart's stream; some are confirmed right
+// before their node is killed, with their answer lost, and confirmed again
+// after the restart, which must either commit or be refused as a conflict.
+// Kills go on for 20 s and until 60 of them happened while a saga was not
+// done yet (if the time budget runs out first, the test fails).
+//
+// After the kills every saga must reach the final stage its kind leads to
+// (polled on its owner node with a deadline). Then the nodes stop and the
+// test opens each node's journal read-only and checks, per order:
+//
+// - the order, payment and shipment streams hold exactly the events the
+//   order's kind leads to, each once, in the journal of the node owning
+//   the stream, and do not exist on the other nodes;
+// - the warehouse holds one reservation for each happy order and none for
+//   the others, and each stock addition once;
+// - the cart stream holds one input, the saga stream starts its process
+//   once and enters each stage of its kind once, in order, both on the
+//   saga's owner;
+// - no stream of any journal holds the same command event twice;
+// - `cairn-journal verify` finds no problem in any journal.
+//
+// The seed is printed; `CAIRN_TORTURE_SEED` repeats a run.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "cairn/actors/cluster/membership.hpp"
+#include "cairn/journal/codec.hpp"
+#include "cairn/journal/errc.hpp"
+#include "cairn/journal/journal.hpp"
+#include "examples/sagas/order_saga.hpp"
+#include "tests/support/child_process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace cairn;
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int connection_timeout_ms = 600;
+
+long ms_since(clock_type::time_point t0) {
+  return static_cast<long>(
+    std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now()
+                                                          - t0)
+      .count());
+}
+
+/// One cairn-node process, commanded through a FIFO, that can be killed
+/// and started again on its port and journal.
+class node_proc {
+public:
+  node_proc(std::string id, const test::temp_dir& dir)
+    : id_(std::move(id)), journal_(dir.sub(id_ + "-journal")),
+      fifo_(dir.sub(id_ + ".fifo")) {
+    ::mkfifo(fifo_.c_str(), 0600);
+  }
+
+  ~node_proc() {
+    close_control();
+  }
+
+  const std::string& id() const {
+    return id_;
+  }
+
+  const std::string& journal_dir() const {
+    return journal_;
+  }
+
+  uint16_t port() const {
+    return port_;
+  }
+
+  /// Starts the process on `port` (0: the OS picks) and reads its port.
+  void start(uint16_t port = 0) {
+    close_control();
+    lines_.clear();
+    child_.reset();
+    child_ = std::make_unique<test::child_process>(std::vector<std::string>{
+      test::bin_path("cairn-node"), "--journal.path=" + journal_,
+      "--journal.sync=none", "--cluster.name=torture",
+      "--cluster.node-id=" + id_, "--cluster.port=" + std::to_string(port),
+      "--cluster.shards=64", "--cluster.heartbeat-interval=100ms",
+      "--cluster.connection-timeout=" + std::to_string(connection_timeout_ms)
+        + "ms",
+      "--node.control=" + fifo_, "--node.listen=127.0.0.1"});
+    auto deadline = clock_type::now() + 20s;
+    while ((fd_ = ::open(fifo_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC))
+           < 0) {
+      REQUIRE(errno == ENXIO);
+      REQUIRE(clock_type::now() < deadline);
+      std::this_thread::sleep_for(2ms);
+    }
+    ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_NONBLOCK);
+    auto line = expect("listening", 20000);
+    port_ = static_cast<uint16_t>(std::stoi(line.substr(10)));
+  }
+
+  void send(const std::string& line) {
+    auto text = line + '\n';
+    auto rc = ::write(fd_, text.data(), text.size());
+    REQUIRE(rc == static_cast<ssize_t>(text.size()));
+  }
+
+  /// Returns the next line starting with `prefix` + ' ' (lines read while
+  /// waiting are kept for later calls); fails after `timeout_ms`.
+  std::string expect(const std::string& prefix, int timeout_ms = 15000) {
+    auto deadline = clock_type::now() + std::chrono::milliseconds{timeout_ms};
+    for (;;) {
+      for (auto i = lines_.begin(); i != lines_.end(); ++i) {
+        if (i->compare(0, prefix.size() + 1, prefix + " ") == 0) {
+          auto result = *i;
+          lines_.erase(i);
+          return result;
+        }
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - clock_type::now())
+                    .count();
+      std::string line;
+      if (left <= 0 || !child_->read_line(line, static_cast<int>(left)))
+        FAIL("node " << id_ << ": no line '" << prefix << " ...' within "
+                     << timeout_ms << " ms");
+      lines_.push_back(std::move(line));
+    }
+  }
+
+  /// Sends `TAG VERB ARGS` and returns its tag.
+  std::string post(const std::string& verb_and_args) {
+    auto tag = "t" + std::to_string(next_tag_++);
+    send(tag + " " + verb_and_args);
+    return tag;
+  }
+
+  /// Sends `TAG VERB ARGS` and returns the answer line.
+  std::string ask(const std::string& verb_and_args, int timeout_ms = 15000) {
+    return expect(post(verb_and_args), timeout_ms);
+  }
+
+  /// Waits until this node sees the peers in `want` (`"b=up c=up"`).
+  void wait_peers(const std::string& want, int timeout_ms = 20000) {
+    auto t0 = clock_type::now();
+    for (;;) {
+      auto line = ask("peers");
+      if (line.find(" peers " + want) != std::string::npos)
+        return;
+      if (ms_since(t0) > timeout_ms)
+        FAIL("node " << id_ << ": peers are '" << line << "', not '" << want
+                     << "' after " << timeout_ms << " ms");
+      std::this_thread::sleep_for(5ms);
+    }
+  }
+
+  void kill() {
+    child_->kill();
+    child_->wait();
+    close_control();
+    lines_.clear();
+  }
+
+  /// Sends `stop`; returns the `stopped ...` line and checks a clean exit.
+  std::string stop(int timeout_ms = 20000) {
+    send("stop");
+    auto line = expect("stopped", timeout_ms);
+    auto status = child_->wait();
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    close_control();
+    return line;
+  }
+
+private:
+  void close_control() {
+    if (fd_ >= 0)
+      ::close(fd_);
+    fd_ = -1;
+  }
+
+  std::string id_;
+  std::string journal_;
+  std::string fifo_;
+  std::unique_ptr<test::child_process> child_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  int next_tag_ = 0;
+  std::vector<std::string> lines_;
+};
+
+// -- the work -----------------------------------------------------------------
+
+enum class order_kind { happy, out_of_stock, free };
+
+const char* to_string(order_kind x) {
+  switch (x) {
+    case order_kind::happy:
+      return "happy";
+    case order_kind::out_of_stock:
+      return "out-of-stock";
+    default:
+      return "free";
+  }
+}
+
+/// One cart and what the test knows of it.
+struct order_item {
+  std::string id;
+  order_kind kind = order_kind::happy;
+  std::string lines;
+  /// Index of the node owning `ordersaga-ID` (and `cart-ID`).
+  size_t owner = 0;
+  /// The node acknowledged the cart (or refused it as already there).
+  bool confirmed = false;
+  /// Confirmed again after it was there.
+  bool confirmed_twice = false;
+  /// The saga reached its final stage (as polled).
+  bool final = false;
+};
+
+std::string final_stage_of(order_kind x) {
+  return x == order_kind::happy ? "completed" : "cancelled";
+}
+
+/// The event types order, payment and shipment streams of an order hold.
+struct expected_streams {
+  std::vector<std::string> order;
+  std::vector<std::string> payment;
+  std::vector<std::string> shipment;
+};
+
+expected_streams expect_of(order_kind x) {
+  using namespace shop;
+  expected_streams r;
+  switch (x) {
+    case order_kind::happy:
+      r.order = {order_initialised::event_name, order_paid::event_name,
+                 order_completed::event_name};
+      r.payment = {payment_requested::event_name,
+                   payment_finalised::event_name};
+      r.shipment = {package_sent::event_name};
+      break;
+    case order_kind::out_of_stock:
+      r.order = {order_initialised::event_name, order_paid::event_name,
+                 order_cancelled::event_name};
+      r.payment = {payment_requested::event_name, payment_finalised::event_name,
+                   payment_discarded::event_name};
+      break;
+    case order_kind::free:
+      r.order = {order_initialised::event_name, order_cancelled::event_name};
+      break;
+  }
+  return r;
+}
+
+/// The stages the saga of an order enters after its start, in order.
+std::vector<int> stages_of(order_kind x) {
+  using st = shop::order_stage;
+  std::vector<st> xs;
+  switch (x) {
+    case order_kind::happy:
+      xs = {st::requesting_payment, st::finalising_payment,
+            st::recording_payment,  st::reserving,
+            st::shipping,           st::completing,
+            st::completed};
+      break;
+    case order_kind::out_of_stock:
+      xs = {st::requesting_payment, st::finalising_payment,
+            st::recording_payment,  st::reserving,
+            st::cancelling,         st::discarding_payment,
+            st::cancelled};
+      break;
+    case order_kind::free:
+      xs = {st::requesting_payment, st::cancelling, st::cancelled};
+      break;
+  }
+  std::vector<int> result;
+  for (auto s : xs)
+    result.push_back(static_cast<int>(s));
+  return result;
+}
+
+/// Event types that only a command of a saga step produces.
+const std::set<std::string>& command_event_types() {
+  static const std::set<std::string> instance{
+    shop::order_initialised::event_name, shop::order_paid::event_name,
+    shop::order_completed::event_name,   shop::order_cancelled::event_name,
+    shop::payment_requested::event_name, shop::payment_finalised::event_name,
+    shop::payment_discarded::event_name, shop::products_reserved::event_name,
+    shop::package_sent::event_name};
+  return instance;
+}
+
+std::string join(const std::vector<std::string>& xs) {
+  std::string result;
+  for (auto& x : xs)
+    result += (result.empty() ? "" : ",") + x;
+  return result;
+}
+
+/// Every stream of a journal, its events in version order.
+using journal_streams
+  = std::map<std::string, std::vector<journal::stored_event>>;
+
+journal_streams read_journal(const std::string& dir,
+                             std::vector<std::string>& problems) {
+  journal_streams result;
+  journal::options opts;
+  opts.read_only = true;
+  opts.create = false;
+  auto j = journal::journal::open(dir, opts);
+  if (!j) {
+    problems.push_back(dir + ": open: " + describe(j.error()));
+    return result;
+  }
+  for (uint64_t next = 1;;) {
+    auto slice = (*j)->read_all(next, 4096);
+    if (!slice) {
+      problems.push_back(dir + ": read_all: " + describe(slice.error()));
+      return result;
+    }
+    if (slice->events.empty())
+      break;
+    next = slice->next_position;
+    for (auto& ev : slice->events)
+      result[ev.stream].push_back(ev);
+  }
+  return result;
+}
+
+std::vector<std::string> types_of(const journal_streams& js,
+                                  const std::string& stream) {
+  std::vector<std::string> result;
+  auto i = js.find(stream);
+  if (i != js.end())
+    for (auto& ev : i->second)
+      result.push_back(ev.record.type);
+  return result;
+}
+
+std::string head_of(const std::vector<std::string>& xs, size_t max = 30) {
+  std::string result;
+  for (size_t i = 0; i < xs.size() && i < max; ++i)
+    result += xs[i] + "\n";
+  if (xs.size() > max)
+    result += "... and " + std::to_string(xs.size() - max) + " more\n";
+  return result;
+}
+
+uint64_t pick_seed() {
+  if (auto str = std::getenv("CAIRN_TORTURE_SEED"))
+    return std::strtoull(str, nullptr, 10);
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) | rd();
+}
+
+bool is_final(const std::string& answer) {
+  return answer.find(" saga completed ") != std::string::npos
+         || answer.find(" saga cancelled ") != std::string::npos
+         || answer.find(" saga failed ") != std::string::npos;
+}
+
+} // namespace
+
+TEST_CASE("three cairn-node processes killed at random moments bring every "
+          "order saga to its end with each effect exactly once") {
+  ::signal(SIGPIPE, SIG_IGN);
+  auto seed = pick_seed();
+  std::cout << "cluster torture: seed " << seed
+            << " (set CAIRN_TORTURE_SEED to repeat)" << std::endl;
+  INFO("seed " << seed << " (set CAIRN_TORTURE_SEED to repeat)");
+  std::mt19937_64 rng{seed};
+  auto chance = [&](double p) {
+    return std::uniform_real_distribution<double>{0, 1}(rng) < p;
+  };
+  auto uniform = [&](int lo, int hi) {
+    return std::uniform_int_distribution<int>{lo, hi}(rng);
+  };
+  auto cli = test::bin_path("cairn-journal");
+  REQUIRE(::access(cli.c_str(), X_OK) == 0);
+  REQUIRE(::access(test::bin_path("cairn-node").c_str(), X_OK) == 0);
+  auto t_start = clock_type::now();
+
+  // -- three nodes, joined --------------------------------------------------
+  test::temp_dir dir;
+  std::vector<std::unique_ptr<node_proc>> nodes;
+  for (auto id : {"a", "b", "c"}) {
+    nodes.push_back(std::make_unique<node_proc>(id, dir));
+    nodes.back()->start();
+  }
+  std::vector<std::string> members;
+  for (auto& n : nodes)
+    members.push_back(n->id() + "@127.0.0.1:" + std::to_string(n->port()));
+  auto join_node = [&](node_proc& n) {
+    n.send("join " + join(members));
+    n.expect("joined");
+  };
+  for (auto& n : nodes)
+    join_node(*n);
+  nodes[0]->wait_peers("b=up c=up");
+  nodes[1]->wait_peers("a=up c=up");
+  nodes[2]->wait_peers("a=up b=up");
+  cluster::settings s;
+  s.name = "torture";
+  s.node_id = "a";
+  s.shards = 64;
+  s.nodes = members;
+  s.connection_timeout = std::chrono::milliseconds{connection_timeout_ms};
+  s.heartbeat_interval = 100ms;
+  auto made = cluster::membership::make(s);
+  REQUIRE(made);
+  auto& placement = *made;
+  auto owner_of = [&](const std::string& category, const std::string& id) {
+    return static_cast<size_t>(placement.owner(category, id).id[0] - 'a');
+  };
+
+  // -- the stock, once, before the kills --------------------------------------
+  const std::vector<std::string> stocked{"tea", "teapot"};
+  for (auto& product : stocked)
+    REQUIRE_THAT(nodes[0]->ask("stock " + product + " 1000000"),
+                 Catch::Matchers::Contains(" ok "));
+
+  // -- work and kills ---------------------------------------------------------
+  std::vector<order_item> orders;
+  size_t next_id = 0;
+  // A new order; with `owner` < 3, one whose saga that node owns.
+  auto new_order = [&](size_t owner = 3) {
+    order_item o;
+    do
+      o.id = "o" + std::to_string(next_id++);
+    while (owner < 3 && owner_of(shop::order_saga::category, o.id) != owner);
+    auto roll = uniform(0, 99);
+    if (roll < 60) {
+      o.kind = order_kind::happy;
+      o.lines = "tea:" + std::to_string(uniform(1, 3)) + ":450";
+      if (chance(0.5))
+        o.lines += ",teapot:1:2200";
+    } else if (roll < 85) {
+      o.kind = order_kind::out_of_stock;
+      o.lines = "tea:1:450,unicorn:" + std::to_string(uniform(1, 2)) + ":9900";
+    } else {
+      o.kind = order_kind::free;
+      o.lines = "sample:" + std::to_string(uniform(1, 3)) + ":0";
+    }
+    o.owner = owner_of(shop::order_saga::category, o.id);
+    orders.push_back(o);
+    return orders.size() - 1;
+  };
+  auto cart_command = [&](const order_item& o) {
+    return "cart " + o.id + " client" + o.id + " " + o.lines;
+  };
+  // Confirms cart `o` on its owner; a second confirmation must be refused
+  // as a conflict; an unknown first one (its answer lost in a kill) either
+  // commits now or is refused as a conflict.
+  std::vector<std::string> problems;
+  auto confirm = [&](order_item& o) {
+    auto answer = nodes[o.owner]->ask(cart_command(o));
+    auto ok = answer.find(" ok ") != std::string::npos;
+    auto conflict = answer.find(" error conflict ") != std::string::npos;
+    if (o.confirmed) {
+      if (!conflict)
+        problems.push_back("cart " + o.id + " confirmed twice: " + answer);
+      o.confirmed_twice = true;
+    } else if (ok || conflict) {
+      o.confirmed = true;
+    } else {
+      problems.push_back("cart " + o.id + ": " + answer);
+    }
+  };
+  auto poll = [&](order_item& o) {
+    if (!o.final)
+      o.final = is_final(nodes[o.owner]->ask("saga " + o.id));
+    return o.final;
+  };
+  // Kills go on for at least `kill_time` and until `kills_wanted` of them
+  // hit work in flight, within `kill_budget` and `max_kills`.
+  constexpr size_t kills_wanted = 60;
+  constexpr size_t max_kills = 600;
+  const auto kill_time = std::chrono::seconds{20};
+  const auto kill_budget = std::chrono::seconds{75 * CAIRN_TEST_SLOWDOWN};
+  size_t kills = 0;
+  size_t kills_in_flight = 0;
+  size_t lost_answers = 0;
+  auto t_kills = clock_type::now();
+  std::vector<size_t> unknown; // carts whose answer a kill lost
+  while ((kills_in_flight < kills_wanted
+          || clock_type::now() - t_kills < kill_time)
+         && kills < max_kills && clock_type::now() - t_kills < kill_budget) {
+    // New carts, and now and then one confirmed again.
+    for (int k = uniform(1, 3); k > 0; --k)
+      confirm(orders[new_order()]);
+    if (orders.size() > 3 && chance(0.3)) {
+      auto& o = orders[uniform(0, static_cast<int>(orders.size()) - 2)];
+      if (o.confirmed)
+        confirm(o);
+    }
+    for (auto i : unknown)
+      confirm(orders[i]);
+    unknown.clear();
+    // Let the sagas run for a random while, mostly short so that the kills
+    // meet sagas between two steps, sometimes long enough for the links to
+    // the last restarted node to come up; then kill a random node.
+    std::this_thread::sleep_for(std::chrono::milliseconds{
+      chance(0.8) ? uniform(0, 100) : uniform(100, 500)});
+    auto victim = static_cast<size_t>(uniform(0, 2));
+    // Sometimes a cart is confirmed on the victim right before it dies,
+    // its answer lost.
+    if (chance(0.25)) {
+      auto i = new_order(victim);
+      nodes[victim]->post(cart_command(orders[i]));
+      if (chance(0.5))
+        std::this_thread::sleep_for(std::chrono::milliseconds{uniform(0, 5)});
+      unknown.push_back(i);
+      ++lost_answers;
+    }
+    // In flight: a saga is not done yet (polled right before the kill, so
+    // it was still going when the node died).
+    bool in_flight = false;
+    for (auto& o : orders)
+      if (o.confirmed && !poll(o))
+        in_flight = true;
+    nodes[victim]->kill();
+    ++kills;
+    if (in_flight)
+      ++kills_in_flight;
+    // The same journal, the same port, the same members.
+    auto port = nodes[victim]->port();
+    nodes[victim]->start(port);
+    join_node(*nodes[victim]);
+  }
+  // Orders made for a lost answer may never have been sent; confirm them.
+  for (auto i : unknown)
+    confirm(orders[i]);
+  auto kill_secs = ms_since(t_kills) / 1000.0;
+  INFO(kills_in_flight << " kills in flight of " << kills << " in " << kill_secs
+                       << " s");
+  REQUIRE(kills_in_flight >= kills_wanted);
+  for (auto& o : orders)
+    if (!o.confirmed)
+      problems.push_back("cart " + o.id + " was never confirmed");
+
+  // -- every saga to its end ---------------------------------------------------
+  auto t_drain = clock_type::now();
+  const auto drain_budget = std::chrono::seconds{45 * CAIRN_TEST_SLOWDOWN};
+  std::vector<std::string> stuck;
+  for (;;) {
+    stuck.clear();
+    for (auto& o : orders)
+      if (!poll(o))
+        stuck.push_back(o.id);
+    if (stuck.empty() || clock_type::now() - t_drain > drain_budget)
+      break;
+    std::this_thread::sleep_for(50ms);
+  }
+  auto drain_secs = ms_since(t_drain) / 1000.0;
+  for (auto& o : orders) {
+    auto answer = nodes[o.owner]->ask("saga " + o.id);
+    auto want = " saga " + final_stage_of(o.kind) + " ";
+    if (answer.find(want) == std::string::npos)
+      problems.push_back(std::string{to_string(o.kind)} + " order " + o.id
+                         + " on node " + nodes[o.owner]->id() + ": " + answer);
+  }
+  INFO("sagas not done after " << drain_secs << " s: " << stuck.size());
+  for (auto& n : nodes)
+    n->stop();
+
+  // -- every journal ------------------------------------------------------------
+  std::vector<journal_streams> js;
+  for (auto& n : nodes)
+    js.push_back(read_journal(n->journal_dir(), problems));
+  // Stream `stream` holds `want` on node `owner` and does not exist elsewhere.
+  auto check_stream = [&](const std::string& stream, size_t owner,
+                          const std::vector<std::string>& want) {
+    for (size_t k = 0; k < js.size(); ++k) {
+      auto got = types_of(js[k], stream);
+      if (k == owner && got != want)
+        problems.push_back(stream + " on its owner " + nodes[k]->id() + " is ["
+                           + join(got) + "], expected [" + join(want) + "]");
+      if (k != owner && !got.empty())
+        problems.push_back(stream + " has " + std::to_string(got.size())
+                           + " events on " + nodes[k]->id()
+                           + ", which does not own it");
+    }
+  };
+  journal::codec c;
+  c.add<shop::products_reserved>(shop::products_reserved::event_name);
+  c.add<shop::order_stage_entered>(shop::order_stage_entered::event_name);
+  size_t events = 0;
+  for (auto& j : js)
+    for (auto& [stream, evs] : j)
+      events += evs.size();
+  for (auto& o : orders) {
+    auto e = expect_of(o.kind);
+    check_stream(stream_of<shop::order>(o.id),
+                 owner_of(shop::order::category, o.id), e.order);
+    check_stream(stream_of<shop::payment>(o.id),
+                 owner_of(shop::payment::category, o.id), e.payment);
+    check_stream(stream_of<shop::shipment>(o.id),
+                 owner_of(shop::shipment::category, o.id), e.shipment);
+    check_stream("cart-" + o.id, o.owner, {shop::cart_confirmed::event_name});
+    // The saga: started once, each stage entered at most once.
+    auto saga = stream_of<shop::order_saga>(o.id);
+    for (size_t k = 0; k < js.size(); ++k) {
+      auto i = js[k].find(saga);
+      if (k != o.owner) {
+        if (i != js[k].end())
+          problems.push_back(saga + " exists on " + nodes[k]->id()
+                             + ", which does not own it");
+        continue;
+      }
+      if (i == js[k].end()) {
+        problems.push_back(saga + " is missing on its owner " + nodes[k]->id());
+        continue;
+      }
+      size_t started = 0;
+      std::vector<int> stages;
+      for (auto& ev : i->second) {
+        if (ev.record.type == shop::order_process_started::event_name)
+          ++started;
+        if (ev.record.type != shop::order_stage_entered::event_name)
+          continue;
+        auto x = c.decode<shop::order_stage_entered>(ev);
+        if (!x)
+          problems.push_back(journal::codec::where(ev) + ": "
+                             + describe(x.error()));
+        else
+          stages.push_back(static_cast<int>(x->stage));
+      }
+      if (started != 1)
+        problems.push_back(saga + " starts its process "
+                           + std::to_string(started) + " times");
+      auto want = stages_of(o.kind);
+      if (stages != want) {
+        std::string got_text;
+        std::string want_text;
+        for (auto x : stages)
+          got_text += " " + std::to_string(x);
+        for (auto x : want)
+          want_text += " " + std::to_string(x);
+        problems.push_back(saga + " enters the stages" + got_text
+                           + ", expected" + want_text);
+      }
+    }
+  }
+  // The warehouse: each stock addition once, one reservation per happy
+  // order, none for the others.
+  auto store = stream_of<shop::warehouse>(shop::warehouse_id);
+  auto store_owner = owner_of(shop::warehouse::category, shop::warehouse_id);
+  std::map<std::string, size_t> reserved;
+  for (size_t k = 0; k < js.size(); ++k) {
+    auto i = js[k].find(store);
+    if (k != store_owner) {
+      if (i != js[k].end())
+        problems.push_back(store + " exists on " + nodes[k]->id()
+                           + ", which does not own it");
+      continue;
+    }
+    if (i == js[k].end()) {
+      problems.push_back(store + " is missing on its owner " + nodes[k]->id());
+      continue;
+    }
+    size_t added = 0;
+    for (auto& ev : i->second) {
+      if (ev.record.type == shop::stock_added::event_name) {
+        ++added;
+        continue;
+      }
+      auto x = c.decode<shop::products_reserved>(ev);
+      if (!x)
+        problems.push_back(journal::codec::where(ev) + ": "
+                           + describe(x.error()));
+      else
+        ++reserved[x->order];
+    }
+    if (added != stocked.size())
+      problems.push_back(store + " adds stock " + std::to_string(added)
+                         + " times, the test did "
+                         + std::to_string(stocked.size()));
+  }
+  for (auto& o : orders) {
+    auto n = reserved.count(o.id) > 0 ? reserved[o.id] : 0;
+    if (n != (o.kind == order_kind::happy ? 1u : 0u))
+      problems.push_back(store + " reserves " + std::to_string(n)
+                         + " times for " + to_string(o.kind) + " order "
+                         + o.id);
+  }
+  // No stream of any journal holds a command's event twice.
+  for (size_t k = 0; k < js.size(); ++k)
+    for (auto& [stream, evs] : js[k]) {
+      if (stream == store)
+        continue;
+      std::map<std::string, size_t> seen;
+      for (auto& ev : evs)
+        if (command_event_types().count(ev.record.type) > 0
+            && ++seen[ev.record.type] == 2)
+          problems.push_back(stream + " on " + nodes[k]->id() + " holds "
+                             + ev.record.type + " more than once");
+    }
+  // The journals as cairn-journal sees them.
+  for (auto& n : nodes) {
+    auto verify = test::run({cli, "verify", n->journal_dir()});
+    if (verify.exit_code != 0)
+      problems.push_back("cairn-journal verify " + n->id() + ": "
+                         + verify.output);
+  }
+
+  size_t twice = 0;
+  std::map<order_kind, size_t> kinds;
+  for (auto& o : orders) {
+    twice += o.confirmed_twice ? 1 : 0;
+    ++kinds[o.kind];
+  }
+  std::cout << "cluster torture: seed " << seed << ", " << kills_in_flight
+            << " kills in flight of " << kills << " in " << kill_secs
+            << " s; " << orders.size() << " orders ("
+            << kinds[order_kind::happy] << " happy, "
+            << kinds[order_kind::out_of_stock] << " out of stock, "
+            << kinds[order_kind::free] << " free), " << twice
+            << " confirmed twice, " << lost_answers
+            << " confirmed with the answer lost; sagas done " << drain_secs
+            << " s after the kills; " << events << " events in the journals; "
+            << ms_since(t_start) / 1000.0 << " s in all" << std::endl;
+  INFO(head_of(problems));
+  CHECK(stuck.empty());
+  CHECK(problems.empty());
+}
