@@ -13,6 +13,10 @@
 // refuse as a conflict on the cart's stream; some are confirmed right
 // before their node is killed, with their answer lost, and confirmed again
 // after the restart, which must either commit or be refused as a conflict.
+// Group checkouts (examples/sagas/group_checkout.hpp) run beside them: the
+// guest accounts, some with a balance left, are opened on random nodes
+// before the kills; during the kills each group's checkout is requested on
+// a random node, some twice (refused as a conflict).
 // Kills go on for 20 s and until 60 of them happened while a saga was not
 // done yet (if the time budget runs out first, the test fails).
 //
@@ -28,6 +32,10 @@
 // - the cart stream holds one input, on the node it was confirmed on; the
 //   saga stream starts its process once and enters each stage of its kind
 //   once, in order, on the saga's owner;
+// - each guest account holds its check-in, charge and payment once, and
+//   its check-out once if it was settled, none if not; each group
+//   checkout completes once, on its owner, failing for exactly the
+//   accounts left unsettled;
 // - no stream of any journal holds the same command event twice;
 // - `cairn-journal verify` finds no problem in any journal.
 //
@@ -52,6 +60,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -62,6 +71,7 @@
 #include "cairn/journal/codec.hpp"
 #include "cairn/journal/errc.hpp"
 #include "cairn/journal/journal.hpp"
+#include "examples/sagas/group_checkout.hpp"
 #include "examples/sagas/order_saga.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -323,8 +333,15 @@ const std::set<std::string>& command_event_types() {
     shop::order_completed::event_name,   shop::order_cancelled::event_name,
     shop::payment_requested::event_name, shop::payment_finalised::event_name,
     shop::payment_discarded::event_name, shop::products_reserved::event_name,
-    shop::package_sent::event_name};
+    shop::package_sent::event_name,      hotel::guest_checked_out::event_name};
   return instance;
+}
+
+std::string join_with(const std::vector<std::string>& xs, const char* sep) {
+  std::string result;
+  for (auto& x : xs)
+    result += (result.empty() ? "" : sep) + x;
+  return result;
 }
 
 std::string join(const std::vector<std::string>& xs) {
@@ -494,6 +511,52 @@ TEST_CASE("three cairn-node processes killed at random moments bring every "
     REQUIRE_THAT(nodes[0]->ask("stock " + product + " 1000000"),
                  Catch::Matchers::Contains(" ok "));
 
+  // -- guest accounts of the group checkouts, before the kills -----------------
+  struct group_item {
+    std::string id;
+    std::vector<std::string> accounts;
+    std::vector<std::string> unsettled;
+    size_t owner = 0;
+    size_t via = 0;
+    bool requested = false;
+    bool requested_twice = false;
+    bool final = false;
+    std::string status;
+  };
+  struct account_item {
+    int64_t charged = 0;
+    int64_t paid = 0;
+    bool settled() const {
+      return charged == paid;
+    }
+  };
+  std::vector<group_item> groups;
+  std::map<std::string, account_item> accounts;
+  for (int g = 0; g < 24; ++g) {
+    group_item x;
+    x.id = "g" + std::to_string(g);
+    x.owner = owner_of(hotel::group_checkout::category, x.id);
+    for (int k = uniform(1, 3); k > 0; --k) {
+      auto id = x.id + "-" + std::to_string(k);
+      account_item a;
+      a.charged = chance(0.2) ? 0 : 100 * uniform(1, 50);
+      a.paid = a.charged == 0 || chance(0.7) ? a.charged : a.charged / 2;
+      REQUIRE_THAT(nodes[static_cast<size_t>(uniform(0, 2))]->ask(
+                     "guest " + id + " guest-" + id + " "
+                     + std::to_string(a.charged) + " "
+                     + std::to_string(a.paid)),
+                   Catch::Matchers::Contains(" ok "));
+      x.accounts.push_back(id);
+      if (!a.settled())
+        x.unsettled.push_back(id);
+      accounts[id] = a;
+    }
+    std::sort(x.accounts.begin(), x.accounts.end());
+    std::sort(x.unsettled.begin(), x.unsettled.end());
+    groups.push_back(std::move(x));
+  }
+  size_t next_group = 0;
+
   // -- work and kills ---------------------------------------------------------
   std::vector<order_item> orders;
   size_t next_id = 0;
@@ -540,6 +603,29 @@ TEST_CASE("three cairn-node processes killed at random moments bring every "
       problems.push_back("cart " + o.id + ": " + answer);
     }
   };
+  // Requests the checkout of group `g` on its node; a second request must
+  // be refused as a conflict.
+  auto request = [&](group_item& g) {
+    auto answer = nodes[g.via]->ask("checkout " + g.id + " " + join_with(g.accounts, ","));
+    auto ok = answer.find(" ok ") != std::string::npos;
+    auto conflict = answer.find(" error conflict ") != std::string::npos;
+    if (g.requested) {
+      if (!conflict)
+        problems.push_back("group " + g.id + " requested twice: " + answer);
+      g.requested_twice = true;
+    } else if (ok) {
+      g.requested = true;
+    } else {
+      problems.push_back("group " + g.id + ": " + answer);
+    }
+  };
+  auto poll_group = [&](group_item& g) {
+    if (!g.final) {
+      g.status = nodes[g.owner]->ask("process groupcheckout " + g.id);
+      g.final = g.status.find(" process completed ") != std::string::npos;
+    }
+    return g.final;
+  };
   auto poll = [&](order_item& o) {
     if (!o.final)
       o.final = is_final(nodes[o.owner]->ask("saga " + o.id));
@@ -570,6 +656,18 @@ TEST_CASE("three cairn-node processes killed at random moments bring every "
     for (auto i : unknown)
       confirm(orders[i]);
     unknown.clear();
+    // Now and then a group checkout, or one requested again.
+    if (next_group < groups.size() && chance(0.3)) {
+      auto& g = groups[next_group++];
+      g.via = static_cast<size_t>(uniform(0, 2));
+      request(g);
+    }
+    if (next_group > 1 && chance(0.1)) {
+      auto& g = groups[static_cast<size_t>(
+        uniform(0, static_cast<int>(next_group) - 2))];
+      if (g.requested)
+        request(g);
+    }
     // Let the sagas run for a random while, mostly short so that the kills
     // meet sagas between two steps, sometimes long enough for the links to
     // the last restarted node to come up; then kill a random node.
@@ -592,6 +690,9 @@ TEST_CASE("three cairn-node processes killed at random moments bring every "
     for (auto& o : orders)
       if (o.confirmed && !poll(o))
         in_flight = true;
+    for (size_t i = 0; i < next_group; ++i)
+      if (groups[i].requested && !poll_group(groups[i]))
+        in_flight = true;
     nodes[victim]->kill();
     ++kills;
     if (in_flight)
@@ -611,6 +712,12 @@ TEST_CASE("three cairn-node processes killed at random moments bring every "
   for (auto& o : orders)
     if (!o.confirmed)
       problems.push_back("cart " + o.id + " was never confirmed");
+  // Groups not requested during the kills are requested now.
+  for (; next_group < groups.size(); ++next_group) {
+    auto& g = groups[next_group];
+    g.via = static_cast<size_t>(uniform(0, 2));
+    request(g);
+  }
 
   // -- every saga to its end ---------------------------------------------------
   auto t_drain = clock_type::now();
@@ -621,6 +728,9 @@ TEST_CASE("three cairn-node processes killed at random moments bring every "
     for (auto& o : orders)
       if (!poll(o))
         stuck.push_back(o.id);
+    for (auto& g : groups)
+      if (g.requested && !poll_group(g))
+        stuck.push_back(g.id);
     if (stuck.empty() || clock_type::now() - t_drain > drain_budget)
       break;
     std::this_thread::sleep_for(50ms);
@@ -632,6 +742,25 @@ TEST_CASE("three cairn-node processes killed at random moments bring every "
     if (answer.find(want) == std::string::npos)
       problems.push_back(std::string{to_string(o.kind)} + " order " + o.id
                          + " on node " + nodes[o.owner]->id() + ": " + answer);
+  }
+  for (auto& g : groups) {
+    // The failures in the order their outcomes came: compared sorted.
+    std::string got = g.status;
+    const std::string failed = "the group checkout FAILED for ";
+    if (auto at = got.find(failed); at != std::string::npos) {
+      std::vector<std::string> ids;
+      std::istringstream list{got.substr(at + failed.size())};
+      for (std::string x; std::getline(list >> std::ws, x, ',');)
+        ids.push_back(x);
+      std::sort(ids.begin(), ids.end());
+      got = failed + join_with(ids, ", ");
+    }
+    auto want = g.unsettled.empty() ? std::string{"the group is checked out"}
+                                    : failed + join_with(g.unsettled, ", ");
+    if (!g.final || got.find(want) == std::string::npos)
+      problems.push_back("group checkout " + g.id + " on node "
+                         + nodes[g.owner]->id() + ": " + g.status
+                         + " (expected '" + want + "')");
   }
   INFO("sagas not done after " << drain_secs << " s: " << stuck.size());
   for (auto& n : nodes)
@@ -715,6 +844,33 @@ TEST_CASE("three cairn-node processes killed at random moments bring every "
       }
     }
   }
+  // The guest accounts and the group checkouts.
+  for (auto& g : groups) {
+    for (auto& id : g.accounts) {
+      auto& a = accounts[id];
+      std::vector<std::string> want{hotel::guest_checked_in::event_name};
+      if (a.charged > 0)
+        want.push_back(hotel::guest_charged::event_name);
+      if (a.paid > 0)
+        want.push_back(hotel::guest_paid::event_name);
+      if (a.settled())
+        want.push_back(hotel::guest_checked_out::event_name);
+      check_stream(stream_of<hotel::guest_account>(id),
+                   owner_of(hotel::guest_account::category, id), want);
+    }
+    check_stream("frontdesk-" + g.id, g.via,
+                 {hotel::group_checkout_requested::event_name});
+    for (size_t k = 0; k < js.size(); ++k) {
+      auto got = types_of(js[k], stream_of<hotel::group_checkout>(g.id));
+      auto started = std::count(got.begin(), got.end(),
+                                hotel::group_checkout_started::event_name);
+      if (k == g.owner ? started != 1 : !got.empty())
+        problems.push_back(stream_of<hotel::group_checkout>(g.id) + " on "
+                           + nodes[k]->id() + " starts "
+                           + std::to_string(started) + " times in "
+                           + std::to_string(got.size()) + " events");
+    }
+  }
   // The warehouse: each stock addition once, one reservation per happy
   // order, none for the others.
   auto store = stream_of<shop::warehouse>(shop::warehouse_id);
@@ -790,7 +946,8 @@ TEST_CASE("three cairn-node processes killed at random moments bring every "
             << kinds[order_kind::out_of_stock] << " out of stock, "
             << kinds[order_kind::free] << " free), " << twice
             << " confirmed twice, " << lost_answers
-            << " confirmed with the answer lost; sagas done " << drain_secs
+            << " confirmed with the answer lost; " << groups.size()
+            << " group checkouts; sagas done " << drain_secs
             << " s after the kills; " << events << " events in the journals; "
             << ms_since(t_start) / 1000.0 << " s in all" << std::endl;
   INFO(head_of(problems));
