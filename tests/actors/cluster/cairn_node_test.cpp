@@ -21,6 +21,7 @@
 #include <catch2/catch.hpp>
 
 #include "cairn/actors/cluster/membership.hpp"
+#include "tests/actors/cluster/node_proc.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -40,138 +41,11 @@ long ms_since(clock_type::time_point t0) {
       .count());
 }
 
-/// One cairn-node process, commanded through a FIFO.
-class node_proc {
-public:
+/// A node of the test's cluster (cluster name, connection timeout).
+struct node_proc : test::node_proc {
   node_proc(std::string id, const test::temp_dir& dir)
-    : id_(std::move(id)), journal_(dir.sub(id_ + "-journal")),
-      fifo_(dir.sub(id_ + ".fifo")) {
-    ::mkfifo(fifo_.c_str(), 0600);
+    : test::node_proc(std::move(id), dir, "proc-test", connection_timeout_ms, 10000) {
   }
-
-  ~node_proc() {
-    close_control();
-  }
-
-  const std::string& id() const {
-    return id_;
-  }
-
-  uint16_t port() const {
-    return port_;
-  }
-
-  /// Starts the process on `port` (0: the OS picks) and reads its port.
-  void start(uint16_t port = 0) {
-    close_control();
-    lines_.clear();
-    child_ = std::make_unique<test::child_process>(std::vector<std::string>{
-      test::bin_path("cairn-node"), "--journal.path=" + journal_,
-      "--journal.sync=none", "--cluster.name=proc-test",
-      "--cluster.node-id=" + id_, "--cluster.port=" + std::to_string(port),
-      "--cluster.shards=64", "--cluster.heartbeat-interval=100ms",
-      "--cluster.connection-timeout=" + std::to_string(connection_timeout_ms)
-        + "ms",
-      "--node.control=" + fifo_, "--node.listen=127.0.0.1"});
-    // The node opens the FIFO for reading right after it starts.
-    auto deadline = clock_type::now() + 10s;
-    while ((fd_ = ::open(fifo_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC))
-           < 0) {
-      REQUIRE(errno == ENXIO);
-      REQUIRE(clock_type::now() < deadline);
-      std::this_thread::sleep_for(5ms);
-    }
-    ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_NONBLOCK);
-    auto line = expect("listening", 10000);
-    port_ = static_cast<uint16_t>(std::stoi(line.substr(10)));
-  }
-
-  void send(const std::string& line) {
-    auto text = line + '\n';
-    auto rc = ::write(fd_, text.data(), text.size());
-    REQUIRE(rc == static_cast<ssize_t>(text.size()));
-  }
-
-  /// Returns the next line starting with `prefix` + ' ' (lines read while
-  /// waiting are kept for later calls); fails after `timeout_ms`.
-  std::string expect(const std::string& prefix, int timeout_ms = 10000) {
-    auto deadline = clock_type::now() + std::chrono::milliseconds{timeout_ms};
-    for (;;) {
-      for (auto i = lines_.begin(); i != lines_.end(); ++i) {
-        if (i->compare(0, prefix.size() + 1, prefix + " ") == 0) {
-          auto result = *i;
-          lines_.erase(i);
-          return result;
-        }
-      }
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    deadline - clock_type::now())
-                    .count();
-      std::string line;
-      if (left <= 0 || !child_->read_line(line, static_cast<int>(left)))
-        FAIL("node " << id_ << ": no line '" << prefix << " ...' within "
-                     << timeout_ms << " ms");
-      lines_.push_back(std::move(line));
-    }
-  }
-
-  /// Sends `TAG VERB ARGS` and returns the answer line.
-  std::string ask(const std::string& verb_and_args, int timeout_ms = 10000) {
-    auto tag = "t" + std::to_string(next_tag_++);
-    send(tag + " " + verb_and_args);
-    return expect(tag, timeout_ms);
-  }
-
-  /// Waits until this node sees the peers in `want` (`"b=up c=up"`).
-  long wait_peers(const std::string& want, int timeout_ms = 10000) {
-    auto t0 = clock_type::now();
-    for (;;) {
-      auto line = ask("peers");
-      if (line.find(" peers " + want) != std::string::npos)
-        return ms_since(t0);
-      if (ms_since(t0) > timeout_ms)
-        FAIL("node " << id_ << ": peers are '" << line << "', not '" << want
-                     << "' after " << timeout_ms << " ms");
-      std::this_thread::sleep_for(5ms);
-    }
-  }
-
-  void signal(int sig) {
-    REQUIRE(::kill(child_->pid(), sig) == 0);
-  }
-
-  void kill() {
-    child_->kill();
-    child_->wait();
-    close_control();
-  }
-
-  /// Sends `stop`; returns the `stopped ...` line and checks a clean exit.
-  std::string stop(int timeout_ms = 10000) {
-    send("stop");
-    auto line = expect("stopped", timeout_ms);
-    auto status = child_->wait();
-    CHECK(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 0);
-    close_control();
-    return line;
-  }
-
-private:
-  void close_control() {
-    if (fd_ >= 0)
-      ::close(fd_);
-    fd_ = -1;
-  }
-
-  std::string id_;
-  std::string journal_;
-  std::string fifo_;
-  std::unique_ptr<test::child_process> child_;
-  int fd_ = -1;
-  uint16_t port_ = 0;
-  int next_tag_ = 0;
-  std::vector<std::string> lines_;
 };
 
 /// Three cairn-node processes joined into one cluster.
