@@ -50,6 +50,8 @@ struct params {
   uint64_t rounds = 3;
   /// CAF's `scheduler.policy`.
   std::string scheduler = "cairn";
+  /// How clients address entities: "ref" (entity_ref) or "registry".
+  std::string via = "ref";
   bool quick = false;
 };
 
@@ -143,11 +145,13 @@ k_figures k_case(const temp_dir& tmp, uint64_t k, const params& p) {
       }
       auto reg = rt->registry<counter>();
       load writers;
+      auto via_ref = p.via == "ref";
       writers.clients = spawn_entity_clients(sys, reg, command_kind::persist,
-                                             "", k, k, writers.results);
+                                             "", k, k, writers.results,
+                                             via_ref);
       load readers;
       readers.clients = spawn_entity_clients(sys, reg, command_kind::read, "",
-                                             k, k, readers.results);
+                                             k, k, readers.results, via_ref);
       for (auto* x : {&raw, &writers, &readers})
         guard.add(x->clients);
       for (auto* x : {&raw, &writers, &readers})
@@ -208,7 +212,10 @@ void print_json(const params& p, const std::vector<k_figures>& fs) {
     .set("rounds", p.rounds)
     .set("in_flight", "one request per client")
     .set("raw", "one plain event-based counter actor per client")
-    .set("persistent", "one entity per client, through the registry")
+    .set("persistent", p.via == "ref"
+                         ? "one entity per client, through an entity_ref"
+                         : "one entity per client, through the registry")
+    .set("via", p.via)
     .set("scheduler", p.scheduler)
     .set("allocator", CAIRN_ALLOCATOR)
     .set("hardware_threads",
@@ -275,6 +282,7 @@ params make_params(const settings& cfg) {
     caf::actor_system_config probe;
     set_scheduler_policy(probe, p.scheduler); // throws for a bad name
   }
+  p.via = parse_via(cfg, p.via);
   p.rounds = cfg.get_count("--rounds", p.rounds);
   if (cfg.has("--clients"))
     p.client_counts = {1, cfg.get_count("--clients", 16)};
@@ -347,6 +355,7 @@ subcommand actor_subcommand() {
           "(target 0.3x)",
           {{"--scheduler", "POLICY",
             "scheduler: cairn (default), stealing or sharing (CAF's)"},
+           {"--via", "HOW", via_help},
            {"--seconds", "S", "timed seconds per case (default 1.5)"},
            {"--rounds", "N", "alternations of the three cases (default 3)"},
            {"--clients", "N",

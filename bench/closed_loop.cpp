@@ -51,6 +51,8 @@ struct client_state {
   load_spec spec;
   std::shared_ptr<load_result> out;
   std::vector<entity_id> ids;
+  /// With `spec.via_ref`: one reference per entity.
+  std::vector<entity_ref> refs;
   /// When the command in flight for each entity was sent.
   std::vector<clock_type::time_point> sent;
   /// Whom to tell that the current phase is over.
@@ -97,16 +99,23 @@ void issue(pointer self, size_t i) {
         .then(ok, fail);
       break;
     case command_kind::persist:
-      self
-        ->request(st.spec.targets.front(), caf::infinite, st.ids[i],
-                  record_event{++st.seq})
-        .then(ok, fail);
+      if (st.spec.via_ref)
+        st.refs[i].request(self, caf::infinite, record_event{++st.seq}, ok,
+                           fail);
+      else
+        self
+          ->request(st.spec.targets.front(), caf::infinite, st.ids[i],
+                    record_event{++st.seq})
+          .then(ok, fail);
       break;
     case command_kind::read:
-      self
-        ->request(st.spec.targets.front(), caf::infinite, st.ids[i],
-                  get_count{})
-        .then(ok, fail);
+      if (st.spec.via_ref)
+        st.refs[i].request(self, caf::infinite, get_count{}, ok, fail);
+      else
+        self
+          ->request(st.spec.targets.front(), caf::infinite, st.ids[i],
+                    get_count{})
+          .then(ok, fail);
       break;
   }
 }
@@ -146,8 +155,11 @@ caf::behavior client_impl(pointer self, load_spec spec,
   auto& st = self->state;
   st.spec = std::move(spec);
   st.out = std::move(out);
-  for (auto& id : st.spec.ids)
+  for (auto& id : st.spec.ids) {
     st.ids.push_back(entity_id{id});
+    if (st.spec.via_ref && st.spec.kind != command_kind::raw_counter)
+      st.refs.emplace_back(st.spec.targets.front(), id);
+  }
   st.sent.resize(st.entities());
   return {
     [self](sweep_atom, uint64_t window, caf::actor& parent) {
@@ -310,11 +322,13 @@ std::vector<caf::actor>
 spawn_entity_clients(caf::actor_system& sys, const caf::actor& registry,
                      command_kind kind, const std::string& prefix,
                      uint64_t entities, uint64_t clients,
-                     std::vector<std::shared_ptr<load_result>>& results) {
+                     std::vector<std::shared_ptr<load_result>>& results,
+                     bool via_ref) {
   clients = std::max<uint64_t>(1, std::min(clients, entities));
   std::vector<load_spec> specs(clients);
   for (auto& spec : specs) {
     spec.kind = kind;
+    spec.via_ref = via_ref;
     spec.targets.push_back(registry);
     spec.ids.reserve(entities / clients + 1);
   }
@@ -346,6 +360,15 @@ merge_results(const std::vector<std::shared_ptr<load_result>>& results) {
   return sum;
 }
 
+std::string parse_via(const settings& cfg, const std::string& fallback) {
+  if (!cfg.has("--via"))
+    return fallback;
+  auto& v = cfg.values.at("--via");
+  if (v != "ref" && v != "registry")
+    throw usage_error("--via expects ref or registry, got '" + v + "'");
+  return v;
+}
+
 double process_cpu_seconds() {
   rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -371,7 +394,8 @@ persist_loop_result run_persist_loop(const std::string& dir, uint64_t entities,
       std::vector<std::shared_ptr<load_result>> results;
       auto clients = spawn_entity_clients(sys, rt->registry<counter>(),
                                           command_kind::persist, "", entities,
-                                          opts.max_clients, results);
+                                          opts.max_clients, results,
+                                          opts.via_ref);
       exit_guard guard;
       guard.add(clients);
       r.clients = clients.size();

@@ -11,6 +11,7 @@
 #include "caf/actor_system_config.hpp"
 #include "caf/scoped_actor.hpp"
 
+#include "bench/bench.hpp"
 #include "cairn/actors/coordinator.hpp"
 #include "cairn/actors/runtime.hpp"
 #include "cairn/journal/options.hpp"
@@ -61,6 +62,10 @@ struct load_spec {
   std::vector<std::string> ids;
   /// Whether timed runs record each latency.
   bool record_latency = true;
+  /// `persist` and `read`: through an `entity_ref` per entity (resolved by
+  /// the first command, then straight to the entity) instead of the
+  /// registry.
+  bool via_ref = false;
 };
 
 /// Spawns a plain CAF counter actor: `(add_atom, int64_t x)` adds `x` to
@@ -137,12 +142,21 @@ std::vector<caf::actor>
 spawn_entity_clients(caf::actor_system& sys, const caf::actor& registry,
                      command_kind kind, const std::string& prefix,
                      uint64_t entities, uint64_t clients,
-                     std::vector<std::shared_ptr<load_result>>& results);
+                     std::vector<std::shared_ptr<load_result>>& results,
+                     bool via_ref = false);
 
 /// Sums the counters and joins the latencies of `results`. Throws
 /// `std::runtime_error` with the first error text if a command failed.
 load_result
 merge_results(const std::vector<std::shared_ptr<load_result>>& results);
+
+/// The help of `--via`, shared by `persist` and `actor`.
+inline constexpr const char* via_help
+  = "how clients address entities: ref (entity_ref, default) or registry";
+
+/// Returns the value of `--via` ("ref" or "registry"), or `fallback` when
+/// absent. Throws `usage_error` naming the flag for anything else.
+std::string parse_via(const settings& cfg, const std::string& fallback);
 
 /// User and system CPU seconds of the process so far (all threads).
 double process_cpu_seconds();
@@ -159,6 +173,8 @@ struct persist_loop_options {
   uint64_t max_clients = 4;
   /// CAF's `scheduler.policy`.
   std::string scheduler = "cairn";
+  /// Commands through entity references (else through the registry).
+  bool via_ref = true;
   /// Bytes of the journal's map.
   uint64_t map_size = uint64_t{4} << 30;
 };

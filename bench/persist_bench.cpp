@@ -89,6 +89,8 @@ struct params {
   uint64_t rss_warmup = 2000;
   /// CAF's `scheduler.policy`.
   std::string scheduler = "cairn";
+  /// How clients address entities: "ref" (entity_ref) or "registry".
+  std::string via = "ref";
   bool quick = false;
 };
 
@@ -196,6 +198,7 @@ loop_result loop_case(const temp_dir& tmp, uint64_t n, const params& p) {
   opts.rounds = p.rounds;
   opts.max_clients = p.clients;
   opts.scheduler = p.scheduler;
+  opts.via_ref = p.via == "ref";
   opts.map_size = map_size;
   auto rounds = std::max<uint64_t>(p.rounds, 1);
   std::unique_ptr<raw_writer> raw;
@@ -422,6 +425,7 @@ void print_json(const params& p, const figures& f) {
     .set("txn_per_event", "raw LMDB, one write txn + fsync per event")
     .set("max_batch_events", coordinator_settings{}.max_batch_events)
     .set("scheduler", p.scheduler)
+    .set("via", p.via)
     .set("allocator", CAIRN_ALLOCATOR)
     .set("hardware_threads",
          static_cast<uint64_t>(std::thread::hardware_concurrency()))
@@ -544,6 +548,7 @@ params make_params(const settings& cfg) {
     caf::actor_system_config probe;
     set_scheduler_policy(probe, p.scheduler); // throws for a bad name
   }
+  p.via = parse_via(cfg, p.via);
   p.raw_seconds = cfg.get_number("--raw-seconds", p.raw_seconds);
   p.clients = cfg.get_count("--clients", p.clients);
   p.rounds = cfg.get_count("--rounds", p.rounds);
@@ -623,6 +628,7 @@ subcommand persist_subcommand() {
     "(targets 0.35x, 50x, 10 ms, 2 KiB)",
     {{"--scheduler", "POLICY",
       "scheduler: cairn (default), stealing or sharing (CAF's)"},
+     {"--via", "HOW", via_help},
      {"--seconds", "S", "timed seconds per entity count (default 2)"},
      {"--raw-seconds", "S", "seconds per raw LMDB case (default 1.5)"},
      {"--rounds", "N", "closed loop/raw alternations per N (default 3)"},

@@ -31,6 +31,10 @@
 ///   cairn/actors/outbox.hpp);
 /// - `(passivate_atom)`: stop once idle (nothing persisting or deciding,
 ///   nothing stashed).
+/// - `(passivate_atom, idle_check_atom, idle)` -> `bool`: the registry
+///   found the entity idle for `idle`. Answers `false` and keeps running if
+///   it took a command within `idle` (sent through an `entity_ref`, past
+///   the registry); else passivates as above and answers `true`.
 ///
 /// Internal, for the coordinator only (atomic steps, see
 /// cairn/actors/aggregate/deciding.hpp), with the runtime's `step_capability`:
@@ -51,6 +55,17 @@
 namespace cairn {
 
 namespace detail {
+
+/// Stops the entity now if it is idle, else once it is.
+template <class A>
+void passivate_entity(aggregate_pointer<A> self) {
+  auto& st = self->state;
+  if ((st.phase == aggregate_phase::running && st.stash_size() == 0)
+      || st.phase == aggregate_phase::failed)
+    self->quit();
+  else
+    st.passivate_requested = true;
+}
 
 template <class A, class... Cs>
 caf::behavior aggregate_behavior(aggregate_pointer<A> self,
@@ -97,13 +112,14 @@ caf::behavior aggregate_behavior(aggregate_pointer<A> self,
       }
       recover_chunk<A>(self);
     },
-    [self](passivate_atom) {
-      auto& st = self->state;
-      if ((st.phase == aggregate_phase::running && st.stash_size() == 0)
-          || st.phase == aggregate_phase::failed)
-        self->quit();
-      else
-        st.passivate_requested = true;
+    [self](passivate_atom) { passivate_entity<A>(self); },
+    [self](passivate_atom, idle_check_atom, caf::timespan idle) {
+      // Commands through an entity_ref pass the registry by: only the
+      // entity knows when it was used last.
+      if (std::chrono::steady_clock::now() - self->state.last_command < idle)
+        return false;
+      passivate_entity<A>(self);
+      return true;
     },
     [self](get_state_atom) {
       auto& st = self->state;

@@ -69,6 +69,13 @@ enum class injected_failure : uint8_t {
   next_commit,
 };
 
+/// With `passivate_atom`: the registry's idle passivation, which an entity
+/// used since the last check declines.
+using idle_check_atom = caf::atom_constant<caf::atom("c_idlechk")>;
+
+/// Asks a registry for the actor of an entity (`entity_ref`).
+using resolve_atom = caf::atom_constant<caf::atom("c_resolve")>;
+
 /// Re-delivers dead letters marked for replay (to a process router), or
 /// marks an input as a replay of a dead letter (router to instance).
 using replay_atom = caf::atom_constant<caf::atom("c_replay")>;

@@ -110,12 +110,12 @@ caf::behavior process_impl(process_pointer<P> self,
     [](wake_atom) {
       // nop: recovery arms the deadlines
     },
-    [self](passivate_atom) {
-      auto& st = self->state;
-      if (st.phase == process_phase::running && st.inputs.empty())
-        process_passivate<P>(self);
-      else
-        st.passivate_requested = true;
+    [self](passivate_atom) { process_request_passivation<P>(self); },
+    [self](passivate_atom, idle_check_atom, caf::timespan) {
+      // Inputs reach an instance through its registry only: idle there is
+      // idle.
+      process_request_passivation<P>(self);
+      return true;
     },
     [self](get_state_atom atm) {
       auto& st = self->state;

@@ -24,7 +24,8 @@ struct entry {
   clock_type::time_point last_used;
   /// Passivation was requested; the entity has not terminated yet.
   bool stopping = false;
-  /// Commands that arrived while stopping, for the successor.
+  /// Commands that arrived while stopping, for the successor; an empty
+  /// message is a `resolve`, answered with the successor's handle.
   std::vector<std::pair<caf::response_promise, caf::message>> waiting;
 };
 
@@ -73,7 +74,69 @@ void passivate(pointer self, entry& e) {
   ++st.stats.passivated;
 }
 
-/// Passivates least recently used entities while too many run.
+/// Hands what waited for the entity to its running actor `e.hdl`.
+void release_waiting(entry& e) {
+  auto waiting = std::move(e.waiting);
+  e.waiting.clear();
+  for (auto& [rp, cmd] : waiting) {
+    if (cmd.empty())
+      rp.deliver(e.hdl);
+    else
+      rp.delegate(e.hdl, std::move(cmd));
+  }
+}
+
+void enforce_max_active(pointer self);
+
+/// An entity declined its idle passivation: it runs on, as most recently
+/// used.
+void revive(pointer self, const std::string& id, entry& e) {
+  auto& st = self->state;
+  e.stopping = false;
+  st.lru.push_front(id);
+  e.lru = st.lru.begin();
+  e.last_used = clock_type::now();
+  release_waiting(e);
+  enforce_max_active(self);
+}
+
+/// Passivates an entity that the registry has not routed to for the idle
+/// time, unless the entity took commands past the registry (through an
+/// entity_ref) since the last check: then it declines and runs on.
+void passivate_idle(pointer self, std::string id, entry& e) {
+  auto& st = self->state;
+  e.stopping = true;
+  st.lru.erase(e.lru);
+  auto hdl = e.hdl;
+  self
+    ->request(hdl, caf::infinite, passivate_atom::value,
+              idle_check_atom::value, st.settings.passivate_after)
+    .then(
+      [self, id, hdl](bool stops) {
+        auto& st = self->state;
+        if (stops) {
+          ++st.stats.passivated;
+          return;
+        }
+        ++st.stats.declined;
+        auto i = st.entities.find(id);
+        if (i == st.entities.end() || i->second.hdl != hdl
+            || !i->second.stopping || st.exiting)
+          return;
+        revive(self, id, i->second);
+      },
+      [self, hdl](caf::error& err) {
+        // Gone already: its down message follows. Anything else: an actor
+        // without the idle check, told to stop unconditionally.
+        if (err != caf::sec::request_receiver_down) {
+          self->send(hdl, passivate_atom::value);
+          ++self->state.stats.passivated;
+        }
+      });
+}
+
+/// Passivates least recently used entities while too many run; an
+/// entity_ref to one of them resolves its successor.
 void enforce_max_active(pointer self) {
   auto& st = self->state;
   if (st.settings.max_active == 0)
@@ -89,6 +152,8 @@ void enforce_max_active(pointer self) {
   }
 }
 
+/// Routes `cmd` to entity `id`, or answers its handle when `cmd` is empty
+/// (a resolve).
 caf::result<caf::message> route(pointer self, const std::string& id,
                                 caf::message cmd) {
   auto& st = self->state;
@@ -106,7 +171,33 @@ caf::result<caf::message> route(pointer self, const std::string& id,
     st.lru.splice(st.lru.begin(), st.lru, e.lru);
     e.last_used = clock_type::now();
   }
+  if (cmd.empty()) {
+    rp.deliver(e.hdl);
+    return rp;
+  }
   return rp.delegate(e.hdl, std::move(cmd));
+}
+
+/// Why entity id `id` is refused, or none.
+caf::error check_id(pointer self, const std::string& id) {
+  if (self->state.exiting)
+    return make_error(errc::entity_unavailable,
+                      "registry " + self->state.category + " is stopping");
+  if (id.empty())
+    return make_error(errc::invalid_argument,
+                      "registry " + self->state.category + ": empty entity id");
+  // Refused here, before anything is spawned: the journal would refuse
+  // the entity's stream name, and nothing else must suffer from it.
+  auto limit = max_entity_id_size(self->state.category);
+  if (id.size() > limit)
+    return make_error(errc::invalid_argument,
+                      "registry " + self->state.category + ": an entity id of "
+                        + std::to_string(id.size())
+                        + " bytes is longer than the limit of "
+                        + std::to_string(limit)
+                        + " bytes (journal::max_stream_name_size minus "
+                          "the category and its '-')");
+  return caf::none;
 }
 
 void on_down(pointer self, caf::down_msg& msg) {
@@ -136,11 +227,8 @@ void on_down(pointer self, caf::down_msg& msg) {
     return;
   }
   // Commands arrived while it stopped: start its successor.
-  auto waiting = std::move(e.waiting);
-  e.waiting.clear();
   start_entity(self, id, e);
-  for (auto& [rp, cmd] : waiting)
-    rp.delegate(e.hdl, std::move(cmd));
+  release_waiting(e);
   enforce_max_active(self);
 }
 
@@ -161,7 +249,7 @@ void on_tick(pointer self) {
                        now - e.last_used)
                        .count())
                    + " ms");
-    passivate(self, e);
+    passivate_idle(self, st.lru.back(), e); // copies the id: it leaves lru
   }
   self->delayed_send(self, idle / 2, tick_atom::value);
 }
@@ -199,31 +287,20 @@ caf::behavior registry_impl(pointer self, std::string category,
                           "registry " + self->state.category
                             + " expects (entity_id, command), got "
                             + to_string(msg));
-      auto id = msg.get_as<entity_id>(0).value;
-      if (self->state.exiting)
-        return make_error(errc::entity_unavailable,
-                          "registry " + self->state.category + " is stopping");
-      if (id.empty())
-        return make_error(errc::invalid_argument, "registry "
-                                                    + self->state.category
-                                                    + ": empty entity id");
-      // Refused here, before anything is spawned: the journal would refuse
-      // the entity's stream name, and nothing else must suffer from it.
-      auto limit = max_entity_id_size(self->state.category);
-      if (id.size() > limit)
-        return make_error(errc::invalid_argument,
-                          "registry " + self->state.category
-                            + ": an entity id of " + std::to_string(id.size())
-                            + " bytes is longer than the limit of "
-                            + std::to_string(limit)
-                            + " bytes (journal::max_stream_name_size minus "
-                              "the category and its '-')");
+      auto& id = msg.get_as<entity_id>(0).value;
+      if (auto err = check_id(self, id))
+        return err;
       return route(self, id, msg.drop(1));
     });
   if (settings.passivate_after.count() > 0)
     self->delayed_send(self, settings.passivate_after / 2, tick_atom::value);
   return {
     [self](tick_atom) { on_tick(self); },
+    [self](resolve_atom, const entity_id& id) -> caf::result<caf::message> {
+      if (auto err = check_id(self, id.value))
+        return err;
+      return route(self, id.value, caf::message{});
+    },
     [self](stats_atom) {
       auto s = self->state.stats;
       s.active = self->state.lru.size();

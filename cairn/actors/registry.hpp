@@ -33,7 +33,15 @@
 /// they hold the runtime's `step_capability`, which the entity checks.
 ///
 /// Other messages:
+/// - `(resolve_atom, entity_id)` -> `caf::actor`: the entity's actor,
+///   spawned on demand (an `entity_ref` sends its commands to it directly).
+///   Refused like a command with a bad id.
 /// - `(stats_atom)` -> `registry_stats`.
+///
+/// Idle passivation asks the entity first (`(passivate_atom,
+/// idle_check_atom, passivate_after)`): an entity that took a command
+/// within that time, through an `entity_ref` that the registry does not
+/// see, declines and runs on. Passivation for `max_active` does not ask.
 namespace cairn {
 
 /// Settings of a registry.
@@ -49,13 +57,16 @@ struct registry_stats {
   uint64_t active = 0;
   uint64_t spawned = 0;
   uint64_t passivated = 0;
+  /// Commands and resolves routed.
   uint64_t routed = 0;
+  /// Idle passivations that entities declined, used through an entity_ref.
+  uint64_t declined = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, registry_stats& x) {
   return f(caf::meta::type_name("cairn.registry_stats"), x.active, x.spawned,
-           x.passivated, x.routed);
+           x.passivated, x.routed, x.declined);
 }
 
 /// Spawns the entity with the given id.

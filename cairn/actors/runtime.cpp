@@ -50,6 +50,14 @@ caf::actor runtime_state::remote_registry(const std::string& category,
   return cluster_router_of(category);
 }
 
+bool runtime_state::serves(const std::string& category,
+                           const std::string& id) {
+  if (!cluster)
+    return true;
+  auto m = cluster->members();
+  return m && m->owns(category, id);
+}
+
 caf::actor runtime_state::cluster_router_of(const std::string& category) {
   if (!cluster)
     return {};

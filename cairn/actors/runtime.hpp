@@ -18,6 +18,7 @@
 #include "cairn/actors/aggregate.hpp"
 #include "cairn/actors/cluster/membership.hpp"
 #include "cairn/actors/coordinator.hpp"
+#include "cairn/actors/entity_ref.hpp"
 #include "cairn/actors/metrics.hpp"
 #include "cairn/actors/registry.hpp"
 #include "cairn/actors/subscription_hub.hpp"
@@ -95,6 +96,11 @@ public:
   caf::actor cluster_router_of(const std::string& category);
 
   caf::actor outbox();
+
+  /// Whether this node serves entity `id` of `category`: always when not
+  /// clustered; on a cluster, when it owns the entity (false before it
+  /// joined).
+  bool serves(const std::string& category, const std::string& id);
 
   /// Returns the cluster router of `category` delivering locally to
   /// `local`; `local` when the runtime is not clustered.
@@ -185,6 +191,21 @@ public:
     if (!st_->cluster)
       return local;
     return st_->cluster_router(A::category, std::move(local));
+  }
+
+  /// Returns a reference to entity `id` of aggregate type `A`
+  /// (cairn/actors/entity_ref.hpp): once resolved, its commands go to the
+  /// entity's actor directly, past the registry. On a clustered runtime, an
+  /// entity that another node owns is referenced through `A`'s cluster
+  /// router instead, every command routed. Resolves nothing yet.
+  /// Thread-safe.
+  template <class A>
+  entity_ref entity(std::string id) {
+    auto local = st_->registry<A>();
+    if (st_->serves(A::category, id))
+      return entity_ref{std::move(local), std::move(id)};
+    return entity_ref{st_->cluster_router(A::category, std::move(local)),
+                      std::move(id), false};
   }
 
   /// Returns the local registry of aggregate type `A`, also on a clustered

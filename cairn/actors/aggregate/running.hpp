@@ -172,6 +172,7 @@ void accept_command(aggregate_pointer<A> self,
                     caf::response_promise rp, uint64_t step = 0,
                     std::string dedup = {}) {
   auto& st = self->state;
+  st.last_command = std::chrono::steady_clock::now();
   if (st.phase == aggregate_phase::running && st.stash_size() == 0) {
     run_command<A>(self, cmd, rp, step, dedup);
     return;

@@ -76,6 +76,10 @@ struct aggregate_state {
   aggregate_phase phase = aggregate_phase::recovering;
   /// Set when the registry asked the entity to stop once it is idle.
   bool passivate_requested = false;
+  /// When the entity took its last command: the registry does not see the
+  /// commands of an `entity_ref`, so it asks the entity before an idle
+  /// passivation.
+  std::chrono::steady_clock::time_point last_command;
   /// Commands held while recovering or persisting, oldest first from
   /// `stash_head`.
   std::vector<stashed> stash;

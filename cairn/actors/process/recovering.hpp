@@ -190,6 +190,16 @@ void process_passivate(process_pointer<P> self) {
   self->quit();
 }
 
+/// Passivates the instance now if it is idle, else once it is.
+template <class P>
+void process_request_passivation(process_pointer<P> self) {
+  auto& st = self->state;
+  if (st.phase == process_phase::running && st.inputs.empty())
+    process_passivate<P>(self);
+  else
+    st.passivate_requested = true;
+}
+
 template <class P>
 void process_recover_chunk(process_pointer<P> self) {
   auto& st = self->state;
