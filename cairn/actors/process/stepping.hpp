@@ -13,8 +13,10 @@
 /// Phase `stepping` of a process-manager instance: the step is with the
 /// coordinator, which commits the manager's events, the step record and the
 /// commanded aggregates' events in one write group. On commit the instance
-/// folds the committed events (read back from the journal, so that the live
-/// state is the recovered state). The input stays queued until the
+/// folds the committed events: the records it sent and the step record the
+/// coordinator added, built from the outcomes as the coordinator built it,
+/// so that the live state is the recovered state without reading them
+/// back from the journal. The input stays queued until the
 /// reactions to the outcomes of its step (and of the steps after) have
 /// committed too: `running` acknowledges it then, and only then may the
 /// router's checkpoint pass it, so that after a crash the input reaches the
@@ -113,6 +115,9 @@ void run_step(process_pointer<P> self, step<P> s, cause why,
       req.group.tables.push_back(journal::table_write{
         deadline_table, deadline_key(st.stream, name), {}, true});
   }
+  // Folded once committed, with the step record the coordinator adds: the
+  // same records the journal stores, without reading them back.
+  auto own = a.events;
   req.group.appends.push_back(std::move(a));
   // Outbox rows (key, entry) of commands to aggregates of other journals.
   std::vector<std::pair<std::string, std::string>> to_send;
@@ -169,7 +174,8 @@ void run_step(process_pointer<P> self, step<P> s, cause why,
     ->request(st.env->coordinator, caf::infinite, step_atom::value,
               std::move(req))
     .then(
-      [self, why, to_arm, to_send](step_result& res) {
+      [self, why, to_arm, to_send, own{std::move(own)},
+       input_position](step_result& res) mutable {
         if (!to_send.empty()) {
           auto outbox = self->state.env->rt->outbox();
           if (outbox)
@@ -178,14 +184,31 @@ void run_step(process_pointer<P> self, step<P> s, cause why,
         }
         auto& st = self->state;
         auto before = st.version;
-        auto to = res.receipt.appends.front().last_version;
-        auto evs = st.env->journal->read_stream(st.stream, st.version + 1,
-                                                to - st.version);
-        if (!evs)
-          return process_recovery_failed<P>(self, std::move(evs.error()));
-        for (auto& ev : *evs)
+        auto& committed = res.receipt.appends.front();
+        if (committed.first_version != st.version + 1
+            || committed.last_version != st.version + own.size() + 1)
+          return process_recovery_failed<P>(
+            self, make_error(errc::storage_error,
+                             "step of " + st.stream + " committed versions "
+                               + std::to_string(committed.first_version)
+                               + ".." + std::to_string(committed.last_version)
+                               + ", expected "
+                               + std::to_string(st.version + 1) + ".."
+                               + std::to_string(st.version + own.size() + 1)));
+        journal::event_record rec;
+        rec.type = step_record::event_name;
+        rec.payload = journal::to_bytes(
+          step_record{input_position, std::move(res.outcomes)});
+        own.push_back(std::move(rec));
+        journal::stored_event ev;
+        ev.stream = st.stream;
+        for (size_t k = 0; k < own.size(); ++k) {
+          ev.version = committed.first_version + k;
+          ev.position = committed.first_position + k;
+          ev.record = std::move(own[k]);
           if (auto err = fold_process_event<P>(st, ev))
             return process_recovery_failed<P>(self, std::move(err));
+        }
         for (auto& [name, due] : to_arm)
           arm_deadline<P>(self, name, due);
         process_maybe_snapshot<P>(self, before);
