@@ -17,6 +17,7 @@ esac
 
 packages=(
   build-essential cmake pkg-config
+  ccache              # reuses objects across checkouts (CAIRN_CCACHE)
   libcaf-dev          # CAF 0.17.6: caf_core, caf_io
   liblmdb-dev lmdb-utils
   libcereal-dev

@@ -31,7 +31,7 @@ endif()
 
 option(CAIRN_FUZZ "Build the libFuzzer targets with clang++, run them in ctest"
        ${cairn_fuzz_found})
-set(CAIRN_FUZZ_SECONDS 30 CACHE STRING "Seconds each fuzz target runs in ctest")
+set(CAIRN_FUZZ_SECONDS 15 CACHE STRING "Seconds each fuzz target runs in ctest")
 
 if(NOT CAIRN_FUZZ)
   message(STATUS "cairn: fuzz targets off (needs clang and libclang-rt-14-dev)")
