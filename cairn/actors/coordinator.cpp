@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 #include <numeric>
+#include <unordered_map>
 #include <vector>
 
 #include "caf/all.hpp"
@@ -46,6 +47,10 @@ struct coordinator_state {
   coordinator_stats stats;
   /// Whether the fail-stop was logged (once).
   bool fail_stop_logged = false;
+  /// The actors that decided for steps, by stream: the next decide goes to
+  /// the entity directly, past its registry. A stale entry (the entity was
+  /// passivated) costs one decide that comes back unprocessed.
+  std::unordered_map<std::string, caf::actor> deciders;
   static inline const char* name = "cairn.coordinator";
 };
 
@@ -275,6 +280,62 @@ void fail_step(pointer self, std::shared_ptr<pending_step> ps, size_t i,
     ps->rp.deliver(err);
 }
 
+void decide_next(pointer self, std::shared_ptr<pending_step> ps);
+
+/// Most entities whose actors `deciders` keeps; it starts over beyond.
+constexpr size_t max_deciders = 100000;
+
+/// Asks target `i` of the step to decide: the entity that decided for its
+/// stream last, directly, unless `via_registry`; else through its registry.
+void ask_decide(pointer self, std::shared_ptr<pending_step> ps, size_t i,
+                bool via_registry) {
+  auto& st = self->state;
+  auto& cmd = ps->req.commands[i];
+  auto on_decision = [self, ps, i](step_decision& d) {
+    auto& st = self->state;
+    if (d.entity) {
+      auto& stream = ps->req.commands[i].stream;
+      auto hit = st.deciders.find(stream);
+      if (hit == st.deciders.end()) {
+        if (st.deciders.size() >= max_deciders)
+          st.deciders.clear();
+        st.deciders.emplace(stream, d.entity);
+      } else if (hit->second != d.entity) {
+        hit->second = d.entity;
+      }
+    }
+    ps->decisions[i] = std::move(d);
+    decide_next(self, ps);
+  };
+  auto hit = via_registry ? st.deciders.end() : st.deciders.find(cmd.stream);
+  if (hit == st.deciders.end()) {
+    auto msg = caf::make_message(entity_id{cmd.entity}, decide_atom::value,
+                                 st.capability, ps->id)
+               + cmd.command;
+    self->request(cmd.target, st.settings.decide_timeout, msg)
+      .then(std::move(on_decision),
+            [self, ps, i](caf::error& err) { fail_step(self, ps, i, err); });
+    return;
+  }
+  auto hdl = hit->second;
+  auto msg = caf::make_message(decide_atom::value, st.capability, ps->id)
+             + cmd.command;
+  self->request(hdl, st.settings.decide_timeout, msg)
+    .then(std::move(on_decision), [self, ps, i, hdl](caf::error& err) {
+      if (err != caf::sec::request_receiver_down) {
+        fail_step(self, ps, i, err);
+        return;
+      }
+      // Passivated since: the decide was not handled. Once more, through
+      // the registry, which starts the entity's successor.
+      auto& st = self->state;
+      auto stale = st.deciders.find(ps->req.commands[i].stream);
+      if (stale != st.deciders.end() && stale->second == hdl)
+        st.deciders.erase(stale);
+      ask_decide(self, ps, i, true);
+    });
+}
+
 /// Asks the next target to decide; commits the step after the last one.
 void decide_next(pointer self, std::shared_ptr<pending_step> ps) {
   while (ps->next < ps->order.size()) {
@@ -295,16 +356,7 @@ void decide_next(pointer self, std::shared_ptr<pending_step> ps) {
         {}};
       continue;
     }
-    auto msg = caf::make_message(entity_id{cmd.entity}, decide_atom::value,
-                                 self->state.capability, ps->id)
-               + cmd.command;
-    self->request(cmd.target, self->state.settings.decide_timeout, msg)
-      .then(
-        [self, ps, i](step_decision& d) {
-          ps->decisions[i] = std::move(d);
-          decide_next(self, ps);
-        },
-        [self, ps, i](caf::error& err) { fail_step(self, ps, i, err); });
+    ask_decide(self, ps, i, false);
     return;
   }
   commit_step(self, ps);

@@ -465,3 +465,51 @@ TEST_CASE_METHOD(fixture, "an entity whose step failed on a conflict on its "
   CHECK(balance("1") == 45);
   CHECK(*rt->journal()->stream_version("account-1") == 3);
 }
+
+TEST_CASE_METHOD(fixture, "a step's decide goes to the entity directly, and "
+                          "through the registry once that entity was "
+                          "passivated") {
+  rt->stop();
+  runtime_options opts;
+  opts.registry.max_active = 1; // each entity used passivates the other
+  start(opts);
+  auto routed = [&] {
+    uint64_t n = 0;
+    self->request(accounts, 10s, stats_atom::value)
+      .receive([&](registry_stats& s) { n = s.routed; },
+               [](caf::error& err) { FAIL(describe(err)); });
+    return n;
+  };
+  REQUIRE(!tell("1", open_account{"ann"}));
+  REQUIRE(!tell("2", open_account{"ben"})); // passivates 1
+  // The first decide for account-1 goes through the registry.
+  auto before = routed();
+  REQUIRE(run(make_step(0, {{"1", caf::make_message(charge{10})}})));
+  CHECK(routed() - before == 1);
+  // The second reaches the entity that decided the first, directly.
+  before = routed();
+  REQUIRE(run(make_step(2, {{"1", caf::make_message(charge{10})}})));
+  CHECK(routed() == before);
+  // Using account 2 passivates account 1: the next decide meets a stopped
+  // actor, comes back unhandled and goes through the registry.
+  caf::actor one;
+  self->request(accounts, 10s, resolve_atom::value, entity_id{"1"})
+    .receive([&](caf::actor& hdl) { one = hdl; },
+             [](caf::error& err) { FAIL(describe(err)); });
+  REQUIRE(one);
+  self->monitor(one);
+  REQUIRE(!tell("2", charge{1}));
+  bool down = false;
+  self->receive([&](caf::down_msg& msg) { down = msg.source == one.address(); },
+                caf::after(10s) >> [] {});
+  REQUIRE(down);
+  before = routed();
+  auto res = run(make_step(4, {{"1", caf::make_message(charge{10})}}));
+  REQUIRE(res);
+  REQUIRE(res->outcomes.size() == 1);
+  CHECK(res->outcomes[0].accepted);
+  CHECK(routed() - before == 1);
+  // Each step took effect once.
+  CHECK(balance("1") == 30);
+  CHECK(*rt->journal()->stream_version("account-1") == 4);
+}
