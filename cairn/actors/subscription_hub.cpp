@@ -41,15 +41,26 @@ hub_impl(subscription_hub_actor::stateful_pointer<hub_state> self,
       if (events.empty())
         return;
       self->state.last_position = events.back().position;
+      // Each subscriber gets its own copy, except the last, which gets the
+      // batch itself: a single subscriber costs no copy.
+      auto left = self->state.subscribers.size();
       for (auto& [sub, category] : self->state.subscribers) {
+        auto last = --left == 0;
         if (category.empty()) {
-          self->anon_send(sub, events_atom::value, events);
+          if (last)
+            self->anon_send(sub, events_atom::value, std::move(events));
+          else
+            self->anon_send(sub, events_atom::value, events);
           continue;
         }
         std::vector<journal::stored_event> mine;
         for (auto& ev : events)
-          if (journal::category_of(ev.stream) == category)
-            mine.push_back(ev);
+          if (journal::category_of(ev.stream) == category) {
+            if (last)
+              mine.push_back(std::move(ev));
+            else
+              mine.push_back(ev);
+          }
         if (!mine.empty())
           self->anon_send(sub, events_atom::value, std::move(mine));
       }
