@@ -334,6 +334,17 @@ TEST_CASE("cairn-bench saga names a bad instance count and exits with 2") {
   CHECK(res.output.find("--instances") != std::string::npos);
 }
 
+TEST_CASE("cairn-bench persist and actor name a bad --via and exit with 2") {
+  for (auto sub : {"persist", "actor"}) {
+    INFO(sub);
+    auto res = test::run(
+      {test::bin_path("cairn-bench"), sub, "--quick", "--via", "proxy"});
+    CHECK(res.exit_code == 2);
+    CHECK(res.output.find("--via expects ref or registry, got 'proxy'")
+          != std::string::npos);
+  }
+}
+
 TEST_CASE("cairn-bench names an unknown subcommand and exits with 2") {
   auto res = test::run({test::bin_path("cairn-bench"), "no-such-bench"});
   CHECK(res.exit_code == 2);
