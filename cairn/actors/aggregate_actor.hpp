@@ -36,6 +36,10 @@
 ///   it took a command within `idle` (sent through an `entity_ref`, past
 ///   the registry); else passivates as above and answers `true`.
 ///
+/// Internal, for the coordinator only: `(committed_atom, ticket, error)`, the
+/// outcome of the entity's write group (persisting.hpp), accepted from the
+/// coordinator only.
+///
 /// Internal, for the coordinator only (atomic steps, see
 /// cairn/actors/aggregate/deciding.hpp), with the runtime's `step_capability`:
 /// - `(decide_atom, capability, step, command)` -> `step_decision`: decide
@@ -74,6 +78,9 @@ caf::behavior aggregate_behavior(aggregate_pointer<A> self,
     return cap == self->state.env->capability;
   };
   return {
+    [self](committed_atom, uint64_t ticket, caf::error& err) {
+      on_committed<A>(self, ticket, err);
+    },
     [self](Cs& cmd) {
       auto rp = self->make_response_promise();
       accept_command<A>(self, std::move(cmd), rp);

@@ -9,6 +9,9 @@ namespace cairn {
 
 /// Asks the coordinator to commit a write group.
 using commit_atom = caf::atom_constant<caf::atom("c_commit")>;
+/// Tells an entity how the write group it handed the coordinator with
+/// `(commit_atom, group, ticket)` ended.
+using committed_atom = caf::atom_constant<caf::atom("c_commitd")>;
 /// Internal to the coordinator: commit what is buffered.
 using flush_atom = caf::atom_constant<caf::atom("c_flush")>;
 /// Asks for counters (coordinator, registry).

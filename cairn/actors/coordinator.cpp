@@ -29,13 +29,21 @@ size_t bucket_of(const std::array<uint64_t, N>& bounds, uint64_t x) {
 /// Called with a group's outcome once its commit is over.
 using completion = std::function<void(caf::expected<journal::group_receipt>)>;
 
+/// Whom to tell a group's outcome: an entity by message
+/// (`(committed_atom, ticket, error)`), or else a completion.
+struct waiter {
+  caf::strong_actor_ptr entity;
+  uint64_t ticket = 0;
+  completion f;
+};
+
 struct coordinator_state {
   std::shared_ptr<journal::journal> j;
   coordinator_settings settings;
   subscription_hub_actor hub;
   /// The groups of the next commit and whom to tell.
   std::vector<journal::write_group> groups;
-  std::vector<completion> completions;
+  std::vector<waiter> waiters;
   uint64_t buffered_events = 0;
   uint64_t buffered_bytes = 0;
   /// Whether a flush_atom is in our mailbox.
@@ -98,15 +106,32 @@ int64_t now_ns() {
     .count();
 }
 
+/// Tells `w` the outcome of its group.
+void finish(pointer self, waiter& w,
+            caf::expected<journal::group_receipt>&& res) {
+  if (!w.entity) {
+    if (w.f)
+      w.f(std::move(res));
+    return;
+  }
+  caf::error err;
+  if (!res)
+    err = std::move(res.error());
+  w.entity->enqueue(self->ctrl(), caf::make_message_id(),
+                    caf::make_message(committed_atom::value, w.ticket,
+                                      std::move(err)),
+                    self->context());
+}
+
 /// Commits every buffered group in one transaction and tells each writer.
 void flush(pointer self) {
   auto& st = self->state;
   if (st.groups.empty())
     return;
   auto groups = std::move(st.groups);
-  auto completions = std::move(st.completions);
+  auto waiters = std::move(st.waiters);
   st.groups.clear();
-  st.completions.clear();
+  st.waiters.clear();
   auto events = st.buffered_events;
   auto bytes = st.buffered_bytes;
   st.buffered_events = 0;
@@ -136,8 +161,8 @@ void flush(pointer self) {
       log::warning("journal " + st.j->path(),
                    "commit failed: " + describe(res.error()));
     }
-    for (auto& f : completions)
-      f(res.error());
+    for (auto& w : waiters)
+      finish(self, w, res.error());
     return;
   }
   uint64_t committed = 0;
@@ -159,11 +184,11 @@ void flush(pointer self) {
   if (st.hub)
     publish(self, groups, *res);
   for (size_t i = 0; i < groups.size(); ++i)
-    completions[i]((*res)[i]);
+    finish(self, waiters[i], std::move((*res)[i]));
 }
 
-/// Adds `g` to the next commit; `f` learns its outcome.
-void enqueue(pointer self, journal::write_group g, completion f) {
+/// Adds `g` to the next commit; `w` learns its outcome.
+void enqueue(pointer self, journal::write_group g, waiter w) {
   auto& st = self->state;
   auto n = g.event_count();
   auto b = g.byte_size();
@@ -174,7 +199,7 @@ void enqueue(pointer self, journal::write_group g, completion f) {
   st.buffered_events += n;
   st.buffered_bytes += b;
   st.groups.push_back(std::move(g));
-  st.completions.push_back(std::move(f));
+  st.waiters.push_back(std::move(w));
   // Everything already in the mailbox joins this commit: the flush message
   // queues up behind it.
   if (!st.flush_pending) {
@@ -244,8 +269,8 @@ void commit_step(pointer self, std::shared_ptr<pending_step> ps) {
   rec.payload = journal::to_bytes(record);
   g.appends.front().events.push_back(std::move(rec));
   auto outcomes = record.outcomes;
-  enqueue(self, std::move(g),
-          [self, ps, outcomes](caf::expected<journal::group_receipt> res) {
+  waiter w;
+  w.f = [self, ps, outcomes](caf::expected<journal::group_receipt> res) {
             tell_targets(self, *ps, static_cast<bool>(res));
             if (!res) {
               ps->rp.deliver(res.error());
@@ -253,7 +278,8 @@ void commit_step(pointer self, std::shared_ptr<pending_step> ps) {
             }
             ++self->state.stats.steps;
             ps->rp.deliver(step_result{std::move(*res), outcomes});
-          });
+          };
+  enqueue(self, std::move(g), std::move(w));
 }
 
 /// Fails the whole step because target `i` could not decide: the targets
@@ -405,14 +431,29 @@ coordinator_impl(pointer self, std::shared_ptr<journal::journal> j,
         return make_error(errc::storage_error, "injected persist failure");
       }
       auto rp = self->make_response_promise<journal::group_receipt>();
-      enqueue(self, std::move(g),
-              [rp](caf::expected<journal::group_receipt> res) mutable {
-                if (res)
-                  rp.deliver(std::move(*res));
-                else
-                  rp.deliver(std::move(res.error()));
-              });
+      waiter w;
+      w.f = [rp](caf::expected<journal::group_receipt> res) mutable {
+        if (res)
+          rp.deliver(std::move(*res));
+        else
+          rp.deliver(std::move(res.error()));
+      };
+      enqueue(self, std::move(g), std::move(w));
       return rp;
+    },
+    [self](commit_atom, journal::write_group& g, uint64_t ticket) {
+      auto& st = self->state;
+      waiter w;
+      w.entity = self->current_sender();
+      w.ticket = ticket;
+      if (st.fail_next_persist) {
+        st.fail_next_persist = false;
+        finish(self, w, make_error(errc::storage_error,
+                                   "injected persist failure"));
+        return;
+      }
+      // An anonymous sender is not told; its group commits all the same.
+      enqueue(self, std::move(g), std::move(w));
     },
     [self](step_atom, step_request& req) { return start_step(self, req); },
     [self](truncate_atom, const std::string& stream,

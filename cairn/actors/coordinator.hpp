@@ -85,6 +85,14 @@ typename Inspector::result_type inspect(Inspector& f, coordinator_stats& x) {
 ///   `storage_error` / `journal_failed` when its commit failed. Events
 ///   without a timestamp get the commit time here, before the commit, so the
 ///   record the live feed carries equals the one the journal stores.
+/// - `(commit_atom, group, ticket)`: the same commit for an entity, without
+///   a response: once the commit is over, the coordinator sends the sender
+///   `(committed_atom, ticket, error)`, with an empty error when the group
+///   committed. An entity has one group in flight; the ticket tells its
+///   answer from a stale one. This is the hot path of every persisted
+///   command, and it skips CAF's response machinery (a response handler
+///   allocated and looked up per request, a response promise and a
+///   receipt per group).
 /// - `(step_atom, step)` -> the step's result once it has committed: the
 ///   coordinator asks each target aggregate to decide its command without
 ///   writing (the target holds further commands meanwhile), then commits the
@@ -127,6 +135,7 @@ typename Inspector::result_type inspect(Inspector& f, coordinator_stats& x) {
 using coordinator_actor = caf::typed_actor<
   caf::replies_to<commit_atom,
                   journal::write_group>::with<journal::group_receipt>,
+  caf::reacts_to<commit_atom, journal::write_group, uint64_t>,
   caf::replies_to<step_atom, step_request>::with<step_result>,
   caf::replies_to<truncate_atom, std::string, uint64_t>::with<uint64_t>,
   caf::replies_to<stats_atom>::with<coordinator_stats>,

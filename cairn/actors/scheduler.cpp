@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "caf/actor_system.hpp"
+#include "caf/detail/set_thread_name.hpp"
+#include "caf/logger.hpp"
 #include "caf/policy/unprofiled.hpp"
 #include "caf/resumable.hpp"
 #include "caf/scheduler/abstract_coordinator.hpp"
@@ -354,6 +356,25 @@ void caf::scheduler::worker<cairn::stealing_policy>::run() {
         return;
     }
   }
+}
+
+/// Starts a worker's thread, named `cairn.worker`. It installs CAF's logger
+/// for the thread only when the logger writes something: CAF's actors set
+/// the logger's actor id on every resume when a logger is installed, a
+/// shared lock and a hash lookup (about 3% of a worker's CPU in
+/// `cairn-bench persist`), which buy nothing from a quiet logger.
+template <>
+void caf::scheduler::worker<cairn::stealing_policy>::start() {
+  auto this_worker = this;
+  this_thread_ = std::thread{[this_worker] {
+    auto& sys = this_worker->system();
+    if (sys.logger().verbosity() != CAF_LOG_LEVEL_QUIET)
+      CAF_SET_LOGGER_SYS(&sys);
+    caf::detail::set_thread_name("cairn.worker");
+    sys.thread_started();
+    this_worker->run();
+    sys.thread_terminates();
+  }};
 }
 
 namespace cairn {

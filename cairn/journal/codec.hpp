@@ -47,28 +47,50 @@ namespace cairn::journal {
 
 namespace detail {
 
-/// A streambuf that appends to a string.
-class output_buffer : public std::streambuf {
+/// A cereal output archive that appends to a string, writing exactly the
+/// bytes of `cereal::BinaryOutputArchive`: no std::ostream (whose
+/// construction initializes a locale on every call), no virtual call per
+/// field.
+class string_output_archive
+  : public cereal::OutputArchive<string_output_archive,
+                                 cereal::AllowEmptyClassElision> {
 public:
-  explicit output_buffer(std::string& out) : out_(out) {
+  explicit string_output_archive(std::string& out)
+    : OutputArchive(this), out_(out) {
     // nop
   }
 
-protected:
-  std::streamsize xsputn(const char* s, std::streamsize n) override {
-    out_.append(s, static_cast<size_t>(n));
-    return n;
-  }
-
-  int_type overflow(int_type ch) override {
-    if (ch != traits_type::eof())
-      out_.push_back(static_cast<char>(ch));
-    return ch;
+  void saveBinary(const void* data, std::streamsize size) {
+    out_.append(static_cast<const char*>(data), static_cast<size_t>(size));
   }
 
 private:
   std::string& out_;
 };
+
+template <class T>
+std::enable_if_t<std::is_arithmetic<T>::value>
+CEREAL_SAVE_FUNCTION_NAME(string_output_archive& ar, const T& t) {
+  ar.saveBinary(std::addressof(t), sizeof(t));
+}
+
+template <class T>
+void CEREAL_SERIALIZE_FUNCTION_NAME(string_output_archive& ar,
+                                    cereal::NameValuePair<T>& t) {
+  ar(t.value);
+}
+
+template <class T>
+void CEREAL_SERIALIZE_FUNCTION_NAME(string_output_archive& ar,
+                                    cereal::SizeTag<T>& t) {
+  ar(t.size);
+}
+
+template <class T>
+void CEREAL_SAVE_FUNCTION_NAME(string_output_archive& ar,
+                               const cereal::BinaryData<T>& bd) {
+  ar.saveBinary(bd.data, static_cast<std::streamsize>(bd.size));
+}
 
 /// A cereal input archive over a byte range, reading the format of
 /// `cereal::BinaryOutputArchive` with a bounds-checked memcpy: no
@@ -172,12 +194,8 @@ void CEREAL_LOAD_FUNCTION_NAME(span_input_archive& ar,
 template <class T>
 std::string to_bytes(const T& x) {
   std::string result;
-  detail::output_buffer buf{result};
-  std::ostream os{&buf};
-  {
-    cereal::BinaryOutputArchive ar{os};
-    ar(x);
-  }
+  detail::string_output_archive ar{result};
+  ar(x);
   return result;
 }
 
@@ -375,10 +393,15 @@ private:
 } // namespace cairn::journal
 
 CEREAL_REGISTER_ARCHIVE(cairn::journal::detail::span_input_archive)
+CEREAL_REGISTER_ARCHIVE(cairn::journal::detail::string_output_archive)
 
 namespace cereal::traits::detail {
 template <>
 struct get_output_from_input<cairn::journal::detail::span_input_archive> {
   using type = cereal::BinaryOutputArchive;
+};
+template <>
+struct get_input_from_output<cairn::journal::detail::string_output_archive> {
+  using type = cairn::journal::detail::span_input_archive;
 };
 } // namespace cereal::traits::detail

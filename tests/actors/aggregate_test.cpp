@@ -317,6 +317,7 @@ stalled_coordinator(coordinator_actor::pointer self) {
       -> caf::typed_response_promise<journal::group_receipt> {
       return self->make_response_promise<journal::group_receipt>();
     },
+    [](commit_atom, journal::write_group&, uint64_t) {},
     [self](step_atom,
            step_request&) -> caf::typed_response_promise<step_result> {
       return self->make_response_promise<step_result>();
@@ -329,6 +330,100 @@ stalled_coordinator(coordinator_actor::pointer self) {
 }
 
 } // namespace
+
+namespace {
+
+struct manual_coordinator_state {
+  caf::actor observer;
+  caf::strong_actor_ptr entity;
+  uint64_t ticket = 0;
+};
+
+/// A coordinator that commits nothing: it reports each entity group's
+/// ticket to `observer` and answers the entity when told, through
+/// `(inject_atom, failure)`: `next_commit` answers the group in flight as
+/// committed, `next_persist` answers a ticket that is not in flight.
+coordinator_actor::behavior_type manual_coordinator(
+  coordinator_actor::stateful_pointer<manual_coordinator_state> self,
+  caf::actor observer) {
+  self->state.observer = std::move(observer);
+  return {
+    [self](commit_atom, journal::write_group&)
+      -> caf::typed_response_promise<journal::group_receipt> {
+      return self->make_response_promise<journal::group_receipt>();
+    },
+    [self](commit_atom, journal::write_group&, uint64_t ticket) {
+      self->state.entity = self->current_sender();
+      self->state.ticket = ticket;
+      caf::anon_send(self->state.observer, ticket);
+    },
+    [self](step_atom,
+           step_request&) -> caf::typed_response_promise<step_result> {
+      return self->make_response_promise<step_result>();
+    },
+    [](truncate_atom, const std::string&, uint64_t) { return uint64_t{0}; },
+    [](stats_atom) { return coordinator_stats{}; },
+    [self](inject_atom, injected_failure what) {
+      auto& st = self->state;
+      auto ticket = what == injected_failure::next_commit ? st.ticket
+                                                          : st.ticket + 1;
+      // From the coordinator, as the real one sends it.
+      st.entity->enqueue(self->ctrl(), caf::make_message_id(),
+                         caf::make_message(committed_atom::value, ticket,
+                                           caf::error{}),
+                         self->context());
+      return true;
+    },
+    [](flush_atom) {},
+  };
+}
+
+} // namespace
+
+TEST_CASE_METHOD(fixture, "an entity takes its group's outcome from the "
+                          "coordinator only, for the group in flight") {
+  auto env = std::make_shared<aggregate_env>();
+  env->journal = rt->journal();
+  env->coordinator = sys.spawn(manual_coordinator, caf::actor{self});
+  auto entity = spawn_aggregate<account>(sys, env, "ticket");
+  auto version = [&] {
+    uint64_t result = 99;
+    self->request(entity, 10s, get_state_atom::value)
+      .receive([&](uint64_t v, std::string&) { result = v; },
+               [](caf::error& err) { FAIL(describe(err)); });
+    return result;
+  };
+  self->send(entity, open_account{"x"});
+  uint64_t ticket = 0;
+  self->receive([&](uint64_t t) { ticket = t; },
+                caf::after(10s) >> [] { FAIL("no group"); });
+  REQUIRE(ticket != 0);
+  // Anyone but the coordinator claiming the group committed is refused,
+  // named and counted: the entity still waits for its group.
+  auto forged_before = env->forged_messages.load();
+  caf::anon_send(entity, committed_atom::value, ticket, caf::error{});
+  self->send(entity, committed_atom::value, ticket, caf::error{});
+  CHECK(version() == 0);
+  CHECK(env->forged_messages.load() == forged_before + 2);
+  // The coordinator's answer to another ticket is not this group's.
+  auto inject = [&](injected_failure what) {
+    self->request(env->coordinator, 10s, inject_atom::value, what)
+      .receive([](bool) {}, [](caf::error& err) { FAIL(describe(err)); });
+  };
+  inject(injected_failure::next_persist);
+  CHECK(version() == 0);
+  // Its answer to the group in flight is: the command is answered and the
+  // entity takes the new state.
+  inject(injected_failure::next_commit);
+  bool replied = false;
+  self->receive([&]() { replied = true; },
+                [](caf::error& err) { FAIL(describe(err)); },
+                caf::after(10s) >> [] { FAIL("no reply"); });
+  CHECK(replied);
+  CHECK(version() == 1);
+  self->send_exit(entity, caf::exit_reason::user_shutdown);
+  self->send_exit(env->coordinator, caf::exit_reason::user_shutdown);
+}
 
 TEST_CASE_METHOD(fixture, "commands beyond the stash capacity are refused "
                           "with overloaded") {

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <map>
+
 #include "caf/all.hpp"
 
 #include "cairn/journal/errc.hpp"
@@ -281,4 +283,30 @@ TEST_CASE_METHOD(fixture, "the coordinator truncates a stream on its own "
   CHECK(code_of(err) == errc::not_found);
   // The coordinator goes on.
   REQUIRE(burst({one_event("order-1")})[0]);
+}
+
+TEST_CASE_METHOD(fixture, "a group with a ticket is answered with "
+                          "committed_atom, the ticket and its error") {
+  // The entities' path: no response, a committed_atom message instead.
+  self->send(coord, commit_atom::value, one_event("ticket-1"), uint64_t{41});
+  self->send(coord, commit_atom::value,
+             one_event("ticket-1", journal::expected_version::exact(7)),
+             uint64_t{42});
+  std::map<uint64_t, caf::error> answers;
+  for (int i = 0; i < 2; ++i)
+    self->receive(
+      [&](committed_atom, uint64_t ticket, caf::error& err) {
+        answers.emplace(ticket, std::move(err));
+      },
+      caf::after(10s) >> [] { FAIL("no committed_atom"); });
+  REQUIRE(answers.size() == 2);
+  // The first committed; the second expected a version the stream is not
+  // at, and is refused alone.
+  CHECK(!answers[41]);
+  CHECK(code_of(answers[42]) == errc::conflict);
+  CHECK(describe(answers[42]).find("ticket-1") != std::string::npos);
+  CHECK(*j->stream_version("ticket-1") == 1);
+  // Its receipt was sent only after the commit: the event is in the journal
+  // and in the counters.
+  CHECK(stats().groups == 1);
 }

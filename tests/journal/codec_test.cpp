@@ -6,7 +6,9 @@
 
 #include <chrono>
 #include <fstream>
+#include <sstream>
 
+#include <cereal/types/array.hpp>
 #include <cereal/types/set.hpp>
 
 using namespace cairn;
@@ -62,7 +64,64 @@ codec make_codec() {
   return c;
 }
 
+/// A type that uses every kind of field cereal writes: arithmetic values,
+/// strings, containers of arithmetic values (written as one block),
+/// containers of classes, maps, optionals, arrays and nested classes.
+struct every_field {
+  bool flag = true;
+  char letter = 'x';
+  uint16_t small = 0xbeef;
+  int64_t cents = -123456789;
+  double ratio = 0.25;
+  std::string name = "order-7";
+  std::string empty;
+  std::vector<int32_t> numbers{1, -2, 3};
+  std::vector<item_added> items{{"tea", 350}, {"", 0}};
+  std::map<std::string, uint32_t> counts{{"a", 1}, {"b", 2}};
+  std::optional<std::string> note = std::string{"fragile"};
+  std::optional<int> absent;
+  std::array<char, 5> code{{'c', 'a', 'i', 'r', 'n'}};
+  std::set<uint64_t> ids{7, 9};
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(flag, letter, small, cents, ratio, name, empty, numbers, items, counts,
+       note, absent, code, ids);
+  }
+};
+
 } // namespace
+
+TEST_CASE("to_bytes writes the bytes of cereal's binary archive") {
+  auto check = [](const auto& x) {
+    std::ostringstream os;
+    {
+      cereal::BinaryOutputArchive ar{os};
+      ar(x);
+    }
+    auto bytes = to_bytes(x);
+    CHECK(bytes == os.str());
+    return bytes;
+  };
+  every_field x;
+  auto bytes = check(x);
+  CHECK(bytes.size() > 100);
+  x.flag = false;
+  x.name.assign(1000, 'n');
+  x.numbers.clear();
+  x.note.reset();
+  check(x);
+  check(std::string{});
+  check(uint64_t{42});
+  // And it reads back with the decoder of stored events.
+  auto y = from_bytes<every_field>(to_bytes(x));
+  REQUIRE(y);
+  CHECK(y->name == x.name);
+  CHECK(y->items.size() == 2);
+  CHECK(y->counts == x.counts);
+  CHECK(!y->note);
+  CHECK(y->code == x.code);
+  CHECK(y->ids == x.ids);
+}
 
 TEST_CASE("an event encodes with its registered name and version") {
   auto c = make_codec();

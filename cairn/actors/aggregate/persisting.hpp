@@ -20,29 +20,45 @@ void send_to_coordinator(aggregate_pointer<A> self, journal::write_group g,
                            p) {
   auto& st = self->state;
   st.phase = aggregate_phase::persisting;
+  p->ticket = ++st.last_ticket;
+  auto ticket = p->ticket;
   st.in_flight = std::move(p);
-  self->request(st.env->coordinator, caf::infinite, commit_atom::value,
-                std::move(g))
-    .then(
-      [self](journal::group_receipt&) {
-        auto& st = self->state;
-        auto p = std::move(st.in_flight);
-        st.value = std::move(p->next);
-        st.version = p->next_version;
-        p->rp.deliver(p->reply(st.value));
-        enter_running<A>(self);
-      },
-      [self](caf::error& err) {
-        auto& st = self->state;
-        auto p = std::move(st.in_flight);
-        p->rp.deliver(err);
-        if (code_of(err) == errc::conflict) {
-          // Our view of the stream is stale: catch up before going on.
-          start_recovery<A>(self);
-          return;
-        }
-        enter_running<A>(self);
-      });
+  // Answered by `(committed_atom, ticket, error)` (on_committed).
+  self->send(st.env->coordinator, commit_atom::value, std::move(g), ticket);
+}
+
+/// The coordinator's answer to the group in flight: on success the entity
+/// takes the state the events lead to and replies; on failure the state
+/// stays as it was and the command gets the error. Only the coordinator's
+/// answer to the group in flight counts: a message from another sender is
+/// refused as forged, and an answer to an earlier ticket is ignored.
+template <class A>
+void on_committed(aggregate_pointer<A> self, uint64_t ticket,
+                  caf::error& err) {
+  auto& st = self->state;
+  if (self->current_sender().get()
+      != caf::actor_cast<caf::actor_control_block*>(st.env->coordinator)) {
+    refuse_forged<A>(self, "committed");
+    return;
+  }
+  if (st.phase != aggregate_phase::persisting || !st.in_flight
+      || st.in_flight->ticket != ticket)
+    return;
+  auto p = std::move(st.in_flight);
+  if (!err) {
+    st.value = std::move(p->next);
+    st.version = p->next_version;
+    p->rp.deliver(p->reply(st.value));
+    enter_running<A>(self);
+    return;
+  }
+  p->rp.deliver(err);
+  if (code_of(err) == errc::conflict) {
+    // Our view of the stream is stale: catch up before going on.
+    start_recovery<A>(self);
+    return;
+  }
+  enter_running<A>(self);
 }
 
 } // namespace cairn::detail

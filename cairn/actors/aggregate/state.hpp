@@ -66,6 +66,8 @@ struct aggregate_state {
     caf::response_promise rp;
     /// The atomic step being decided (phase `deciding`), else 0.
     uint64_t step = 0;
+    /// The ticket of the group with the coordinator (phase `persisting`).
+    uint64_t ticket = 0;
   };
 
   std::shared_ptr<const aggregate_env> env;
@@ -85,6 +87,8 @@ struct aggregate_state {
   std::vector<stashed> stash;
   size_t stash_head = 0;
   std::unique_ptr<pending> in_flight;
+  /// The ticket of the last group handed to the coordinator.
+  uint64_t last_ticket = 0;
   /// State requests that arrived while recovering.
   std::vector<caf::response_promise> state_waiters;
   /// Why recovery failed (phase `failed`).
