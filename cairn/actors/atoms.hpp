@@ -32,7 +32,8 @@ using events_atom = caf::atom_constant<caf::atom("c_events")>;
 using recover_atom = caf::atom_constant<caf::atom("c_recover")>;
 /// Asks an aggregate to stop when idle (registry to aggregate).
 using passivate_atom = caf::atom_constant<caf::atom("c_passiv")>;
-/// Internal to the registry: look for idle entities.
+/// Internal to the registry (look for idle entities) and the coordinator
+/// (look for decides past their time).
 using tick_atom = caf::atom_constant<caf::atom("c_tick")>;
 /// Asks an aggregate for its state and version (tests, tools).
 using get_state_atom = caf::atom_constant<caf::atom("c_getstat")>;

@@ -37,6 +37,16 @@ struct waiter {
   completion f;
 };
 
+struct pending_step;
+
+/// A decide the coordinator waits for: target `index` of step `ps`, due
+/// by `due`.
+struct awaited_decide {
+  std::shared_ptr<pending_step> ps;
+  size_t index = 0;
+  std::chrono::steady_clock::time_point due;
+};
+
 struct coordinator_state {
   std::shared_ptr<journal::journal> j;
   coordinator_settings settings;
@@ -59,6 +69,11 @@ struct coordinator_state {
   /// the entity directly, past its registry. A stale entry (the entity was
   /// passivated) costs one decide that comes back unprocessed.
   std::unordered_map<std::string, caf::actor> deciders;
+  /// The decides awaiting an answer, by ticket (see `ask_decide`).
+  std::unordered_map<uint64_t, awaited_decide> awaited;
+  uint64_t last_decide = 0;
+  /// Whether a `tick_atom` for the sweep of late decides is on its way.
+  bool sweep_armed = false;
   static inline const char* name = "cairn.coordinator";
 };
 
@@ -311,14 +326,63 @@ void decide_next(pointer self, std::shared_ptr<pending_step> ps);
 /// Most entities whose actors `deciders` keeps; it starts over beyond.
 constexpr size_t max_deciders = 100000;
 
+/// How often the coordinator looks for decides past their time while any
+/// is awaited: an eighth of the decide timeout, between 1 ms and 1 s.
+caf::timespan sweep_interval(const coordinator_settings& s) {
+  auto x = s.decide_timeout / 8;
+  return std::clamp<caf::timespan>(x, std::chrono::milliseconds{1},
+                                   std::chrono::seconds{1});
+}
+
+void arm_sweep(pointer self) {
+  auto& st = self->state;
+  if (st.sweep_armed || st.awaited.empty())
+    return;
+  st.sweep_armed = true;
+  self->delayed_send(self, sweep_interval(st.settings), tick_atom::value);
+}
+
+/// Fails the steps whose decide is past its time. Decides are sent without
+/// CAF's request timeout: CAF 0.17 keeps a request's timeout in its clock
+/// until it fires, even after the response came (one clock entry, under a
+/// mutex, and one timeout message later, for every decide).
+void sweep_decides(pointer self) {
+  auto& st = self->state;
+  st.sweep_armed = false;
+  auto now = std::chrono::steady_clock::now();
+  std::vector<awaited_decide> late;
+  for (auto i = st.awaited.begin(); i != st.awaited.end();) {
+    if (i->second.due <= now) {
+      late.push_back(std::move(i->second));
+      i = st.awaited.erase(i);
+    } else {
+      ++i;
+    }
+  }
+  for (auto& x : late)
+    fail_step(self, x.ps, x.index, caf::make_error(caf::sec::request_timeout));
+  arm_sweep(self);
+}
+
 /// Asks target `i` of the step to decide: the entity that decided for its
 /// stream last, directly, unless `via_registry`; else through its registry.
+/// An answer after the decide timeout (`sweep_decides` failed the step) is
+/// dropped.
 void ask_decide(pointer self, std::shared_ptr<pending_step> ps, size_t i,
                 bool via_registry) {
   auto& st = self->state;
   auto& cmd = ps->req.commands[i];
-  auto on_decision = [self, ps, i](step_decision& d) {
+  auto ticket = ++st.last_decide;
+  st.awaited.emplace(ticket,
+                     awaited_decide{ps, i,
+                                    std::chrono::steady_clock::now()
+                                      + st.settings.decide_timeout});
+  arm_sweep(self);
+  auto on_decision = [self, ps, i, ticket](step_decision& d) {
     auto& st = self->state;
+    if (st.awaited.erase(ticket) == 0)
+      return; // too late: the step failed already
+
     if (d.entity) {
       auto& stream = ps->req.commands[i].stream;
       auto hit = st.deciders.find(stream);
@@ -338,16 +402,20 @@ void ask_decide(pointer self, std::shared_ptr<pending_step> ps, size_t i,
     auto msg = caf::make_message(entity_id{cmd.entity}, decide_atom::value,
                                  st.capability, ps->id)
                + cmd.command;
-    self->request(cmd.target, st.settings.decide_timeout, msg)
-      .then(std::move(on_decision),
-            [self, ps, i](caf::error& err) { fail_step(self, ps, i, err); });
+    self->request(cmd.target, caf::infinite, msg)
+      .then(std::move(on_decision), [self, ps, i, ticket](caf::error& err) {
+        if (self->state.awaited.erase(ticket) > 0)
+          fail_step(self, ps, i, err);
+      });
     return;
   }
   auto hdl = hit->second;
   auto msg = caf::make_message(decide_atom::value, st.capability, ps->id)
              + cmd.command;
-  self->request(hdl, st.settings.decide_timeout, msg)
-    .then(std::move(on_decision), [self, ps, i, hdl](caf::error& err) {
+  self->request(hdl, caf::infinite, msg)
+    .then(std::move(on_decision), [self, ps, i, hdl, ticket](caf::error& err) {
+      if (self->state.awaited.erase(ticket) == 0)
+        return; // too late: the step failed already
       if (err != caf::sec::request_receiver_down) {
         fail_step(self, ps, i, err);
         return;
@@ -467,6 +535,7 @@ coordinator_impl(pointer self, std::shared_ptr<journal::journal> j,
       flush(self);
     },
     [self](stats_atom) { return self->state.stats; },
+    [self](tick_atom) { sweep_decides(self); },
     [self](inject_atom, injected_failure what) {
       if (what == injected_failure::next_persist)
         self->state.fail_next_persist = true;

@@ -140,7 +140,7 @@ using coordinator_actor = caf::typed_actor<
   caf::replies_to<truncate_atom, std::string, uint64_t>::with<uint64_t>,
   caf::replies_to<stats_atom>::with<coordinator_stats>,
   caf::replies_to<inject_atom, injected_failure>::with<bool>,
-  caf::reacts_to<flush_atom>>;
+  caf::reacts_to<flush_atom>, caf::reacts_to<tick_atom>>;
 
 /// Settings of a coordinator.
 struct coordinator_settings {
@@ -149,7 +149,9 @@ struct coordinator_settings {
   uint64_t max_batch_bytes = uint64_t{16} << 20;
   /// How long a step waits for each target's decision; a target that does
   /// not answer in time fails the step with `errc::timeout` (never a
-  /// rejection: the manager retries the step).
+  /// rejection: the manager retries the step). The coordinator looks for
+  /// late decides every eighth of this time (between 1 ms and 1 s), so a
+  /// step fails at most that much after its decide's time ran out.
   caf::timespan decide_timeout = std::chrono::seconds{10};
 };
 

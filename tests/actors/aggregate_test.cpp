@@ -326,6 +326,7 @@ stalled_coordinator(coordinator_actor::pointer self) {
     [](stats_atom) { return coordinator_stats{}; },
     [](inject_atom, injected_failure) { return true; },
     [](flush_atom) {},
+    [](tick_atom) {},
   };
 }
 
@@ -375,6 +376,7 @@ coordinator_actor::behavior_type manual_coordinator(
       return true;
     },
     [](flush_atom) {},
+    [](tick_atom) {},
   };
 }
 
