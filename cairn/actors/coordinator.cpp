@@ -83,6 +83,11 @@ using pointer = coordinator_actor::stateful_pointer<coordinator_state>;
 void publish(pointer self, std::vector<journal::write_group>& groups,
              std::vector<journal::journal::group_outcome>& outcomes) {
   std::vector<journal::stored_event> events;
+  size_t total = 0;
+  for (size_t i = 0; i < groups.size(); ++i)
+    if (outcomes[i])
+      total += groups[i].event_count();
+  events.reserve(total);
   for (size_t i = 0; i < groups.size(); ++i) {
     if (!outcomes[i])
       continue;
