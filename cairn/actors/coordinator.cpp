@@ -291,14 +291,14 @@ void commit_step(pointer self, std::shared_ptr<pending_step> ps) {
   auto outcomes = record.outcomes;
   waiter w;
   w.f = [self, ps, outcomes](caf::expected<journal::group_receipt> res) {
-            tell_targets(self, *ps, static_cast<bool>(res));
-            if (!res) {
-              ps->rp.deliver(res.error());
-              return;
-            }
-            ++self->state.stats.steps;
-            ps->rp.deliver(step_result{std::move(*res), outcomes});
-          };
+    tell_targets(self, *ps, static_cast<bool>(res));
+    if (!res) {
+      ps->rp.deliver(res.error());
+      return;
+    }
+    ++self->state.stats.steps;
+    ps->rp.deliver(step_result{std::move(*res), outcomes});
+  };
   enqueue(self, std::move(g), std::move(w));
 }
 
@@ -387,7 +387,6 @@ void ask_decide(pointer self, std::shared_ptr<pending_step> ps, size_t i,
     auto& st = self->state;
     if (st.awaited.erase(ticket) == 0)
       return; // too late: the step failed already
-
     if (d.entity) {
       auto& stream = ps->req.commands[i].stream;
       auto hit = st.deciders.find(stream);
