@@ -1,7 +1,7 @@
 #include "cairn/actors/registry.hpp"
 
 #include <chrono>
-#include <list>
+#include <memory>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -18,15 +18,73 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
+using waiting_list = std::vector<std::pair<caf::response_promise, caf::message>>;
+
+/// One entity the registry knows, running or stopping. It lives in the node
+/// of `registry_state::entities` (unordered_map nodes do not move), which
+/// the other indexes point to: an entity costs the registry one allocation.
 struct entry {
   caf::actor hdl;
-  std::list<std::string>::iterator lru;
+  /// The entity's id: the key of this entry's node.
+  const std::string* id = nullptr;
+  /// Neighbours in the LRU list of running entities; `newer` is null for
+  /// the most recently used one.
+  entry* newer = nullptr;
+  entry* older = nullptr;
   clock_type::time_point last_used;
   /// Passivation was requested; the entity has not terminated yet.
   bool stopping = false;
   /// Commands that arrived while stopping, for the successor; an empty
   /// message is a `resolve`, answered with the successor's handle.
-  std::vector<std::pair<caf::response_promise, caf::message>> waiting;
+  std::unique_ptr<waiting_list> waiting;
+};
+
+/// The running (not stopping) entities, most recently used first: an
+/// intrusive list through the entries.
+class lru_list {
+public:
+  size_t size() const noexcept {
+    return size_;
+  }
+
+  bool empty() const noexcept {
+    return size_ == 0;
+  }
+
+  /// The least recently used entity.
+  entry& back() const noexcept {
+    return *tail_;
+  }
+
+  void push_front(entry& e) noexcept {
+    e.newer = nullptr;
+    e.older = head_;
+    if (head_)
+      head_->newer = &e;
+    else
+      tail_ = &e;
+    head_ = &e;
+    ++size_;
+  }
+
+  void erase(entry& e) noexcept {
+    (e.newer ? e.newer->older : head_) = e.older;
+    (e.older ? e.older->newer : tail_) = e.newer;
+    e.newer = e.older = nullptr;
+    --size_;
+  }
+
+  void move_to_front(entry& e) noexcept {
+    if (head_ == &e)
+      return;
+    erase(e);
+    push_front(e);
+  }
+
+private:
+  entry* head_ = nullptr;
+  entry* tail_ = nullptr;
+  size_t size_ = 0;
 };
 
 struct registry_state {
@@ -34,9 +92,9 @@ struct registry_state {
   entity_factory factory;
   registry_settings settings;
   std::unordered_map<std::string, entry> entities;
-  std::unordered_map<caf::actor_addr, std::string> ids;
-  /// Ids of running (not stopping) entities, most recently used first.
-  std::list<std::string> lru;
+  /// The entries by the address of their running actor, for down messages.
+  std::unordered_map<caf::actor_addr, entry*> ids;
+  lru_list lru;
   registry_stats stats;
   /// Told to exit: waits for its entities to terminate, then quits with
   /// this reason.
@@ -53,14 +111,15 @@ size_t max_entity_id_size(const std::string& category) {
            : journal::max_stream_name_size - used;
 }
 
+/// Spawns the actor of entity `e`, whose id is the key `id` of its node.
 entry& start_entity(pointer self, const std::string& id, entry& e) {
   auto& st = self->state;
+  e.id = &id;
   e.hdl = st.factory(id);
   e.stopping = false;
   self->monitor(e.hdl);
-  st.ids[e.hdl.address()] = id;
-  st.lru.push_front(id);
-  e.lru = st.lru.begin();
+  st.ids[e.hdl.address()] = &e;
+  st.lru.push_front(e);
   e.last_used = clock_type::now();
   ++st.stats.spawned;
   return e;
@@ -69,7 +128,7 @@ entry& start_entity(pointer self, const std::string& id, entry& e) {
 void passivate(pointer self, entry& e) {
   auto& st = self->state;
   e.stopping = true;
-  st.lru.erase(e.lru);
+  st.lru.erase(e);
   self->send(e.hdl, passivate_atom::value);
   ++st.stats.passivated;
 }
@@ -77,8 +136,9 @@ void passivate(pointer self, entry& e) {
 /// Hands what waited for the entity to its running actor `e.hdl`.
 void release_waiting(entry& e) {
   auto waiting = std::move(e.waiting);
-  e.waiting.clear();
-  for (auto& [rp, cmd] : waiting) {
+  if (!waiting)
+    return;
+  for (auto& [rp, cmd] : *waiting) {
     if (cmd.empty())
       rp.deliver(e.hdl);
     else
@@ -90,11 +150,10 @@ void enforce_max_active(pointer self);
 
 /// An entity declined its idle passivation: it runs on, as most recently
 /// used.
-void revive(pointer self, const std::string& id, entry& e) {
+void revive(pointer self, entry& e) {
   auto& st = self->state;
   e.stopping = false;
-  st.lru.push_front(id);
-  e.lru = st.lru.begin();
+  st.lru.push_front(e);
   e.last_used = clock_type::now();
   release_waiting(e);
   enforce_max_active(self);
@@ -106,7 +165,7 @@ void revive(pointer self, const std::string& id, entry& e) {
 void passivate_idle(pointer self, std::string id, entry& e) {
   auto& st = self->state;
   e.stopping = true;
-  st.lru.erase(e.lru);
+  st.lru.erase(e);
   auto hdl = e.hdl;
   self
     ->request(hdl, caf::infinite, passivate_atom::value,
@@ -123,7 +182,7 @@ void passivate_idle(pointer self, std::string id, entry& e) {
         if (i == st.entities.end() || i->second.hdl != hdl
             || !i->second.stopping || st.exiting)
           return;
-        revive(self, id, i->second);
+        revive(self, i->second);
       },
       [self, hdl](caf::error& err) {
         // Gone already: its down message follows. Anything else: an actor
@@ -142,10 +201,10 @@ void enforce_max_active(pointer self) {
   if (st.settings.max_active == 0)
     return;
   while (st.lru.size() > st.settings.max_active) {
-    auto& e = st.entities.at(st.lru.back());
+    auto& e = st.lru.back();
     if (log::enabled(log::level::debug))
       log::debug("registry." + st.category,
-                 "passivating " + st.lru.back()
+                 "passivating " + *e.id
                    + ": over aggregates.max-active ("
                    + std::to_string(st.settings.max_active) + ")");
     passivate(self, e);
@@ -162,13 +221,15 @@ caf::result<caf::message> route(pointer self, const std::string& id,
   auto [i, added] = st.entities.try_emplace(id);
   auto& e = i->second;
   if (added) {
-    start_entity(self, id, e);
+    start_entity(self, i->first, e);
     enforce_max_active(self);
   } else if (e.stopping) {
-    e.waiting.emplace_back(rp, std::move(cmd));
+    if (!e.waiting)
+      e.waiting = std::make_unique<waiting_list>();
+    e.waiting->emplace_back(rp, std::move(cmd));
     return rp;
   } else {
-    st.lru.splice(st.lru.begin(), st.lru, e.lru);
+    st.lru.move_to_front(e);
     e.last_used = clock_type::now();
   }
   if (cmd.empty()) {
@@ -205,29 +266,26 @@ void on_down(pointer self, caf::down_msg& msg) {
   auto i = st.ids.find(msg.source);
   if (i == st.ids.end())
     return;
-  auto id = std::move(i->second);
+  auto& e = *i->second;
   st.ids.erase(i);
-  auto j = st.entities.find(id);
-  if (j == st.entities.end())
-    return;
-  auto& e = j->second;
   if (!e.stopping)
-    st.lru.erase(e.lru); // ended on its own (it crashed)
+    st.lru.erase(e); // ended on its own (it crashed)
   if (st.exiting) {
-    for (auto& [rp, cmd] : e.waiting)
-      rp.deliver(make_error(errc::entity_unavailable,
-                            "registry " + st.category + " is stopping"));
-    st.entities.erase(j);
+    if (e.waiting)
+      for (auto& [rp, cmd] : *e.waiting)
+        rp.deliver(make_error(errc::entity_unavailable,
+                              "registry " + st.category + " is stopping"));
+    st.entities.erase(st.entities.find(*e.id));
     if (st.entities.empty())
       self->quit(*st.exiting);
     return;
   }
-  if (e.waiting.empty()) {
-    st.entities.erase(j);
+  if (!e.waiting || e.waiting->empty()) {
+    st.entities.erase(st.entities.find(*e.id));
     return;
   }
   // Commands arrived while it stopped: start its successor.
-  start_entity(self, id, e);
+  start_entity(self, *e.id, e);
   release_waiting(e);
   enforce_max_active(self);
 }
@@ -238,18 +296,18 @@ void on_tick(pointer self) {
   auto now = clock_type::now();
   // The LRU list's tail holds the longest idle entities.
   while (!st.lru.empty()) {
-    auto& e = st.entities.at(st.lru.back());
+    auto& e = st.lru.back();
     if (now - e.last_used < idle)
       break;
     if (log::enabled(log::level::debug))
       log::debug("registry." + st.category,
-                 "passivating " + st.lru.back() + ": idle for "
+                 "passivating " + *e.id + ": idle for "
                    + std::to_string(
                      std::chrono::duration_cast<std::chrono::milliseconds>(
                        now - e.last_used)
                        .count())
                    + " ms");
-    passivate_idle(self, st.lru.back(), e); // copies the id: it leaves lru
+    passivate_idle(self, *e.id, e);
   }
   self->delayed_send(self, idle / 2, tick_atom::value);
 }

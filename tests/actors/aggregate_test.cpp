@@ -427,6 +427,48 @@ TEST_CASE_METHOD(fixture, "an entity takes its group's outcome from the "
   self->send_exit(env->coordinator, caf::exit_reason::user_shutdown);
 }
 
+TEST_CASE_METHOD(fixture, "an entity refuses a message it does not know "
+                          "and a recovery chunk from outside, and runs on") {
+  auto env = std::make_shared<aggregate_env>();
+  env->journal = rt->journal();
+  env->coordinator = rt->coordinator();
+  auto entity = spawn_aggregate<account>(sys, env, "rare");
+  auto version = [&] {
+    uint64_t result = 99;
+    self->request(entity, 10s, get_state_atom::value)
+      .receive([&](uint64_t v, std::string&) { result = v; },
+               [](caf::error& err) { FAIL(describe(err)); });
+    return result;
+  };
+  self->request(entity, 10s, open_account{"x"})
+    .receive([] {}, [](caf::error& err) { FAIL(describe(err)); });
+  CHECK(version() == 1);
+  // Not a command of the aggregate: CAF's unexpected_message, to the asker.
+  caf::error err;
+  self->request(entity, 10s, std::string{"open sesame"})
+    .receive([](const caf::message&) { FAIL("answered"); },
+             [&](caf::error& e) { err = std::move(e); });
+  CHECK(err == caf::sec::unexpected_message);
+  // A recovery chunk the entity did not send itself is counted as forged
+  // and does nothing: the state stays, and commands go on.
+  auto forged_before = env->forged_messages.load();
+  self->send(entity, recover_atom::value);
+  CHECK(version() == 1);
+  CHECK(env->forged_messages.load() == forged_before + 1);
+  self->request(entity, 10s, charge{5})
+    .receive([](int64_t) {}, [](caf::error& e) { FAIL(describe(e)); });
+  CHECK(version() == 2);
+  // The registry's idle check: used just now, so it declines.
+  bool stops = true;
+  self->request(entity, 10s, passivate_atom::value, idle_check_atom::value,
+                caf::timespan{std::chrono::hours{1}})
+    .receive([&](bool b) { stops = b; },
+             [](caf::error& e) { FAIL(describe(e)); });
+  CHECK_FALSE(stops);
+  CHECK(version() == 2);
+  self->send_exit(entity, caf::exit_reason::user_shutdown);
+}
+
 TEST_CASE_METHOD(fixture, "commands beyond the stash capacity are refused "
                           "with overloaded") {
   auto env = std::make_shared<aggregate_env>();
