@@ -72,7 +72,7 @@ namespace jr = cairn::journal;
 
 constexpr uint64_t map_size = uint64_t{4} << 30;
 constexpr uint64_t headline_instances = 1000;
-constexpr double ratio_target = 0.25;
+constexpr double ratio_target = 0.35;
 constexpr double p99_target_ms = 20;
 /// Steps per chain of the untimed waves.
 constexpr uint64_t warmup_steps = 2;
@@ -682,7 +682,7 @@ int run_saga(const settings& cfg) {
 
 subcommand saga_subcommand() {
   return {"saga",
-          "atomic process steps vs durable persist, latency (targets 0.25x, "
+          "atomic process steps vs durable persist, latency (targets 0.35x, "
           "20 ms)",
           {{"--scheduler", "POLICY",
             "scheduler: cairn (default), stealing or sharing (CAF's)"},

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <exception>
 #include <optional>
 #include <stdexcept>
@@ -382,6 +384,7 @@ caf::error http_server::start() {
   d.svr.set_payload_max_length(d.settings.max_body);
   d.svr.set_keep_alive_max_count(100000);
   d.svr.set_tcp_nodelay(true);
+  http_util::listen_socket sock{d.svr};
   if (d.settings.port == 0) {
     auto port = d.svr.bind_to_any_port(d.settings.host);
     if (port <= 0)
@@ -395,6 +398,11 @@ caf::error http_server::start() {
                                  + std::to_string(d.settings.port));
     d.port = d.settings.port;
   }
+  if (!sock.widen_backlog())
+    return cairn::make_error(cairn::errc::storage_error,
+                             "http: cannot widen the listen backlog of "
+                               + d.settings.host + ":" + std::to_string(d.port)
+                               + ": " + std::strerror(errno));
   d.started = true;
   d.listener = std::thread{[&d] { d.svr.listen_after_bind(); }};
   // stop() only stops a server that runs: wait until it does.

@@ -3,12 +3,14 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+#include <sys/socket.h>
 
 #include "caf/expected.hpp"
 
@@ -22,6 +24,35 @@
 namespace invoicing::http_util {
 
 using nlohmann::json;
+
+/// The listening socket of a cpp-httplib server, for `widen_backlog`.
+///
+/// cpp-httplib 0.11 listens with a backlog of 5 (`CPPHTTPLIB_LISTEN_BACKLOG`,
+/// compiled into Debian's library). A burst of new connections overflows
+/// that queue; the kernel drops the connects it cannot queue, and their
+/// clients retry a second or more later, or read no answer.
+class listen_socket {
+public:
+  /// Records the socket `svr` binds; call before `bind_to_port`. Keeps
+  /// cpp-httplib's own socket options.
+  explicit listen_socket(httplib::Server& svr)
+    : fd_(std::make_shared<int>(-1)) {
+    svr.set_socket_options([fd = fd_](int sock) {
+      httplib::default_socket_options(sock);
+      *fd = sock;
+    });
+  }
+
+  /// Makes the bound server listen again with the system's largest backlog
+  /// (`SOMAXCONN`, capped by net.core.somaxconn); call after the bind.
+  /// Returns whether it did.
+  bool widen_backlog() const {
+    return *fd_ >= 0 && ::listen(*fd_, SOMAXCONN) == 0;
+  }
+
+private:
+  std::shared_ptr<int> fd_;
+};
 
 /// A request refused before it reached an entity.
 struct bad_request : std::runtime_error {

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -697,6 +698,7 @@ int run_replica(const std::vector<std::string>& args) {
              : "HTTP error " + std::to_string(res.status));
   });
   svr.set_tcp_nodelay(true);
+  http_util::listen_socket sock{svr};
   int port = opts->port;
   if (port == 0)
     port = svr.bind_to_any_port(opts->host);
@@ -707,6 +709,12 @@ int run_replica(const std::vector<std::string>& args) {
       rt->stop();
     return give_up("cannot bind " + opts->host + ':'
                    + std::to_string(opts->port));
+  }
+  if (!sock.widen_backlog()) {
+    if (rt)
+      rt->stop();
+    return give_up("cannot widen the listen backlog of " + opts->host + ':'
+                   + std::to_string(port) + ": " + std::strerror(errno));
   }
   std::thread listener{[&] { svr.listen_after_bind(); }};
   while (!svr.is_running()) // stop() only stops a server that runs
