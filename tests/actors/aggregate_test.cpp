@@ -52,6 +52,15 @@ struct fixture {
     return result;
   }
 
+  /// The stream version of `entity`'s committed state (99 if it fails).
+  uint64_t version_of(const caf::actor& entity) {
+    uint64_t result = 99;
+    self->request(entity, 10s, get_state_atom::value)
+      .receive([&](uint64_t v, std::string&) { result = v; },
+               [](caf::error& err) { FAIL(describe(err)); });
+    return result;
+  }
+
   template <class Cmd>
   caf::error tell(const caf::actor& dest, const std::string& id, Cmd cmd) {
     caf::error result;
@@ -388,13 +397,7 @@ TEST_CASE_METHOD(fixture, "an entity takes its group's outcome from the "
   env->journal = rt->journal();
   env->coordinator = sys.spawn(manual_coordinator, caf::actor{self});
   auto entity = spawn_aggregate<account>(sys, env, "ticket");
-  auto version = [&] {
-    uint64_t result = 99;
-    self->request(entity, 10s, get_state_atom::value)
-      .receive([&](uint64_t v, std::string&) { result = v; },
-               [](caf::error& err) { FAIL(describe(err)); });
-    return result;
-  };
+  auto version = [&] { return version_of(entity); };
   self->send(entity, open_account{"x"});
   uint64_t ticket = 0;
   self->receive([&](uint64_t t) { ticket = t; },
@@ -433,13 +436,7 @@ TEST_CASE_METHOD(fixture, "an entity refuses a message it does not know "
   env->journal = rt->journal();
   env->coordinator = rt->coordinator();
   auto entity = spawn_aggregate<account>(sys, env, "rare");
-  auto version = [&] {
-    uint64_t result = 99;
-    self->request(entity, 10s, get_state_atom::value)
-      .receive([&](uint64_t v, std::string&) { result = v; },
-               [](caf::error& err) { FAIL(describe(err)); });
-    return result;
-  };
+  auto version = [&] { return version_of(entity); };
   self->request(entity, 10s, open_account{"x"})
     .receive([] {}, [](caf::error& err) { FAIL(describe(err)); });
   CHECK(version() == 1);
