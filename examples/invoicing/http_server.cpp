@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstring>
 #include <exception>
 #include <optional>
 #include <stdexcept>
@@ -398,11 +396,11 @@ caf::error http_server::start() {
                                  + std::to_string(d.settings.port));
     d.port = d.settings.port;
   }
-  if (!sock.widen_backlog())
+  if (auto why = sock.widen_backlog(); !why.empty())
     return cairn::make_error(cairn::errc::storage_error,
                              "http: cannot widen the listen backlog of "
                                + d.settings.host + ":" + std::to_string(d.port)
-                               + ": " + std::strerror(errno));
+                               + ": " + why);
   d.started = true;
   d.listener = std::thread{[&d] { d.svr.listen_after_bind(); }};
   // stop() only stops a server that runs: wait until it does.

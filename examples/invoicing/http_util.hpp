@@ -1,6 +1,8 @@
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -45,9 +47,13 @@ public:
 
   /// Makes the bound server listen again with the system's largest backlog
   /// (`SOMAXCONN`, capped by net.core.somaxconn); call after the bind.
-  /// Returns whether it did.
-  bool widen_backlog() const {
-    return *fd_ >= 0 && ::listen(*fd_, SOMAXCONN) == 0;
+  /// Returns an empty string on success, else why not.
+  std::string widen_backlog() const {
+    if (*fd_ < 0)
+      return "no socket was bound";
+    if (::listen(*fd_, SOMAXCONN) != 0)
+      return std::string{"listen: "} + std::strerror(errno);
+    return {};
   }
 
 private:

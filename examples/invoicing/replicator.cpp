@@ -5,7 +5,6 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -710,11 +709,11 @@ int run_replica(const std::vector<std::string>& args) {
     return give_up("cannot bind " + opts->host + ':'
                    + std::to_string(opts->port));
   }
-  if (!sock.widen_backlog()) {
+  if (auto why = sock.widen_backlog(); !why.empty()) {
     if (rt)
       rt->stop();
     return give_up("cannot widen the listen backlog of " + opts->host + ':'
-                   + std::to_string(port) + ": " + std::strerror(errno));
+                   + std::to_string(port) + ": " + why);
   }
   std::thread listener{[&] { svr.listen_after_bind(); }};
   while (!svr.is_running()) // stop() only stops a server that runs

@@ -350,3 +350,26 @@ TEST_CASE_METHOD(fixture, "an instance whose snapshot is corrupt recovers "
     .receive([&](uint64_t v, std::string&) { CHECK(v == version); },
              [](caf::error& err) { FAIL(describe(err)); });
 }
+
+TEST_CASE_METHOD(fixture, "an instance refuses a message it does not know, "
+                          "and runs on") {
+  auto reg = start_process_manager<group_checkout>(*rt);
+  tell("u", open_account{"u"});
+  request_checkout("gu", {"u"});
+  REQUIRE(await_finished("gu"));
+  // Not an input of the manager: CAF's unexpected_message, to the asker.
+  caf::error err;
+  self->request(reg, 10s, entity_id{"gu"}, std::string{"open sesame"})
+    .receive([](const caf::message&) { FAIL("answered"); },
+             [&](caf::error& e) { err = std::move(e); });
+  CHECK(err == caf::sec::unexpected_message);
+  // The instance still answers for its state.
+  uint64_t version = 0;
+  self->request(reg, 10s, entity_id{"gu"}, get_state_atom::value)
+    .receive([&](uint64_t v, std::string&) { version = v; },
+             [](caf::error& e) { FAIL(describe(e)); });
+  auto stored = rt->journal()->stream_version("checkout-gu");
+  REQUIRE(stored);
+  CHECK(version == *stored);
+  CHECK(version > 0);
+}

@@ -75,3 +75,18 @@ TEST_CASE("paging reads page and size, or offset and limit, in range") {
   CHECK_THAT(refusal([&] { paging_of(req); }, 400),
              Catch::Matchers::Contains("parameter page"));
 }
+
+TEST_CASE("a server's listen backlog is widened after its bind, and a "
+          "failure says why") {
+  SECTION("before any bind there is no socket to widen") {
+    httplib::Server svr;
+    listen_socket sock{svr};
+    CHECK(sock.widen_backlog() == "no socket was bound");
+  }
+  SECTION("a bound server's socket is widened") {
+    httplib::Server svr;
+    listen_socket sock{svr};
+    REQUIRE(svr.bind_to_any_port("127.0.0.1") > 0);
+    CHECK(sock.widen_backlog().empty());
+  }
+}
