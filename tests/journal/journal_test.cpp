@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <lmdb.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <map>
@@ -1358,4 +1360,177 @@ TEST_CASE("open frees the reader slots of processes that died while "
   auto j = open_or_fail(dir.path());
   CHECK(reader_slots(*j) == 1);
   CHECK(j->read_stream("a-1")->size() == 1);
+}
+
+// -- the write cache: rows of the last commit, for the next ---------------
+
+TEST_CASE("the write cache holds only for the transaction after its own") {
+  detail::write_cache cache;
+  stream_row row;
+  row.id = 7;
+  row.version = 3;
+  CHECK_FALSE(cache.holds_for(1)); // nothing committed yet
+  cache.insert("a-1", row);
+  cache.committed(5, 10, 8);
+  CHECK(cache.holds_for(6));
+  REQUIRE(cache.find("a-1") != nullptr);
+  CHECK(cache.find("a-1")->version == 3);
+  CHECK(cache.find("a-2") == nullptr);
+  CHECK(cache.next_position() == 10);
+  CHECK(cache.next_stream_id() == 8);
+  // Another writer committed transaction 6: this one is 7.
+  CHECK_FALSE(cache.holds_for(7));
+  CHECK(cache.size() == 0);
+  CHECK(cache.find("a-1") == nullptr);
+  CHECK_FALSE(cache.holds_for(8));
+}
+
+TEST_CASE("the write cache starts over when full") {
+  detail::write_cache cache;
+  stream_row row;
+  for (size_t i = 0; i < detail::write_cache::max_rows; ++i) {
+    row.id = i + 1;
+    cache.insert("s-" + std::to_string(i), row);
+  }
+  CHECK(cache.size() == detail::write_cache::max_rows);
+  REQUIRE(cache.find("s-100") != nullptr);
+  CHECK(cache.find("s-100")->id == 101);
+  cache.insert("t-1", row);
+  CHECK(cache.size() == 1);
+  CHECK(cache.find("s-100") == nullptr);
+  REQUIRE(cache.find("t-1") != nullptr);
+}
+
+TEST_CASE("a commit after another process's commit goes on from its versions "
+          "and positions") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  REQUIRE(
+    j->commit(group_of(app("a-1", expected_version::exact(0), {ev("x")}))));
+  // The next commit would find a-1 at version 1 in the write cache; another
+  // process appends to it first.
+  auto child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    options opts;
+    opts.sync = sync_mode::none;
+    auto other = store::open(dir.path(), opts);
+    bool ok = other
+              && (*other)->commit(group_of(
+                app("a-1", expected_version::exact(1), {ev("y"), ev("z")})));
+    ::_exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  auto stale
+    = j->commit(group_of(app("a-1", expected_version::exact(1), {ev("w")})));
+  REQUIRE(!stale);
+  CHECK(code_of(stale.error()) == errc::conflict);
+  CHECK(describe(stale.error()).find("is at 3") != std::string::npos);
+  auto next
+    = j->commit(group_of(app("a-1", expected_version::exact(3), {ev("w")})));
+  REQUIRE(next);
+  CHECK(next->appends[0].first_version == 4);
+  CHECK(next->appends[0].first_position == 4);
+  auto events = j->read_stream("a-1");
+  REQUIRE(events);
+  REQUIRE(events->size() == 4);
+  std::string types;
+  for (auto& e : *events)
+    types += e.record.type;
+  CHECK(types == "xyzw");
+}
+
+TEST_CASE("a commit after retention keeps the stream's cut") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  REQUIRE(j->commit(group_of(
+    app("a-1", expected_version::exact(0), {ev("x"), ev("y"), ev("z")}))));
+  // Retention writes a-1's row in a transaction of its own, between two
+  // commits.
+  REQUIRE(j->truncate_before("a-1", 3) == uint64_t{3});
+  REQUIRE(
+    j->commit(group_of(app("a-1", expected_version::exact(3), {ev("w")}))));
+  auto streams = j->streams();
+  REQUIRE(streams);
+  REQUIRE(streams->size() == 1);
+  CHECK(streams->front().first_version == 3);
+  CHECK(streams->front().version == 4);
+  auto events = j->read_stream("a-1");
+  REQUIRE(events);
+  REQUIRE(events->size() == 2);
+  CHECK(events->front().record.type == "z");
+  CHECK(events->back().record.type == "w");
+}
+
+TEST_CASE("more streams than the write cache holds commit on with their "
+          "versions") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  auto n = detail::write_cache::max_rows + 100;
+  std::vector<write_group> groups;
+  for (size_t i = 0; i < n; ++i)
+    groups.push_back(group_of(
+      app("s-" + std::to_string(i), expected_version::exact(0), {ev("x")})));
+  for (uint64_t round = 0; round < 3; ++round) {
+    INFO("round " << round);
+    for (auto& g : groups)
+      g.appends.front().expected = expected_version::exact(round);
+    auto res = j->commit(groups);
+    REQUIRE(res);
+    size_t ok = 0;
+    for (auto& r : *res)
+      ok += r && r->appends[0].last_version == round + 1 ? 1 : 0;
+    CHECK(ok == n);
+  }
+  CHECK(*j->stream_version("s-0") == 3);
+  CHECK(*j->stream_version("s-" + std::to_string(n - 1)) == 3);
+  CHECK(*j->last_position() == 3 * n);
+}
+
+TEST_CASE("an attempt that the storage refuses leaves no trace in the rows "
+          "the next commit starts from") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  REQUIRE(
+    j->commit(group_of(app("a-1", expected_version::exact(0), {ev("x")}))));
+  REQUIRE(
+    j->commit(group_of(app("a-1", expected_version::exact(1), {ev("x")}))));
+  // The row of a-1 is the cache's now. Its first attempt appends to it,
+  // then fails at the bad group and aborts; the retry goes without it.
+  std::vector<write_group> groups;
+  groups.push_back(group_of(app("a-1", expected_version::exact(2), {ev("y")})));
+  groups.push_back(group_of(app("a-1", expected_version::exact(3), {ev("z")})));
+  j->inject_bad_value(1);
+  auto res = j->commit(groups);
+  REQUIRE(res);
+  REQUIRE((*res)[0]);
+  CHECK((*res)[0]->appends[0].first_version == 3);
+  CHECK((*res)[0]->appends[0].first_position == 3);
+  REQUIRE(!(*res)[1]);
+  CHECK(code_of((*res)[1].error()) == errc::invalid_argument);
+  CHECK(*j->stream_version("a-1") == 3);
+  // A transaction limit splits the next commit in two.
+  groups.clear();
+  for (uint64_t v = 3; v < 7; ++v)
+    groups.push_back(group_of(
+      app("a-1", expected_version::exact(v), {ev(std::string(100, 'w'))})));
+  j->inject_transaction_limit(2 * groups[0].byte_size() + 1);
+  res = j->commit(groups);
+  REQUIRE(res);
+  for (auto& r : *res)
+    CHECK(r);
+  CHECK(*j->stream_version("a-1") == 7);
+  auto events = j->read_stream("a-1");
+  REQUIRE(events);
+  REQUIRE(events->size() == 7);
+  for (size_t i = 0; i < events->size(); ++i) {
+    CHECK((*events)[i].version == i + 1);
+    CHECK((*events)[i].position == i + 1);
+  }
+  auto report = verify(*j);
+  REQUIRE(report);
+  CHECK(report->ok());
 }
