@@ -9,6 +9,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <limits>
+#include <string>
 
 namespace cairn::bench {
 
@@ -163,6 +166,16 @@ double percentile(std::vector<double> xs, double p) {
   auto rank = static_cast<size_t>(std::ceil(p / 100.0 * xs.size()));
   rank = std::clamp<size_t>(rank, 1, xs.size());
   return xs[rank - 1];
+}
+
+double bytes_written() {
+  std::ifstream in{"/proc/self/io"};
+  std::string key;
+  uint64_t value = 0;
+  while (in >> key >> value)
+    if (key == "wchar:")
+      return static_cast<double>(value);
+  return std::numeric_limits<double>::quiet_NaN();
 }
 
 // -- json_object --------------------------------------------------------------

@@ -223,6 +223,11 @@ private:
 /// method, 0 for an empty sample.
 double percentile(std::vector<double> xs, double p);
 
+/// Returns the bytes that this process has passed to write system calls
+/// so far (`wchar` in /proc/self/io): for LMDB, the pages its commits
+/// write. NaN where the kernel does not tell.
+double bytes_written();
+
 // -- output -------------------------------------------------------------------
 
 /// Builds one JSON object, keys in insertion order. Numbers that are not

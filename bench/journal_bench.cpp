@@ -13,6 +13,9 @@
 ///   warm-up commits, a probe of each side's commit time picks the count so
 ///   that the two together take about twice `--seconds`. To cancel the
 ///   drift of a shared disk, raw and journal alternate in `--rounds`.
+///   Each side also reports the bytes its timed commits handed to write(2)
+///   and its kin per event (`wchar` of /proc/self/io): the pages LMDB
+///   wrote, which the sync then waits for.
 /// - **Read.** One stream of `--read-events` events, written in commits of
 ///   10,000 events with sync mode `none` (only to save time: the sync mode
 ///   does not change what is read), read back with `read_stream` in chunks
@@ -169,6 +172,13 @@ struct append_result {
   std::vector<double> commit_us;
   /// Bytes of the map in use per event written, at the end.
   double bytes_per_event = 0;
+  /// Bytes the timed commits passed to write(2) and its kin: the pages
+  /// LMDB wrote.
+  double written = 0;
+
+  double written_per_event() const {
+    return events > 0 ? written / events : 0;
+  }
 
   double events_per_s() const {
     return seconds > 0 ? events / seconds : 0;
@@ -253,6 +263,7 @@ private:
 template <class Writer>
 void timed_commits(Writer& w, size_t batch, uint64_t commits,
                    append_result& r) {
+  auto written = bytes_written();
   stopwatch total;
   for (uint64_t i = 0; i < commits; ++i) {
     stopwatch one;
@@ -260,6 +271,7 @@ void timed_commits(Writer& w, size_t batch, uint64_t commits,
     r.commit_us.push_back(one.micros());
   }
   r.seconds += total.seconds();
+  r.written += bytes_written() - written;
   r.commits += commits;
   r.events += commits * batch;
 }
@@ -515,7 +527,9 @@ void print_json(const params& p, const figures& f) {
       .set("raw_p99_us", b.raw.p99_us())
       .set("p99_us", b.cairn.p99_us())
       .set("raw_bytes_per_event", b.raw.bytes_per_event)
-      .set("bytes_per_event", b.cairn.bytes_per_event);
+      .set("bytes_per_event", b.cairn.bytes_per_event)
+      .set("raw_write_bytes_per_event", b.raw.written_per_event())
+      .set("write_bytes_per_event", b.cairn.written_per_event());
     batches.set(std::to_string(b.batch), x);
   }
   json_object conditions;
@@ -565,13 +579,14 @@ void print_tables(const params& p, const figures& f) {
       << " bytes), sync " << jr::to_string(p.sync)
       << ", one stream per group\n\n";
   table t{{"case", "events/commit", "commits", "events/s", "ratio", "us/commit",
-           "p99 us", "map bytes/event"}};
+           "p99 us", "map bytes/event", "written bytes/event"}};
   for (auto& b : f.appends) {
     auto add = [&](const char* name, const append_result& r, double ratio) {
       t.add_row({name, std::to_string(b.batch), std::to_string(r.commits),
                  fmt_count(r.events_per_s()), fmt_fixed(ratio, 2),
                  fmt_count(r.us_per_commit()), fmt_count(r.p99_us()),
-                 fmt_count(r.bytes_per_event)});
+                 fmt_count(r.bytes_per_event),
+                 fmt_count(r.written_per_event())});
     };
     add("raw lmdb", b.raw, 1.0);
     add("journal", b.cairn, b.ratio());

@@ -8,8 +8,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <map>
+#include <sstream>
 #include <string>
 
 #include "tests/support/child_process.hpp"
@@ -151,6 +151,16 @@ TEST_CASE("cairn-bench journal --quick --json prints every figure") {
   CHECK(res.output.find("\"read_target_met\"") != std::string::npos);
   CHECK(res.output.find("\"batches\"") != std::string::npos);
   CHECK(res.output.find("\"conditions\"") != std::string::npos);
+  // Each batch size tells the bytes each side wrote per event; the
+  // journal writes at least its records.
+  for (auto key :
+       {"\"raw_write_bytes_per_event\": ", "\"write_bytes_per_event\": "}) {
+    INFO("key " << key);
+    auto at = res.output.find(key);
+    REQUIRE(at != std::string::npos);
+    CHECK(std::strtod(res.output.c_str() + at + std::strlen(key), nullptr)
+          >= 200);
+  }
   // The benchmark removed its temporary directory.
   CHECK(dir_is_empty(tmp.path()));
 }
@@ -160,8 +170,7 @@ TEST_CASE("cairn-bench persist --quick --json prints every figure and "
   test::temp_dir tmp;
   test::temp_dir charts;
   auto res = test::run({test::bin_path("cairn-bench"), "persist", "--quick",
-                        "--json", "--dir", tmp.path(), "--plot",
-                        charts.path()},
+                        "--json", "--dir", tmp.path(), "--plot", charts.path()},
                        120000);
   INFO(res.output);
   REQUIRE(res.exit_code == 0);
@@ -176,9 +185,9 @@ TEST_CASE("cairn-bench persist --quick --json prints every figure and "
     REQUIRE(numbers.count(key) == 1);
     CHECK(numbers[key] > 0);
   }
-  for (auto key : {"\"ratio_target_met\"", "\"speedup_target_met\"",
-                   "\"p99_target_met\"", "\"rss_target_met\"",
-                   "\"per_entities\"", "\"conditions\""}) {
+  for (auto key :
+       {"\"ratio_target_met\"", "\"speedup_target_met\"", "\"p99_target_met\"",
+        "\"rss_target_met\"", "\"per_entities\"", "\"conditions\""}) {
     INFO("key " << key);
     CHECK(res.output.find(key) != std::string::npos);
   }
@@ -194,16 +203,15 @@ TEST_CASE("cairn-bench actor --quick --json prints every figure and "
   test::temp_dir tmp;
   test::temp_dir charts;
   auto res = test::run({test::bin_path("cairn-bench"), "actor", "--quick",
-                        "--json", "--dir", tmp.path(), "--plot",
-                        charts.path()},
+                        "--json", "--dir", tmp.path(), "--plot", charts.path()},
                        120000);
   INFO(res.output);
   REQUIRE(res.exit_code == 0);
   std::map<std::string, double> numbers;
   json_reader reader{res.output};
   REQUIRE(reader.parse_object(numbers));
-  for (auto key : {"ratio", "raw_per_s", "persistent_per_s",
-                   "read_only_per_s"}) {
+  for (auto key :
+       {"ratio", "raw_per_s", "persistent_per_s", "read_only_per_s"}) {
     INFO("key " << key);
     REQUIRE(numbers.count(key) == 1);
     CHECK(numbers[key] > 0);
@@ -222,17 +230,16 @@ TEST_CASE("cairn-bench saga --quick --json prints every figure and "
   test::temp_dir tmp;
   test::temp_dir charts;
   auto res = test::run({test::bin_path("cairn-bench"), "saga", "--quick",
-                        "--json", "--dir", tmp.path(), "--plot",
-                        charts.path()},
+                        "--json", "--dir", tmp.path(), "--plot", charts.path()},
                        120000);
   INFO(res.output);
   REQUIRE(res.exit_code == 0);
   std::map<std::string, double> numbers;
   json_reader reader{res.output};
   REQUIRE(reader.parse_object(numbers));
-  for (auto key : {"instances", "steps_per_s", "persist_events_per_s",
-                   "ratio_vs_persist", "p50_ms", "p99_ms", "steps_per_commit",
-                   "fsync_p50_ms"}) {
+  for (auto key :
+       {"instances", "steps_per_s", "persist_events_per_s", "ratio_vs_persist",
+        "p50_ms", "p99_ms", "steps_per_commit", "fsync_p50_ms"}) {
     INFO("key " << key);
     REQUIRE(numbers.count(key) == 1);
     CHECK(numbers[key] > 0);
@@ -328,8 +335,8 @@ TEST_CASE("cairn-bench cluster names a bad instance count and exits with 2") {
 }
 
 TEST_CASE("cairn-bench saga names a bad instance count and exits with 2") {
-  auto res = test::run({test::bin_path("cairn-bench"), "saga", "--quick",
-                        "--instances", "1,x"});
+  auto res = test::run(
+    {test::bin_path("cairn-bench"), "saga", "--quick", "--instances", "1,x"});
   CHECK(res.exit_code == 2);
   CHECK(res.output.find("--instances") != std::string::npos);
 }
