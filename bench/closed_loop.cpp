@@ -318,12 +318,10 @@ coordinator_stats stats_delta(const coordinator_stats& before,
   return d;
 }
 
-std::vector<caf::actor>
-spawn_entity_clients(caf::actor_system& sys, const caf::actor& registry,
-                     command_kind kind, const std::string& prefix,
-                     uint64_t entities, uint64_t clients,
-                     std::vector<std::shared_ptr<load_result>>& results,
-                     bool via_ref) {
+std::vector<caf::actor> spawn_entity_clients(
+  caf::actor_system& sys, const caf::actor& registry, command_kind kind,
+  const std::string& prefix, uint64_t entities, uint64_t clients,
+  std::vector<std::shared_ptr<load_result>>& results, bool via_ref) {
   clients = std::max<uint64_t>(1, std::min(clients, entities));
   std::vector<load_spec> specs(clients);
   for (auto& spec : specs) {
@@ -392,10 +390,9 @@ persist_loop_result run_persist_loop(const std::string& dir, uint64_t entities,
     {
       caf::scoped_actor self{sys};
       std::vector<std::shared_ptr<load_result>> results;
-      auto clients = spawn_entity_clients(sys, rt->registry<counter>(),
-                                          command_kind::persist, "", entities,
-                                          opts.max_clients, results,
-                                          opts.via_ref);
+      auto clients = spawn_entity_clients(
+        sys, rt->registry<counter>(), command_kind::persist, "", entities,
+        opts.max_clients, results, opts.via_ref);
       exit_guard guard;
       guard.add(clients);
       r.clients = clients.size();
@@ -405,8 +402,10 @@ persist_loop_result run_persist_loop(const std::string& dir, uint64_t entities,
       auto before = fetch_stats(self, rt->coordinator());
       for (uint64_t i = 0; i < rounds; ++i) {
         auto cpu = process_cpu_seconds();
+        auto written = bytes_written();
         r.seconds += timed_run(self, clients, opts.seconds / rounds);
         r.cpu_seconds += process_cpu_seconds() - cpu;
+        r.written += bytes_written() - written;
         r.stats = stats_delta(before, fetch_stats(self, rt->coordinator()));
         if (after_round)
           after_round(r);

@@ -138,12 +138,10 @@ coordinator_stats stats_delta(const coordinator_stats& before,
 /// Spawns `clients` clients (at most one per entity) for the entities
 /// `prefix + i`, i < `entities`, of `registry`, entity i going to client
 /// i mod `clients`; each measures into its own entry of `results`.
-std::vector<caf::actor>
-spawn_entity_clients(caf::actor_system& sys, const caf::actor& registry,
-                     command_kind kind, const std::string& prefix,
-                     uint64_t entities, uint64_t clients,
-                     std::vector<std::shared_ptr<load_result>>& results,
-                     bool via_ref = false);
+std::vector<caf::actor> spawn_entity_clients(
+  caf::actor_system& sys, const caf::actor& registry, command_kind kind,
+  const std::string& prefix, uint64_t entities, uint64_t clients,
+  std::vector<std::shared_ptr<load_result>>& results, bool via_ref = false);
 
 /// Sums the counters and joins the latencies of `results`. Throws
 /// `std::runtime_error` with the first error text if a command failed.
@@ -193,6 +191,9 @@ struct persist_loop_result {
   double max_us = 0;
   /// CPU time of the process (all threads) during the timed runs.
   double cpu_seconds = 0;
+  /// Bytes the process passed to write(2) and its kin during the timed
+  /// runs: the pages of the journal's commits.
+  double written = 0;
   /// The coordinator's counters over the timed runs.
   coordinator_stats stats;
 
@@ -202,6 +203,10 @@ struct persist_loop_result {
 
   double events_per_commit() const {
     return stats.events_per_commit();
+  }
+
+  double written_per_event() const {
+    return commands > 0 ? written / commands : 0;
   }
 
   double commits_per_s() const {

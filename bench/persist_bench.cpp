@@ -122,9 +122,15 @@ struct raw_result {
   uint64_t commits = 0;
   double seconds = 0;
   std::vector<double> commit_us;
+  /// Bytes the commits passed to write(2) and its kin.
+  double written = 0;
 
   double events_per_s() const {
     return seconds > 0 ? commits * batch / seconds : 0;
+  }
+
+  double written_per_event() const {
+    return commits > 0 ? written / (commits * batch) : 0;
   }
 };
 
@@ -141,6 +147,7 @@ public:
 
   /// Commits for `seconds` (at least once), adding to the figures.
   void run(double seconds) {
+    auto written = bytes_written();
     stopwatch total;
     do {
       stopwatch one;
@@ -149,6 +156,7 @@ public:
       ++result_.commits;
     } while (total.seconds() < seconds);
     result_.seconds += total.seconds();
+    result_.written += bytes_written() - written;
   }
 
   const raw_result& result() const noexcept {
@@ -405,7 +413,9 @@ void print_json(const params& p, const figures& f) {
            x.raw.commits > 0 ? x.raw.seconds * 1e3 / x.raw.commits : 0.0)
       .set("ratio_vs_raw", x.ratio_vs_raw())
       .set("speedup_vs_txn_per_event",
-           x.events_per_s() / f.txn_per_event.events_per_s());
+           x.events_per_s() / f.txn_per_event.events_per_s())
+      .set("write_bytes_per_event", x.written_per_event())
+      .set("raw_write_bytes_per_event", x.raw.written_per_event());
     per_n.set(std::to_string(x.entities), o);
   }
   json_object conditions;

@@ -191,6 +191,16 @@ TEST_CASE("cairn-bench persist --quick --json prints every figure and "
     INFO("key " << key);
     CHECK(res.output.find(key) != std::string::npos);
   }
+  // Each N tells the bytes its commits wrote per event, and raw LMDB's in
+  // the same batches; both write at least the 200-byte event.
+  for (auto key :
+       {"\"raw_write_bytes_per_event\": ", "\"write_bytes_per_event\": "}) {
+    INFO("key " << key);
+    auto at = res.output.find(key);
+    REQUIRE(at != std::string::npos);
+    CHECK(std::strtod(res.output.c_str() + at + std::strlen(key), nullptr)
+          >= 200);
+  }
   for (auto chart : {"persist-throughput", "persist-latency"}) {
     INFO("chart " << chart);
     CHECK(svg_has_lines(charts.sub(std::string{chart} + ".svg")));
