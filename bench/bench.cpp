@@ -1,5 +1,6 @@
 #include "bench/bench.hpp"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -166,6 +167,13 @@ double percentile(std::vector<double> xs, double p) {
   auto rank = static_cast<size_t>(std::ceil(p / 100.0 * xs.size()));
   rank = std::clamp<size_t>(rank, 1, xs.size());
   return xs[rank - 1];
+}
+
+double process_cpu_seconds() {
+  rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  auto sec = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
 }
 
 double bytes_written() {

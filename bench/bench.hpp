@@ -223,6 +223,9 @@ private:
 /// method, 0 for an empty sample.
 double percentile(std::vector<double> xs, double p);
 
+/// User and system CPU seconds of the process so far (all threads).
+double process_cpu_seconds();
+
 /// Returns the bytes that this process has passed to write system calls
 /// so far (`wchar` in /proc/self/io): for LMDB, the pages its commits
 /// write. NaN where the kernel does not tell.

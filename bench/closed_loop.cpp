@@ -1,7 +1,5 @@
 #include "bench/closed_loop.hpp"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <stdexcept>
@@ -365,13 +363,6 @@ std::string parse_via(const settings& cfg, const std::string& fallback) {
   if (v != "ref" && v != "registry")
     throw usage_error("--via expects ref or registry, got '" + v + "'");
   return v;
-}
-
-double process_cpu_seconds() {
-  rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  auto sec = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
-  return sec(ru.ru_utime) + sec(ru.ru_stime);
 }
 
 // -- the workload of `cairn-bench persist` ------------------------------------

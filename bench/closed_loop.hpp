@@ -156,9 +156,6 @@ inline constexpr const char* via_help
 /// absent. Throws `usage_error` naming the flag for anything else.
 std::string parse_via(const settings& cfg, const std::string& fallback);
 
-/// User and system CPU seconds of the process so far (all threads).
-double process_cpu_seconds();
-
 // -- the workload of `cairn-bench persist` ------------------------------------
 
 /// How `run_persist_loop` runs.

@@ -15,7 +15,8 @@
 ///   drift of a shared disk, raw and journal alternate in `--rounds`.
 ///   Each side also reports the bytes its timed commits handed to write(2)
 ///   and its kin per event (`wchar` of /proc/self/io): the pages LMDB
-///   wrote, which the sync then waits for.
+///   wrote, which the sync then waits for; and the CPU time of a commit,
+///   which the disk's drift does not move.
 /// - **Read.** One stream of `--read-events` events, written in commits of
 ///   10,000 events with sync mode `none` (only to save time: the sync mode
 ///   does not change what is read), read back with `read_stream` in chunks
@@ -175,9 +176,15 @@ struct append_result {
   /// Bytes the timed commits passed to write(2) and its kin: the pages
   /// LMDB wrote.
   double written = 0;
+  /// CPU seconds of the process during the timed commits.
+  double cpu_seconds = 0;
 
   double written_per_event() const {
     return events > 0 ? written / events : 0;
+  }
+
+  double cpu_us_per_commit() const {
+    return commits > 0 ? cpu_seconds * 1e6 / commits : 0;
   }
 
   double events_per_s() const {
@@ -264,6 +271,7 @@ template <class Writer>
 void timed_commits(Writer& w, size_t batch, uint64_t commits,
                    append_result& r) {
   auto written = bytes_written();
+  auto cpu = process_cpu_seconds();
   stopwatch total;
   for (uint64_t i = 0; i < commits; ++i) {
     stopwatch one;
@@ -272,6 +280,7 @@ void timed_commits(Writer& w, size_t batch, uint64_t commits,
   }
   r.seconds += total.seconds();
   r.written += bytes_written() - written;
+  r.cpu_seconds += process_cpu_seconds() - cpu;
   r.commits += commits;
   r.events += commits * batch;
 }
@@ -529,7 +538,9 @@ void print_json(const params& p, const figures& f) {
       .set("raw_bytes_per_event", b.raw.bytes_per_event)
       .set("bytes_per_event", b.cairn.bytes_per_event)
       .set("raw_write_bytes_per_event", b.raw.written_per_event())
-      .set("write_bytes_per_event", b.cairn.written_per_event());
+      .set("write_bytes_per_event", b.cairn.written_per_event())
+      .set("raw_cpu_us_per_commit", b.raw.cpu_us_per_commit())
+      .set("cpu_us_per_commit", b.cairn.cpu_us_per_commit());
     batches.set(std::to_string(b.batch), x);
   }
   json_object conditions;
@@ -579,13 +590,14 @@ void print_tables(const params& p, const figures& f) {
       << " bytes), sync " << jr::to_string(p.sync)
       << ", one stream per group\n\n";
   table t{{"case", "events/commit", "commits", "events/s", "ratio", "us/commit",
-           "p99 us", "map bytes/event", "written bytes/event"}};
+           "p99 us", "cpu us/commit", "map bytes/event",
+           "written bytes/event"}};
   for (auto& b : f.appends) {
     auto add = [&](const char* name, const append_result& r, double ratio) {
       t.add_row({name, std::to_string(b.batch), std::to_string(r.commits),
                  fmt_count(r.events_per_s()), fmt_fixed(ratio, 2),
                  fmt_count(r.us_per_commit()), fmt_count(r.p99_us()),
-                 fmt_count(r.bytes_per_event),
+                 fmt_count(r.cpu_us_per_commit()), fmt_count(r.bytes_per_event),
                  fmt_count(r.written_per_event())});
     };
     add("raw lmdb", b.raw, 1.0);

@@ -161,6 +161,11 @@ TEST_CASE("cairn-bench journal --quick --json prints every figure") {
     CHECK(std::strtod(res.output.c_str() + at + std::strlen(key), nullptr)
           >= 200);
   }
+  // And the CPU time of a commit on each side.
+  for (auto key : {"\"raw_cpu_us_per_commit\": ", "\"cpu_us_per_commit\": "}) {
+    INFO("key " << key);
+    CHECK(res.output.find(key) != std::string::npos);
+  }
   // The benchmark removed its temporary directory.
   CHECK(dir_is_empty(tmp.path()));
 }
