@@ -1,7 +1,13 @@
 #include "bench/bench.hpp"
 
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#ifdef CAIRN_WITH_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
 
 #include <algorithm>
 #include <cerrno>
@@ -167,6 +173,40 @@ double percentile(std::vector<double> xs, double p) {
   auto rank = static_cast<size_t>(std::ceil(p / 100.0 * xs.size()));
   rank = std::clamp<size_t>(rank, 1, xs.size());
   return xs[rank - 1];
+}
+
+memory_reading read_memory() {
+  malloc_trim(0);
+#ifdef CAIRN_WITH_JEMALLOC
+  // Returns the pages of freed memory to the system, as malloc_trim does for
+  // glibc's heap.
+  auto purge = "arena." + std::to_string(MALLCTL_ARENAS_ALL) + ".purge";
+  mallctl(purge.c_str(), nullptr, nullptr, nullptr, 0);
+#endif
+  memory_reading m;
+  std::ifstream in{"/proc/self/statm"};
+  uint64_t size = 0;
+  uint64_t resident = 0;
+  uint64_t shared = 0;
+  if (!(in >> size >> resident >> shared))
+    throw std::runtime_error("cannot read /proc/self/statm");
+  auto page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  m.resident = resident * page;
+  m.file = shared * page;
+#ifdef CAIRN_WITH_JEMALLOC
+  // jemalloc's statistics are a snapshot taken when its epoch advances.
+  uint64_t epoch = 1;
+  size_t len = sizeof(epoch);
+  mallctl("epoch", &epoch, &len, &epoch, len);
+  size_t allocated = 0;
+  len = sizeof(allocated);
+  if (mallctl("stats.allocated", &allocated, &len, nullptr, 0) == 0)
+    m.heap = allocated;
+#else
+  auto mi = mallinfo2();
+  m.heap = mi.uordblks + mi.hblkhd;
+#endif
+  return m;
 }
 
 double process_cpu_seconds() {

@@ -223,6 +223,30 @@ private:
 /// method, 0 for an empty sample.
 double percentile(std::vector<double> xs, double p);
 
+/// A reading of /proc/self/statm and of the heap.
+struct memory_reading {
+  /// Resident bytes, and the file-backed (shared) part of them.
+  uint64_t resident = 0;
+  uint64_t file = 0;
+  /// Bytes allocated with malloc and in use (all arenas).
+  uint64_t heap = 0;
+
+  uint64_t anon() const {
+    return resident - file;
+  }
+};
+
+/// Returns `(after - before) / n`, 0 for no `n`: the growth per item.
+inline double growth_per(uint64_t before, uint64_t after, uint64_t n) {
+  return n > 0 ? (static_cast<double>(after) - static_cast<double>(before)) / n
+               : 0;
+}
+
+/// Reads the memory of the process after giving freed pages back to the
+/// system (`malloc_trim`, and jemalloc's purge when linked with it).
+/// Throws if /proc/self/statm does not read.
+memory_reading read_memory();
+
 /// User and system CPU seconds of the process so far (all threads).
 double process_cpu_seconds();
 

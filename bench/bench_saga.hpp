@@ -5,8 +5,8 @@
 
 #include <cereal/types/string.hpp>
 
-#include "cairn/actors/process_manager.hpp"
 #include "bench/bench_aggregate.hpp"
+#include "cairn/actors/process_manager.hpp"
 
 /// The process manager of `cairn-bench saga`: each instance runs chains of
 /// atomic steps, each step commanding one entity of the bench aggregate
@@ -125,11 +125,14 @@ struct chain_saga {
     return s;
   }
 
-  /// The first step of a chain. A request while a chain runs, or for no
-  /// step, changes nothing.
+  /// The first step of a chain. A request while a chain runs changes
+  /// nothing; a request for no step closes at once (a closing step that
+  /// commands nothing: the memory case starts instances this way).
   static step<chain_saga> react(const state& s, const chain_requested& e) {
-    if (s.running || e.steps == 0)
+    if (s.running)
       return nothing<chain_saga>();
+    if (e.steps == 0)
+      return step<chain_saga>{}.emit(chain_ended{e.wave});
     return step<chain_saga>{}
       .emit(chain_begun{e.instance, e.wave, e.steps},
             chain_stepped{s.total + 1})

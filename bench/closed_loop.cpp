@@ -365,6 +365,18 @@ std::string parse_via(const settings& cfg, const std::string& fallback) {
   return v;
 }
 
+registry_stats fetch_registry_stats(caf::scoped_actor& self,
+                                    const caf::actor& reg) {
+  registry_stats result;
+  caf::error err;
+  self->request(reg, std::chrono::seconds{60}, stats_atom::value)
+    .receive([&](registry_stats& s) { result = s; },
+             [&](caf::error& e) { err = std::move(e); });
+  if (err)
+    throw std::runtime_error("registry stats: " + describe(err));
+  return result;
+}
+
 // -- the workload of `cairn-bench persist` ------------------------------------
 
 persist_loop_result run_persist_loop(const std::string& dir, uint64_t entities,

@@ -13,6 +13,7 @@
 
 #include "bench/bench.hpp"
 #include "cairn/actors/coordinator.hpp"
+#include "cairn/actors/registry.hpp"
 #include "cairn/actors/runtime.hpp"
 #include "cairn/journal/options.hpp"
 
@@ -155,6 +156,11 @@ inline constexpr const char* via_help
 /// Returns the value of `--via` ("ref" or "registry"), or `fallback` when
 /// absent. Throws `usage_error` naming the flag for anything else.
 std::string parse_via(const settings& cfg, const std::string& fallback);
+
+/// Returns the counters of registry `reg`. Throws if it does not answer
+/// within a minute.
+registry_stats fetch_registry_stats(caf::scoped_actor& self,
+                                    const caf::actor& reg);
 
 // -- the workload of `cairn-bench persist` ------------------------------------
 

@@ -31,13 +31,6 @@
 ///   (`sizeof(counter_state)`, no heap), is the figure. The heap in use
 ///   (`mallinfo2`, or jemalloc's `stats.allocated`) is shown too.
 
-#include <malloc.h>
-#include <unistd.h>
-
-#ifdef CAIRN_WITH_JEMALLOC
-#include <jemalloc/jemalloc.h>
-#endif
-
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -228,88 +221,26 @@ loop_result loop_case(const temp_dir& tmp, uint64_t n, const params& p) {
 
 // -- memory -------------------------------------------------------------------
 
-/// A reading of /proc/self/statm and of the heap.
-struct memory_reading {
-  /// Resident bytes, and the file-backed (shared) part of them.
-  uint64_t resident = 0;
-  uint64_t file = 0;
-  /// Bytes allocated with malloc and in use (all arenas).
-  uint64_t heap = 0;
-
-  uint64_t anon() const {
-    return resident - file;
-  }
-};
-
-memory_reading read_memory() {
-  malloc_trim(0);
-#ifdef CAIRN_WITH_JEMALLOC
-  // Returns the pages of freed memory to the system, as malloc_trim does for
-  // glibc's heap.
-  auto purge = "arena." + std::to_string(MALLCTL_ARENAS_ALL) + ".purge";
-  mallctl(purge.c_str(), nullptr, nullptr, nullptr, 0);
-#endif
-  memory_reading m;
-  std::ifstream in{"/proc/self/statm"};
-  uint64_t size = 0;
-  uint64_t resident = 0;
-  uint64_t shared = 0;
-  if (!(in >> size >> resident >> shared))
-    throw std::runtime_error("cannot read /proc/self/statm");
-  auto page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  m.resident = resident * page;
-  m.file = shared * page;
-#ifdef CAIRN_WITH_JEMALLOC
-  // jemalloc's statistics are a snapshot taken when its epoch advances.
-  uint64_t epoch = 1;
-  size_t len = sizeof(epoch);
-  mallctl("epoch", &epoch, &len, &epoch, len);
-  size_t allocated = 0;
-  len = sizeof(allocated);
-  if (mallctl("stats.allocated", &allocated, &len, nullptr, 0) == 0)
-    m.heap = allocated;
-#else
-  auto mi = mallinfo2();
-  m.heap = mi.uordblks + mi.hblkhd;
-#endif
-  return m;
-}
-
 struct rss_result {
   uint64_t entities = 0;
   uint64_t active = 0;
   memory_reading before;
   memory_reading after;
 
-  static double per(uint64_t x, uint64_t y, uint64_t n) {
-    return n > 0 ? (static_cast<double>(y) - static_cast<double>(x)) / n : 0;
-  }
-
   /// Anonymous resident bytes per entity beyond the user state.
   double bytes_per_entity() const {
-    return per(before.anon(), after.anon(), entities) - counter_state_bytes;
+    return growth_per(before.anon(), after.anon(), entities)
+           - counter_state_bytes;
   }
 
   double heap_bytes_per_entity() const {
-    return per(before.heap, after.heap, entities) - counter_state_bytes;
+    return growth_per(before.heap, after.heap, entities) - counter_state_bytes;
   }
 
   double file_bytes_per_entity() const {
-    return per(before.file, after.file, entities);
+    return growth_per(before.file, after.file, entities);
   }
 };
-
-registry_stats fetch_registry_stats(caf::scoped_actor& self,
-                                    const caf::actor& reg) {
-  registry_stats result;
-  caf::error err;
-  self->request(reg, std::chrono::seconds{60}, stats_atom::value)
-    .receive([&](registry_stats& s) { result = s; },
-             [&](caf::error& e) { err = std::move(e); });
-  if (err)
-    throw std::runtime_error("registry stats: " + describe(err));
-  return result;
-}
 
 rss_result rss_case(const temp_dir& tmp, const params& p) {
   rss_result r;

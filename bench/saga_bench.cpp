@@ -39,6 +39,15 @@
 ///   is steps per second over its events per second.
 /// - **The disk.** Raw LMDB, one 200-byte value per write transaction, full
 ///   sync, for `--fsync-seconds`: the time of one durable commit.
+/// - **Memory.** In a fresh journal (sync `none`) and actor system,
+///   `--memory-warmup` instances start, then `--memory-instances` more, each
+///   with a chain of no step: its input recovers it, it commits a closing
+///   step (`chain_ended` and the step record) and stays active. Resident
+///   memory is read as `persist` reads it (bench.hpp: `read_memory`) before
+///   and after the second wave; the anonymous part divided by the instances
+///   is `rss_bytes_per_instance`. It holds the instance's actor, its state,
+///   its registry entry and its share of the runtime (the journal's write
+///   cache, which holds at most 16,384 rows, among them).
 
 #include <algorithm>
 #include <chrono>
@@ -91,6 +100,9 @@ struct params {
   double fsync_seconds = 0.5;
   /// CAF's `scheduler.policy`.
   std::string scheduler = "cairn";
+  /// Instances of the memory case, and those started before it measures.
+  uint64_t memory_instances = 20000;
+  uint64_t memory_warmup = 2000;
   bool quick = false;
 };
 
@@ -178,18 +190,20 @@ caf::behavior observer_impl(caf::stateful_actor<observer_state>* self,
             ++out.bad_inputs;
             continue;
           }
-          st.ready[stream_of<chain_saga>(e->instance)] = {now, true};
+          // Only timed waves take times: the memory case's instances
+          // leave nothing here.
+          if (st.recording)
+            st.ready[stream_of<chain_saga>(e->instance)] = {now, true};
         } else if (type == chain_stepped::event_name) {
+          if (!st.recording)
+            continue;
           auto& next = st.ready[ev.stream];
-          if (st.recording) {
-            ++out.steps;
-            auto us
-              = std::chrono::duration<double, std::micro>(now - next.since)
-                  .count();
-            if (next.since != clock_type::time_point{})
-              (next.from_input ? out.input_latency_us : out.outcome_latency_us)
-                .push_back(us);
-          }
+          ++out.steps;
+          auto us = std::chrono::duration<double, std::micro>(now - next.since)
+                      .count();
+          if (next.since != clock_type::time_point{})
+            (next.from_input ? out.input_latency_us : out.outcome_latency_us)
+              .push_back(us);
           next = {now, false};
         } else if (type == chain_ended::event_name) {
           if (st.recording)
@@ -258,11 +272,23 @@ struct saga_result {
   }
 };
 
-/// Runs one wave: a chain of `k` steps on each of `n` instances. Returns the
-/// seconds from the commit of the inputs to the report that every chain
-/// closed.
+/// Subscribes observer `obs` to the live feed of every category.
+void subscribe(caf::scoped_actor& self, runtime& rt, const caf::actor& obs) {
+  caf::error err;
+  self
+    ->request(rt.hub(), std::chrono::seconds{60}, subscribe_atom::value, obs,
+              std::string{})
+    .receive([](uint64_t) {}, [&](caf::error& e) { err = std::move(e); });
+  if (err)
+    throw std::runtime_error("subscribing to the hub: " + describe(err));
+}
+
+/// Runs one wave: a chain of `k` steps on each of `n` instances (ids
+/// `first_id` on). Returns the seconds from the commit of the inputs to the
+/// report that every chain closed.
 double run_wave(caf::scoped_actor& self, runtime& rt, const caf::actor& obs,
-                uint64_t wave, uint64_t n, uint64_t k, bool record) {
+                uint64_t wave, uint64_t n, uint64_t k, bool record,
+                uint64_t first_id = 0) {
   caf::error err;
   self
     ->request(obs, std::chrono::seconds{60}, wave_atom::value, n, record,
@@ -275,8 +301,8 @@ double run_wave(caf::scoped_actor& self, runtime& rt, const caf::actor& obs,
   a.expected = jr::expected_version::no_stream();
   a.events.reserve(n);
   for (uint64_t i = 0; i < n; ++i)
-    a.events.push_back(
-      input_codec().encode(chain_requested{std::to_string(i), wave, k}));
+    a.events.push_back(input_codec().encode(
+      chain_requested{std::to_string(first_id + i), wave, k}));
   jr::write_group g;
   g.appends.push_back(std::move(a));
   stopwatch sw;
@@ -316,13 +342,7 @@ saga_result saga_case(const temp_dir& tmp, uint64_t n, const params& p) {
       auto obs = sys.spawn(observer_impl, out);
       exit_guard guard;
       guard.add(obs);
-      caf::error err;
-      self
-        ->request(rt->hub(), std::chrono::seconds{60}, subscribe_atom::value,
-                  obs, std::string{})
-        .receive([](uint64_t) {}, [&](caf::error& e) { err = std::move(e); });
-      if (err)
-        throw std::runtime_error("subscribing to the hub: " + describe(err));
+      subscribe(self, *rt, obs);
       uint64_t wave = 0;
       // Commanding steps per second of the wave before.
       double rate = 0;
@@ -384,6 +404,64 @@ saga_result saga_case(const temp_dir& tmp, uint64_t n, const params& p) {
   return r;
 }
 
+// -- memory -------------------------------------------------------------------
+
+/// The memory of active instances.
+struct memory_result {
+  uint64_t instances = 0;
+  uint64_t active = 0;
+  memory_reading before;
+  memory_reading after;
+
+  /// Anonymous resident bytes per instance.
+  double bytes_per_instance() const {
+    return growth_per(before.anon(), after.anon(), instances);
+  }
+
+  double heap_bytes_per_instance() const {
+    return growth_per(before.heap, after.heap, instances);
+  }
+};
+
+/// Starts `p.memory_warmup` instances, then `p.memory_instances` more, each
+/// with a chain of no step: its input recovers the instance, which commits a
+/// closing step and stays active. Reads the memory before and after the
+/// second wave.
+memory_result memory_case(const temp_dir& tmp, const params& p) {
+  memory_result r;
+  r.instances = p.memory_instances;
+  auto dir = tmp.sub("saga-memory");
+  {
+    caf::actor_system_config cfg;
+    set_scheduler_policy(cfg, p.scheduler);
+    caf::actor_system sys{cfg};
+    auto rt = start_bench_runtime(sys, dir, jr::sync_mode::none, map_size);
+    {
+      caf::scoped_actor self{sys};
+      auto reg = start_process_manager<chain_saga>(*rt);
+      auto out = std::make_shared<observed>();
+      auto obs = sys.spawn(observer_impl, out);
+      exit_guard guard;
+      guard.add(obs);
+      subscribe(self, *rt, obs);
+      run_wave(self, *rt, obs, 1, p.memory_warmup, 0, false);
+      fetch_registry_stats(self, reg);
+      r.before = read_memory();
+      run_wave(self, *rt, obs, 2, p.memory_instances, 0, false,
+               p.memory_warmup);
+      r.active = fetch_registry_stats(self, reg).active - p.memory_warmup;
+      r.after = read_memory();
+      if (r.active != p.memory_instances)
+        throw std::runtime_error("memory case: " + std::to_string(r.active)
+                                 + " of " + std::to_string(p.memory_instances)
+                                 + " instances active");
+    }
+    rt->stop();
+  }
+  remove_tree(dir);
+  return r;
+}
+
 // -- the disk -----------------------------------------------------------------
 
 /// Raw LMDB, one 200-byte value per write transaction, full sync.
@@ -424,6 +502,7 @@ struct figures {
   std::vector<saga_result> sagas;
   persist_loop_result persist;
   fsync_result disk;
+  memory_result memory;
 
   /// The case the targets are checked on: N = 1000, else the largest N.
   const saga_result& headline() const {
@@ -517,6 +596,9 @@ void print_json(const params& p, const figures& f) {
     .set("persist_cpu_us_per_event", f.persist.cpu_us_per_event())
     .set("fsync_p50_ms", f.disk.p50_us / 1000)
     .set("fsync_p99_ms", f.disk.p99_us / 1000)
+    .set("memory_instances", f.memory.instances)
+    .set("rss_bytes_per_instance", f.memory.bytes_per_instance())
+    .set("heap_bytes_per_instance", f.memory.heap_bytes_per_instance())
     .set("ratio_target", ratio_target)
     .set("ratio_target_met", f.ratio_met())
     .set("p99_target_ms", p99_target_ms)
@@ -572,6 +654,12 @@ void print_tables(const params& p, const figures& f) {
       << fmt_fixed(f.disk.p50_us / 1000, 2) << " ms, p99 "
       << fmt_fixed(f.disk.p99_us / 1000, 2) << " ms ("
       << fmt_count(f.disk.commits) << " txns)\n";
+  out << "\nmemory: " << fmt_count(f.memory.instances)
+      << " active instances (after " << fmt_count(p.memory_warmup)
+      << "), each after its input and one step: "
+      << fmt_count(f.memory.bytes_per_instance())
+      << " resident bytes per instance (heap "
+      << fmt_count(f.memory.heap_bytes_per_instance()) << ")\n";
   auto verdict = [&](const std::string& what, const std::string& value,
                      const std::string& target, bool met) {
     out << "  " << what << value << " (target " << target
@@ -595,6 +683,8 @@ params make_params(const settings& cfg) {
     p.seconds = 0.3;
     p.waves = 1;
     p.fsync_seconds = 0.1;
+    p.memory_instances = 200;
+    p.memory_warmup = 20;
   }
   p.seconds = cfg.get_number("--seconds", p.seconds);
   p.waves = cfg.get_count("--waves", p.waves);
@@ -606,6 +696,8 @@ params make_params(const settings& cfg) {
     set_scheduler_policy(probe, p.scheduler); // throws for a bad name
   }
   p.instance_counts = cfg.get_counts("--instances", p.instance_counts);
+  p.memory_instances = cfg.get_count("--memory-instances", p.memory_instances);
+  p.memory_warmup = cfg.get_count("--memory-warmup", p.memory_warmup);
   return p;
 }
 
@@ -669,6 +761,9 @@ int run_saga(const settings& cfg) {
   opts.scheduler = p.scheduler;
   opts.map_size = map_size;
   f.persist = run_persist_loop(tmp.sub("persist-reference"), h.instances, opts);
+  progress(cfg, "memory, " + std::to_string(p.memory_instances)
+                  + " active instances");
+  f.memory = memory_case(tmp, p);
   if (cfg.json)
     print_json(p, f);
   else
@@ -692,6 +787,10 @@ subcommand saga_subcommand() {
            {"--persist-clients", "N",
             "most clients of the persist reference (default 4)"},
            {"--fsync-seconds", "S", "seconds of the fsync probe (default 0.5)"},
+           {"--memory-instances", "N",
+            "active instances of the memory case (default 20000)"},
+           {"--memory-warmup", "N",
+            "instances started before it measures (default 2000)"},
            {"--plot", "DIR", "also draw SVG charts into DIR (gnuplot)"}},
           run_saga};
 }

@@ -252,17 +252,21 @@ TEST_CASE("cairn-bench saga --quick --json prints every figure and "
   std::map<std::string, double> numbers;
   json_reader reader{res.output};
   REQUIRE(reader.parse_object(numbers));
-  for (auto key :
-       {"instances", "steps_per_s", "persist_events_per_s", "ratio_vs_persist",
-        "p50_ms", "p99_ms", "steps_per_commit", "fsync_p50_ms"}) {
+  for (auto key : {"instances", "steps_per_s", "persist_events_per_s",
+                   "ratio_vs_persist", "p50_ms", "p99_ms", "steps_per_commit",
+                   "fsync_p50_ms", "memory_instances"}) {
     INFO("key " << key);
     REQUIRE(numbers.count(key) == 1);
     CHECK(numbers[key] > 0);
   }
   CHECK(numbers["ratio_vs_persist"]
         == Approx(numbers["steps_per_s"] / numbers["persist_events_per_s"]));
-  for (auto key : {"\"ratio_target_met\"", "\"p99_target_met\"",
-                   "\"per_instances\"", "\"conditions\""}) {
+  // --quick starts 200 instances for the memory case.
+  CHECK(numbers["memory_instances"] == 200);
+  for (auto key :
+       {"\"ratio_target_met\"", "\"p99_target_met\"", "\"per_instances\"",
+        "\"conditions\"", "\"rss_bytes_per_instance\"",
+        "\"heap_bytes_per_instance\""}) {
     INFO("key " << key);
     CHECK(res.output.find(key) != std::string::npos);
   }
