@@ -79,8 +79,7 @@ struct coordinator_state {
 
 using pointer = coordinator_actor::stateful_pointer<coordinator_state>;
 
-/// Hands the committed events of `groups` to the hub, in position order,
-/// taking them out of `groups`.
+/// Hands the committed events of `groups` to the hub, in position order.
 void publish(pointer self, std::vector<journal::write_group>& groups,
              std::vector<journal::journal::group_outcome>& outcomes) {
   std::vector<journal::stored_event> events;
@@ -99,11 +98,7 @@ void publish(pointer self, std::vector<journal::write_group>& groups,
       auto& r = receipt.appends[k];
       for (size_t n = 0; n < a.events.size(); ++n) {
         journal::stored_event ev;
-        // The groups end with the commit: the last event takes the name.
-        if (n + 1 < a.events.size())
-          ev.stream = a.stream;
-        else
-          ev.stream = std::move(a.stream);
+        ev.stream = a.stream;
         ev.version = r.first_version + n;
         ev.position = r.first_position + n;
         ev.record = std::move(a.events[n]);
@@ -155,11 +150,8 @@ void flush(pointer self) {
     return;
   auto groups = std::move(st.groups);
   auto waiters = std::move(st.waiters);
-  // The next commit is likely as large as this one.
   st.groups.clear();
-  st.groups.reserve(groups.size());
   st.waiters.clear();
-  st.waiters.reserve(waiters.size());
   auto events = st.buffered_events;
   auto bytes = st.buffered_bytes;
   st.buffered_events = 0;
