@@ -72,20 +72,8 @@ bool input_error(int rc) noexcept {
 /// so far, then the puts. Lives for one attempt of `journal::commit`.
 class commit_builder {
 public:
-  commit_builder(journal::impl& self, MDB_txn* t)
-    : self_(self), txn_(t), txn_id_(mdb_txn_id(t)),
-      cached_(self.cache.holds_for(txn_id_)) {
+  commit_builder(journal::impl& self, MDB_txn* t) : self_(self), txn_(t) {
     // nop
-  }
-
-  commit_builder(const commit_builder&) = delete;
-  commit_builder& operator=(const commit_builder&) = delete;
-
-  /// Drops the journal's cache unless the transaction committed: the
-  /// attempt may have changed cached rows in place.
-  ~commit_builder() {
-    if (!remembered_)
-      self_.cache.forget();
   }
 
   /// Makes the writes of group `index - 1` fail after its appends (see
@@ -96,13 +84,6 @@ public:
 
   /// Loads the counters this commit continues from.
   caf::error init() {
-    if (cached_) {
-      next_position_ = self_.cache.next_position();
-      next_stream_id_ = self_.cache.next_stream_id();
-      if (auto rc = log_cursor_.open(txn_, self_.log); rc != MDB_SUCCESS)
-        return detail::lmdb_error(rc, "mdb_cursor_open(log)");
-      return caf::none;
-    }
     detail::cursor c;
     if (auto rc = c.open(txn_, self_.log); rc != MDB_SUCCESS)
       return detail::lmdb_error(rc, "mdb_cursor_open(log)");
@@ -127,9 +108,8 @@ public:
     return caf::none;
   }
 
-  /// Loads the rows of every stream that `groups` append to: from the cache
-  /// of the last commit, else in name order with one cursor (neighbouring
-  /// rows share their pages).
+  /// Loads the rows of every stream that `groups` append to, in name order
+  /// with one cursor: neighbouring rows share their pages.
   caf::error preload(const std::vector<write_group>& groups) {
     size_t total = 0;
     offsets_.reserve(groups.size());
@@ -172,14 +152,11 @@ public:
         row.name = name;
         // Empty names and names over the maximum fail validation; a name
         // over LMDB's key size would fail the lookup.
-        if (auto known = cached_ ? self_.cache.find(name) : nullptr) {
-          row.cached = known;
-          row.exists = true;
-        } else if (!name.empty() && name.size() <= max_stream_name_size) {
+        if (!name.empty() && name.size() <= max_stream_name_size) {
           MDB_val k = to_val(name), v;
           auto rc = c.get(k, v, MDB_SET);
           if (rc == MDB_SUCCESS) {
-            if (!detail::decode_stream_row(to_view(v), row.own))
+            if (!detail::decode_stream_row(to_view(v), row.value))
               return make_error(errc::corrupt_record, "stream "
                                                         + std::string{name}
                                                         + ": bad stream row");
@@ -207,7 +184,7 @@ public:
       auto& row = rows_[*slot++];
       auto current = row.overlay_group == index + 1
                        ? row.overlay
-                       : (row.exists ? row.value().version : 0);
+                       : (row.exists ? row.value.version : 0);
       if (!a.expected.matches(current))
         return make_error(errc::conflict,
                           "stream " + a.stream + " expected version "
@@ -318,21 +295,21 @@ public:
       auto& row = rows_[*slot++];
       if (!row.exists) {
         row.exists = true;
-        row.value().id = next_stream_id_++;
-        row.value().version = 0;
-        row.value().first = 1;
+        row.value.id = next_stream_id_++;
+        row.value.version = 0;
+        row.value.first = 1;
         ids_dirty_ = true;
-        detail::u64_key idk{row.value().id};
+        detail::u64_key idk{row.value.id};
         MDB_val k = to_val(idk.bytes, 8), v = to_val(a.stream);
         if (auto rc = mdb_put(txn_, self_.names, &k, &v, MDB_APPEND))
           return rc;
       }
       append_result res;
       res.stream = a.stream;
-      res.first_version = a.events.empty() ? 0 : row.value().version + 1;
+      res.first_version = a.events.empty() ? 0 : row.value.version + 1;
       res.first_position = a.events.empty() ? 0 : next_position_;
       for (auto& e : a.events) {
-        auto seq = ++row.value().version;
+        auto seq = ++row.value.version;
         auto pos = next_position_++;
         // The record goes once, at the end of the log: appends fill pages
         // in order instead of touching one page per stream.
@@ -343,19 +320,18 @@ public:
                                      MDB_RESERVE | MDB_APPEND))
           return rc;
         auto out = static_cast<char*>(v.mv_data);
-        put_be64(out, row.value().id);
+        put_be64(out, row.value.id);
         put_be64(out + 8, seq);
         detail::encode_record(e, pos,
                               e.timestamp_ns != 0 ? e.timestamp_ns : now,
                               out + detail::log_prefix_size);
-        row.value().recent.push_back(pos);
-        if (detail::block_complete(row.value().id, seq,
-                                   row.value().recent.size()))
-          if (auto rc = flush_block(row.value()))
+        row.value.recent.push_back(pos);
+        if (detail::block_complete(row.value.id, seq, row.value.recent.size()))
+          if (auto rc = flush_block(row.value))
             return rc;
       }
       row.dirty = true;
-      res.last_version = row.value().version;
+      res.last_version = row.value.version;
       receipt.appends.push_back(std::move(res));
     }
     if (bad_group_ == index + 1)
@@ -395,19 +371,6 @@ public:
     return MDB_SUCCESS;
   }
 
-  /// Stores in the journal's cache what the transaction wrote. REQUIRES:
-  /// the transaction committed.
-  void remember() {
-    auto& cache = self_.cache;
-    // The cached rows were written in place; an insert into a full cache
-    // drops them, which the commit no longer needs.
-    for (auto& row : rows_)
-      if (row.cached == nullptr && row.exists)
-        cache.insert(row.name, row.own);
-    cache.committed(txn_id_, next_position_, next_stream_id_);
-    remembered_ = true;
-  }
-
   /// Closes the write cursors. REQUIRES: called before the transaction
   /// commits or aborts.
   void close_cursors() noexcept {
@@ -426,7 +389,7 @@ public:
         continue;
       char buf[detail::max_row_size];
       MDB_val k = to_val(row.name);
-      MDB_val v = to_val(buf, detail::encode_stream_row(row.value(), buf));
+      MDB_val v = to_val(buf, detail::encode_stream_row(row.value, buf));
       if (auto rc = mdb_cursor_put(c.get(), &k, &v, 0))
         return rc;
     }
@@ -445,17 +408,9 @@ private:
   struct cached_row {
     /// The stream's name, in one of the groups of the commit.
     std::string_view name;
-    /// The row in the journal's cache, if it holds the stream: the commit
-    /// writes it in place.
-    stream_row* cached = nullptr;
-    /// The row, unless cached.
-    stream_row own;
+    stream_row value;
     bool exists = false;
     bool dirty = false;
-
-    stream_row& value() noexcept {
-      return cached != nullptr ? *cached : own;
-    }
     /// The version after the appends to the stream of the group under
     /// validation, if `overlay_group` is 1 + that group's index.
     uint64_t overlay = 0;
@@ -496,12 +451,6 @@ private:
 
   journal::impl& self_;
   MDB_txn* txn_;
-  /// LMDB's id of the transaction.
-  size_t txn_id_;
-  /// Whether the journal's cache holds for this transaction.
-  bool cached_;
-  /// Whether `remember` ran.
-  bool remembered_ = false;
   uint64_t next_position_ = 1;
   uint64_t next_stream_id_ = 1;
   bool ids_dirty_ = false;
@@ -611,8 +560,6 @@ journal::commit(const std::vector<write_group>& groups) {
         }
         op = "mdb_txn_commit";
         rc = t.commit();
-        if (rc == MDB_SUCCESS)
-          builder.remember();
       }
     } // releases the transaction before the map may grow
     if (rc == MDB_SUCCESS) {

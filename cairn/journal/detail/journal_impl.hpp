@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
@@ -15,6 +14,60 @@
 #include "cairn/journal/journal.hpp"
 
 namespace cairn::journal {
+
+/// The state behind a `journal` handle. Shared by the journal's sources
+/// (journal.cpp, commit_builder.cpp, reads.cpp, retention.cpp,
+/// stream_rows.cpp) and verify.cpp.
+struct journal::impl {
+  std::string dir;
+  options opts;
+  /// The journal id from `meta`; empty for an old journal opened read-only.
+  std::string id;
+  /// Whether `tables` values carry their checksum (see value_format.hpp):
+  /// false only for a journal of an earlier build opened read-only.
+  bool tables_checked = true;
+  detail::env env;
+  MDB_dbi meta = 0;
+  MDB_dbi streams = 0;
+  MDB_dbi names = 0;
+  MDB_dbi index = 0;
+  MDB_dbi log = 0;
+  MDB_dbi snapshots = 0;
+  MDB_dbi checkpoints = 0;
+  MDB_dbi dedup = 0;
+  MDB_dbi tables = 0;
+
+  /// Serializes writers.
+  std::mutex write_mutex;
+  /// Held shared by every transaction, exclusive while the map grows:
+  /// LMDB forbids changing the map size while this process has a
+  /// transaction open.
+  mutable std::shared_mutex resize_mutex;
+
+  std::atomic<bool> failed{false};
+  std::atomic<bool> inject_failure{false};
+  /// Bytes of groups (by `write_group::byte_size`) past which a write
+  /// transaction fails with MDB_TXN_FULL; 0 for no limit. For tests.
+  std::atomic<size_t> transaction_limit{0};
+  /// 1 + the index of the group of the next commit whose writes fail with
+  /// MDB_BAD_VALSIZE after its appends; 0 for none. For tests.
+  std::atomic<size_t> inject_bad_value{0};
+  std::atomic<uint64_t> commits{0};
+  std::atomic<uint64_t> map_growths{0};
+
+  /// Adopts a map size grown by another process. Takes `resize_mutex`
+  /// exclusive: REQUIRES that the caller holds no transaction.
+  void adopt_map_size() const;
+
+  /// Begins a read transaction and takes `guard` (shared on
+  /// `resize_mutex`), adopting a map grown by another process first if
+  /// needed.
+  caf::error read_txn(std::shared_lock<std::shared_mutex>& guard,
+                      detail::txn& out) const;
+
+  /// Doubles the map size (up to the maximum). Takes `resize_mutex`.
+  caf::error grow_map();
+};
 
 namespace detail {
 
@@ -130,177 +183,6 @@ bool log_entry_is(const MDB_val& v, uint64_t id, uint64_t seq) noexcept;
 int find_positions(MDB_txn* t, MDB_dbi index, const stream_row& row,
                    uint64_t from, uint64_t count, std::vector<uint64_t>& out,
                    uint64_t& missing);
-
-/// The rows of the streams that recent commits wrote, as committed, and the
-/// counters after the last commit. They spare the commit that follows the
-/// lookup and decoding of those rows. The cache holds only while no other
-/// write transaction committed after `txn`: LMDB numbers write transactions
-/// in sequence, so the next commit's transaction is `txn + 1`, and any
-/// other id (retention, an import, another process) makes it start over.
-class write_cache {
-public:
-  /// Most rows held (about 350 bytes each); past it, the cache starts over.
-  static constexpr size_t max_rows = 16384;
-
-  /// Returns whether the cache holds for write transaction `txn`; forgets
-  /// everything if it does not.
-  bool holds_for(size_t txn) {
-    if (txn_ != 0 && txn == txn_ + 1)
-      return true;
-    forget();
-    return false;
-  }
-
-  /// Returns the cached row of stream `name`, or null.
-  stream_row* find(std::string_view name) noexcept {
-    if (entries_.empty())
-      return nullptr;
-    auto h = hash(name);
-    for (auto i = h & mask;; i = (i + 1) & mask) {
-      auto& s = slots_[i];
-      if (s.row == nullptr)
-        return nullptr;
-      if (s.hash == h && s.row->name == name)
-        return &s.row->row;
-    }
-  }
-
-  /// Stores `row` as the committed row of stream `name`, which `find` does
-  /// not know. Past `max_rows`, drops every row first: rows that `find`
-  /// returned are gone.
-  void insert(std::string_view name, const stream_row& row) {
-    if (entries_.size() >= max_rows)
-      forget_rows();
-    if (slots_.empty())
-      slots_.resize(mask + 1);
-    auto& e = entries_.emplace_back(std::make_unique<entry>());
-    e->name.assign(name.data(), name.size());
-    e->row = row;
-    auto h = hash(name);
-    auto i = h & mask;
-    while (slots_[i].row != nullptr)
-      i = (i + 1) & mask;
-    slots_[i] = slot{h, e.get()};
-  }
-
-  /// Marks the cache as current after write transaction `txn`, which left
-  /// these counters.
-  void committed(size_t txn, uint64_t next_position, uint64_t next_stream_id) {
-    txn_ = txn;
-    next_position_ = next_position;
-    next_stream_id_ = next_stream_id;
-  }
-
-  uint64_t next_position() const noexcept {
-    return next_position_;
-  }
-
-  uint64_t next_stream_id() const noexcept {
-    return next_stream_id_;
-  }
-
-  size_t size() const noexcept {
-    return entries_.size();
-  }
-
-  /// Drops the rows and marks the cache as stale.
-  void forget() {
-    txn_ = 0;
-    forget_rows();
-  }
-
-private:
-  struct entry {
-    std::string name;
-    stream_row row;
-  };
-
-  struct slot {
-    size_t hash = 0;
-    entry* row = nullptr;
-  };
-
-  /// Slots of the open-addressed table, twice the most rows, minus one.
-  static constexpr size_t mask = 2 * max_rows - 1;
-
-  static size_t hash(std::string_view name) noexcept {
-    return std::hash<std::string_view>{}(name);
-  }
-
-  void forget_rows() {
-    if (entries_.empty())
-      return;
-    entries_.clear();
-    std::fill(slots_.begin(), slots_.end(), slot{});
-  }
-
-  size_t txn_ = 0;
-  uint64_t next_position_ = 0;
-  uint64_t next_stream_id_ = 0;
-  std::vector<std::unique_ptr<entry>> entries_;
-  std::vector<slot> slots_;
-};
-
-} // namespace detail
-
-/// The state behind a `journal` handle. Shared by the journal's sources
-/// (journal.cpp, commit_builder.cpp, reads.cpp, retention.cpp,
-/// stream_rows.cpp) and verify.cpp.
-struct journal::impl {
-  std::string dir;
-  options opts;
-  /// The journal id from `meta`; empty for an old journal opened read-only.
-  std::string id;
-  /// Whether `tables` values carry their checksum (see value_format.hpp):
-  /// false only for a journal of an earlier build opened read-only.
-  bool tables_checked = true;
-  detail::env env;
-  MDB_dbi meta = 0;
-  MDB_dbi streams = 0;
-  MDB_dbi names = 0;
-  MDB_dbi index = 0;
-  MDB_dbi log = 0;
-  MDB_dbi snapshots = 0;
-  MDB_dbi checkpoints = 0;
-  MDB_dbi dedup = 0;
-  MDB_dbi tables = 0;
-
-  /// Serializes writers.
-  std::mutex write_mutex;
-  /// Held shared by every transaction, exclusive while the map grows:
-  /// LMDB forbids changing the map size while this process has a
-  /// transaction open.
-  mutable std::shared_mutex resize_mutex;
-
-  std::atomic<bool> failed{false};
-  std::atomic<bool> inject_failure{false};
-  /// Bytes of groups (by `write_group::byte_size`) past which a write
-  /// transaction fails with MDB_TXN_FULL; 0 for no limit. For tests.
-  std::atomic<size_t> transaction_limit{0};
-  /// 1 + the index of the group of the next commit whose writes fail with
-  /// MDB_BAD_VALSIZE after its appends; 0 for none. For tests.
-  std::atomic<size_t> inject_bad_value{0};
-  std::atomic<uint64_t> commits{0};
-  /// What the last commit left, for the next one. Guarded by
-  /// `write_mutex`.
-  detail::write_cache cache;
-  std::atomic<uint64_t> map_growths{0};
-
-  /// Adopts a map size grown by another process. Takes `resize_mutex`
-  /// exclusive: REQUIRES that the caller holds no transaction.
-  void adopt_map_size() const;
-
-  /// Begins a read transaction and takes `guard` (shared on
-  /// `resize_mutex`), adopting a map grown by another process first if
-  /// needed.
-  caf::error read_txn(std::shared_lock<std::shared_mutex>& guard,
-                      detail::txn& out) const;
-
-  /// Doubles the map size (up to the maximum). Takes `resize_mutex`.
-  caf::error grow_map();
-};
-
-namespace detail {
 
 // -- the meta database
 // ----------------------------------------------------------
