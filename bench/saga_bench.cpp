@@ -46,8 +46,7 @@
 ///   memory is read as `persist` reads it (bench.hpp: `read_memory`) before
 ///   and after the second wave; the anonymous part divided by the instances
 ///   is `rss_bytes_per_instance`. It holds the instance's actor, its state,
-///   its registry entry and its share of the runtime (the journal's write
-///   cache, which holds at most 16,384 rows, among them).
+///   its registry entry and its share of the runtime.
 
 #include <algorithm>
 #include <chrono>
