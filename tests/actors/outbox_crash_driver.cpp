@@ -207,6 +207,8 @@ struct link_state {
   std::string port_file;
   /// The target's registry, while connected.
   caf::actor target;
+  /// Whether a connection to the target is under way.
+  bool connecting = false;
   /// Deliveries under way, by the link's own request number.
   std::map<uint64_t, caf::response_promise> pending;
   uint64_t next = 0;
@@ -260,18 +262,36 @@ caf::behavior link_impl(link_pointer self, std::string port_file) {
   return {
     [self](cairn::tick_atom) {
       auto& st = self->state;
-      if (st.target)
+      if (st.target || st.connecting)
         return;
-      if (auto port = read_port(st.port_file); port != 0) {
-        auto hdl
-          = self->home_system().middleman().remote_actor("127.0.0.1", port);
-        if (hdl) {
-          st.target = std::move(*hdl);
-          self->monitor(st.target);
-          return;
-        }
+      auto port = read_port(st.port_file);
+      if (port == 0) {
+        self->delayed_send(self, 20ms, cairn::tick_atom::value);
+        return;
       }
-      self->delayed_send(self, 20ms, cairn::tick_atom::value);
+      // Asks the middleman with a deadline rather than through
+      // `remote_actor`, which blocks without one: a connection whose
+      // handshake never ends (the port of a killed target, taken by another
+      // program) would keep the link from ever seeing its exit message.
+      st.connecting = true;
+      auto retry = [self] {
+        self->state.connecting = false;
+        self->delayed_send(self, 20ms, cairn::tick_atom::value);
+      };
+      self
+        ->request(self->home_system().middleman().actor_handle(), 5s,
+                  caf::connect_atom::value, std::string{"127.0.0.1"}, port)
+        .then(
+          [self, retry](caf::node_id&, caf::strong_actor_ptr& ptr,
+                        std::set<std::string>&) {
+            if (!ptr)
+              return retry();
+            auto& st = self->state;
+            st.connecting = false;
+            st.target = caf::actor_cast<caf::actor>(std::move(ptr));
+            self->monitor(st.target);
+          },
+          [retry](caf::error&) { retry(); });
     },
     [self](cairn::entity_id& entity, cairn::deliver_atom atm, std::string& key,
            uint32_t index, std::string& bytes) -> caf::result<caf::message> {
