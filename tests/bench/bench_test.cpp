@@ -129,6 +129,18 @@ bool svg_has_lines(const std::string& path) {
          && svg.find("<path") != std::string::npos;
 }
 
+/// Checks that `output` tells the bytes written per event of Cairn's side
+/// and raw LMDB's (the first of each), at least the 200-byte event each.
+void check_bytes_written(const std::string& output) {
+  for (auto key :
+       {"\"raw_write_bytes_per_event\": ", "\"write_bytes_per_event\": "}) {
+    INFO("key " << key);
+    auto at = output.find(key);
+    REQUIRE(at != std::string::npos);
+    CHECK(std::strtod(output.c_str() + at + std::strlen(key), nullptr) >= 200);
+  }
+}
+
 } // namespace
 
 TEST_CASE("cairn-bench journal --quick --json prints every figure") {
@@ -151,16 +163,8 @@ TEST_CASE("cairn-bench journal --quick --json prints every figure") {
   CHECK(res.output.find("\"read_target_met\"") != std::string::npos);
   CHECK(res.output.find("\"batches\"") != std::string::npos);
   CHECK(res.output.find("\"conditions\"") != std::string::npos);
-  // Each batch size tells the bytes each side wrote per event; the
-  // journal writes at least its records.
-  for (auto key :
-       {"\"raw_write_bytes_per_event\": ", "\"write_bytes_per_event\": "}) {
-    INFO("key " << key);
-    auto at = res.output.find(key);
-    REQUIRE(at != std::string::npos);
-    CHECK(std::strtod(res.output.c_str() + at + std::strlen(key), nullptr)
-          >= 200);
-  }
+  // Each batch size tells the bytes each side wrote per event.
+  check_bytes_written(res.output);
   // And the CPU time of a commit on each side.
   for (auto key : {"\"raw_cpu_us_per_commit\": ", "\"cpu_us_per_commit\": "}) {
     INFO("key " << key);
@@ -197,15 +201,8 @@ TEST_CASE("cairn-bench persist --quick --json prints every figure and "
     CHECK(res.output.find(key) != std::string::npos);
   }
   // Each N tells the bytes its commits wrote per event, and raw LMDB's in
-  // the same batches; both write at least the 200-byte event.
-  for (auto key :
-       {"\"raw_write_bytes_per_event\": ", "\"write_bytes_per_event\": "}) {
-    INFO("key " << key);
-    auto at = res.output.find(key);
-    REQUIRE(at != std::string::npos);
-    CHECK(std::strtod(res.output.c_str() + at + std::strlen(key), nullptr)
-          >= 200);
-  }
+  // the same batches.
+  check_bytes_written(res.output);
   for (auto chart : {"persist-throughput", "persist-latency"}) {
     INFO("chart " << chart);
     CHECK(svg_has_lines(charts.sub(std::string{chart} + ".svg")));
