@@ -379,11 +379,19 @@ void check_count(uint64_t n, const params& p) {
                              + std::to_string(p.read_events));
 }
 
-/// Returns the read that decodes each event and the in-place read
-/// (`visit_stream`) that touches one byte of each payload, as the raw scan
-/// does.
-std::pair<read_result, read_result> journal_read_cases(const std::string& dir,
-                                                       const params& p) {
+/// The journal's read cases.
+struct journal_reads {
+  /// `read_stream`, each event decoded.
+  read_result read;
+  /// `visit_stream` in place, one byte of each payload touched, as the raw
+  /// scan does.
+  read_result view;
+  /// `read_all` from the start of the log, as a subscription catching up
+  /// reads, each event decoded.
+  read_result log;
+};
+
+journal_reads journal_read_cases(const std::string& dir, const params& p) {
   auto j = open_journal(dir, jr::sync_mode::none);
   std::vector<jr::write_group> groups(1);
   auto& a = groups[0].appends.emplace_back();
@@ -449,7 +457,32 @@ std::pair<read_result, read_result> journal_read_cases(const std::string& dir,
   };
   auto v = timed_passes(view_pass, p.seconds);
   v.bytes_per_event = r.bytes_per_event;
-  return {r, v};
+  auto log_pass = [&] {
+    uint64_t n = 0;
+    uint64_t sum = 0;
+    for (uint64_t from = 1;;) {
+      auto slice = j->read_all(from, p.read_chunk);
+      if (!slice)
+        throw std::runtime_error("journal::read_all: "
+                                 + describe(slice.error()));
+      if (slice->events.empty())
+        break;
+      for (auto& ev : slice->events) {
+        auto x = c.decode<bench_event>(ev);
+        if (!x)
+          throw std::runtime_error("codec::decode: " + describe(x.error()));
+        sum += x->id + x->text.size();
+      }
+      n += slice->events.size();
+      from = slice->next_position;
+    }
+    check_count(n, p);
+    sink = sink + sum;
+    return n;
+  };
+  auto l = timed_passes(log_pass, p.seconds);
+  l.bytes_per_event = r.bytes_per_event;
+  return {r, v, l};
 }
 
 /// Returns the plain scan and the scan that decodes each value.
@@ -502,6 +535,7 @@ struct figures {
   std::vector<batch_figures> appends;
   read_result read;
   read_result view;
+  read_result log;
   read_result scan;
   read_result scan_decode;
 
@@ -557,6 +591,7 @@ void print_json(const params& p, const figures& f) {
     .set("read_chunk", p.read_chunk)
     .set("read_fill_sync", "none");
   auto raw_decode_ratio = f.read.events_per_s() / f.scan_decode.events_per_s();
+  auto log_decode_ratio = f.log.events_per_s() / f.scan_decode.events_per_s();
   json_object out;
   out.set("subcommand", "journal")
     .set("quick", p.quick)
@@ -576,6 +611,8 @@ void print_json(const params& p, const figures& f) {
     .set("view_read_target_met", f.view_read_ratio() >= view_read_target)
     .set("raw_scan_decode_per_s", f.scan_decode.events_per_s())
     .set("read_vs_raw_decode_ratio", raw_decode_ratio)
+    .set("log_read_per_s", f.log.events_per_s())
+    .set("log_read_vs_raw_decode_ratio", log_decode_ratio)
     .set("read_bytes_per_event", f.read.bytes_per_event)
     .set("raw_scan_bytes_per_event", f.scan.bytes_per_event)
     .set("batches", batches)
@@ -618,6 +655,7 @@ void print_tables(const params& p, const figures& f) {
   add("raw scan + from_bytes", f.scan_decode);
   add("journal read + decode", f.read);
   add("journal view read", f.view);
+  add("journal log read + decode", f.log);
   r.print(out);
   auto verdict = [&](const char* what, double ratio, double target) {
     out << what << fmt_fixed(ratio, 2) << " (target >= " << fmt_fixed(target, 2)
@@ -670,7 +708,10 @@ int run_journal(const settings& cfg) {
   }
   progress(cfg, "journal read of " + std::to_string(p.read_events)
                   + " events (filling first)");
-  std::tie(f.read, f.view) = journal_read_cases(tmp.sub("journal-read"), p);
+  auto reads = journal_read_cases(tmp.sub("journal-read"), p);
+  f.read = reads.read;
+  f.view = reads.view;
+  f.log = reads.log;
   remove_tree(tmp.sub("journal-read"));
   progress(cfg, "raw lmdb cursor scans of " + std::to_string(p.read_events)
                   + " records (filling first)");

@@ -153,8 +153,11 @@ TEST_CASE("cairn-bench journal --quick --json prints every figure") {
   std::map<std::string, double> numbers;
   json_reader reader{res.output};
   REQUIRE(reader.parse_object(numbers));
-  for (auto key : {"events_per_s", "raw_events_per_s", "append_ratio",
-                   "read_events_per_s", "raw_scan_per_s", "read_ratio"}) {
+  for (auto key :
+       {"events_per_s", "raw_events_per_s", "append_ratio",
+        "read_events_per_s", "raw_scan_per_s", "read_ratio", "view_read_per_s",
+        "view_read_ratio", "raw_scan_decode_per_s", "read_vs_raw_decode_ratio",
+        "log_read_per_s", "log_read_vs_raw_decode_ratio"}) {
     INFO("key " << key);
     REQUIRE(numbers.count(key) == 1);
     CHECK(numbers[key] > 0);

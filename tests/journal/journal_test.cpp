@@ -364,6 +364,47 @@ TEST_CASE("the global log can be read by category") {
   CHECK(category_of("a-b-c") == "a");
 }
 
+TEST_CASE("the global log read in chunks of any size gives each event once, "
+          "in log order, with or without a category") {
+  // read_all looks ahead of the events it returns; a chunk that ends in the
+  // middle of what it looked at must resume exactly after its last event.
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  for (int i = 0; i < 70; ++i) {
+    auto stream = (i % 3 == 0 ? "invoice-" : "order-") + std::to_string(i % 4);
+    REQUIRE(j->commit(group_of(
+      app(stream, expected_version::any(), {ev("e", std::to_string(i))}))));
+  }
+  for (std::string category : {"", "invoice", "order"}) {
+    auto whole = j->read_all(1, 1000, category);
+    REQUIRE(whole);
+    REQUIRE(whole->events.size()
+            == (category.empty()        ? 70u
+                : category == "invoice" ? 24u
+                                        : 46u));
+    for (size_t chunk = 1; chunk <= 40; ++chunk) {
+      INFO("category '" << category << "', chunks of " << chunk);
+      std::vector<uint64_t> positions;
+      for (uint64_t from = 1;;) {
+        auto slice = j->read_all(from, chunk, category);
+        REQUIRE(slice);
+        REQUIRE(slice->events.size() <= chunk);
+        REQUIRE(slice->next_position >= from);
+        for (auto& e : slice->events) {
+          CHECK(e.position < slice->next_position);
+          positions.push_back(e.position);
+        }
+        if (slice->next_position == from)
+          break; // nothing left to scan
+        from = slice->next_position;
+      }
+      REQUIRE(positions.size() == whole->events.size());
+      for (size_t k = 0; k < positions.size(); ++k)
+        CHECK(positions[k] == whole->events[k].position);
+    }
+  }
+}
+
 TEST_CASE("streams are listed by name with their versions") {
   temp_dir dir;
   auto j = open_or_fail(dir.path());
