@@ -271,9 +271,13 @@ caf::expected<log_slice> journal::read_all(uint64_t from, size_t max_count,
   MDB_val keys[window];
   MDB_val vals[window];
   size_t scanned = 0;
-  while (rc == MDB_SUCCESS) {
+  // Never more entries looked at than the call may scan: a read of one
+  // event steps the cursor once.
+  size_t gathered = 0;
+  while (rc == MDB_SUCCESS && gathered < max_scan) {
     size_t n = 0;
-    for (; rc == MDB_SUCCESS && n < window; ++n) {
+    for (; rc == MDB_SUCCESS && n < window && gathered < max_scan;
+         ++n, ++gathered) {
       keys[n] = k;
       vals[n] = v;
       if (category.empty()) {
@@ -314,7 +318,7 @@ caf::expected<log_slice> journal::read_all(uint64_t from, size_t max_count,
       }
     }
   }
-  if (rc != MDB_NOTFOUND)
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
     return detail::lmdb_error(rc, "mdb_cursor_get(log)");
   return result;
 }
