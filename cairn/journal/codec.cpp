@@ -1,8 +1,14 @@
 #include "cairn/journal/codec.hpp"
 
+#include <atomic>
 #include <stdexcept>
 
 namespace cairn::journal {
+
+size_t detail::next_type_slot() noexcept {
+  static std::atomic<size_t> next{0};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 void codec::add_entry(std::type_index type, const std::string& name,
                       uint32_t version) {

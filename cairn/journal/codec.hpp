@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -8,9 +9,11 @@
 #include <streambuf>
 #include <string>
 #include <typeindex>
+#include <typeinfo>
 #include <unordered_map>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include <cereal/archives/binary.hpp>
 #include <cereal/types/map.hpp>
@@ -201,6 +204,18 @@ std::string to_bytes(const T& x) {
 
 namespace detail {
 
+/// Returns the next type slot of this program: 0, 1, 2, ...
+size_t next_type_slot() noexcept;
+
+/// Returns a number of `T`, the same for every call in this program and
+/// different from every other type's: a codec finds a type's entry by it
+/// without hashing the type's name.
+template <class T>
+size_t type_slot() noexcept {
+  static const size_t slot = next_type_slot();
+  return slot;
+}
+
 /// Deserializes `out` from all of `[data, data + size)`. Returns an empty
 /// string on success, else why the bytes do not decode; builds no message on
 /// the success path.
@@ -250,6 +265,10 @@ public:
   template <class T>
   codec& add(const std::string& name, uint32_t version = 1) {
     add_entry(std::type_index{typeid(T)}, name, version);
+    auto slot = detail::type_slot<T>();
+    if (slot >= by_slot_.size())
+      by_slot_.resize(slot + 1);
+    by_slot_[slot] = slot_entry{&typeid(T), entry{name, version}};
     return *this;
   }
 
@@ -279,7 +298,7 @@ public:
   /// is not registered.
   template <class T>
   const std::string& name_of() const {
-    return entry_of(std::type_index{typeid(T)}).name;
+    return entry_of<T>().name;
   }
 
   /// Returns the current schema version of `name`, 0 if unknown.
@@ -291,7 +310,7 @@ public:
   /// Throws `std::logic_error` when `T` is not registered.
   template <class T>
   event_record encode(const T& x) const {
-    auto& e = entry_of(std::type_index{typeid(T)});
+    auto& e = entry_of<T>();
     event_record rec;
     rec.type = e.name;
     rec.schema_version = e.version;
@@ -310,7 +329,7 @@ public:
   /// `ev` holds another type.
   template <class T>
   caf::expected<T> decode(const stored_event& ev) const {
-    auto& e = entry_of(std::type_index{typeid(T)});
+    auto& e = entry_of<T>();
     if (ev.record.type != e.name) {
       if (!knows(ev.record.type))
         return unknown_type(ev);
@@ -364,7 +383,7 @@ private:
                        bool& found) const {
     if (found)
       return;
-    auto& e = entry_of(std::type_index{typeid(T)});
+    auto& e = entry_of<T>();
     if (e.name != ev.record.type)
       return;
     found = true;
@@ -383,9 +402,30 @@ private:
 
   const entry& entry_of(std::type_index type) const;
 
+  /// The entry of `T`: by `T`'s slot, without hashing its name; through the
+  /// map when the slot holds another type (a slot is a number per program,
+  /// and a library built apart may number its types apart) or none.
+  template <class T>
+  const entry& entry_of() const {
+    auto slot = detail::type_slot<T>();
+    if (slot < by_slot_.size()) {
+      auto& x = by_slot_[slot];
+      if (x.type != nullptr && *x.type == typeid(T))
+        return x.value;
+    }
+    return entry_of(std::type_index{typeid(T)});
+  }
+
   static caf::error unknown_type(const stored_event& ev);
 
+  /// The registered types by slot (`detail::type_slot`), beside `by_type_`.
+  struct slot_entry {
+    const std::type_info* type = nullptr;
+    entry value;
+  };
+
   std::unordered_map<std::type_index, entry> by_type_;
+  std::vector<slot_entry> by_slot_;
   std::unordered_map<std::string, uint32_t> versions_;
   std::map<std::pair<std::string, uint32_t>, upcaster> upcasters_;
 };
