@@ -109,6 +109,18 @@ journal::read_stream(const std::string& stream, uint64_t from,
 
 namespace {
 
+/// Entries of the log that a read finds before it touches any of their
+/// records (see `walk_stream`).
+constexpr size_t log_window = 16;
+
+/// Asks for the cache lines of `v`'s value from byte `from` on, so that a
+/// window's records are fetched side by side.
+void prefetch_value(const MDB_val& v, size_t from) noexcept {
+  auto data = static_cast<const char*>(v.mv_data);
+  for (size_t off = from; off < v.mv_size; off += 64)
+    __builtin_prefetch(data + off);
+}
+
 /// Walks the log entries of up to `max_count` events of `stream` from version
 /// `from`, calling `f(seq, pos, value)` for each, with its stream row's
 /// checks done: an entry missing from the index or the log, or holding
@@ -141,7 +153,7 @@ caf::error walk_stream(read_scope& rs, const journal::impl& self,
   // checked. A record spans several cache lines and the pages of a stream
   // are seldom adjacent, so touching the records one after the other (the
   // checksum reads all of each) would wait for memory once per line.
-  constexpr size_t window = 16;
+  constexpr size_t window = log_window;
   MDB_val vals[window];
   caf::error failed;
   for (size_t first = 0; first < positions.size(); first += window) {
@@ -173,9 +185,7 @@ caf::error walk_stream(read_scope& rs, const journal::impl& self,
         n = j;
         break;
       }
-      auto data = static_cast<const char*>(v.mv_data);
-      for (size_t off = 0; off < v.mv_size; off += 64)
-        __builtin_prefetch(data + off);
+      prefetch_value(v, 0);
     }
     for (size_t j = 0; j < n; ++j) {
       auto i = first + j;
@@ -267,7 +277,7 @@ caf::expected<log_slice> journal::read_all(uint64_t from, size_t max_count,
   // As `walk_stream`, in windows: the cursor finds a window of entries, whose
   // records are fetched side by side before any is decoded. With a category,
   // most records may be skipped, so only their prefixes are touched.
-  constexpr size_t window = 16;
+  constexpr size_t window = log_window;
   MDB_val keys[window];
   MDB_val vals[window];
   size_t scanned = 0;
@@ -280,11 +290,8 @@ caf::expected<log_slice> journal::read_all(uint64_t from, size_t max_count,
          ++n, ++gathered) {
       keys[n] = k;
       vals[n] = v;
-      if (category.empty()) {
-        auto data = static_cast<const char*>(v.mv_data);
-        for (size_t off = 64; off < v.mv_size; off += 64)
-          __builtin_prefetch(data + off);
-      }
+      if (category.empty())
+        prefetch_value(v, 64); // the cursor touched the first line
       rc = c.get(k, v, MDB_NEXT);
     }
     for (size_t j = 0; j < n; ++j) {
