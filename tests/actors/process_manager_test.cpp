@@ -373,3 +373,128 @@ TEST_CASE_METHOD(fixture, "an instance refuses a message it does not know, "
   CHECK(version == *stored);
   CHECK(version > 0);
 }
+
+namespace {
+
+/// An event of `tally`: adds `n`.
+struct tally_noted {
+  static constexpr const char* event_name = "tally_noted";
+  int64_t n = 0;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(n);
+  }
+};
+
+/// A manager whose state sums its events, for the fold of a committed step.
+struct tally {
+  static constexpr const char* category = "tally";
+  struct state {
+    int64_t sum = 0;
+    int64_t count = 0;
+    template <class Archive>
+    void serialize(Archive& ar) {
+      ar(sum, count);
+    }
+  };
+  using events = event_list<tally_noted>;
+  using inputs = event_list<one_shot_requested>;
+  static std::string correlate(const one_shot_requested& e) {
+    return e.account;
+  }
+  static state apply(state s, const tally_noted& e) {
+    s.sum += e.n;
+    ++s.count;
+    return s;
+  }
+  static step<tally> react(const state&, const one_shot_requested&) {
+    return {};
+  }
+};
+
+/// Folds `written` and then `rec` into a copy of `base` as a committed step
+/// does (typed), and into another copy as a replay does (the stored
+/// records), and checks that both copies agree.
+void check_same_fold(const detail::process_state<tally>& base,
+                     std::vector<detail::written_event<tally>> written,
+                     const step_record& rec) {
+  using namespace cairn::detail;
+  auto& c = process_codec_of<tally>();
+  auto replayed = base;
+  journal::stored_event ev;
+  ev.stream = "tally-1";
+  auto replay = [&](journal::event_record r) {
+    ++ev.version;
+    ++ev.position;
+    ev.record = std::move(r);
+    auto err = fold_process_event<tally>(replayed, ev);
+    REQUIRE(!err);
+  };
+  for (auto& x : written)
+    std::visit(
+      [&](auto& y) {
+        using type = std::decay_t<decltype(y)>;
+        if constexpr (std::is_same_v<type, step<tally>::event_type>)
+          std::visit([&](auto& e) { replay(c.encode(e)); }, y);
+        else
+          replay(c.encode(y));
+      },
+      x);
+  replay(c.encode(rec));
+  auto live = base;
+  for (auto& x : written)
+    fold_written<tally>(live, x);
+  fold_builtin<tally>(live, rec);
+  live.version = ev.version;
+  CHECK(live.version == replayed.version);
+  CHECK(live.value.sum == replayed.value.sum);
+  CHECK(live.value.count == replayed.value.count);
+  CHECK(live.last_input == replayed.last_input);
+  CHECK(live.remote_inputs == replayed.remote_inputs);
+  CHECK(live.deadlines == replayed.deadlines);
+  CHECK(live.due == replayed.due);
+  CHECK(live.completed == replayed.completed);
+  REQUIRE(live.outcomes.size() == replayed.outcomes.size());
+  for (size_t i = 0; i < live.outcomes.size(); ++i) {
+    CHECK(live.outcomes[i].category == replayed.outcomes[i].category);
+    CHECK(live.outcomes[i].entity == replayed.outcomes[i].entity);
+    CHECK(live.outcomes[i].accepted == replayed.outcomes[i].accepted);
+    CHECK(live.outcomes[i].why == replayed.outcomes[i].why);
+  }
+}
+
+} // namespace
+
+TEST_CASE("a committed step folds what it wrote as the replay of its stored "
+          "records does") {
+  using namespace cairn::detail;
+  process_state<tally> base;
+  base.version = 4;
+  base.value.sum = 1;
+  base.last_input = 3;
+  base.outcomes.push_back(command_result{"account", "1", true, ""});
+  base.deadlines["pay"] = 10;
+  base.due.push_back("pay");
+  step_record rec{12,
+                  {command_outcome{"account-7", true, ""},
+                   command_outcome{"account-8", false, "no funds"}}};
+  SECTION("events, an outcome taken, deadlines and a remote input") {
+    std::vector<written_event<tally>> w;
+    w.emplace_back(std::in_place_index<0>, tally_noted{5});
+    w.emplace_back(std::in_place_type<outcome_reacted>);
+    w.emplace_back(std::in_place_type<deadline_cleared>,
+                   deadline_cleared{"pay", true});
+    w.emplace_back(std::in_place_type<deadline_scheduled>,
+                   deadline_scheduled{"remind", 42});
+    w.emplace_back(std::in_place_type<remote_input>,
+                   remote_input{"node-b", 17});
+    w.emplace_back(std::in_place_index<0>, tally_noted{7});
+    check_same_fold(base, std::move(w), rec);
+  }
+  SECTION("a completing step") {
+    std::vector<written_event<tally>> w;
+    w.emplace_back(std::in_place_index<0>, tally_noted{2});
+    w.emplace_back(std::in_place_type<process_completed>);
+    check_same_fold(base, std::move(w), step_record{0, {}});
+  }
+}

@@ -34,55 +34,87 @@ void arm_deadline(process_pointer<P> self, const std::string& name,
   self->delayed_send(self, delay, deadline_atom::value, name, due_ns);
 }
 
+/// Folds the runtime's events into an instance's bookkeeping, typed: the
+/// stored events of a replay decode into these, and a committed step folds
+/// the values it wrote without reading them back.
+template <class P>
+void fold_builtin(process_state<P>& st, const step_record& rec) {
+  if (rec.input_position > st.last_input)
+    st.last_input = rec.input_position;
+  for (auto& o : rec.outcomes) {
+    auto dash = o.stream.find('-');
+    command_result r;
+    r.category = o.stream.substr(0, dash);
+    r.entity = dash == std::string::npos ? "" : o.stream.substr(dash + 1);
+    r.accepted = o.accepted;
+    r.why = o.why;
+    st.outcomes.push_back(std::move(r));
+  }
+}
+
+template <class P>
+void fold_builtin(process_state<P>& st, const remote_input& x) {
+  auto& last = st.remote_inputs[x.source];
+  if (x.position > last)
+    last = x.position;
+}
+
+template <class P>
+void fold_builtin(process_state<P>& st, const outcome_reacted&) {
+  if (!st.outcomes.empty())
+    st.outcomes.pop_front();
+}
+
+template <class P>
+void fold_builtin(process_state<P>& st, const deadline_scheduled& d) {
+  st.deadlines[d.name] = d.due_ns;
+}
+
+template <class P>
+void fold_builtin(process_state<P>& st, const deadline_cleared& d) {
+  st.deadlines.erase(d.name);
+  if (!st.due.empty() && st.due.front() == d.name)
+    st.due.pop_front();
+}
+
+template <class P>
+void fold_builtin(process_state<P>& st, const process_completed&) {
+  st.completed = true;
+  // A completed process reacts to nothing more: its deadlines go with it
+  // (the completing step erased their rows of the deadline table).
+  st.deadlines.clear();
+  st.due.clear();
+}
+
+/// Decodes the stored event `ev` as a `T` and folds it.
+template <class P, class T>
+caf::error fold_decoded(process_state<P>& st, const journal::stored_event& ev) {
+  auto x = process_codec_of<P>().template decode<T>(ev);
+  if (!x)
+    return std::move(x.error());
+  fold_builtin<P>(st, *x);
+  return caf::none;
+}
+
 /// Folds one stored event of the instance's stream into its state.
 template <class P>
 caf::error fold_process_event(process_state<P>& st,
                               const journal::stored_event& ev) {
   auto& c = process_codec_of<P>();
   const auto& type = ev.record.type;
+  caf::error err;
   if (type == step_record::event_name) {
-    auto rec = c.template decode<step_record>(ev);
-    if (!rec)
-      return std::move(rec.error());
-    if (rec->input_position > st.last_input)
-      st.last_input = rec->input_position;
-    for (auto& o : rec->outcomes) {
-      auto dash = o.stream.find('-');
-      command_result r;
-      r.category = o.stream.substr(0, dash);
-      r.entity = dash == std::string::npos ? "" : o.stream.substr(dash + 1);
-      r.accepted = o.accepted;
-      r.why = o.why;
-      st.outcomes.push_back(std::move(r));
-    }
+    err = fold_decoded<P, step_record>(st, ev);
   } else if (type == remote_input::event_name) {
-    auto rec = c.template decode<remote_input>(ev);
-    if (!rec)
-      return std::move(rec.error());
-    auto& last = st.remote_inputs[rec->source];
-    if (rec->position > last)
-      last = rec->position;
+    err = fold_decoded<P, remote_input>(st, ev);
   } else if (type == outcome_reacted::event_name) {
-    if (!st.outcomes.empty())
-      st.outcomes.pop_front();
+    fold_builtin<P>(st, outcome_reacted{});
   } else if (type == deadline_scheduled::event_name) {
-    auto d = c.template decode<deadline_scheduled>(ev);
-    if (!d)
-      return std::move(d.error());
-    st.deadlines[d->name] = d->due_ns;
+    err = fold_decoded<P, deadline_scheduled>(st, ev);
   } else if (type == deadline_cleared::event_name) {
-    auto d = c.template decode<deadline_cleared>(ev);
-    if (!d)
-      return std::move(d.error());
-    st.deadlines.erase(d->name);
-    if (!st.due.empty() && st.due.front() == d->name)
-      st.due.pop_front();
+    err = fold_decoded<P, deadline_cleared>(st, ev);
   } else if (type == process_completed::event_name) {
-    st.completed = true;
-    // A completed process reacts to nothing more: its deadlines go with it
-    // (the completing step erased their rows of the deadline table).
-    st.deadlines.clear();
-    st.due.clear();
+    fold_builtin<P>(st, process_completed{});
   } else {
     auto e = decode_event(c, ev, typename P::events{});
     if (!e)
@@ -90,6 +122,8 @@ caf::error fold_process_event(process_state<P>& st,
     st.value = std::visit(
       [&](auto& x) { return P::apply(std::move(st.value), x); }, *e);
   }
+  if (err)
+    return err;
   st.version = ev.version;
   return caf::none;
 }

@@ -26,6 +26,29 @@
 /// `recovering`.
 namespace cairn::detail {
 
+/// An event a step writes to its manager's stream, typed: the manager's
+/// own, or one of the runtime's. The step folds these once committed.
+template <class P>
+using written_event
+  = std::variant<typename step<P>::event_type, outcome_reacted,
+                 deadline_cleared, deadline_scheduled, remote_input,
+                 process_completed>;
+
+/// Folds `x` into `st`, as the replay of its stored record would.
+template <class P>
+void fold_written(process_state<P>& st, written_event<P>& x) {
+  std::visit(
+    [&st](auto& y) {
+      using type = std::decay_t<decltype(y)>;
+      if constexpr (std::is_same_v<type, typename step<P>::event_type>)
+        st.value = std::visit(
+          [&st](auto& e) { return P::apply(std::move(st.value), e); }, y);
+      else
+        fold_builtin<P>(st, y);
+    },
+    x);
+}
+
 /// The key of an instance's deadline in the deadline table.
 inline std::string deadline_key(const std::string& stream,
                                 const std::string& name) {
@@ -77,13 +100,24 @@ void run_step(process_pointer<P> self, step<P> s, cause why,
   journal::append a;
   a.stream = st.stream;
   a.expected = journal::expected_version::exact(st.version);
-  for (auto& ev : s.events())
+  // What the stream gets, encoded for the journal and typed for the fold.
+  std::vector<written_event<P>> own;
+  auto n = s.events().size() + s.deadlines().size() + 3;
+  a.events.reserve(n + 1);
+  own.reserve(n);
+  auto write = [&](auto x) {
+    a.events.push_back(c.encode(x));
+    own.emplace_back(std::in_place_type<decltype(x)>, std::move(x));
+  };
+  for (auto& ev : s.events()) {
     std::visit([&](auto& x) { a.events.push_back(c.encode(x)); }, ev);
+    own.emplace_back(std::in_place_index<0>, std::move(ev));
+  }
   if (why == cause::outcome)
-    a.events.push_back(c.encode(outcome_reacted{}));
+    write(outcome_reacted{});
   if (why == cause::deadline) {
     auto& name = st.due.front();
-    a.events.push_back(c.encode(deadline_cleared{name, true}));
+    write(deadline_cleared{name, true});
     req.group.tables.push_back(journal::table_write{
       deadline_table, deadline_key(st.stream, name), {}, true});
   }
@@ -93,11 +127,11 @@ void run_step(process_pointer<P> self, step<P> s, cause why,
     if (!d.cancel)
       to_arm.emplace_back(d.name, d.due_ns);
     if (d.cancel) {
-      a.events.push_back(c.encode(deadline_cleared{d.name, false}));
+      write(deadline_cleared{d.name, false});
       req.group.tables.push_back(
         journal::table_write{deadline_table, key, {}, true});
     } else {
-      a.events.push_back(c.encode(deadline_scheduled{d.name, d.due_ns}));
+      write(deadline_scheduled{d.name, d.due_ns});
       req.group.tables.push_back(journal::table_write{
         deadline_table, key, std::to_string(d.due_ns), false});
     }
@@ -106,18 +140,16 @@ void run_step(process_pointer<P> self, step<P> s, cause why,
     // From another node's log: its position goes into this event, not into
     // the step record (which keeps the positions of this node's log).
     auto& in = st.inputs.front();
-    a.events.push_back(c.encode(remote_input{in.source, in.position}));
+    write(remote_input{in.source, in.position});
     input_position = 0;
   }
   if (s.completes()) {
-    a.events.push_back(c.encode(process_completed{}));
+    write(process_completed{});
     for (auto& [name, due] : st.deadlines)
       req.group.tables.push_back(journal::table_write{
         deadline_table, deadline_key(st.stream, name), {}, true});
   }
-  // Folded once committed, with the step record the coordinator adds: the
-  // same records the journal stores, without reading them back.
-  auto own = a.events;
+  req.group.appends.reserve(1 + s.commands().size());
   req.group.appends.push_back(std::move(a));
   // Outbox rows (key, entry) of commands to aggregates of other journals.
   std::vector<std::pair<std::string, std::string>> to_send;
@@ -195,20 +227,12 @@ void run_step(process_pointer<P> self, step<P> s, cause why,
                                + ", expected "
                                + std::to_string(st.version + 1) + ".."
                                + std::to_string(st.version + own.size() + 1)));
-        journal::event_record rec;
-        rec.type = step_record::event_name;
-        rec.payload = journal::to_bytes(
-          step_record{input_position, std::move(res.outcomes)});
-        own.push_back(std::move(rec));
-        journal::stored_event ev;
-        ev.stream = st.stream;
-        for (size_t k = 0; k < own.size(); ++k) {
-          ev.version = committed.first_version + k;
-          ev.position = committed.first_position + k;
-          ev.record = std::move(own[k]);
-          if (auto err = fold_process_event<P>(st, ev))
-            return process_recovery_failed<P>(self, std::move(err));
-        }
+        // The events the step wrote, then the step record the coordinator
+        // added, folded as their replay would fold them.
+        for (auto& x : own)
+          fold_written<P>(st, x);
+        fold_builtin<P>(st, step_record{input_position, std::move(res.outcomes)});
+        st.version = committed.last_version;
         for (auto& [name, due] : to_arm)
           arm_deadline<P>(self, name, due);
         process_maybe_snapshot<P>(self, before);
