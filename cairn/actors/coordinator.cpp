@@ -29,15 +29,19 @@ size_t bucket_of(const std::array<uint64_t, N>& bounds, uint64_t x) {
 /// Called with a group's outcome once its commit is over.
 using completion = std::function<void(caf::expected<journal::group_receipt>)>;
 
+struct pending_step;
+
 /// Whom to tell a group's outcome: an entity by message
-/// (`(committed_atom, ticket, error)`), or else a completion.
+/// (`(committed_atom, ticket, error)`), an atomic step, or else a
+/// completion.
 struct waiter {
   caf::strong_actor_ptr entity;
   uint64_t ticket = 0;
+  /// The step whose group this is, and its commands' outcomes.
+  std::shared_ptr<pending_step> step;
+  std::vector<command_outcome> outcomes;
   completion f;
 };
-
-struct pending_step;
 
 /// A decide the coordinator waits for: target `index` of step `ps`, due
 /// by `due`.
@@ -126,9 +130,16 @@ int64_t now_ns() {
     .count();
 }
 
+void step_done(pointer self, waiter& w,
+               caf::expected<journal::group_receipt>&& res);
+
 /// Tells `w` the outcome of its group.
 void finish(pointer self, waiter& w,
             caf::expected<journal::group_receipt>&& res) {
+  if (w.step) {
+    step_done(self, w, std::move(res));
+    return;
+  }
   if (!w.entity) {
     if (w.f)
       w.f(std::move(res));
@@ -269,6 +280,7 @@ void commit_step(pointer self, std::shared_ptr<pending_step> ps) {
   }
   step_record record;
   record.input_position = ps->req.input_position;
+  record.outcomes.reserve(ps->decisions.size());
   for (size_t i = 0; i < ps->decisions.size(); ++i) {
     auto& d = ps->decisions[i];
     record.outcomes.push_back(
@@ -288,18 +300,23 @@ void commit_step(pointer self, std::shared_ptr<pending_step> ps) {
   rec.type = step_record::event_name;
   rec.payload = journal::to_bytes(record);
   g.appends.front().events.push_back(std::move(rec));
-  auto outcomes = record.outcomes;
   waiter w;
-  w.f = [self, ps, outcomes](caf::expected<journal::group_receipt> res) {
-    tell_targets(self, *ps, static_cast<bool>(res));
-    if (!res) {
-      ps->rp.deliver(res.error());
-      return;
-    }
-    ++self->state.stats.steps;
-    ps->rp.deliver(step_result{std::move(*res), outcomes});
-  };
+  w.step = std::move(ps);
+  w.outcomes = std::move(record.outcomes);
   enqueue(self, std::move(g), std::move(w));
+}
+
+/// Tells the targets and the manager of step `w.step` its outcome.
+void step_done(pointer self, waiter& w,
+               caf::expected<journal::group_receipt>&& res) {
+  auto& ps = *w.step;
+  tell_targets(self, ps, static_cast<bool>(res));
+  if (!res) {
+    ps.rp.deliver(res.error());
+    return;
+  }
+  ++self->state.stats.steps;
+  ps.rp.deliver(step_result{std::move(*res), std::move(w.outcomes)});
 }
 
 /// Fails the whole step because target `i` could not decide: the targets
@@ -470,9 +487,10 @@ caf::typed_response_promise<step_result> start_step(pointer self,
   ps->order.resize(n);
   std::iota(ps->order.begin(), ps->order.end(), size_t{0});
   auto& cmds = ps->req.commands;
-  std::stable_sort(
-    ps->order.begin(), ps->order.end(),
-    [&cmds](size_t x, size_t y) { return cmds[x].stream < cmds[y].stream; });
+  if (n > 1) // (stable_sort allocates a buffer even for one element)
+    std::stable_sort(
+      ps->order.begin(), ps->order.end(),
+      [&cmds](size_t x, size_t y) { return cmds[x].stream < cmds[y].stream; });
   ps->rp = self->make_response_promise<step_result>();
   decide_next(self, ps);
   return ps->rp;
