@@ -5,7 +5,6 @@
 #include <iostream>
 #include <map>
 #include <set>
-#include <unordered_map>
 
 #include "caf/all.hpp"
 
@@ -68,14 +67,7 @@ struct router_core {
   /// Deliveries waiting for their delay after a bounce, by ticket.
   std::map<uint64_t, std::function<void()>> delayed;
   uint64_t next_ticket = 0;
-  /// The instances that took an input, by id: the next input goes to the
-  /// instance directly, past the registry. A stale entry (the instance
-  /// stopped since) costs one delivery that comes back unprocessed.
-  std::unordered_map<std::string, caf::actor> instances;
 };
-
-/// Most instances whose actors a router keeps; it starts over beyond.
-constexpr size_t max_known_instances = 100000;
 
 using core_ptr = std::shared_ptr<router_core>;
 
@@ -116,42 +108,10 @@ void wake_sleepers(caf::event_based_actor* self, const journal::journal& j,
 void deliver(subscription_context ctx, const core_ptr& core, std::string id,
              caf::message msg, uint32_t bounces, delivery_done done) {
   auto self = ctx.self();
-  auto known = core->instances.find(id);
-  if (known != core->instances.end()) {
-    // The instance that took the last input of `id`, directly.
-    auto hdl = known->second;
-    self->request(hdl, caf::infinite, msg)
-      .then([done]() { done(caf::none); },
-            [ctx, core, id, msg, bounces, done,
-             hdl](caf::error& err) mutable {
-              if (!bounced(err)) {
-                done(err);
-                return;
-              }
-              // Stopped or stopping since: through the registry, which
-              // hands the input to the successor.
-              auto stale = core->instances.find(id);
-              if (stale != core->instances.end() && stale->second == hdl)
-                core->instances.erase(stale);
-              deliver(ctx, core, std::move(id), std::move(msg), bounces,
-                      std::move(done));
-            });
-    return;
-  }
   self
     ->request(core->registry, caf::infinite,
               caf::make_message(entity_id{id}) + msg)
-    .then(
-      [ctx, core, id, done]() {
-        // The registry delegated the input: its instance answered.
-        auto hdl = caf::actor_cast<caf::actor>(ctx.self()->current_sender());
-        if (hdl && hdl != core->registry) {
-          if (core->instances.size() >= max_known_instances)
-            core->instances.clear();
-          core->instances[id] = std::move(hdl);
-        }
-        done(caf::none);
-      },
+    .then([done]() { done(caf::none); },
           [ctx, core, id, msg, bounces, done](caf::error& err) mutable {
             if (!bounced(err) || bounces >= core->settings.max_bounces) {
               done(err);

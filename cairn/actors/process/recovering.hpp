@@ -34,6 +34,13 @@ void arm_deadline(process_pointer<P> self, const std::string& name,
   self->delayed_send(self, delay, deadline_atom::value, name, due_ns);
 }
 
+/// Folds one of the manager's own events into the user's state.
+template <class P>
+void fold_own(process_state<P>& st, const typename P::events::variant_type& e) {
+  st.value = std::visit(
+    [&st](auto& x) { return P::apply(std::move(st.value), x); }, e);
+}
+
 /// Folds the runtime's events into an instance's bookkeeping, typed: the
 /// stored events of a replay decode into these, and a committed step folds
 /// the values it wrote without reading them back.
@@ -119,8 +126,7 @@ caf::error fold_process_event(process_state<P>& st,
     auto e = decode_event(c, ev, typename P::events{});
     if (!e)
       return std::move(e.error());
-    st.value = std::visit(
-      [&](auto& x) { return P::apply(std::move(st.value), x); }, *e);
+    fold_own<P>(st, *e);
   }
   if (err)
     return err;

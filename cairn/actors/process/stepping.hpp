@@ -41,8 +41,7 @@ void fold_written(process_state<P>& st, written_event<P>& x) {
     [&st](auto& y) {
       using type = std::decay_t<decltype(y)>;
       if constexpr (std::is_same_v<type, typename step<P>::event_type>)
-        st.value = std::visit(
-          [&st](auto& e) { return P::apply(std::move(st.value), e); }, y);
+        fold_own<P>(st, y);
       else
         fold_builtin<P>(st, y);
     },
@@ -102,6 +101,9 @@ void run_step(process_pointer<P> self, step<P> s, cause why,
   a.expected = journal::expected_version::exact(st.version);
   // What the stream gets, encoded for the journal and typed for the fold.
   std::vector<written_event<P>> own;
+  // At most three of the runtime's besides the deadlines (outcome taken or
+  // deadline cleared, remote input, completion); the coordinator adds the
+  // step record.
   auto n = s.events().size() + s.deadlines().size() + 3;
   a.events.reserve(n + 1);
   own.reserve(n);
@@ -231,7 +233,8 @@ void run_step(process_pointer<P> self, step<P> s, cause why,
         // added, folded as their replay would fold them.
         for (auto& x : own)
           fold_written<P>(st, x);
-        fold_builtin<P>(st, step_record{input_position, std::move(res.outcomes)});
+        fold_builtin<P>(st,
+                        step_record{input_position, std::move(res.outcomes)});
         st.version = committed.last_version;
         for (auto& [name, due] : to_arm)
           arm_deadline<P>(self, name, due);
