@@ -70,9 +70,13 @@ struct coordinator_state {
   /// Whether the fail-stop was logged (once).
   bool fail_stop_logged = false;
   /// The actors that decided for steps, by stream: the next decide goes to
-  /// the entity directly, past its registry. A stale entry (the entity was
-  /// passivated) costs one decide that comes back unprocessed.
+  /// the entity directly, past its registry. The coordinator monitors each
+  /// and forgets it when it stops (`forget_decider`), so that a passivated
+  /// entity is freed; a decide sent before the down message arrived comes
+  /// back unprocessed and goes through the registry.
   std::unordered_map<std::string, caf::actor> deciders;
+  /// The stream of each actor in `deciders`, for its down message.
+  std::unordered_map<caf::actor_addr, std::string> decider_streams;
   /// The decides awaiting an answer, by ticket (see `ask_decide`).
   std::unordered_map<uint64_t, awaited_decide> awaited;
   uint64_t last_decide = 0;
@@ -348,6 +352,45 @@ void decide_next(pointer self, std::shared_ptr<pending_step> ps);
 /// Most entities whose actors `deciders` keeps; it starts over beyond.
 constexpr size_t max_deciders = 100000;
 
+/// Remembers `hdl` as the actor that decides for `stream`, monitored.
+void remember_decider(pointer self, const std::string& stream,
+                      const caf::actor& hdl) {
+  auto& st = self->state;
+  auto hit = st.deciders.find(stream);
+  if (hit != st.deciders.end()) {
+    if (hit->second == hdl)
+      return;
+    self->demonitor(hit->second);
+    st.decider_streams.erase(hit->second.address());
+    hit->second = hdl;
+  } else {
+    if (st.deciders.size() >= max_deciders) {
+      for (auto& kvp : st.deciders)
+        self->demonitor(kvp.second);
+      st.deciders.clear();
+      st.decider_streams.clear();
+    }
+    st.deciders.emplace(stream, hdl);
+  }
+  self->monitor(hdl);
+  st.decider_streams.emplace(hdl.address(), stream);
+}
+
+/// Forgets the actor of `addr` if it decides for a stream (it stopped, or a
+/// decide came back from it unprocessed).
+void forget_decider(pointer self, const caf::actor_addr& addr) {
+  auto& st = self->state;
+  auto rev = st.decider_streams.find(addr);
+  if (rev == st.decider_streams.end())
+    return;
+  auto hit = st.deciders.find(rev->second);
+  if (hit != st.deciders.end() && hit->second.address() == addr) {
+    self->demonitor(hit->second);
+    st.deciders.erase(hit);
+  }
+  st.decider_streams.erase(rev);
+}
+
 /// How often the coordinator looks for decides past their time while any
 /// is awaited: an eighth of the decide timeout, between 1 ms and 1 s.
 caf::timespan sweep_interval(const coordinator_settings& s) {
@@ -404,17 +447,8 @@ void ask_decide(pointer self, std::shared_ptr<pending_step> ps, size_t i,
     auto& st = self->state;
     if (st.awaited.erase(ticket) == 0)
       return; // too late: the step failed already
-    if (d.entity) {
-      auto& stream = ps->req.commands[i].stream;
-      auto hit = st.deciders.find(stream);
-      if (hit == st.deciders.end()) {
-        if (st.deciders.size() >= max_deciders)
-          st.deciders.clear();
-        st.deciders.emplace(stream, d.entity);
-      } else if (hit->second != d.entity) {
-        hit->second = d.entity;
-      }
-    }
+    if (d.entity)
+      remember_decider(self, ps->req.commands[i].stream, d.entity);
     ps->decisions[i] = std::move(d);
     decide_next(self, ps);
   };
@@ -443,10 +477,7 @@ void ask_decide(pointer self, std::shared_ptr<pending_step> ps, size_t i,
       }
       // Passivated since: the decide was not handled. Once more, through
       // the registry, which starts the entity's successor.
-      auto& st = self->state;
-      auto stale = st.deciders.find(ps->req.commands[i].stream);
-      if (stale != st.deciders.end() && stale->second == hdl)
-        st.deciders.erase(stale);
+      forget_decider(self, hdl.address());
       ask_decide(self, ps, i, true);
     });
 }
@@ -512,6 +543,9 @@ coordinator_impl(pointer self, std::shared_ptr<journal::journal> j,
     flush(self);
     self->quit(std::move(msg.reason));
   });
+  // Only the actors of `deciders` are monitored.
+  self->set_down_handler(
+    [self](caf::down_msg& msg) { forget_decider(self, msg.source); });
   return {
     [self](commit_atom,
            journal::write_group& g) -> caf::result<journal::group_receipt> {

@@ -513,3 +513,50 @@ TEST_CASE_METHOD(fixture, "a step's decide goes to the entity directly, and "
   CHECK(balance("1") == 30);
   CHECK(*rt->journal()->stream_version("account-1") == 4);
 }
+
+TEST_CASE_METHOD(fixture, "the coordinator lets go of an entity that decided "
+                          "a step once it is passivated") {
+  rt->stop();
+  runtime_options opts;
+  opts.registry.max_active = 1; // each entity used passivates the other
+  start(opts);
+  REQUIRE(!tell("1", open_account{"ann"}));
+  REQUIRE(run(make_step(0, {{"1", caf::make_message(charge{10})}})));
+  caf::weak_actor_ptr one;
+  {
+    caf::actor hdl;
+    self->request(accounts, 10s, resolve_atom::value, entity_id{"1"})
+      .receive([&](caf::actor& x) { hdl = x; },
+               [](caf::error& err) { FAIL(describe(err)); });
+    REQUIRE(hdl);
+    self->monitor(hdl);
+    one = caf::actor_cast<caf::weak_actor_ptr>(hdl);
+  }
+  REQUIRE(!tell("2", open_account{"ben"})); // passivates 1
+  bool down = false;
+  self->receive([&](caf::down_msg&) { down = true; },
+                caf::after(10s) >> [] {});
+  REQUIRE(down);
+  // The coordinator hears of the stop by its own down message; once it
+  // answered a request sent after it, nothing holds the stopped entity (the
+  // registry let go when it passivated it).
+  auto released = [&] {
+    self->request(rt->coordinator(), 10s, stats_atom::value)
+      .receive([](coordinator_stats&) {},
+               [](caf::error& err) { FAIL(describe(err)); });
+    self->request(accounts, 10s, stats_atom::value)
+      .receive([](registry_stats&) {},
+               [](caf::error& err) { FAIL(describe(err)); });
+    return one.lock() == nullptr;
+  };
+  bool freed = false;
+  for (int i = 0; i < 100 && !freed; ++i)
+    freed = released();
+  CHECK(freed);
+  // A step for the passivated account still reaches its successor.
+  auto res = run(make_step(2, {{"1", caf::make_message(charge{5})}}));
+  REQUIRE(res);
+  REQUIRE(res->outcomes.size() == 1);
+  CHECK(res->outcomes[0].accepted);
+  CHECK(balance("1") == 15);
+}
