@@ -418,6 +418,7 @@ persist_loop_result run_persist_loop(const std::string& dir, uint64_t entities,
       r.p50_us = percentile(sum.latency_us, 50);
       r.p99_us = percentile(sum.latency_us, 99);
       r.max_us = percentile(sum.latency_us, 100);
+      r.latency_us = std::move(sum.latency_us);
       if (r.stats.events != r.commands)
         throw std::runtime_error(
           "N = " + std::to_string(entities) + ": " + std::to_string(r.commands)
@@ -427,6 +428,31 @@ persist_loop_result run_persist_loop(const std::string& dir, uint64_t entities,
     rt->stop();
   }
   remove_tree(dir);
+  return r;
+}
+
+persist_loop_result merge(const persist_loop_result& a,
+                          const persist_loop_result& b) {
+  auto r = a;
+  r.clients = std::max(a.clients, b.clients);
+  r.commands += b.commands;
+  r.seconds += b.seconds;
+  r.cpu_seconds += b.cpu_seconds;
+  r.written += b.written;
+  r.stats.commits += b.stats.commits;
+  r.stats.groups += b.stats.groups;
+  r.stats.rejected_groups += b.stats.rejected_groups;
+  r.stats.failed_groups += b.stats.failed_groups;
+  r.stats.events += b.stats.events;
+  r.stats.bytes += b.stats.bytes;
+  r.stats.commit_ns_total += b.stats.commit_ns_total;
+  r.stats.max_events_per_commit
+    = std::max(a.stats.max_events_per_commit, b.stats.max_events_per_commit);
+  r.latency_us.insert(r.latency_us.end(), b.latency_us.begin(),
+                      b.latency_us.end());
+  r.p50_us = percentile(r.latency_us, 50);
+  r.p99_us = percentile(r.latency_us, 99);
+  r.max_us = percentile(r.latency_us, 100);
   return r;
 }
 

@@ -199,6 +199,8 @@ struct persist_loop_result {
   double written = 0;
   /// The coordinator's counters over the timed runs.
   coordinator_stats stats;
+  /// Every command's latency, microseconds (for `merge`).
+  std::vector<double> latency_us;
 
   double events_per_s() const {
     return seconds > 0 ? commands / seconds : 0;
@@ -229,6 +231,11 @@ struct persist_loop_result {
     return commands > 0 ? cpu_seconds * 1e6 / commands : 0;
   }
 };
+
+/// The figures of two closed loops of the same N taken as one: counts,
+/// seconds and counters added, latencies from both runs' samples.
+persist_loop_result merge(const persist_loop_result& a,
+                          const persist_loop_result& b);
 
 /// Called after each timed run of `run_persist_loop` with the figures so far
 /// (counters and seconds; latencies are filled in at the end).
