@@ -5,6 +5,7 @@
 #include <iostream>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 #include "caf/all.hpp"
 
@@ -67,9 +68,37 @@ struct router_core {
   /// Deliveries waiting for their delay after a bounce, by ticket.
   std::map<uint64_t, std::function<void()>> delayed;
   uint64_t next_ticket = 0;
+  /// The instances that took an input, by id: the next input goes to the
+  /// instance directly, past the registry. Each tells the router when it
+  /// stops (`forget_instance_atom`), which drops its entry, so that a
+  /// stopped instance is freed; an input sent before that message arrived
+  /// comes back unprocessed and goes through the registry.
+  std::unordered_map<std::string, caf::actor> instances;
 };
 
 using core_ptr = std::shared_ptr<router_core>;
+
+/// Tells a router that the instance of an id stopped: (atom, id, the
+/// instance's address).
+using forget_instance_atom = caf::atom_constant<caf::atom("c_rforget")>;
+
+/// Remembers `hdl` as the instance of `id`; it tells the router (`self`)
+/// when it stops.
+void remember_instance(caf::event_based_actor* self, const core_ptr& core,
+                       const std::string& id, caf::actor hdl) {
+  auto& slot = core->instances[id];
+  if (slot == hdl)
+    return;
+  slot = hdl;
+  // Runs when the instance stops, on its way out (at once if it already
+  // did). The router may be gone by then: the weak handle says so.
+  auto router = caf::actor_cast<caf::weak_actor_ptr>(self->ctrl());
+  hdl->attach_functor([router, id, addr{hdl.address()}] {
+    if (auto strong = router.lock())
+      caf::anon_send(caf::actor_cast<caf::actor>(strong),
+                     forget_instance_atom::value, id, addr);
+  });
+}
 
 /// Called with none once the instance acknowledged an input, else with the
 /// error that ended its delivery.
@@ -108,26 +137,53 @@ void wake_sleepers(caf::event_based_actor* self, const journal::journal& j,
 void deliver(subscription_context ctx, const core_ptr& core, std::string id,
              caf::message msg, uint32_t bounces, delivery_done done) {
   auto self = ctx.self();
+  auto known = core->instances.find(id);
+  if (known != core->instances.end()) {
+    // The instance that took the last input of `id`, directly.
+    auto hdl = known->second;
+    self->request(hdl, caf::infinite, msg)
+      .then([done]() { done(caf::none); },
+            [ctx, core, id, msg, bounces, done, hdl](caf::error& err) mutable {
+              if (!bounced(err)) {
+                done(err);
+                return;
+              }
+              // Stopped or stopping since: through the registry, which
+              // hands the input to the successor.
+              auto stale = core->instances.find(id);
+              if (stale != core->instances.end() && stale->second == hdl)
+                core->instances.erase(stale);
+              deliver(ctx, core, std::move(id), std::move(msg), bounces,
+                      std::move(done));
+            });
+    return;
+  }
   self
     ->request(core->registry, caf::infinite,
               caf::make_message(entity_id{id}) + msg)
-    .then([done]() { done(caf::none); },
-          [ctx, core, id, msg, bounces, done](caf::error& err) mutable {
-            if (!bounced(err) || bounces >= core->settings.max_bounces) {
-              done(err);
-              return;
-            }
-            ++core->bounces;
-            auto delay = core->settings.bounce_delay * (int64_t{1} << bounces);
-            auto ticket = core->next_ticket++;
-            core->delayed.emplace(
-              ticket, [ctx, core, id, msg, bounces, done]() mutable {
-                deliver(ctx, core, std::move(id), std::move(msg), bounces + 1,
-                        std::move(done));
-              });
-            ctx.self()->delayed_send(ctx.self(), delay, tick_atom::value,
-                                     ticket);
+    .then(
+      [ctx, core, id, done]() {
+        // The registry delegated the input: its instance answered.
+        auto hdl = caf::actor_cast<caf::actor>(ctx.self()->current_sender());
+        if (hdl && hdl != core->registry)
+          remember_instance(ctx.self(), core, id, std::move(hdl));
+        done(caf::none);
+      },
+      [ctx, core, id, msg, bounces, done](caf::error& err) mutable {
+        if (!bounced(err) || bounces >= core->settings.max_bounces) {
+          done(err);
+          return;
+        }
+        ++core->bounces;
+        auto delay = core->settings.bounce_delay * (int64_t{1} << bounces);
+        auto ticket = core->next_ticket++;
+        core->delayed.emplace(
+          ticket, [ctx, core, id, msg, bounces, done]() mutable {
+            deliver(ctx, core, std::move(id), std::move(msg), bounces + 1,
+                    std::move(done));
           });
+        ctx.self()->delayed_send(ctx.self(), delay, tick_atom::value, ticket);
+      });
 }
 
 /// Commits `row` under `key` (or erases the row when `row` is none), then
@@ -308,6 +364,12 @@ subscription_factory router_factory(core_ptr core) {
       [ctx, core](replay_atom) {
         if (core->source.empty())
           replay_marked(ctx, core);
+      },
+      [core](forget_instance_atom, const std::string& id,
+             const caf::actor_addr& addr) {
+        auto i = core->instances.find(id);
+        if (i != core->instances.end() && i->second.address() == addr)
+          core->instances.erase(i);
       },
       [core](tick_atom, uint64_t ticket) {
         auto i = core->delayed.find(ticket);

@@ -41,6 +41,66 @@ caf::behavior instances(caf::stateful_actor<instances_state>* self) {
   };
 }
 
+using forwards_atom = caf::atom_constant<caf::atom("t_fwds")>;
+using instance_atom = caf::atom_constant<caf::atom("t_inst")>;
+using stop_instance_atom = caf::atom_constant<caf::atom("t_stop")>;
+
+struct log_state {
+  /// (instance number, input position) of every input taken.
+  std::vector<std::pair<int, uint64_t>> taken;
+};
+
+/// Records the inputs the instances took.
+caf::behavior input_log(caf::stateful_actor<log_state>* self) {
+  return {
+    [self](int instance, uint64_t pos) {
+      self->state.taken.emplace_back(instance, pos);
+    },
+    [self](seen_atom) { return self->state.taken; },
+  };
+}
+
+/// Stands in for an instance: tells `log` each input it takes, then
+/// acknowledges it.
+caf::behavior instance(caf::event_based_actor*, int number, caf::actor log) {
+  return {
+    [number, log](input_atom, uint64_t pos) -> caf::result<void> {
+      caf::anon_send(log, number, pos);
+      return caf::unit;
+    },
+  };
+}
+
+struct delegating_state {
+  std::map<std::string, caf::actor> live;
+  int spawned = 0;
+  int forwards = 0;
+};
+
+/// Stands in for the registry of instances as the real one works: spawns
+/// an instance per id (again after it stopped) and delegates each input to
+/// it, so that the instance answers the router itself.
+caf::behavior delegating_registry(caf::stateful_actor<delegating_state>* self,
+                                  caf::actor log) {
+  return {
+    [self, log](entity_id& id, input_atom, uint64_t pos) {
+      auto& st = self->state;
+      ++st.forwards;
+      auto& hdl = st.live[id.value];
+      if (!hdl)
+        hdl = self->spawn(instance, ++st.spawned, log);
+      return self->delegate(hdl, input_atom::value, pos);
+    },
+    [self](forwards_atom) { return self->state.forwards; },
+    [self](instance_atom, const std::string& id) { return self->state.live[id]; },
+    [self](stop_instance_atom, const std::string& id) {
+      auto& hdl = self->state.live[id];
+      self->send_exit(hdl, caf::exit_reason::user_shutdown);
+      hdl = caf::actor{};
+    },
+  };
+}
+
 // -- a manager whose first version cannot recover its instances --------------
 
 /// Input: asks instance `id` to count one.
@@ -464,6 +524,105 @@ TEST_CASE("an input that bounces off a stopping instance goes to its "
   REQUIRE(rows);
   CHECK(rows->empty());
   self->send_exit(reg, caf::exit_reason::user_shutdown);
+  (*rt)->stop();
+}
+
+TEST_CASE("a router hands an instance its next inputs directly, lets go "
+          "of it when it stops, and hands the next input to its successor") {
+  temp_dir dir;
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  runtime_options opts;
+  opts.journal_path = dir.path();
+  opts.journal.sync = journal::sync_mode::none;
+  auto rt = runtime::start(sys, opts);
+  REQUIRE(rt);
+  auto commit = [&] {
+    journal::write_group g;
+    g.appends.push_back({"order-1", journal::expected_version::any(), {}});
+    g.appends.back().events.push_back({});
+    g.appends.back().events.back().type = "in";
+    uint64_t pos = 0;
+    self->request((*rt)->coordinator(), 10s, commit_atom::value, g)
+      .receive(
+        [&](journal::group_receipt& r) {
+          pos = r.appends.front().first_position;
+        },
+        [](caf::error& err) { FAIL(describe(err)); });
+    return pos;
+  };
+  auto log = sys.spawn(input_log);
+  auto reg = sys.spawn(delegating_registry, log);
+  input_dispatch fn = [](const journal::stored_event& ev)
+    -> caf::expected<std::optional<std::pair<std::string, caf::message>>> {
+    return std::optional<std::pair<std::string, caf::message>>{
+      std::in_place, "x", caf::make_message(input_atom::value, ev.position)};
+  };
+  auto router
+    = spawn_process_router(sys, "order", (*rt)->journal(), (*rt)->hub(),
+                           (*rt)->coordinator(), reg, fn, router_settings{});
+  REQUIRE(router);
+  (*rt)->adopt(*router);
+  auto forwards = [&] {
+    int n = -1;
+    self->request(reg, 10s, forwards_atom::value)
+      .receive([&](int x) { n = x; },
+               [](caf::error& err) { FAIL(describe(err)); });
+    return n;
+  };
+  auto p1 = commit();
+  CHECK(await_caught_up(sys, *router, p1, 10s) == p1);
+  CHECK(forwards() == 1);
+  auto p2 = commit();
+  auto p3 = commit();
+  CHECK(await_caught_up(sys, *router, p3, 10s) == p3);
+  // Past the registry: it forwarded the first input only.
+  CHECK(forwards() == 1);
+  // The instance stops, and tells the router on its way out: once the
+  // router answered a request sent after that, nothing holds the instance.
+  caf::weak_actor_ptr first;
+  {
+    caf::actor hdl;
+    self->request(reg, 10s, instance_atom::value, std::string{"x"})
+      .receive([&](caf::actor& x) { hdl = x; },
+               [](caf::error& err) { FAIL(describe(err)); });
+    REQUIRE(hdl);
+    self->monitor(hdl);
+    first = caf::actor_cast<caf::weak_actor_ptr>(hdl);
+  }
+  self->send(reg, stop_instance_atom::value, std::string{"x"});
+  self->receive([](caf::down_msg&) {},
+                caf::after(10s) >> [] { FAIL("the instance did not stop"); });
+  bool freed = false;
+  for (int i = 0; i < 100 && !freed; ++i) {
+    self->request(*router, 10s, stats_atom::value)
+      .receive([](router_stats&) {},
+               [](caf::error& err) { FAIL(describe(err)); });
+    self->request(reg, 10s, forwards_atom::value)
+      .receive([](int) {}, [](caf::error& err) { FAIL(describe(err)); });
+    freed = first.lock() == nullptr;
+  }
+  CHECK(freed);
+  auto p4 = commit();
+  CHECK(await_caught_up(sys, *router, p4, 10s) == p4);
+  CHECK(forwards() == 2);
+  self->request(log, 10s, seen_atom::value)
+    .receive(
+      [&](std::vector<std::pair<int, uint64_t>>& taken) {
+        using taken_t = std::vector<std::pair<int, uint64_t>>;
+        CHECK(taken == taken_t{{1, p1}, {1, p2}, {1, p3}, {2, p4}});
+      },
+      [](caf::error& err) { FAIL(describe(err)); });
+  self->request(*router, 10s, stats_atom::value)
+    .receive(
+      [](router_stats& st) {
+        CHECK(st.dead_letters == 0);
+        CHECK(st.failed_inputs == 0);
+      },
+      [](caf::error& err) { FAIL(describe(err)); });
+  self->send_exit(reg, caf::exit_reason::user_shutdown);
+  self->send_exit(log, caf::exit_reason::user_shutdown);
   (*rt)->stop();
 }
 
