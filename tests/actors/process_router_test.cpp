@@ -101,6 +101,51 @@ caf::behavior delegating_registry(caf::stateful_actor<delegating_state>* self,
   };
 }
 
+/// Stands in for an instance that is stopping when its second input comes:
+/// it takes the first, then has its registry drop it and declines the
+/// second as a stopping instance does (`errc::entity_unavailable`).
+caf::behavior declining_instance(caf::event_based_actor*, int number,
+                                 caf::actor log, caf::actor reg,
+                                 std::string id) {
+  auto taken = std::make_shared<int>(0);
+  return {
+    [=](input_atom, uint64_t pos) -> caf::result<void> {
+      if (++*taken == 1) {
+        caf::anon_send(log, number, pos);
+        return caf::unit;
+      }
+      caf::anon_send(reg, stop_instance_atom::value, id);
+      return make_error(errc::entity_unavailable, "instance stopping");
+    },
+  };
+}
+
+/// As `delegating_registry`, but its first instance declines its second
+/// input.
+caf::behavior declining_registry(caf::stateful_actor<delegating_state>* self,
+                                 caf::actor log) {
+  return {
+    [self, log](entity_id& id, input_atom, uint64_t pos) {
+      auto& st = self->state;
+      ++st.forwards;
+      auto& hdl = st.live[id.value];
+      if (!hdl) {
+        auto n = ++st.spawned;
+        hdl = n == 1 ? self->spawn(declining_instance, n, log,
+                                   caf::actor_cast<caf::actor>(self), id.value)
+                     : self->spawn(instance, n, log);
+      }
+      return self->delegate(hdl, input_atom::value, pos);
+    },
+    [self](forwards_atom) { return self->state.forwards; },
+    [self](stop_instance_atom, const std::string& id) {
+      auto& hdl = self->state.live[id];
+      self->send_exit(hdl, caf::exit_reason::user_shutdown);
+      hdl = caf::actor{};
+    },
+  };
+}
+
 // -- a manager whose first version cannot recover its instances --------------
 
 /// Input: asks instance `id` to count one.
@@ -612,6 +657,72 @@ TEST_CASE("a router hands an instance its next inputs directly, lets go "
       [&](std::vector<std::pair<int, uint64_t>>& taken) {
         using taken_t = std::vector<std::pair<int, uint64_t>>;
         CHECK(taken == taken_t{{1, p1}, {1, p2}, {1, p3}, {2, p4}});
+      },
+      [](caf::error& err) { FAIL(describe(err)); });
+  self->request(*router, 10s, stats_atom::value)
+    .receive(
+      [](router_stats& st) {
+        CHECK(st.dead_letters == 0);
+        CHECK(st.failed_inputs == 0);
+      },
+      [](caf::error& err) { FAIL(describe(err)); });
+  self->send_exit(reg, caf::exit_reason::user_shutdown);
+  self->send_exit(log, caf::exit_reason::user_shutdown);
+  (*rt)->stop();
+}
+
+TEST_CASE("an input that a known instance declines as stopping goes "
+          "through the registry to its successor") {
+  temp_dir dir;
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  runtime_options opts;
+  opts.journal_path = dir.path();
+  opts.journal.sync = journal::sync_mode::none;
+  auto rt = runtime::start(sys, opts);
+  REQUIRE(rt);
+  auto commit = [&] {
+    journal::write_group g;
+    g.appends.push_back({"order-1", journal::expected_version::any(), {}});
+    g.appends.back().events.push_back({});
+    g.appends.back().events.back().type = "in";
+    uint64_t pos = 0;
+    self->request((*rt)->coordinator(), 10s, commit_atom::value, g)
+      .receive(
+        [&](journal::group_receipt& r) {
+          pos = r.appends.front().first_position;
+        },
+        [](caf::error& err) { FAIL(describe(err)); });
+    return pos;
+  };
+  auto log = sys.spawn(input_log);
+  auto reg = sys.spawn(declining_registry, log);
+  input_dispatch fn = [](const journal::stored_event& ev)
+    -> caf::expected<std::optional<std::pair<std::string, caf::message>>> {
+    return std::optional<std::pair<std::string, caf::message>>{
+      std::in_place, "x", caf::make_message(input_atom::value, ev.position)};
+  };
+  auto router
+    = spawn_process_router(sys, "order", (*rt)->journal(), (*rt)->hub(),
+                           (*rt)->coordinator(), reg, fn, router_settings{});
+  REQUIRE(router);
+  (*rt)->adopt(*router);
+  auto p1 = commit();
+  CHECK(await_caught_up(sys, *router, p1, 10s) == p1);
+  // The second input goes to the first instance directly, which declines
+  // it; the router drops the instance and hands the input to the registry,
+  // which starts a second one.
+  auto p2 = commit();
+  CHECK(await_caught_up(sys, *router, p2, 10s) == p2);
+  self->request(reg, 10s, forwards_atom::value)
+    .receive([](int n) { CHECK(n == 2); },
+             [](caf::error& err) { FAIL(describe(err)); });
+  self->request(log, 10s, seen_atom::value)
+    .receive(
+      [&](std::vector<std::pair<int, uint64_t>>& taken) {
+        using taken_t = std::vector<std::pair<int, uint64_t>>;
+        CHECK(taken == taken_t{{1, p1}, {2, p2}});
       },
       [](caf::error& err) { FAIL(describe(err)); });
   self->request(*router, 10s, stats_atom::value)
