@@ -92,7 +92,9 @@ caf::behavior delegating_registry(caf::stateful_actor<delegating_state>* self,
       return self->delegate(hdl, input_atom::value, pos);
     },
     [self](forwards_atom) { return self->state.forwards; },
-    [self](instance_atom, const std::string& id) { return self->state.live[id]; },
+    [self](instance_atom, const std::string& id) {
+      return self->state.live[id];
+    },
     [self](stop_instance_atom, const std::string& id) {
       auto& hdl = self->state.live[id];
       self->send_exit(hdl, caf::exit_reason::user_shutdown);
@@ -572,56 +574,109 @@ TEST_CASE("an input that bounces off a stopping instance goes to its "
   (*rt)->stop();
 }
 
-TEST_CASE("a router hands an instance its next inputs directly, lets go "
-          "of it when it stops, and hands the next input to its successor") {
+namespace {
+
+/// A runtime, an input log and a router of category `order` whose inputs
+/// all go to instance `x` of a stand-in registry.
+struct direct_fixture {
   temp_dir dir;
   caf::actor_system_config cfg;
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
-  runtime_options opts;
-  opts.journal_path = dir.path();
-  opts.journal.sync = journal::sync_mode::none;
-  auto rt = runtime::start(sys, opts);
-  REQUIRE(rt);
-  auto commit = [&] {
+  std::unique_ptr<runtime> rt;
+  caf::actor log;
+  caf::actor reg;
+  caf::actor router;
+
+  direct_fixture() {
+    runtime_options opts;
+    opts.journal_path = dir.path();
+    opts.journal.sync = journal::sync_mode::none;
+    auto r = runtime::start(sys, opts);
+    REQUIRE(r);
+    rt = std::move(*r);
+    log = sys.spawn(input_log);
+  }
+
+  ~direct_fixture() {
+    self->send_exit(reg, caf::exit_reason::user_shutdown);
+    self->send_exit(log, caf::exit_reason::user_shutdown);
+    rt->stop();
+  }
+
+  /// Starts the router in front of `registry`.
+  void start_router(caf::actor registry) {
+    reg = std::move(registry);
+    input_dispatch fn = [](const journal::stored_event& ev)
+      -> caf::expected<std::optional<std::pair<std::string, caf::message>>> {
+      return std::optional<std::pair<std::string, caf::message>>{
+        std::in_place, "x", caf::make_message(input_atom::value, ev.position)};
+    };
+    auto r
+      = spawn_process_router(sys, "order", rt->journal(), rt->hub(),
+                             rt->coordinator(), reg, fn, router_settings{});
+    REQUIRE(r);
+    rt->adopt(*r);
+    router = *r;
+  }
+
+  /// Commits one input; returns its position.
+  uint64_t commit() {
     journal::write_group g;
     g.appends.push_back({"order-1", journal::expected_version::any(), {}});
     g.appends.back().events.push_back({});
     g.appends.back().events.back().type = "in";
     uint64_t pos = 0;
-    self->request((*rt)->coordinator(), 10s, commit_atom::value, g)
+    self->request(rt->coordinator(), 10s, commit_atom::value, g)
       .receive(
         [&](journal::group_receipt& r) {
           pos = r.appends.front().first_position;
         },
         [](caf::error& err) { FAIL(describe(err)); });
     return pos;
-  };
-  auto log = sys.spawn(input_log);
-  auto reg = sys.spawn(delegating_registry, log);
-  input_dispatch fn = [](const journal::stored_event& ev)
-    -> caf::expected<std::optional<std::pair<std::string, caf::message>>> {
-    return std::optional<std::pair<std::string, caf::message>>{
-      std::in_place, "x", caf::make_message(input_atom::value, ev.position)};
-  };
-  auto router
-    = spawn_process_router(sys, "order", (*rt)->journal(), (*rt)->hub(),
-                           (*rt)->coordinator(), reg, fn, router_settings{});
-  REQUIRE(router);
-  (*rt)->adopt(*router);
-  auto forwards = [&] {
+  }
+
+  int forwards() {
     int n = -1;
     self->request(reg, 10s, forwards_atom::value)
       .receive([&](int x) { n = x; },
                [](caf::error& err) { FAIL(describe(err)); });
     return n;
-  };
+  }
+
+  std::vector<std::pair<int, uint64_t>> taken() {
+    std::vector<std::pair<int, uint64_t>> result;
+    self->request(log, 10s, seen_atom::value)
+      .receive([&](std::vector<std::pair<int, uint64_t>>& xs) { result = xs; },
+               [](caf::error& err) { FAIL(describe(err)); });
+    return result;
+  }
+
+  void check_nothing_parked() {
+    self->request(router, 10s, stats_atom::value)
+      .receive(
+        [](router_stats& st) {
+          CHECK(st.dead_letters == 0);
+          CHECK(st.failed_inputs == 0);
+        },
+        [](caf::error& err) { FAIL(describe(err)); });
+  }
+};
+
+using taken_t = std::vector<std::pair<int, uint64_t>>;
+
+} // namespace
+
+TEST_CASE_METHOD(direct_fixture, "a router hands an instance its next inputs "
+                                 "directly, lets go of it when it stops, and "
+                                 "hands the next input to its successor") {
+  start_router(sys.spawn(delegating_registry, log));
   auto p1 = commit();
-  CHECK(await_caught_up(sys, *router, p1, 10s) == p1);
+  CHECK(await_caught_up(sys, router, p1, 10s) == p1);
   CHECK(forwards() == 1);
   auto p2 = commit();
   auto p3 = commit();
-  CHECK(await_caught_up(sys, *router, p3, 10s) == p3);
+  CHECK(await_caught_up(sys, router, p3, 10s) == p3);
   // Past the registry: it forwarded the first input only.
   CHECK(forwards() == 1);
   // The instance stops, and tells the router on its way out: once the
@@ -641,100 +696,32 @@ TEST_CASE("a router hands an instance its next inputs directly, lets go "
                 caf::after(10s) >> [] { FAIL("the instance did not stop"); });
   bool freed = false;
   for (int i = 0; i < 100 && !freed; ++i) {
-    self->request(*router, 10s, stats_atom::value)
-      .receive([](router_stats&) {},
-               [](caf::error& err) { FAIL(describe(err)); });
-    self->request(reg, 10s, forwards_atom::value)
-      .receive([](int) {}, [](caf::error& err) { FAIL(describe(err)); });
+    check_nothing_parked(); // a round trip to the router
+    forwards();             // and one to the registry
     freed = first.lock() == nullptr;
   }
   CHECK(freed);
   auto p4 = commit();
-  CHECK(await_caught_up(sys, *router, p4, 10s) == p4);
+  CHECK(await_caught_up(sys, router, p4, 10s) == p4);
   CHECK(forwards() == 2);
-  self->request(log, 10s, seen_atom::value)
-    .receive(
-      [&](std::vector<std::pair<int, uint64_t>>& taken) {
-        using taken_t = std::vector<std::pair<int, uint64_t>>;
-        CHECK(taken == taken_t{{1, p1}, {1, p2}, {1, p3}, {2, p4}});
-      },
-      [](caf::error& err) { FAIL(describe(err)); });
-  self->request(*router, 10s, stats_atom::value)
-    .receive(
-      [](router_stats& st) {
-        CHECK(st.dead_letters == 0);
-        CHECK(st.failed_inputs == 0);
-      },
-      [](caf::error& err) { FAIL(describe(err)); });
-  self->send_exit(reg, caf::exit_reason::user_shutdown);
-  self->send_exit(log, caf::exit_reason::user_shutdown);
-  (*rt)->stop();
+  CHECK(taken() == taken_t{{1, p1}, {1, p2}, {1, p3}, {2, p4}});
+  check_nothing_parked();
 }
 
-TEST_CASE("an input that a known instance declines as stopping goes "
-          "through the registry to its successor") {
-  temp_dir dir;
-  caf::actor_system_config cfg;
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
-  runtime_options opts;
-  opts.journal_path = dir.path();
-  opts.journal.sync = journal::sync_mode::none;
-  auto rt = runtime::start(sys, opts);
-  REQUIRE(rt);
-  auto commit = [&] {
-    journal::write_group g;
-    g.appends.push_back({"order-1", journal::expected_version::any(), {}});
-    g.appends.back().events.push_back({});
-    g.appends.back().events.back().type = "in";
-    uint64_t pos = 0;
-    self->request((*rt)->coordinator(), 10s, commit_atom::value, g)
-      .receive(
-        [&](journal::group_receipt& r) {
-          pos = r.appends.front().first_position;
-        },
-        [](caf::error& err) { FAIL(describe(err)); });
-    return pos;
-  };
-  auto log = sys.spawn(input_log);
-  auto reg = sys.spawn(declining_registry, log);
-  input_dispatch fn = [](const journal::stored_event& ev)
-    -> caf::expected<std::optional<std::pair<std::string, caf::message>>> {
-    return std::optional<std::pair<std::string, caf::message>>{
-      std::in_place, "x", caf::make_message(input_atom::value, ev.position)};
-  };
-  auto router
-    = spawn_process_router(sys, "order", (*rt)->journal(), (*rt)->hub(),
-                           (*rt)->coordinator(), reg, fn, router_settings{});
-  REQUIRE(router);
-  (*rt)->adopt(*router);
+TEST_CASE_METHOD(direct_fixture, "an input that a known instance declines as "
+                                 "stopping goes through the registry to its "
+                                 "successor") {
+  start_router(sys.spawn(declining_registry, log));
   auto p1 = commit();
-  CHECK(await_caught_up(sys, *router, p1, 10s) == p1);
+  CHECK(await_caught_up(sys, router, p1, 10s) == p1);
   // The second input goes to the first instance directly, which declines
   // it; the router drops the instance and hands the input to the registry,
   // which starts a second one.
   auto p2 = commit();
-  CHECK(await_caught_up(sys, *router, p2, 10s) == p2);
-  self->request(reg, 10s, forwards_atom::value)
-    .receive([](int n) { CHECK(n == 2); },
-             [](caf::error& err) { FAIL(describe(err)); });
-  self->request(log, 10s, seen_atom::value)
-    .receive(
-      [&](std::vector<std::pair<int, uint64_t>>& taken) {
-        using taken_t = std::vector<std::pair<int, uint64_t>>;
-        CHECK(taken == taken_t{{1, p1}, {2, p2}});
-      },
-      [](caf::error& err) { FAIL(describe(err)); });
-  self->request(*router, 10s, stats_atom::value)
-    .receive(
-      [](router_stats& st) {
-        CHECK(st.dead_letters == 0);
-        CHECK(st.failed_inputs == 0);
-      },
-      [](caf::error& err) { FAIL(describe(err)); });
-  self->send_exit(reg, caf::exit_reason::user_shutdown);
-  self->send_exit(log, caf::exit_reason::user_shutdown);
-  (*rt)->stop();
+  CHECK(await_caught_up(sys, router, p2, 10s) == p2);
+  CHECK(forwards() == 2);
+  CHECK(taken() == taken_t{{1, p1}, {2, p2}});
+  check_nothing_parked();
 }
 
 TEST_CASE("a router refuses bad settings") {
