@@ -37,9 +37,8 @@ struct pending_step;
 struct waiter {
   caf::strong_actor_ptr entity;
   uint64_t ticket = 0;
-  /// The step whose group this is, and its commands' outcomes.
+  /// The step whose group this is.
   std::shared_ptr<pending_step> step;
-  std::vector<command_outcome> outcomes;
   completion f;
 };
 
@@ -254,6 +253,8 @@ struct pending_step {
   std::vector<size_t> order;
   /// Position in `order` of the next target to ask.
   size_t next = 0;
+  /// The commands' outcomes, once the step's group is built.
+  std::vector<command_outcome> outcomes;
   caf::typed_response_promise<step_result> rp;
 };
 
@@ -304,9 +305,9 @@ void commit_step(pointer self, std::shared_ptr<pending_step> ps) {
   rec.type = step_record::event_name;
   rec.payload = journal::to_bytes(record);
   g.appends.front().events.push_back(std::move(rec));
+  ps->outcomes = std::move(record.outcomes);
   waiter w;
   w.step = std::move(ps);
-  w.outcomes = std::move(record.outcomes);
   enqueue(self, std::move(g), std::move(w));
 }
 
@@ -320,7 +321,7 @@ void step_done(pointer self, waiter& w,
     return;
   }
   ++self->state.stats.steps;
-  ps.rp.deliver(step_result{std::move(*res), std::move(w.outcomes)});
+  ps.rp.deliver(step_result{std::move(*res), std::move(ps.outcomes)});
 }
 
 /// Fails the whole step because target `i` could not decide: the targets
@@ -349,9 +350,6 @@ void fail_step(pointer self, std::shared_ptr<pending_step> ps, size_t i,
 
 void decide_next(pointer self, std::shared_ptr<pending_step> ps);
 
-/// Most entities whose actors `deciders` keeps; it starts over beyond.
-constexpr size_t max_deciders = 100000;
-
 /// Remembers `hdl` as the actor that decides for `stream`, monitored.
 void remember_decider(pointer self, const std::string& stream,
                       const caf::actor& hdl) {
@@ -364,12 +362,7 @@ void remember_decider(pointer self, const std::string& stream,
     st.decider_streams.erase(hit->second.address());
     hit->second = hdl;
   } else {
-    if (st.deciders.size() >= max_deciders) {
-      for (auto& kvp : st.deciders)
-        self->demonitor(kvp.second);
-      st.deciders.clear();
-      st.decider_streams.clear();
-    }
+    // No bound needed: an entry lives only as long as its entity.
     st.deciders.emplace(stream, hdl);
   }
   self->monitor(hdl);
