@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <list>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -50,6 +51,32 @@ input_ref corrupt_ref(uint64_t position, const caf::error& err) {
   return in;
 }
 
+/// Called with none once the instance acknowledged an input, else with the
+/// error that ended its delivery.
+using delivery_done = std::function<void(const caf::error&)>;
+
+/// An input waiting for the delivery before it to the same instance id.
+struct waiting_input {
+  caf::message msg;
+  delivery_done done;
+};
+
+/// What the router keeps per instance id. An instance takes its inputs in
+/// log order only if they reach it in that order, so one input per id is
+/// under way at a time, whichever way it goes: to the instance directly,
+/// through the registry, or again after bouncing off a stopping instance;
+/// the next wait here. (An instance that took an input of a later position
+/// takes an earlier one as already had.) The instance that took the last
+/// input gets the next one directly, past the registry; it tells the router
+/// when it stops (`forget_instance_atom`), which drops it, so that a
+/// stopped instance is freed. An input sent to it before that message
+/// arrived comes back unprocessed and goes through the registry.
+struct lane {
+  caf::actor instance;
+  bool busy = false;
+  std::list<waiting_input> waiting;
+};
+
 /// What the router adds to its subscription.
 struct router_core {
   std::string category;
@@ -68,12 +95,8 @@ struct router_core {
   /// Deliveries waiting for their delay after a bounce, by ticket.
   std::map<uint64_t, std::function<void()>> delayed;
   uint64_t next_ticket = 0;
-  /// The instances that took an input, by id: the next input goes to the
-  /// instance directly, past the registry. Each tells the router when it
-  /// stops (`forget_instance_atom`), which drops its entry, so that a
-  /// stopped instance is freed; an input sent before that message arrived
-  /// comes back unprocessed and goes through the registry.
-  std::unordered_map<std::string, caf::actor> instances;
+  /// The instance ids with a delivery under way or known instances, by id.
+  std::unordered_map<std::string, lane> lanes;
 };
 
 using core_ptr = std::shared_ptr<router_core>;
@@ -82,11 +105,11 @@ using core_ptr = std::shared_ptr<router_core>;
 /// instance's address).
 using forget_instance_atom = caf::atom_constant<caf::atom("c_rforget")>;
 
-/// Remembers `hdl` as the instance of `id`; it tells the router (`self`)
-/// when it stops.
+/// Remembers `hdl` as the instance of `id`, whose delivery is under way;
+/// it tells the router (`self`) when it stops.
 void remember_instance(caf::event_based_actor* self, const core_ptr& core,
                        const std::string& id, caf::actor hdl) {
-  auto& slot = core->instances[id];
+  auto& slot = core->lanes[id].instance;
   if (slot == hdl)
     return;
   slot = hdl;
@@ -100,9 +123,13 @@ void remember_instance(caf::event_based_actor* self, const core_ptr& core,
   });
 }
 
-/// Called with none once the instance acknowledged an input, else with the
-/// error that ended its delivery.
-using delivery_done = std::function<void(const caf::error&)>;
+/// Drops the lane of `i` once it holds nothing: no delivery, no instance.
+void release_lane(const core_ptr& core,
+                  std::unordered_map<std::string, lane>::iterator i) {
+  auto& l = i->second;
+  if (!l.busy && !l.instance && l.waiting.empty())
+    core->lanes.erase(i);
+}
 
 int64_t now_ns() {
   using namespace std::chrono;
@@ -132,29 +159,51 @@ void wake_sleepers(caf::event_based_actor* self, const journal::journal& j,
     self->send(core.registry, entity_id{id}, wake_atom::value);
 }
 
-/// Hands `msg` to instance `id`, again after a delay while it bounces off
-/// stopping instances.
-void deliver(subscription_context ctx, const core_ptr& core, std::string id,
-             caf::message msg, uint32_t bounces, delivery_done done) {
+void send_input(subscription_context ctx, const core_ptr& core, std::string id,
+                caf::message msg, uint32_t bounces, delivery_done done);
+
+/// Ends the delivery under way to `id` with `err` (none: acknowledged),
+/// then starts the next one waiting for it.
+void finish_input(subscription_context ctx, const core_ptr& core,
+                  const std::string& id, const caf::error& err,
+                  const delivery_done& done) {
+  done(err);
+  auto i = core->lanes.find(id);
+  if (i == core->lanes.end())
+    return;
+  auto& l = i->second;
+  if (l.waiting.empty()) {
+    l.busy = false;
+    release_lane(core, i);
+    return;
+  }
+  auto next = std::move(l.waiting.front());
+  l.waiting.pop_front();
+  send_input(ctx, core, id, std::move(next.msg), 0, std::move(next.done));
+}
+
+/// Sends `msg` to instance `id`, whose lane is busy with it: directly to
+/// the instance that took the last input, else through the registry, again
+/// after a delay while it bounces off stopping instances.
+void send_input(subscription_context ctx, const core_ptr& core, std::string id,
+                caf::message msg, uint32_t bounces, delivery_done done) {
   auto self = ctx.self();
-  auto known = core->instances.find(id);
-  if (known != core->instances.end()) {
-    // The instance that took the last input of `id`, directly.
-    auto hdl = known->second;
+  if (auto hdl = core->lanes[id].instance) {
     self->request(hdl, caf::infinite, msg)
-      .then([done]() { done(caf::none); },
+      .then([ctx, core, id,
+             done]() { finish_input(ctx, core, id, caf::none, done); },
             [ctx, core, id, msg, bounces, done, hdl](caf::error& err) mutable {
               if (!bounced(err)) {
-                done(err);
+                finish_input(ctx, core, id, err, done);
                 return;
               }
-              // Stopped or stopping since: through the registry, which
-              // hands the input to the successor.
-              auto stale = core->instances.find(id);
-              if (stale != core->instances.end() && stale->second == hdl)
-                core->instances.erase(stale);
-              deliver(ctx, core, std::move(id), std::move(msg), bounces,
-                      std::move(done));
+              // Stopped or stopping since: through the registry, which hands
+              // the input to the successor.
+              auto& slot = core->lanes[id].instance;
+              if (slot == hdl)
+                slot = nullptr;
+              send_input(ctx, core, std::move(id), std::move(msg), bounces,
+                         std::move(done));
             });
     return;
   }
@@ -167,11 +216,11 @@ void deliver(subscription_context ctx, const core_ptr& core, std::string id,
         auto hdl = caf::actor_cast<caf::actor>(ctx.self()->current_sender());
         if (hdl && hdl != core->registry)
           remember_instance(ctx.self(), core, id, std::move(hdl));
-        done(caf::none);
+        finish_input(ctx, core, id, caf::none, done);
       },
       [ctx, core, id, msg, bounces, done](caf::error& err) mutable {
         if (!bounced(err) || bounces >= core->settings.max_bounces) {
-          done(err);
+          finish_input(ctx, core, id, err, done);
           return;
         }
         ++core->bounces;
@@ -179,11 +228,24 @@ void deliver(subscription_context ctx, const core_ptr& core, std::string id,
         auto ticket = core->next_ticket++;
         core->delayed.emplace(
           ticket, [ctx, core, id, msg, bounces, done]() mutable {
-            deliver(ctx, core, std::move(id), std::move(msg), bounces + 1,
-                    std::move(done));
+            send_input(ctx, core, std::move(id), std::move(msg), bounces + 1,
+                       std::move(done));
           });
         ctx.self()->delayed_send(ctx.self(), delay, tick_atom::value, ticket);
       });
+}
+
+/// Hands `msg` to instance `id` once the inputs routed to it before have
+/// had their answer; calls `done` with the outcome.
+void deliver(subscription_context ctx, const core_ptr& core, std::string id,
+             caf::message msg, delivery_done done) {
+  auto& l = core->lanes[id];
+  if (l.busy) {
+    l.waiting.push_back(waiting_input{std::move(msg), std::move(done)});
+    return;
+  }
+  l.busy = true;
+  send_input(ctx, core, std::move(id), std::move(msg), 0, std::move(done));
 }
 
 /// Commits `row` under `key` (or erases the row when `row` is none), then
@@ -271,7 +333,7 @@ void route(subscription_context ctx, const core_ptr& core,
   auto& [id, msg] = **d;
   if (!core->source.empty()) // the instance keeps a position per log
     msg = caf::make_message(input_atom::value, core->source, ev);
-  deliver(ctx, core, std::move(id), std::move(msg), 0,
+  deliver(ctx, core, std::move(id), std::move(msg),
           [ctx, core, in = ref_of(ev)](const caf::error& err) {
             if (!err) {
               subscription_context{ctx}.ack(in.position);
@@ -318,7 +380,7 @@ void replay_one(subscription_context ctx, const core_ptr& core,
     return done(caf::none);
   auto& [id, msg] = **d;
   deliver(ctx, core, std::move(id), caf::make_message(replay_atom::value) + msg,
-          0, std::move(done));
+          std::move(done));
 }
 
 /// Re-delivers the dead letters of this router marked for replay.
@@ -339,10 +401,13 @@ void replay_marked(subscription_context ctx, const core_ptr& core) {
 /// instances with deadlines and replays dead letters when it starts.
 subscription_factory router_factory(core_ptr core) {
   return [core](subscription_context& ctx) {
-    // Deliveries waiting for their delay hold the core: drop them when
-    // the router ends, or the core and all they hold would keep each
-    // other alive.
-    ctx.self()->attach_functor([core] { core->delayed.clear(); });
+    // Deliveries waiting for their delay or for their turn hold the core:
+    // drop them when the router ends, or the core and all they hold would
+    // keep each other alive.
+    ctx.self()->attach_functor([core] {
+      core->delayed.clear();
+      core->lanes.clear();
+    });
     if (core->source.empty()) {
       wake_sleepers(ctx.self(), *ctx.journal(), *core);
       replay_marked(ctx, core);
@@ -367,9 +432,11 @@ subscription_factory router_factory(core_ptr core) {
       },
       [core](forget_instance_atom, const std::string& id,
              const caf::actor_addr& addr) {
-        auto i = core->instances.find(id);
-        if (i != core->instances.end() && i->second.address() == addr)
-          core->instances.erase(i);
+        auto i = core->lanes.find(id);
+        if (i != core->lanes.end() && i->second.instance.address() == addr) {
+          i->second.instance = nullptr;
+          release_lane(core, i);
+        }
       },
       [core](tick_atom, uint64_t ticket) {
         auto i = core->delayed.find(ticket);

@@ -148,6 +148,44 @@ caf::behavior declining_registry(caf::stateful_actor<delegating_state>* self,
   };
 }
 
+using release_atom = caf::atom_constant<caf::atom("t_release")>;
+
+struct lagging_state : delegating_state {
+  /// Inputs held, in the order they came.
+  std::vector<std::pair<caf::response_promise, uint64_t>> held;
+  bool released = false;
+};
+
+/// As `delegating_registry`, but it lags behind: it forwards the first input
+/// at once and holds the next ones, in order, until told (`release_atom`).
+/// An input routed to the instance directly meanwhile could overtake them.
+caf::behavior lagging_registry(caf::stateful_actor<lagging_state>* self,
+                               caf::actor log) {
+  return {
+    [self, log](entity_id& id, input_atom,
+                uint64_t pos) -> caf::result<caf::message> {
+      auto& st = self->state;
+      auto& hdl = st.live[id.value];
+      if (!hdl)
+        hdl = self->spawn(instance, ++st.spawned, log);
+      auto rp = self->make_response_promise();
+      if (++st.forwards > 1 && !st.released) {
+        st.held.emplace_back(rp, pos);
+        return rp;
+      }
+      return rp.delegate(hdl, input_atom::value, pos);
+    },
+    [self](release_atom) {
+      auto& st = self->state;
+      st.released = true;
+      for (auto& [rp, pos] : st.held)
+        rp.delegate(st.live["x"], input_atom::value, pos);
+      st.held.clear();
+    },
+    [self](forwards_atom) { return self->state.forwards; },
+  };
+}
+
 // -- a manager whose first version cannot recover its instances --------------
 
 /// Input: asks instance `id` to count one.
@@ -620,12 +658,14 @@ struct direct_fixture {
     router = *r;
   }
 
-  /// Commits one input; returns its position.
-  uint64_t commit() {
+  /// Commits `n` inputs; returns the position of the first.
+  uint64_t commit(size_t n = 1) {
     journal::write_group g;
     g.appends.push_back({"order-1", journal::expected_version::any(), {}});
-    g.appends.back().events.push_back({});
-    g.appends.back().events.back().type = "in";
+    for (size_t i = 0; i < n; ++i) {
+      g.appends.back().events.push_back({});
+      g.appends.back().events.back().type = "in";
+    }
     uint64_t pos = 0;
     self->request(rt->coordinator(), 10s, commit_atom::value, g)
       .receive(
@@ -650,6 +690,18 @@ struct direct_fixture {
       .receive([&](std::vector<std::pair<int, uint64_t>>& xs) { result = xs; },
                [](caf::error& err) { FAIL(describe(err)); });
     return result;
+  }
+
+  /// Waits until the router has taken `n` inputs from the log (routed or
+  /// waiting for their turn).
+  bool await_taken(uint64_t n) {
+    auto until = std::chrono::steady_clock::now() + 10s;
+    uint64_t got = 0;
+    while (got < n && std::chrono::steady_clock::now() < until)
+      self->request(router, 10s, stats_atom::value)
+        .receive([&](router_stats& st) { got = st.subscription.delivered; },
+                 [](caf::error& err) { FAIL(describe(err)); });
+    return got >= n;
   }
 
   void check_nothing_parked() {
@@ -721,6 +773,31 @@ TEST_CASE_METHOD(direct_fixture, "an input that a known instance declines as "
   CHECK(await_caught_up(sys, router, p2, 10s) == p2);
   CHECK(forwards() == 2);
   CHECK(taken() == taken_t{{1, p1}, {2, p2}});
+  check_nothing_parked();
+}
+
+TEST_CASE_METHOD(direct_fixture, "an instance takes its inputs in log order, "
+                                 "also when the next could reach it directly "
+                                 "before the last reached it through the "
+                                 "registry") {
+  start_router(sys.spawn(lagging_registry, log));
+  // Two inputs routed before the instance answered any: both to the
+  // registry, if the router sends them at once. It forwards the first and
+  // holds the second.
+  auto p1 = commit(2);
+  auto p2 = p1 + 1;
+  auto first = await_caught_up(sys, router, p1, 10s);
+  REQUIRE(first);
+  CHECK(*first >= p1);
+  // The instance answered the first: the router knows it. The third input
+  // must not go to it before the second.
+  auto p3 = commit();
+  REQUIRE(await_taken(3));
+  self->send(reg, release_atom::value);
+  CHECK(await_caught_up(sys, router, p3, 10s) == p3);
+  CHECK(taken() == taken_t{{1, p1}, {1, p2}, {1, p3}});
+  // Past the registry still: the second went to the instance directly.
+  CHECK(forwards() == 1);
   check_nothing_parked();
 }
 
