@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -39,6 +40,11 @@
 ///   that bounced off an instance stopping after another failure gets
 ///   `errc::entity_unavailable` (the router hands it to the successor);
 /// - `(wake_atom)`: nothing; spawning the instance arms its deadlines;
+/// - `(passivate_atom, idle_check_atom, idle)` -> `bool`: the registry's
+///   idle check. An instance that took an input within `idle` declines
+///   (`false`) and runs on: its router sends it inputs directly, which the
+///   registry does not see. Else it stops once its queued inputs are done
+///   (`true`);
 /// - `(get_state_atom)` -> `(uint64_t version, std::string state_bytes)`.
 namespace cairn {
 
@@ -51,6 +57,7 @@ caf::result<void> process_enqueue(process_pointer<P> self,
                                   journal::stored_event& ev, bool replay,
                                   std::string source = {}) {
   auto& st = self->state;
+  st.last_taken = std::chrono::steady_clock::now();
   auto rp = self->make_response_promise();
   typename process_state<P>::queued_input in;
   in.source = std::move(source);
@@ -113,8 +120,11 @@ caf::result<caf::message> process_rare(caf::scheduled_actor* ptr,
     return caf::delegated<caf::message>{};
   }
   if (xs.match_elements<passivate_atom, idle_check_atom, caf::timespan>()) {
-    // Inputs reach an instance through its registry only: idle there is
-    // idle.
+    // The router sends inputs to an instance it knows directly, past the
+    // registry: only the instance knows when it took the last one.
+    auto idle = xs.get_as<caf::timespan>(2);
+    if (std::chrono::steady_clock::now() - st.last_taken < idle)
+      return caf::make_message(false);
     process_request_passivation<P>(self);
     return caf::make_message(true);
   }

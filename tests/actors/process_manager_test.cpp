@@ -374,6 +374,42 @@ TEST_CASE_METHOD(fixture, "an instance refuses a message it does not know, "
   CHECK(version > 0);
 }
 
+TEST_CASE_METHOD(fixture, "an instance that took an input within the idle "
+                          "time declines its registry's idle passivation, "
+                          "and stops once idle that long") {
+  auto reg = start_process_manager<group_checkout>(*rt);
+  tell("v", open_account{"v"});
+  request_checkout("gv", {"v"});
+  REQUIRE(await_finished("gv"));
+  caf::actor instance;
+  self->request(reg, 10s, resolve_atom::value, entity_id{"gv"})
+    .receive([&](caf::actor& hdl) { instance = hdl; },
+             [](caf::error& e) { FAIL(describe(e)); });
+  REQUIRE(instance);
+  // Its router hands it inputs past the registry: only the instance knows
+  // when it took the last one.
+  auto idle_check = [&](caf::timespan idle) {
+    std::optional<bool> stops;
+    self
+      ->request(instance, 10s, passivate_atom::value, idle_check_atom::value,
+                idle)
+      .receive([&](bool b) { stops = b; },
+               [](caf::error& e) { FAIL(describe(e)); });
+    return stops;
+  };
+  CHECK(idle_check(std::chrono::hours{1}) == std::optional<bool>{false});
+  uint64_t version = 0;
+  self->request(instance, 10s, get_state_atom::value)
+    .receive([&](uint64_t v, std::string&) { version = v; },
+             [](caf::error& e) { FAIL(describe(e)); });
+  CHECK(version > 0);
+  // Idle for longer than no time at all: it stops.
+  self->monitor(instance);
+  CHECK(idle_check(caf::timespan{0}) == std::optional<bool>{true});
+  self->receive([](caf::down_msg&) {},
+                caf::after(10s) >> [] { FAIL("the instance did not stop"); });
+}
+
 namespace {
 
 /// An event of `tally`: adds `n`.

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -154,6 +155,9 @@ struct process_state {
   /// Attempts of the current outcome or deadline reaction.
   int attempts = 0;
   bool passivate_requested = false;
+  /// When the instance last took an input: its router sends them past the
+  /// registry, which cannot tell how long the instance has been idle.
+  std::chrono::steady_clock::time_point last_taken;
 
   static inline const char* name = "cairn.process";
 };
