@@ -464,6 +464,42 @@ std::vector<std::string> check(const std::string& src_dir,
   return problems;
 }
 
+/// Where each command routed and not settled stands, as the two journals
+/// tell while the processes run: for the report of a stall.
+std::string stuck(const std::string& src_dir, const std::string& dst_dir,
+                  const plan& p) {
+  std::vector<std::string> problems;
+  std::vector<std::string> lines;
+  source_view sv;
+  target_view tv;
+  auto src = open_read_only(src_dir);
+  if (!src)
+    return "open " + src_dir + ": " + describe(src.error());
+  read_source(**src, p, sv, problems);
+  if (auto dst = open_read_only(dst_dir))
+    read_target(**dst, p, tv, problems);
+  else
+    problems.push_back("open " + dst_dir + ": " + describe(dst.error()));
+  for (auto& item : p.jobs) {
+    auto i = sv.jobs.find(item.id);
+    if (i == sv.jobs.end() || i->second.started == 0)
+      continue;
+    for (auto& t : item.targets) {
+      if (i->second.settled.count(t.entity) > 0)
+        continue;
+      auto id = command_id(item.id, t.entity);
+      auto yes = [](bool b) { return b ? "yes" : "no"; };
+      lines.push_back("command " + id + (t.refuse ? " (refused)" : "")
+                      + ": outbox row " + yes(sv.rows.count(id) > 0)
+                      + ", effect " + yes(tv.effects.count(id) > 0)
+                      + ", outcome " + yes(sv.outcomes.count(id) > 0)
+                      + ", settled no");
+    }
+  }
+  lines.insert(lines.end(), problems.begin(), problems.end());
+  return head_of(lines);
+}
+
 // -- the two processes --------------------------------------------------------
 
 /// What the test knows from the source's reports (over all its runs).
@@ -701,7 +737,10 @@ TEST_CASE("commands routed through the outbox between two processes killed "
         FAIL("no progress for "
              << stall_limit.count() << " s: " << pr.routed.size()
              << " jobs routed, " << pr.settled.size() << " commands settled, "
-             << pr.in_flight(p) << " in flight");
+             << pr.in_flight(p) << " in flight; outbox counters (delivered, "
+             << "duplicates, retries) " << source.counters[0] << " "
+             << source.counters[1] << " " << source.counters[2] << "\n"
+             << stuck(src_dir, dst_dir, p));
       }
       if (pr.finished)
         continue;
@@ -764,8 +803,8 @@ TEST_CASE("commands routed through the outbox between two processes killed "
     // The source finished: it stops by itself. runtime::stop() may take
     // its stop_timeout (10 s) twice, for the actors and then the
     // coordinator and hub, before the actor system ends.
-    auto until_exit = clock_type::now()
-                      + std::chrono::seconds{30 * CAIRN_TEST_SLOWDOWN};
+    auto until_exit
+      = clock_type::now() + std::chrono::seconds{30 * CAIRN_TEST_SLOWDOWN};
     while (!source.ended && clock_type::now() < until_exit)
       drain(source, p, pr, 100);
     REQUIRE(source.ended);
