@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -38,7 +39,10 @@
 ///   position; its step stores `replay_dedup_key`, so a second replay of it
 ///   has no effect. Errors: why the input could not take effect; an input
 ///   that bounced off an instance stopping after another failure gets
-///   `errc::entity_unavailable` (the router hands it to the successor);
+///   `errc::entity_unavailable` (the router hands it to the successor). An
+///   input whose `react` throws gets `errc::rejected` with the exception's
+///   text (its router parks it as a dead letter); the instance stops, and
+///   the inputs waiting in it bounce to its successor;
 /// - `(wake_atom)`: nothing; spawning the instance arms its deadlines;
 /// - `(passivate_atom, idle_check_atom, idle)` -> `bool`: the registry's
 ///   idle check. An instance that took an input within `idle` declines
@@ -139,6 +143,40 @@ caf::result<caf::message> process_rare(caf::scheduled_actor* ptr,
   return caf::print_and_drop(ptr, view);
 }
 
+/// The instance's exception handler: the user's code threw. The input whose
+/// `react` threw is refused with the exception's text (`errc::rejected`:
+/// its router parks it as a dead letter); the other inputs waiting bounce
+/// (`errc::entity_unavailable`: the router hands them to the successor).
+/// Returns the instance's exit reason.
+template <class P>
+caf::error process_threw(process_pointer<P> self, std::exception_ptr& x) {
+  auto& st = self->state;
+  std::string what = "an exception that is not a std::exception";
+  try {
+    std::rethrow_exception(x);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    // keep the generic text
+  }
+  auto front = st.reacting_to_input && !st.inputs.empty();
+  auto err = make_error(
+    errc::rejected,
+    "process " + st.stream + ": "
+      + (front ? "its reaction to the input at position "
+                   + std::to_string(st.inputs.front().position) + " threw: "
+               : "threw: ")
+      + what);
+  auto bounce = make_error(errc::entity_unavailable,
+                           "process " + st.stream + " stopped: " + what);
+  for (auto& in : st.inputs) {
+    in.rp.deliver(front ? err : bounce);
+    front = false;
+  }
+  st.inputs.clear();
+  return err;
+}
+
 template <class P>
 caf::behavior process_impl(process_pointer<P> self,
                            std::shared_ptr<const process_env> env,
@@ -147,6 +185,10 @@ caf::behavior process_impl(process_pointer<P> self,
   st.env = std::move(env);
   st.stream = std::string{P::category} + "-" + id;
   st.id = std::move(id);
+  self->set_exception_handler(
+    [](caf::scheduled_actor* ptr, std::exception_ptr& x) {
+      return process_threw<P>(static_cast<process_pointer<P>>(ptr), x);
+    });
   process_start_recovery<P>(self);
   self->set_default_handler(process_rare<P>);
   return {

@@ -4,7 +4,9 @@
 
 #include "caf/all.hpp"
 
+#include "cairn/actors/dead_letter.hpp"
 #include "cairn/actors/process_instance.hpp"
+#include "cairn/actors/process_router.hpp"
 #include "cairn/journal/codec.hpp"
 #include "cairn/journal/verify.hpp"
 #include "tests/actors/group_checkout.hpp"
@@ -408,6 +410,97 @@ TEST_CASE_METHOD(fixture, "an instance that took an input within the idle "
   CHECK(idle_check(caf::timespan{0}) == std::optional<bool>{true});
   self->receive([](caf::down_msg&) {},
                 caf::after(10s) >> [] { FAIL("the instance did not stop"); });
+}
+
+namespace {
+
+/// Input of `fragile`: note one for instance `id`, or throw from `react`.
+struct fragile_requested {
+  static constexpr const char* event_name = "fragile_requested";
+  std::string id;
+  bool poison = false;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(id, poison);
+  }
+};
+
+struct fragile_noted {
+  static constexpr const char* event_name = "fragile_noted";
+  template <class Archive>
+  void serialize(Archive&) {
+    // nop
+  }
+};
+
+/// A manager whose `react` throws on a poisoned input.
+struct fragile {
+  static constexpr const char* category = "fragile";
+  struct state {
+    int64_t noted = 0;
+    template <class Archive>
+    void serialize(Archive& ar) {
+      ar(noted);
+    }
+  };
+  using events = event_list<fragile_noted>;
+  using inputs = event_list<fragile_requested>;
+
+  static std::string correlate(const fragile_requested& e) {
+    return e.id;
+  }
+  static state apply(state s, const fragile_noted&) {
+    ++s.noted;
+    return s;
+  }
+  static step<fragile> react(const state&, const fragile_requested& e) {
+    if (e.poison)
+      throw std::runtime_error("poisoned input for " + e.id);
+    return step<fragile>{}.emit(fragile_noted{});
+  }
+};
+
+} // namespace
+
+TEST_CASE_METHOD(fixture, "an input whose reaction throws becomes a dead "
+                          "letter that names the exception, and the "
+                          "instance's next inputs take effect") {
+  start_process_manager<fragile>(*rt);
+  journal::codec c;
+  c.add<fragile_requested>(fragile_requested::event_name);
+  journal::write_group g;
+  journal::append a;
+  a.stream = "fragile_in-f1";
+  for (auto poison : {false, true, false})
+    a.events.push_back(c.encode(fragile_requested{"f1", poison}));
+  g.appends.push_back(a);
+  uint64_t first = 0;
+  self->request(rt->coordinator(), 10s, commit_atom::value, g)
+    .receive(
+      [&](journal::group_receipt& r) {
+        first = r.appends.front().first_position;
+      },
+      [](caf::error& err) { FAIL(describe(err)); });
+  REQUIRE(first > 0);
+  auto last = first + 2;
+  auto caught_up = await_caught_up(sys, rt->routers().at(0), last, 10s);
+  REQUIRE(caught_up);
+  CHECK(*caught_up >= last);
+  auto rows = dead_letters(*rt->journal());
+  REQUIRE(rows);
+  REQUIRE(rows->size() == 1);
+  auto& row = rows->begin()->second;
+  CHECK(row.position == first + 1);
+  CHECK(row.error.find("rejected") != std::string::npos);
+  CHECK(row.error.find("threw: poisoned input for f1") != std::string::npos);
+  // The inputs before and after it took effect, each once.
+  auto evs = rt->journal()->read_stream("fragile-f1");
+  REQUIRE(evs);
+  size_t noted = 0;
+  for (auto& ev : *evs)
+    if (ev.record.type == fragile_noted::event_name)
+      ++noted;
+  CHECK(noted == 2);
 }
 
 namespace {

@@ -84,6 +84,7 @@ void process_next(process_pointer<P> self) {
       st.inputs.pop_front();
       continue;
     }
+    st.reacting_to_input = true; // left set if `react` throws
     auto s = in.outcome
                ? react_to<P>(st.value, *in.outcome)
                : std::visit(
@@ -92,6 +93,7 @@ void process_next(process_pointer<P> self) {
                      static_cast<const typename P::state&>(st.value), x);
                  },
                  in.input);
+    st.reacting_to_input = false;
     if (s.empty()) {
       // Nothing to record: a replay reacts the same way.
       in.rp.deliver(caf::unit);

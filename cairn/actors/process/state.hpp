@@ -158,6 +158,9 @@ struct process_state {
   /// When the instance last took an input: its router sends them past the
   /// registry, which cannot tell how long the instance has been idle.
   std::chrono::steady_clock::time_point last_taken;
+  /// Whether the user's `react` to the front input is running: if it
+  /// throws, that input is refused with the exception's text.
+  bool reacting_to_input = false;
 
   static inline const char* name = "cairn.process";
 };
