@@ -70,10 +70,18 @@ struct waiting_input {
 /// input gets the next one directly, past the registry; it tells the router
 /// when it stops (`forget_instance_atom`), which drops it, so that a
 /// stopped instance is freed. An input sent to it before that message
-/// arrived comes back unprocessed and goes through the registry.
+/// arrived comes back unprocessed and goes through the registry; one it
+/// held when it stopped (CAF 0.17 answers nothing for a dead actor's
+/// promises) goes through the registry when that message arrives.
 struct lane {
   caf::actor instance;
   bool busy = false;
+  /// While busy: the input under way, the number of its current attempt
+  /// (an answer to an attempt given up is dropped), and the instance the
+  /// attempt went to directly (null: through the registry).
+  waiting_input current;
+  uint64_t attempt = 0;
+  caf::actor_addr sent_to;
   std::list<waiting_input> waiting;
 };
 
@@ -159,16 +167,29 @@ void wake_sleepers(caf::event_based_actor* self, const journal::journal& j,
     self->send(core.registry, entity_id{id}, wake_atom::value);
 }
 
-void send_input(subscription_context ctx, const core_ptr& core, std::string id,
-                caf::message msg, uint32_t bounces, delivery_done done);
+void send_input(subscription_context ctx, const core_ptr& core,
+                const std::string& id, uint32_t bounces);
+
+/// The lane of `id` if its attempt under way is still `attempt`, else null.
+lane* live_lane(const core_ptr& core, const std::string& id, uint64_t attempt) {
+  auto i = core->lanes.find(id);
+  if (i == core->lanes.end() || !i->second.busy || i->second.attempt != attempt)
+    return nullptr;
+  return &i->second;
+}
 
 /// Ends the delivery under way to `id` with `err` (none: acknowledged),
 /// then starts the next one waiting for it.
 void finish_input(subscription_context ctx, const core_ptr& core,
-                  const std::string& id, const caf::error& err,
-                  const delivery_done& done) {
-  done(err);
+                  const std::string& id, const caf::error& err) {
   auto i = core->lanes.find(id);
+  if (i == core->lanes.end())
+    return;
+  auto done = std::move(i->second.current.done);
+  i->second.current = waiting_input{};
+  i->second.sent_to = caf::actor_addr{};
+  done(err);
+  i = core->lanes.find(id);
   if (i == core->lanes.end())
     return;
   auto& l = i->second;
@@ -177,75 +198,105 @@ void finish_input(subscription_context ctx, const core_ptr& core,
     release_lane(core, i);
     return;
   }
-  auto next = std::move(l.waiting.front());
+  l.current = std::move(l.waiting.front());
   l.waiting.pop_front();
-  send_input(ctx, core, id, std::move(next.msg), 0, std::move(next.done));
+  send_input(ctx, core, id, 0);
 }
 
-/// Sends `msg` to instance `id`, whose lane is busy with it: directly to
-/// the instance that took the last input, else through the registry, again
-/// after a delay while it bounces off stopping instances.
-void send_input(subscription_context ctx, const core_ptr& core, std::string id,
-                caf::message msg, uint32_t bounces, delivery_done done) {
+/// Sends the input under way on the lane of `id` (a new attempt): directly
+/// to the instance that took the last input, else through the registry,
+/// again after a delay while it bounces off stopping instances.
+void send_input(subscription_context ctx, const core_ptr& core,
+                const std::string& id, uint32_t bounces) {
   auto self = ctx.self();
-  if (auto hdl = core->lanes[id].instance) {
-    self->request(hdl, caf::infinite, msg)
-      .then([ctx, core, id,
-             done]() { finish_input(ctx, core, id, caf::none, done); },
-            [ctx, core, id, msg, bounces, done, hdl](caf::error& err) mutable {
-              if (!bounced(err)) {
-                finish_input(ctx, core, id, err, done);
-                return;
-              }
-              // Stopped or stopping since: through the registry, which hands
-              // the input to the successor.
-              auto& slot = core->lanes[id].instance;
-              if (slot == hdl)
-                slot = nullptr;
-              send_input(ctx, core, std::move(id), std::move(msg), bounces,
-                         std::move(done));
-            });
+  auto& l = core->lanes[id];
+  auto attempt = ++l.attempt;
+  if (auto hdl = l.instance) {
+    l.sent_to = hdl.address();
+    self->request(hdl, caf::infinite, l.current.msg)
+      .then(
+        [ctx, core, id, attempt]() {
+          if (live_lane(core, id, attempt))
+            finish_input(ctx, core, id, caf::none);
+        },
+        [ctx, core, id, attempt, bounces, hdl](caf::error& err) {
+          auto l = live_lane(core, id, attempt);
+          if (!l)
+            return;
+          if (!bounced(err)) {
+            finish_input(ctx, core, id, err);
+            return;
+          }
+          // Stopped or stopping since: through the registry, which hands
+          // the input to the successor.
+          if (l->instance == hdl)
+            l->instance = nullptr;
+          send_input(ctx, core, id, bounces);
+        });
     return;
   }
+  l.sent_to = caf::actor_addr{};
   self
     ->request(core->registry, caf::infinite,
-              caf::make_message(entity_id{id}) + msg)
+              caf::make_message(entity_id{id}) + l.current.msg)
     .then(
-      [ctx, core, id, done]() {
+      [ctx, core, id, attempt]() {
+        if (!live_lane(core, id, attempt))
+          return;
         // The registry delegated the input: its instance answered.
         auto hdl = caf::actor_cast<caf::actor>(ctx.self()->current_sender());
         if (hdl && hdl != core->registry)
           remember_instance(ctx.self(), core, id, std::move(hdl));
-        finish_input(ctx, core, id, caf::none, done);
+        finish_input(ctx, core, id, caf::none);
       },
-      [ctx, core, id, msg, bounces, done](caf::error& err) mutable {
+      [ctx, core, id, attempt, bounces](caf::error& err) {
+        if (!live_lane(core, id, attempt))
+          return;
         if (!bounced(err) || bounces >= core->settings.max_bounces) {
-          finish_input(ctx, core, id, err, done);
+          finish_input(ctx, core, id, err);
           return;
         }
         ++core->bounces;
         auto delay = core->settings.bounce_delay * (int64_t{1} << bounces);
         auto ticket = core->next_ticket++;
-        core->delayed.emplace(
-          ticket, [ctx, core, id, msg, bounces, done]() mutable {
-            send_input(ctx, core, std::move(id), std::move(msg), bounces + 1,
-                       std::move(done));
-          });
+        core->delayed.emplace(ticket, [ctx, core, id, attempt, bounces] {
+          if (live_lane(core, id, attempt))
+            send_input(ctx, core, id, bounces + 1);
+        });
         ctx.self()->delayed_send(ctx.self(), delay, tick_atom::value, ticket);
       });
 }
 
+/// The instance at `addr`, which took the last input of `id`, stopped: the
+/// next input goes through the registry, and so does the input under way
+/// if the instance held it (it will not answer).
+void instance_stopped(subscription_context ctx, const core_ptr& core,
+                      const std::string& id, const caf::actor_addr& addr) {
+  auto i = core->lanes.find(id);
+  if (i == core->lanes.end())
+    return;
+  auto& l = i->second;
+  if (l.instance.address() == addr)
+    l.instance = nullptr;
+  if (l.busy && l.sent_to == addr) {
+    send_input(ctx, core, id, 0);
+    return;
+  }
+  release_lane(core, i);
+}
+
 /// Hands `msg` to instance `id` once the inputs routed to it before have
 /// had their answer; calls `done` with the outcome.
-void deliver(subscription_context ctx, const core_ptr& core, std::string id,
-             caf::message msg, delivery_done done) {
+void deliver(subscription_context ctx, const core_ptr& core,
+             const std::string& id, caf::message msg, delivery_done done) {
   auto& l = core->lanes[id];
   if (l.busy) {
     l.waiting.push_back(waiting_input{std::move(msg), std::move(done)});
     return;
   }
   l.busy = true;
-  send_input(ctx, core, std::move(id), std::move(msg), 0, std::move(done));
+  l.current = waiting_input{std::move(msg), std::move(done)};
+  send_input(ctx, core, id, 0);
 }
 
 /// Commits `row` under `key` (or erases the row when `row` is none), then
@@ -430,13 +481,9 @@ subscription_factory router_factory(core_ptr core) {
         if (core->source.empty())
           replay_marked(ctx, core);
       },
-      [core](forget_instance_atom, const std::string& id,
-             const caf::actor_addr& addr) {
-        auto i = core->lanes.find(id);
-        if (i != core->lanes.end() && i->second.instance.address() == addr) {
-          i->second.instance = nullptr;
-          release_lane(core, i);
-        }
+      [ctx, core](forget_instance_atom, const std::string& id,
+                  const caf::actor_addr& addr) {
+        instance_stopped(ctx, core, id, addr);
       },
       [core](tick_atom, uint64_t ticket) {
         auto i = core->delayed.find(ticket);

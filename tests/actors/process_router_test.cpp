@@ -148,6 +148,49 @@ caf::behavior declining_registry(caf::stateful_actor<delegating_state>* self,
   };
 }
 
+/// Stands in for an instance that stops while it holds its second input,
+/// without answering it (CAF 0.17 answers nothing for a dead actor's
+/// promises): it takes the first, then has its registry drop it and quits.
+caf::behavior dying_instance(caf::event_based_actor* self, int number,
+                             caf::actor log, caf::actor reg, std::string id) {
+  auto taken = std::make_shared<int>(0);
+  return {
+    [=](input_atom, uint64_t pos) {
+      if (++*taken == 1) {
+        caf::anon_send(log, number, pos);
+        return;
+      }
+      caf::anon_send(reg, stop_instance_atom::value, id);
+      self->make_response_promise(); // taken, never answered
+      self->quit();
+    },
+  };
+}
+
+/// As `delegating_registry`, but its first instance stops holding its
+/// second input.
+caf::behavior dying_registry(caf::stateful_actor<delegating_state>* self,
+                             caf::actor log) {
+  return {
+    [self, log](entity_id& id, input_atom, uint64_t pos) {
+      auto& st = self->state;
+      ++st.forwards;
+      auto& hdl = st.live[id.value];
+      if (!hdl) {
+        auto n = ++st.spawned;
+        hdl = n == 1 ? self->spawn(dying_instance, n, log,
+                                   caf::actor_cast<caf::actor>(self), id.value)
+                     : self->spawn(instance, n, log);
+      }
+      return self->delegate(hdl, input_atom::value, pos);
+    },
+    [self](forwards_atom) { return self->state.forwards; },
+    [self](stop_instance_atom, const std::string& id) {
+      self->state.live[id] = caf::actor{};
+    },
+  };
+}
+
 using release_atom = caf::atom_constant<caf::atom("t_release")>;
 
 struct lagging_state : delegating_state {
@@ -798,6 +841,22 @@ TEST_CASE_METHOD(direct_fixture, "an instance takes its inputs in log order, "
   CHECK(taken() == taken_t{{1, p1}, {1, p2}, {1, p3}});
   // Past the registry still: the second went to the instance directly.
   CHECK(forwards() == 1);
+  check_nothing_parked();
+}
+
+TEST_CASE_METHOD(direct_fixture, "an input that a known instance held when "
+                                 "it stopped goes through the registry to its "
+                                 "successor") {
+  start_router(sys.spawn(dying_registry, log));
+  auto p1 = commit();
+  CHECK(await_caught_up(sys, router, p1, 10s) == p1);
+  // The second goes to the first instance directly, which stops holding it
+  // and never answers; once the router learns that it stopped, the input
+  // goes through the registry, which starts a second instance.
+  auto p2 = commit();
+  CHECK(await_caught_up(sys, router, p2, 10s) == p2);
+  CHECK(forwards() == 2);
+  CHECK(taken() == taken_t{{1, p1}, {2, p2}});
   check_nothing_parked();
 }
 
