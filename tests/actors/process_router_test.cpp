@@ -60,13 +60,36 @@ caf::behavior input_log(caf::stateful_actor<log_state>* self) {
   };
 }
 
+/// What the first instance of a stand-in registry does with its second
+/// input.
+enum class second_input {
+  /// Takes it, as every other input.
+  taken,
+  /// Has its registry drop it, then declines the input as a stopping
+  /// instance does (`errc::entity_unavailable`).
+  declined,
+  /// Has its registry drop it, then quits holding the input, never
+  /// answered (CAF 0.17 answers nothing for a dead actor's promises).
+  held,
+};
+
 /// Stands in for an instance: tells `log` each input it takes, then
-/// acknowledges it.
-caf::behavior instance(caf::event_based_actor*, int number, caf::actor log) {
+/// acknowledges it; its second input as `second` says.
+caf::behavior instance(caf::event_based_actor* self, int number, caf::actor log,
+                       caf::actor reg, std::string id, second_input second) {
+  auto taken = std::make_shared<int>(0);
   return {
-    [number, log](input_atom, uint64_t pos) -> caf::result<void> {
-      caf::anon_send(log, number, pos);
-      return caf::unit;
+    [=](input_atom, uint64_t pos) -> caf::result<void> {
+      if (++*taken != 2 || second == second_input::taken) {
+        caf::anon_send(log, number, pos);
+        return caf::unit;
+      }
+      caf::anon_send(reg, stop_instance_atom::value, id);
+      if (second == second_input::declined)
+        return make_error(errc::entity_unavailable, "instance stopping");
+      self->make_response_promise(); // taken, never answered
+      self->quit();
+      return caf::delegated<void>{};
     },
   };
 }
@@ -77,18 +100,29 @@ struct delegating_state {
   int forwards = 0;
 };
 
+/// Spawns the next instance of id `id` for the stand-in registry `self`:
+/// the first one treats its second input as `first_second` says.
+template <class State>
+caf::actor spawn_instance(caf::stateful_actor<State>* self, caf::actor log,
+                          const std::string& id, second_input first_second) {
+  auto n = ++self->state.spawned;
+  return self->spawn(instance, n, log, caf::actor_cast<caf::actor>(self), id,
+                     n == 1 ? first_second : second_input::taken);
+}
+
 /// Stands in for the registry of instances as the real one works: spawns
 /// an instance per id (again after it stopped) and delegates each input to
-/// it, so that the instance answers the router itself.
+/// it, so that the instance answers the router itself. Its first instance
+/// treats its second input as `first_second` says.
 caf::behavior delegating_registry(caf::stateful_actor<delegating_state>* self,
-                                  caf::actor log) {
+                                  caf::actor log, second_input first_second) {
   return {
-    [self, log](entity_id& id, input_atom, uint64_t pos) {
+    [self, log, first_second](entity_id& id, input_atom, uint64_t pos) {
       auto& st = self->state;
       ++st.forwards;
       auto& hdl = st.live[id.value];
       if (!hdl)
-        hdl = self->spawn(instance, ++st.spawned, log);
+        hdl = spawn_instance(self, log, id.value, first_second);
       return self->delegate(hdl, input_atom::value, pos);
     },
     [self](forwards_atom) { return self->state.forwards; },
@@ -99,94 +133,6 @@ caf::behavior delegating_registry(caf::stateful_actor<delegating_state>* self,
       auto& hdl = self->state.live[id];
       self->send_exit(hdl, caf::exit_reason::user_shutdown);
       hdl = caf::actor{};
-    },
-  };
-}
-
-/// Stands in for an instance that is stopping when its second input comes:
-/// it takes the first, then has its registry drop it and declines the
-/// second as a stopping instance does (`errc::entity_unavailable`).
-caf::behavior declining_instance(caf::event_based_actor*, int number,
-                                 caf::actor log, caf::actor reg,
-                                 std::string id) {
-  auto taken = std::make_shared<int>(0);
-  return {
-    [=](input_atom, uint64_t pos) -> caf::result<void> {
-      if (++*taken == 1) {
-        caf::anon_send(log, number, pos);
-        return caf::unit;
-      }
-      caf::anon_send(reg, stop_instance_atom::value, id);
-      return make_error(errc::entity_unavailable, "instance stopping");
-    },
-  };
-}
-
-/// As `delegating_registry`, but its first instance declines its second
-/// input.
-caf::behavior declining_registry(caf::stateful_actor<delegating_state>* self,
-                                 caf::actor log) {
-  return {
-    [self, log](entity_id& id, input_atom, uint64_t pos) {
-      auto& st = self->state;
-      ++st.forwards;
-      auto& hdl = st.live[id.value];
-      if (!hdl) {
-        auto n = ++st.spawned;
-        hdl = n == 1 ? self->spawn(declining_instance, n, log,
-                                   caf::actor_cast<caf::actor>(self), id.value)
-                     : self->spawn(instance, n, log);
-      }
-      return self->delegate(hdl, input_atom::value, pos);
-    },
-    [self](forwards_atom) { return self->state.forwards; },
-    [self](stop_instance_atom, const std::string& id) {
-      auto& hdl = self->state.live[id];
-      self->send_exit(hdl, caf::exit_reason::user_shutdown);
-      hdl = caf::actor{};
-    },
-  };
-}
-
-/// Stands in for an instance that stops while it holds its second input,
-/// without answering it (CAF 0.17 answers nothing for a dead actor's
-/// promises): it takes the first, then has its registry drop it and quits.
-caf::behavior dying_instance(caf::event_based_actor* self, int number,
-                             caf::actor log, caf::actor reg, std::string id) {
-  auto taken = std::make_shared<int>(0);
-  return {
-    [=](input_atom, uint64_t pos) {
-      if (++*taken == 1) {
-        caf::anon_send(log, number, pos);
-        return;
-      }
-      caf::anon_send(reg, stop_instance_atom::value, id);
-      self->make_response_promise(); // taken, never answered
-      self->quit();
-    },
-  };
-}
-
-/// As `delegating_registry`, but its first instance stops holding its
-/// second input.
-caf::behavior dying_registry(caf::stateful_actor<delegating_state>* self,
-                             caf::actor log) {
-  return {
-    [self, log](entity_id& id, input_atom, uint64_t pos) {
-      auto& st = self->state;
-      ++st.forwards;
-      auto& hdl = st.live[id.value];
-      if (!hdl) {
-        auto n = ++st.spawned;
-        hdl = n == 1 ? self->spawn(dying_instance, n, log,
-                                   caf::actor_cast<caf::actor>(self), id.value)
-                     : self->spawn(instance, n, log);
-      }
-      return self->delegate(hdl, input_atom::value, pos);
-    },
-    [self](forwards_atom) { return self->state.forwards; },
-    [self](stop_instance_atom, const std::string& id) {
-      self->state.live[id] = caf::actor{};
     },
   };
 }
@@ -210,7 +156,7 @@ caf::behavior lagging_registry(caf::stateful_actor<lagging_state>* self,
       auto& st = self->state;
       auto& hdl = st.live[id.value];
       if (!hdl)
-        hdl = self->spawn(instance, ++st.spawned, log);
+        hdl = spawn_instance(self, log, id.value, second_input::taken);
       auto rp = self->make_response_promise();
       if (++st.forwards > 1 && !st.released) {
         st.held.emplace_back(rp, pos);
@@ -765,7 +711,7 @@ using taken_t = std::vector<std::pair<int, uint64_t>>;
 TEST_CASE_METHOD(direct_fixture, "a router hands an instance its next inputs "
                                  "directly, lets go of it when it stops, and "
                                  "hands the next input to its successor") {
-  start_router(sys.spawn(delegating_registry, log));
+  start_router(sys.spawn(delegating_registry, log, second_input::taken));
   auto p1 = commit();
   CHECK(await_caught_up(sys, router, p1, 10s) == p1);
   CHECK(forwards() == 1);
@@ -806,7 +752,7 @@ TEST_CASE_METHOD(direct_fixture, "a router hands an instance its next inputs "
 TEST_CASE_METHOD(direct_fixture, "an input that a known instance declines as "
                                  "stopping goes through the registry to its "
                                  "successor") {
-  start_router(sys.spawn(declining_registry, log));
+  start_router(sys.spawn(delegating_registry, log, second_input::declined));
   auto p1 = commit();
   CHECK(await_caught_up(sys, router, p1, 10s) == p1);
   // The second input goes to the first instance directly, which declines
@@ -847,7 +793,7 @@ TEST_CASE_METHOD(direct_fixture, "an instance takes its inputs in log order, "
 TEST_CASE_METHOD(direct_fixture, "an input that a known instance held when "
                                  "it stopped goes through the registry to its "
                                  "successor") {
-  start_router(sys.spawn(dying_registry, log));
+  start_router(sys.spawn(delegating_registry, log, second_input::held));
   auto p1 = commit();
   CHECK(await_caught_up(sys, router, p1, 10s) == p1);
   // The second goes to the first instance directly, which stops holding it
