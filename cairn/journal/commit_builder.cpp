@@ -105,6 +105,14 @@ public:
       return detail::lmdb_error(rc, "mdb_get(meta)");
     if (auto rc = log_cursor_.open(txn_, self_.log); rc != MDB_SUCCESS)
       return detail::lmdb_error(rc, "mdb_cursor_open(log)");
+    format2_ = self_.format2_writes.load();
+    if (auto rc = chain_cursor_.open(txn_, self_.chain); rc != MDB_SUCCESS)
+      return detail::lmdb_error(rc, "mdb_cursor_open(chain)");
+    rc = chain_cursor_.get(k, v, MDB_LAST);
+    if (rc == MDB_SUCCESS && k.mv_size == 8)
+      next_block_ = get_be64(static_cast<const char*>(k.mv_data)) + 1;
+    else if (rc != MDB_NOTFOUND && rc != MDB_SUCCESS)
+      return detail::lmdb_error(rc, "mdb_cursor_get(chain)");
     return caf::none;
   }
 
@@ -298,6 +306,8 @@ public:
         row.value.id = next_stream_id_++;
         row.value.version = 0;
         row.value.first = 1;
+        row.value.newest = 0;
+        row.value.chain_first = 1;
         ids_dirty_ = true;
         detail::u64_key idk{row.value.id};
         MDB_val k = to_val(idk.bytes, 8), v = to_val(a.stream);
@@ -375,6 +385,7 @@ public:
   /// commits or aborts.
   void close_cursors() noexcept {
     log_cursor_.close();
+    chain_cursor_.close();
   }
 
   /// Stores the stream rows and counters changed by the applied groups.
@@ -389,7 +400,8 @@ public:
         continue;
       char buf[detail::max_row_size];
       MDB_val k = to_val(row.name);
-      MDB_val v = to_val(buf, detail::encode_stream_row(row.value, buf));
+      MDB_val v
+        = to_val(buf, detail::encode_stream_row(row.value, buf, format2_));
       if (auto rc = mdb_cursor_put(c.get(), &k, &v, 0))
         return rc;
     }
@@ -417,8 +429,62 @@ private:
     size_t overlay_group = 0;
   };
 
-  /// Moves the `recent` positions of `row` into an `index` block.
+  /// Moves the `recent` positions of `row` into a new block at the end of
+  /// its chain.
   int flush_block(stream_row& row) {
+    if (format2_)
+      return flush_format2_block(row);
+    detail::chain_block b;
+    b.stream = row.id;
+    b.first = row.tail_first();
+    if (row.newest != 0) {
+      // Link to the newest block; the jump goes to where the newest one's
+      // jump goes if that keeps the skew-binary shape, else to the newest.
+      detail::chain_block p, j;
+      bool p_ok = false, j_ok = false;
+      if (auto rc
+          = detail::read_chain_block(chain_cursor_.get(), row.newest, p, p_ok))
+        return rc;
+      if (p_ok && p.jump != 0)
+        if (auto rc
+            = detail::read_chain_block(chain_cursor_.get(), p.jump, j, j_ok))
+          return rc;
+      if (!p_ok || p.stream != row.id || p.end() != b.first) {
+        // A damaged chain (verify names it, reads of the versions before
+        // fail): a new chain starts here.
+        b.depth = 0;
+      } else {
+        b.prev = row.newest;
+        b.depth = p.depth + 1;
+        if (j_ok && j.jump != 0 && j.stream == row.id
+            && p.depth - p.jump_depth == p.jump_depth - j.jump_depth) {
+          b.jump = j.jump;
+          b.jump_first = j.jump_first;
+          b.jump_depth = j.jump_depth;
+        } else {
+          b.jump = p.number;
+          b.jump_first = p.first;
+          b.jump_depth = p.depth;
+        }
+      }
+    } else {
+      row.chain_first = b.first;
+    }
+    char buf[detail::max_chain_block_size];
+    auto size = detail::encode_chain_block(b, row.recent.data(),
+                                           row.recent.size(), buf);
+    detail::u64_key key{next_block_};
+    MDB_val k = to_val(key.bytes, 8), v = to_val(buf, size);
+    if (auto rc = mdb_cursor_put(chain_cursor_.get(), &k, &v, MDB_APPEND))
+      return rc;
+    row.newest = next_block_++;
+    row.recent.clear();
+    return MDB_SUCCESS;
+  }
+
+  /// Moves the `recent` positions of `row` into an `index` block, as
+  /// format 2 did.
+  int flush_format2_block(stream_row& row) {
     detail::event_key ek{row.id, row.tail_first()};
     char buf[10 * detail::index_block_events];
     auto end
@@ -428,6 +494,7 @@ private:
     if (auto rc = mdb_put(txn_, self_.index, &k, &v, 0))
       return rc;
     row.recent.clear();
+    row.chain_first = row.tail_first();
     return MDB_SUCCESS;
   }
 
@@ -467,6 +534,12 @@ private:
   std::unordered_set<std::string> group_keys_;
   std::unordered_set<std::string> commit_keys_;
   detail::cursor log_cursor_;
+  /// Appends to `chain`, and reads the blocks new ones link to.
+  detail::cursor chain_cursor_;
+  /// The number of the next `chain` block.
+  uint64_t next_block_ = 1;
+  /// Whether to write as format 2 (`journal::inject_format2_writes`).
+  bool format2_ = false;
 };
 
 } // namespace

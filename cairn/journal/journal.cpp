@@ -322,15 +322,12 @@ caf::expected<std::unique_ptr<journal>> journal::open(const std::string& dir,
   struct {
     const char* name;
     MDB_dbi* dbi;
-  } dbs[] = {{"meta", &self->meta},
-             {"streams", &self->streams},
-             {"names", &self->names},
-             {"index", &self->index},
-             {"log", &self->log},
-             {"snapshots", &self->snapshots},
-             {"checkpoints", &self->checkpoints},
-             {"dedup", &self->dedup},
-             {"tables", &self->tables}};
+  } dbs[]
+    = {{"meta", &self->meta},           {"streams", &self->streams},
+       {"names", &self->names},         {"index", &self->index},
+       {"chain", &self->chain},         {"log", &self->log},
+       {"snapshots", &self->snapshots}, {"checkpoints", &self->checkpoints},
+       {"dedup", &self->dedup},         {"tables", &self->tables}};
   // Check the format first, so that a journal of another format is named as
   // such rather than as a missing database.
   if (auto rc = mdb_dbi_open(t.get(), "meta", dbi_flags, &self->meta);
@@ -347,13 +344,27 @@ caf::expected<std::unique_ptr<journal>> journal::open(const std::string& dir,
     uint32_t found = 0;
     if (val.mv_size == 4)
       found = detail::get_le<uint32_t>(static_cast<const char*>(val.mv_data));
-    if (val.mv_size != 4 || found != format_version)
+    if (val.mv_size != 4 || found < oldest_format_version
+        || found > format_version)
       return make_error(errc::format_mismatch,
                         "journal at " + dir + " has format version "
                           + (val.mv_size == 4 ? std::to_string(found)
                                               : std::string{"(unreadable)"})
-                          + "; this build reads format version "
+                          + "; this build reads format versions "
+                          + std::to_string(oldest_format_version) + " to "
                           + std::to_string(format_version));
+    if (found < format_version && !opts.read_only) {
+      // Format 2 differs in where new index blocks go: mark the journal,
+      // so that builds that only know format 2 refuse it.
+      char buf[4];
+      detail::put_le<uint32_t>(buf, format_version);
+      MDB_val v = to_val(buf, 4);
+      if (auto rc = mdb_put(t.get(), self->meta, &key, &v, 0);
+          rc != MDB_SUCCESS)
+        return detail::lmdb_error(rc, "mdb_put(meta)");
+    }
+    if (found < format_version && opts.read_only)
+      self->has_chain = false;
   } else if (rc == MDB_NOTFOUND) {
     if (opts.read_only)
       return make_error(errc::format_mismatch,
@@ -370,6 +381,8 @@ caf::expected<std::unique_ptr<journal>> journal::open(const std::string& dir,
       = load_journal_id(t.get(), self->meta, opts.read_only, dir, self->id))
     return err;
   for (auto& db : dbs) {
+    if (db.dbi == &self->chain && !self->has_chain)
+      continue; // format 2, read-only: no chain to read
     if (auto rc = mdb_dbi_open(t.get(), db.name, dbi_flags, db.dbi);
         rc != MDB_SUCCESS)
       return detail::lmdb_error(rc,
@@ -404,6 +417,10 @@ void journal::inject_transaction_limit(size_t bytes) {
 
 void journal::inject_bad_value(size_t group) {
   impl_->inject_bad_value = group + 1;
+}
+
+void journal::inject_format2_writes(bool on) {
+  impl_->format2_writes = on;
 }
 
 bool journal::failed() const noexcept {

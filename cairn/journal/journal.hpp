@@ -44,19 +44,23 @@
 /// Named LMDB databases, integer keys big-endian so that cursor order is
 /// numeric order:
 ///
-/// | database   | key                     | value |
-/// |------------|-------------------------|------------------------------------|
-/// | `meta`     | name                    | format version, journal id, next |
-/// |            |                         | stream id, position mark | |
-/// `streams`  | stream name             | u64 id, version, first; recent     |
-/// | `names`    | u64 stream id           | stream name | | `log`      | u64
-/// position            | u64 stream id, u64 seq, record     | | `index`    |
-/// u64 stream id, u64 seq  | positions of seq, seq + 1, ...     | |
-/// `snapshots`| stream name             | layout, CRC32C, u64 version,       |
-/// |            |                         | schema version, type, payload | |
-/// `checkpoints` | name                 | u64 position                       |
-/// | `dedup`    | key                     | u64 position of the commit | |
-/// `tables`   | table, 0, key           | CRC32C of key and value, value     |
+/// | database    | key               | value                          |
+/// |-------------|-------------------|--------------------------------|
+/// | `meta`      | name              | format version, journal id,    |
+/// |             |                   | next stream id, position mark  |
+/// | `streams`   | stream name       | u64 id, version, first; chain; |
+/// |             |                   | recent positions               |
+/// | `names`     | u64 stream id     | stream name                    |
+/// | `log`       | u64 position      | u64 stream id, u64 seq, record |
+/// | `chain`     | u64 block number  | stream id, first seq, links,   |
+/// |             |                   | positions                      |
+/// | `index`     | u64 stream id,    | positions of seq, seq + 1, ... |
+/// |             | u64 seq           | (format 2; read, not written)  |
+/// | `snapshots` | stream name       | layout, CRC32C, u64 version,   |
+/// |             |                   | schema version, type, payload  |
+/// | `checkpoints` | name            | u64 position                   |
+/// | `dedup`     | key               | u64 position of the commit     |
+/// | `tables`    | table, 0, key     | CRC32C of key and value, value |
 ///
 /// Each event is stored once, in `log`, as its stream id and sequence
 /// number followed by its record (see event_record.hpp). Positions only
@@ -66,12 +70,22 @@
 /// A stream finds its events through positions. Its row in `streams`
 /// holds, after the fixed fields (id, version, first stored version; u64
 /// big-endian), the positions of its newest events ("recent": versions
-/// `version - n + 1` to `version`) not yet in an `index` block. When a
+/// `version - n + 1` to `version`) not yet in an index block. When a
 /// stream's recent positions complete a block (at most 32), they move to
-/// an `index` block keyed by the stream id and the version of its first
-/// position. The blocks of a stream cover its versions from `first` to the
-/// first recent version, without gap. Position lists are varints: the
-/// first position, then the differences to the position before.
+/// a `chain` block keyed by a number that only grows, so that a commit's
+/// blocks, whatever their streams, are appended to neighbouring pages.
+/// Each block names the stream's block before it and one further back
+/// (a skew-binary jump), and the row names the newest: the block of any
+/// version is found in O(log n) lookups (see detail/journal_impl.hpp).
+/// The blocks of a stream cover its versions from `first` to the first
+/// recent version, without gap. Position lists are varints: the first
+/// position, then the differences to the position before.
+///
+/// Format 2 kept the blocks in `index`, keyed by stream id and first
+/// version, which scattered a commit's blocks over the tree. A journal of
+/// format 2 opens as format 3 (read-only, it is read as it is): its rows
+/// read their older versions from `index` and start a chain with their
+/// next block.
 ///
 /// `meta` also holds the high-water mark of positions, written when
 /// retention deletes the newest log entries, so that positions are never
@@ -82,7 +96,11 @@
 namespace cairn::journal {
 
 /// The format version this build writes and reads.
-constexpr uint32_t format_version = 2;
+constexpr uint32_t format_version = 3;
+
+/// The oldest format this build reads; a writable open of it marks the
+/// journal as `format_version`, nothing else needs rewriting.
+constexpr uint32_t oldest_format_version = 2;
 
 // -- size limits
 // ----------------------------------------------------------------
@@ -261,6 +279,11 @@ public:
   /// when LMDB refuses a key or value that validation let through. For
   /// tests of the safety net: the group alone is refused.
   void inject_bad_value(size_t group);
+
+  /// Makes later commits write index blocks and stream rows as format 2
+  /// did (false: as format 3). For tests of journals written by earlier
+  /// builds.
+  void inject_format2_writes(bool on);
 
   /// Makes every later write transaction fail with `MDB_TXN_FULL` as soon
   /// as the groups applied in it exceed `bytes` (by

@@ -142,7 +142,7 @@ caf::error walk_stream(read_scope& rs, const journal::impl& self,
   std::vector<uint64_t> positions;
   positions.reserve(count);
   uint64_t missing = 0;
-  if (auto rc = detail::find_positions(rs.get(), self.index, row, from, count,
+  if (auto rc = detail::find_positions(rs.get(), self, row, from, count,
                                        positions, missing))
     return detail::lmdb_error(rc, "mdb_cursor_get(index)");
   detail::cursor c;
@@ -558,7 +558,7 @@ journal::raw_event(const std::string& stream, uint64_t version) const {
     return std::optional<std::string>{};
   std::vector<uint64_t> positions;
   uint64_t missing = 0;
-  if (auto rc = detail::find_positions(rs.get(), impl_->index, row, version, 1,
+  if (auto rc = detail::find_positions(rs.get(), *impl_, row, version, 1,
                                        positions, missing))
     return detail::lmdb_error(rc, "mdb_cursor_get(index)");
   if (positions.empty())

@@ -19,9 +19,11 @@ using detail::to_view;
 namespace {
 
 /// Deletes the log entries of `row`'s versions below `version`, and the
-/// index blocks that hold only such versions; rewrites a block that holds
-/// versions on both sides of the cut to start at `version`, and drops the
-/// cut versions from `row.recent`. Leaves `row.first` to the caller.
+/// index and chain blocks that hold only such versions; rewrites an `index`
+/// block that holds versions on both sides of the cut to start at
+/// `version` (a chain block keeps them: reads start at `row.first`), and
+/// drops the cut versions from `row.recent`. Leaves `row.first` to the
+/// caller.
 int cut_stream(const journal::impl& self, MDB_txn* t, stream_row& row,
                uint64_t version) {
   std::vector<uint64_t> doomed; // log positions to delete
@@ -30,7 +32,8 @@ int cut_stream(const journal::impl& self, MDB_txn* t, stream_row& row,
     std::vector<uint64_t> positions;
   };
   std::vector<block> blocks; // the index blocks that start below the cut
-  if (row.first < row.tail_first()) {
+  auto tail = row.tail_first();
+  if (row.first < std::min(row.chain_first, tail)) {
     detail::cursor c;
     if (auto rc = c.open(t, self.index))
       return rc;
@@ -69,10 +72,51 @@ int cut_stream(const journal::impl& self, MDB_txn* t, stream_row& row,
         return rc;
     }
   }
-  if (auto tail = row.tail_first(); version > tail) {
+  bool chain_gone = false;
+  if (auto from = std::max(row.first, row.chain_first);
+      row.newest != 0 && from < version && from < tail) {
+    auto to = std::min(version, tail);
+    detail::cursor c;
+    if (auto rc = c.open(t, self.chain))
+      return rc;
+    std::vector<detail::chain_block> chain;
+    int rc = MDB_SUCCESS;
+    // A damaged chain keeps its blocks and their log entries.
+    if (detail::collect_chain(c.get(), row, from, to, chain, rc)) {
+      for (auto& b : chain) {
+        auto v = b.first;
+        detail::for_each_position(b.positions, [&](uint64_t x) {
+          if (v >= from && v < to)
+            doomed.push_back(x);
+          ++v;
+          return true;
+        });
+      }
+      std::vector<uint64_t> dead;
+      for (auto& b : chain)
+        if (b.end() <= version)
+          dead.push_back(b.number);
+      c.close();
+      for (auto n : dead) {
+        detail::u64_key key{n};
+        MDB_val k = to_val(key.bytes, 8);
+        if (auto rc = mdb_del(t, self.chain, &k, nullptr))
+          return rc;
+      }
+      chain_gone = version >= tail;
+    } else if (rc != MDB_SUCCESS) {
+      return rc;
+    }
+  }
+  if (version > tail) {
     auto below = std::min<uint64_t>(row.recent.size(), version - tail);
     doomed.insert(doomed.end(), row.recent.begin(), row.recent.begin() + below);
     row.recent.drop_front(below);
+  }
+  if (chain_gone || (row.newest == 0 && version > tail)) {
+    // No block left: the chain starts again at the recent positions.
+    row.newest = 0;
+    row.chain_first = row.tail_first();
   }
   // Delete only log entries that do belong to the stream.
   detail::cursor c;
@@ -127,7 +171,7 @@ int clip_to_checkpoint(const journal::impl& self, MDB_txn* t,
                        const stream_row& row, uint64_t low, uint64_t& version) {
   std::vector<uint64_t> positions;
   uint64_t missing = 0;
-  if (auto rc = detail::find_positions(t, self.index, row, row.first,
+  if (auto rc = detail::find_positions(t, self, row, row.first,
                                        version - row.first, positions, missing))
     return rc;
   for (size_t i = 0; i < positions.size(); ++i)

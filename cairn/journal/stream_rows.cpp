@@ -1,5 +1,6 @@
 #include "cairn/journal/journal.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "cairn/journal/detail/bytes.hpp"
@@ -19,26 +20,149 @@ bool decode_stream_row(std::string_view bytes, stream_row& out) {
     return false;
   out.id = get_be64(bytes.data());
   out.version = get_be64(bytes.data() + 8);
-  out.first = get_be64(bytes.data() + 16);
+  auto first = get_be64(bytes.data() + 16);
+  out.first = first & ~chained_row_bit;
+  auto rest = bytes.substr(24);
+  bool chained = (first & chained_row_bit) != 0;
+  if (chained) {
+    auto pos = rest.data();
+    auto end = pos + rest.size();
+    if (!get_varint(pos, end, out.newest)
+        || !get_varint(pos, end, out.chain_first))
+      return false;
+    rest = rest.substr(static_cast<size_t>(pos - rest.data()));
+  }
   out.recent.clear();
   auto& recent = out.recent;
-  if (!for_each_position(bytes.substr(24), [&recent](uint64_t x) {
+  if (!for_each_position(rest, [&recent](uint64_t x) {
         if (recent.full())
           return false;
         recent.push_back(x);
         return true;
       }))
     return false;
-  return out.first >= 1 && out.first <= out.version + 1
-         && out.recent.size() <= out.version + 1 - out.first;
+  if (!(out.first >= 1 && out.first <= out.version + 1
+        && out.recent.size() <= out.version + 1 - out.first))
+    return false;
+  auto tail = out.tail_first();
+  if (!chained) {
+    out.newest = 0;
+    out.chain_first = tail;
+    return true;
+  }
+  // An empty chain starts at the recent positions; a chain ends there.
+  return out.newest == 0 ? out.chain_first == tail
+                         : out.chain_first >= 1 && out.chain_first < tail;
 }
 
-size_t encode_stream_row(const stream_row& row, char* out) noexcept {
+size_t encode_stream_row(const stream_row& row, char* out,
+                         bool format2) noexcept {
   put_be64(out, row.id);
   put_be64(out + 8, row.version);
-  put_be64(out + 16, row.first);
-  auto end = encode_positions(row.recent.data(), row.recent.size(), out + 24);
+  put_be64(out + 16, format2 ? row.first : row.first | chained_row_bit);
+  auto pos = out + 24;
+  if (!format2) {
+    pos = put_varint(pos, row.newest);
+    pos = put_varint(pos, row.chain_first);
+  }
+  auto end = encode_positions(row.recent.data(), row.recent.size(), pos);
   return static_cast<size_t>(end - out);
+}
+
+bool decode_chain_block(uint64_t number, std::string_view bytes,
+                        chain_block& out) {
+  auto pos = bytes.data();
+  auto end = pos + bytes.size();
+  out.number = number;
+  if (!get_varint(pos, end, out.stream) || !get_varint(pos, end, out.first)
+      || !get_varint(pos, end, out.depth) || !get_varint(pos, end, out.prev)
+      || !get_varint(pos, end, out.jump)
+      || !get_varint(pos, end, out.jump_first)
+      || !get_varint(pos, end, out.jump_depth))
+    return false;
+  out.positions = std::string_view{pos, static_cast<size_t>(end - pos)};
+  size_t n = 0;
+  if (!for_each_position(out.positions,
+                         [&n](uint64_t) { return ++n <= index_block_events; }))
+    return false;
+  out.count = n;
+  // Links point to older blocks only, so that every walk ends; a jump goes
+  // no later than the block before.
+  // A block starts a chain (depth 0) or links back, with a jump then; the
+  // fields of an absent link are 0.
+  if (n == 0 || out.first < 1 || out.first + n < out.first || out.prev >= number
+      || out.jump > out.prev)
+    return false;
+  if (out.prev == 0)
+    return out.depth == 0 && out.jump == 0 && out.jump_first == 0
+           && out.jump_depth == 0;
+  return out.depth > 0 && out.jump != 0 && out.jump_first < out.first
+         && out.jump_depth < out.depth;
+}
+
+size_t encode_chain_block(const chain_block& b, const uint64_t* xs, size_t n,
+                          char* out) noexcept {
+  auto pos = out;
+  pos = put_varint(pos, b.stream);
+  pos = put_varint(pos, b.first);
+  pos = put_varint(pos, b.depth);
+  pos = put_varint(pos, b.prev);
+  pos = put_varint(pos, b.jump);
+  pos = put_varint(pos, b.jump_first);
+  pos = put_varint(pos, b.jump_depth);
+  pos = encode_positions(xs, n, pos);
+  return static_cast<size_t>(pos - out);
+}
+
+int read_chain_block(MDB_cursor* c, uint64_t number, chain_block& out,
+                     bool& ok) {
+  ok = false;
+  u64_key key{number};
+  MDB_val k = to_val(key.bytes, 8), v;
+  auto rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY);
+  if (rc == MDB_NOTFOUND)
+    return MDB_SUCCESS;
+  if (rc != MDB_SUCCESS)
+    return rc;
+  ok = decode_chain_block(number, to_view(v), out);
+  return MDB_SUCCESS;
+}
+
+bool collect_chain(MDB_cursor* c, const stream_row& row, uint64_t from,
+                   uint64_t to, std::vector<chain_block>& out, int& rc,
+                   bool jumps) {
+  rc = MDB_SUCCESS;
+  out.clear();
+  auto last = to - 1;
+  chain_block b;
+  bool ok = false;
+  // From the newest block back to the one that holds `last`: by the jump
+  // while it lands on a block still after `last`, else by the block before.
+  for (auto n = row.newest;;) {
+    if (n == 0)
+      return false;
+    if (rc = read_chain_block(c, n, b, ok); rc != MDB_SUCCESS)
+      return false;
+    if (!ok || b.stream != row.id)
+      return false;
+    if (b.first <= last)
+      break;
+    n = jumps && b.jump != 0 && b.jump_first > last ? b.jump : b.prev;
+  }
+  if (last >= b.end())
+    return false;
+  out.push_back(b);
+  while (b.first > from) {
+    auto expected_end = b.first;
+    if (b.prev == 0)
+      return false;
+    if (rc = read_chain_block(c, b.prev, b, ok); rc != MDB_SUCCESS)
+      return false;
+    if (!ok || b.stream != row.id || b.end() != expected_end)
+      return false;
+    out.push_back(b);
+  }
+  return true;
 }
 
 /// Returns whether the `log` value `v` belongs to version `seq` of stream
@@ -50,21 +174,24 @@ bool log_entry_is(const MDB_val& v, uint64_t id, uint64_t seq) noexcept {
 }
 
 /// Appends to `out` the log positions of versions `from` to
-/// `from + count - 1` of the stream of `row`: from its `index` blocks, then
-/// from `row.recent`. Stops at the first version without a position and
-/// stores it in `missing` (else 0). Returns an LMDB error code.
+/// `from + count - 1` of the stream of `row`: from its `index` blocks, its
+/// chain, then from `row.recent`. Stops at the first version without a
+/// position and stores it in `missing` (else 0). Returns an LMDB error
+/// code.
 ///
 /// REQUIRES: `row.first <= from` and `from + count - 1 <= row.version`.
-int find_positions(MDB_txn* t, MDB_dbi index, const stream_row& row,
+int find_positions(MDB_txn* t, const journal::impl& self, const stream_row& row,
                    uint64_t from, uint64_t count, std::vector<uint64_t>& out,
                    uint64_t& missing) {
   missing = 0;
   auto seq = from;
   auto end = from + count;
   auto tail = row.tail_first();
-  if (seq < tail) {
+  // Versions below `chain_first` are in the `index` blocks of format 2.
+  auto legacy_end = std::min(row.chain_first, tail);
+  if (seq < end && seq < legacy_end) {
     detail::cursor c;
-    if (auto rc = c.open(t, index))
+    if (auto rc = c.open(t, self.index))
       return rc;
     // The block that holds `from` is the last one starting at or below it.
     detail::event_key ek{row.id, seq};
@@ -76,7 +203,7 @@ int find_positions(MDB_txn* t, MDB_dbi index, const stream_row& row,
     else if (rc == MDB_NOTFOUND)
       rc = c.get(k, v, MDB_LAST);
     std::vector<uint64_t> block;
-    for (; seq < end && seq < tail; rc = c.get(k, v, MDB_NEXT)) {
+    for (; seq < end && seq < legacy_end; rc = c.get(k, v, MDB_NEXT)) {
       if (rc == MDB_NOTFOUND)
         break;
       if (rc != MDB_SUCCESS)
@@ -90,13 +217,44 @@ int find_positions(MDB_txn* t, MDB_dbi index, const stream_row& row,
           || block_first + block.size() <= seq)
         break;
       for (auto i = seq - block_first;
-           i < block.size() && seq < end && seq < tail; ++i, ++seq)
+           i < block.size() && seq < end && seq < legacy_end; ++i, ++seq)
         out.push_back(block[i]);
     }
-    if (seq < end && seq < tail) {
+    if (seq < end && seq < legacy_end) {
       missing = seq;
       return MDB_SUCCESS;
     }
+  }
+  if (seq < end && seq < tail) {
+    auto to = std::min(end, tail);
+    if (!self.has_chain) {
+      missing = seq;
+      return MDB_SUCCESS;
+    }
+    detail::cursor c;
+    if (auto rc = c.open(t, self.chain))
+      return rc;
+    std::vector<chain_block> blocks;
+    int rc = MDB_SUCCESS;
+    // A damaged jump may lead astray where the links before still hold.
+    if (!collect_chain(c.get(), row, seq, to, blocks, rc, true)
+        && (rc != MDB_SUCCESS
+            || !collect_chain(c.get(), row, seq, to, blocks, rc, false))) {
+      if (rc != MDB_SUCCESS)
+        return rc;
+      missing = seq;
+      return MDB_SUCCESS;
+    }
+    for (auto i = blocks.rbegin(); i != blocks.rend(); ++i) {
+      auto version = i->first;
+      for_each_position(i->positions, [&](uint64_t x) {
+        if (version >= seq && version < to)
+          out.push_back(x);
+        ++version;
+        return true;
+      });
+    }
+    seq = to;
   }
   for (; seq < end; ++seq)
     out.push_back(row.recent[seq - tail]);

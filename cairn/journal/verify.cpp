@@ -242,8 +242,9 @@ public:
     // A damaged page ends the check: LMDB may abort on walking into it.
     auto before = report_.problems.size();
     page_checker pages{txn_, report_.problems, max_};
-    if (auto err = pages.run({"meta", "streams", "names", "index", "log",
-                              "snapshots", "checkpoints", "dedup", "tables"}))
+    if (auto err
+        = pages.run({"meta", "streams", "names", "index", "chain", "log",
+                     "snapshots", "checkpoints", "dedup", "tables"}))
       return err;
     if (report_.problems.size() > before)
       return caf::none;
@@ -256,6 +257,8 @@ public:
     if (auto err = check_log())
       return err;
     if (auto err = check_index())
+      return err;
+    if (auto err = check_chain())
       return err;
     if (auto err = check_recent())
       return err;
@@ -277,6 +280,10 @@ private:
     /// The position of the last version checked, to check that positions
     /// grow with versions.
     uint64_t last_position = 0;
+    /// The last chain block of the stream seen, in block order; 0 for none.
+    uint64_t last_block = 0;
+    /// The chain blocks seen: number, then first version and depth.
+    std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> blocks;
   };
 
   caf::error check_streams() {
@@ -376,8 +383,10 @@ private:
     else if (val.size() != 4)
       bad(detail::format_key,
           "has " + std::to_string(val.size()) + " bytes instead of 4");
-    else if (auto v = detail::get_le<uint32_t>(val.data()); v != format_version)
-      bad(detail::format_key, "is " + std::to_string(v) + " instead of "
+    else if (auto v = detail::get_le<uint32_t>(val.data());
+             v < oldest_format_version || v > format_version)
+      bad(detail::format_key, "is " + std::to_string(v) + ", not one of "
+                                + std::to_string(oldest_format_version) + " to "
                                 + std::to_string(format_version));
     // The journal id: 32 lowercase hex digits.
     if (found = meta_value(detail::journal_id_key, val); !found)
@@ -576,12 +585,19 @@ private:
               + std::to_string(block_last) + " overlaps "
               + (block_first < s.row.first ? "the deleted versions"
                                            : "the block before"));
-      if (block_last >= s.row.tail_first()) {
+      if (auto tail = s.row.tail_first(); block_last >= tail) {
         add(s.name, block_first, 0,
             "index block of versions " + std::to_string(block_first) + " to "
               + std::to_string(block_last)
               + " reaches the row's recent versions from "
-              + std::to_string(s.row.tail_first()));
+              + std::to_string(tail));
+        continue;
+      }
+      if (block_last >= s.row.chain_first) {
+        add(s.name, block_first, 0,
+            "index block of versions " + std::to_string(block_first) + " to "
+              + std::to_string(block_last) + " reaches the stream's chain from "
+              + std::to_string(s.row.chain_first));
         continue;
       }
       for (size_t n = 0; n < block.size(); ++n)
@@ -592,6 +608,108 @@ private:
     }
     if (rc != MDB_NOTFOUND)
       return detail::lmdb_error(rc, "mdb_cursor_get(index)");
+    return caf::none;
+  }
+
+  /// Checks that the chain blocks of each stream continue its `index`
+  /// blocks to the row's `recent` positions without gap or overlap, each
+  /// linked to the one before and jumping to one of its stream's blocks,
+  /// and that the row names the last as its newest.
+  caf::error check_chain() {
+    if (!self_.has_chain)
+      return caf::none;
+    detail::cursor c;
+    if (auto rc = c.open(txn_, self_.chain))
+      return detail::lmdb_error(rc, "mdb_cursor_open(chain)");
+    MDB_val k, v;
+    int rc;
+    detail::chain_block b;
+    for (rc = c.get(k, v, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = c.get(k, v, MDB_NEXT)) {
+      if (k.mv_size != 8) {
+        add("", 0, 0, "chain key of bad size");
+        continue;
+      }
+      auto number = get_be64(static_cast<const char*>(k.mv_data));
+      auto named = "chain block " + std::to_string(number);
+      if (!detail::decode_chain_block(number, to_view(v), b)) {
+        add("", 0, 0, named + " is malformed");
+        continue;
+      }
+      auto i = by_id_.find(b.stream);
+      if (i == by_id_.end()) {
+        add("", b.first, 0,
+            named + " of unknown stream id " + std::to_string(b.stream));
+        continue;
+      }
+      auto& s = i->second;
+      auto last = b.end() - 1;
+      named += " (versions " + std::to_string(b.first) + " to "
+               + std::to_string(last) + ")";
+      if (b.first > s.next_indexed)
+        add(s.name, s.next_indexed, 0,
+            "versions " + std::to_string(s.next_indexed) + " to "
+              + std::to_string(b.first - 1) + " have no index entry");
+      else if (b.first < s.next_indexed && s.next_indexed > s.row.first)
+        add(s.name, b.first, 0, named + " overlaps the block before");
+      if (s.last_block != 0 && b.prev != s.last_block) {
+        add(s.name, b.first, 0,
+            named + " links to block " + std::to_string(b.prev)
+              + " instead of the stream's block " + std::to_string(s.last_block)
+              + " before it");
+      } else if (auto p = s.blocks.find(b.prev);
+                 p != s.blocks.end() && b.depth != p->second.second + 1) {
+        add(s.name, b.first, 0,
+            named + " has depth " + std::to_string(b.depth)
+              + ", the block before " + std::to_string(p->second.second));
+      } else if (s.last_block == 0 && b.prev != 0 && b.first > s.row.first) {
+        add(s.name, b.first, 0,
+            named + " links to block " + std::to_string(b.prev)
+              + ", which is missing");
+      }
+      if (b.jump != 0) {
+        auto j = s.blocks.find(b.jump);
+        if (j != s.blocks.end()
+              ? j->second != std::make_pair(b.jump_first, b.jump_depth)
+              : b.jump_first >= s.row.first)
+          add(s.name, b.first, 0,
+              named + " jumps to block " + std::to_string(b.jump)
+                + ", which is not the stream's block of versions from "
+                + std::to_string(b.jump_first));
+      }
+      s.last_block = number;
+      s.blocks.emplace(number, std::make_pair(b.first, b.depth));
+      if (auto tail = s.row.tail_first(); last >= tail) {
+        add(s.name, b.first, 0,
+            named + " reaches the row's recent versions from "
+              + std::to_string(tail));
+        continue;
+      }
+      auto version = b.first;
+      caf::error err;
+      detail::for_each_position(b.positions, [&](uint64_t pos) {
+        if (version >= s.next_indexed)
+          err = check_position(s, version, pos);
+        ++version;
+        return !err;
+      });
+      if (err)
+        return err;
+      s.next_indexed = std::max(s.next_indexed, b.end());
+    }
+    if (rc != MDB_NOTFOUND)
+      return detail::lmdb_error(rc, "mdb_cursor_get(chain)");
+    for (auto& [id, s] : by_id_)
+      if (s.last_block != s.row.newest)
+        add(s.name, 0, 0,
+            s.row.newest == 0
+              ? "the row names no chain block, the chain ends at block "
+                  + std::to_string(s.last_block)
+              : "the row names chain block " + std::to_string(s.row.newest)
+                  + " as its newest, "
+                  + (s.last_block == 0 ? std::string{"the chain has none"}
+                                       : "the chain ends at block "
+                                           + std::to_string(s.last_block)));
     return caf::none;
   }
 

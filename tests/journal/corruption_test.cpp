@@ -27,8 +27,10 @@
 
 #include "cairn/journal/detail/bytes.hpp"
 #include "cairn/journal/detail/crc32c.hpp"
+#include "cairn/journal/detail/journal_impl.hpp"
 #include "cairn/journal/errc.hpp"
 #include "tests/support/child_process.hpp"
+#include "tests/support/raw_lmdb.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace cairn;
@@ -113,21 +115,7 @@ char random_mask(std::mt19937_64& rng) {
 
 // -- raw access ---------------------------------------------------------------
 
-/// Runs `f(txn, dbi)` in a write transaction on the raw database `db`.
-template <class F>
-void edit_raw(const std::string& dir, const char* db, F f) {
-  MDB_env* env = nullptr;
-  REQUIRE(mdb_env_create(&env) == 0);
-  mdb_env_set_maxdbs(env, 16);
-  REQUIRE(mdb_env_open(env, dir.c_str(), 0, 0644) == 0);
-  MDB_txn* txn = nullptr;
-  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
-  MDB_dbi dbi;
-  REQUIRE(mdb_dbi_open(txn, db, 0, &dbi) == 0);
-  f(txn, dbi);
-  REQUIRE(mdb_txn_commit(txn) == 0);
-  mdb_env_close(env);
-}
+using cairn::test::edit_raw;
 
 std::string get_raw(MDB_txn* txn, MDB_dbi dbi, const std::string& key) {
   MDB_val k{key.size(), const_cast<char*>(key.data())}, v;
@@ -491,8 +479,9 @@ TEST_CASE("a log entry missing in the middle of a read: the events before it "
     REQUIRE(!visited);
     CHECK(visited.error() == make_error(errc::corrupt_record));
     CHECK_THAT(describe(visited.error()),
-               Catch::Contains(std::string{stream} + " version 30: event is "
-                                                     "missing"));
+               Catch::Contains(std::string{stream}
+                               + " version 30: event is "
+                                 "missing"));
     REQUIRE(seen.size() == lost - 1);
     for (size_t k = 0; k < seen.size(); ++k)
       CHECK(seen[k] == k + 1);
@@ -607,36 +596,46 @@ TEST_CASE("a damaged stream row is named with its stream and the other "
   }
 }
 
-// -- index blocks
+// -- chain blocks
 // ---------------------------------------------------------------
 
-TEST_CASE("a damaged index block is named with its stream, and the other "
+TEST_CASE("a damaged chain block is named with its stream, and the other "
           "streams read whole") {
   temp_dir dir;
   fill(dir.path());
   auto lay = read_layout(dir.path());
   auto rng = make_rng();
   auto id = lay.ids.at("order-2");
-  std::string block_key;
-  edit_raw(dir.path(), "index", [&](MDB_txn* txn, MDB_dbi dbi) {
+  uint64_t number = 0;
+  size_t at = 0;
+  edit_raw(dir.path(), "chain", [&](MDB_txn* txn, MDB_dbi dbi) {
     // The first block of order-2.
     MDB_cursor* c = nullptr;
     REQUIRE(mdb_cursor_open(txn, dbi, &c) == 0);
-    auto start = be64(id) + be64(0);
-    MDB_val k{16, start.data()}, v;
-    REQUIRE(mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) == 0);
-    REQUIRE(detail::get_be64(static_cast<const char*>(k.mv_data)) == id);
-    block_key.assign(static_cast<const char*>(k.mv_data), k.mv_size);
-    std::string val{static_cast<const char*>(v.mv_data), v.mv_size};
+    MDB_val k, v;
+    std::string key, val;
+    for (auto rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+      detail::chain_block b;
+      REQUIRE(detail::decode_chain_block(
+        detail::get_be64(static_cast<const char*>(k.mv_data)),
+        {static_cast<const char*>(v.mv_data), v.mv_size}, b));
+      if (b.stream != id)
+        continue;
+      number = b.number;
+      key.assign(static_cast<const char*>(k.mv_data), k.mv_size);
+      val.assign(static_cast<const char*>(v.mv_data), v.mv_size);
+      break;
+    }
     mdb_cursor_close(c);
-    auto at = std::uniform_int_distribution<size_t>{0, val.size() - 1}(rng);
+    REQUIRE(number != 0);
+    at = std::uniform_int_distribution<size_t>{0, val.size() - 1}(rng);
     val[at] ^= random_mask(rng);
-    put_raw(txn, dbi, block_key, val);
+    put_raw(txn, dbi, key, val);
   });
-  auto block_first = detail::get_be64(block_key.data() + 8);
   auto j = open_read_only(dir.path());
   auto report = verify_ok(*j);
-  INFO("index block of versions from " << block_first);
+  INFO("chain block " << number << ", byte " << at);
   INFO(list(report.problems));
   CHECK(names(report, "order-2", 0, 0, ""));
   reads_right_or_fails(*j, 2);

@@ -5,6 +5,7 @@
 #include <lmdb.h>
 
 #include <atomic>
+#include <cstring>
 #include <map>
 #include <thread>
 
@@ -12,6 +13,7 @@
 #include "cairn/journal/errc.hpp"
 #include "cairn/journal/verify.hpp"
 #include "tests/support/child_process.hpp"
+#include "tests/support/raw_lmdb.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace cairn;
@@ -583,6 +585,105 @@ TEST_CASE("retention cuts through index blocks and recent positions") {
   m.check(*j);
 }
 
+TEST_CASE("a long stream written among others reads any range through "
+          "its chain of blocks") {
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  model m;
+  // 1,280 versions of long-1 in commits of 1 to 90 events, each with a
+  // block's worth of other streams: its blocks lie far apart in the chain.
+  for (size_t round = 0; m.events["long-1"].size() < 1280; ++round)
+    m.commit(*j, {"long-1", "x-" + std::to_string(round % 7)},
+             {std::min<size_t>(1280 - m.events["long-1"].size(),
+                               round % 5 == 0 ? 90 : round % 9 + 1),
+              33});
+  m.check(*j);
+  // Retention in the middle of the chain, then the stream goes on.
+  REQUIRE(j->truncate_before("long-1", 700) == uint64_t{700});
+  m.first["long-1"] = 700;
+  m.commit(*j, {"long-1"}, {100});
+  m.check(*j);
+}
+
+namespace {
+
+/// Marks the journal at `dir` as format 2 and drops its `chain` database,
+/// as a journal written by a build of format 2 has none.
+void make_format2(const std::string& dir) {
+  test::with_raw_txn(dir, [](MDB_txn* txn) {
+    MDB_dbi meta, chain;
+    REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+    REQUIRE(mdb_dbi_open(txn, "chain", 0, &chain) == 0);
+    MDB_stat st;
+    REQUIRE(mdb_stat(txn, chain, &st) == 0);
+    REQUIRE(st.ms_entries == 0); // written as format 2: no chain block
+    REQUIRE(mdb_drop(txn, chain, 1) == 0);
+    uint32_t two = 2;
+    MDB_val k{6, const_cast<char*>("format")}, v{4, &two};
+    REQUIRE(mdb_put(txn, meta, &k, &v, 0) == 0);
+  });
+}
+
+uint32_t format_of(const std::string& dir) {
+  uint32_t result = 0;
+  test::with_raw_txn(
+    dir,
+    [&result](MDB_txn* txn) {
+      MDB_dbi meta;
+      REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+      MDB_val k{6, const_cast<char*>("format")}, v;
+      REQUIRE(mdb_get(txn, meta, &k, &v) == 0);
+      REQUIRE(v.mv_size == 4);
+      std::memcpy(&result, v.mv_data, 4);
+    },
+    true);
+  return result;
+}
+
+} // namespace
+
+TEST_CASE("a journal of format 2 reads as it is, and writes on as format 3 "
+          "without rewriting its index") {
+  temp_dir dir;
+  model m;
+  {
+    auto j = open_or_fail(dir.path());
+    j->inject_format2_writes(true);
+    for (size_t round = 0; round < 30; ++round)
+      m.commit(*j, {"a-1", "b-1", "c-1"}, {round % 4 + 1, 3, 40});
+    m.check(*j);
+  }
+  make_format2(dir.path());
+  {
+    options ro;
+    ro.read_only = true;
+    auto j = open_or_fail(dir.path(), ro);
+    m.check(*j);
+  }
+  CHECK(format_of(dir.path()) == 2);
+  auto j = open_or_fail(dir.path());
+  CHECK(format_of(dir.path()) == format_version);
+  m.check(*j);
+  // New blocks go to the chain; older versions stay in the index.
+  for (size_t round = 0; round < 30; ++round)
+    m.commit(*j, {"a-1", "b-1", "d-1"}, {round % 4 + 1, 3, 5});
+  m.check(*j);
+  // Retention below, at and above where each stream's chain starts.
+  for (uint64_t cut : {uint64_t{20}, uint64_t{75}, uint64_t{90}}) {
+    INFO("truncate before " << cut);
+    CHECK(j->truncate_before("a-1", cut) == cut);
+    m.first["a-1"] = cut;
+    m.check(*j);
+  }
+  CHECK(j->truncate_before("c-1", 1201) == uint64_t{1201});
+  m.first["c-1"] = 1201;
+  m.commit(*j, {"c-1"}, {70});
+  m.check(*j);
+  j.reset();
+  j = open_or_fail(dir.path());
+  m.check(*j);
+}
+
 TEST_CASE("positions are never handed out twice, even after retention "
           "deleted the newest events") {
   temp_dir dir;
@@ -625,19 +726,11 @@ TEST_CASE("a journal of another format version is refused") {
   temp_dir dir;
   { auto j = open_or_fail(dir.path()); }
   // Rewrite the stored format version with the LMDB API directly.
-  MDB_env* env = nullptr;
-  REQUIRE(mdb_env_create(&env) == 0);
-  mdb_env_set_maxdbs(env, 16);
-  REQUIRE(mdb_env_open(env, dir.path().c_str(), 0, 0644) == 0);
-  MDB_txn* txn = nullptr;
-  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
-  MDB_dbi meta;
-  REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
-  uint32_t other = 99;
-  MDB_val k{6, const_cast<char*>("format")}, v{4, &other};
-  REQUIRE(mdb_put(txn, meta, &k, &v, 0) == 0);
-  REQUIRE(mdb_txn_commit(txn) == 0);
-  mdb_env_close(env);
+  test::edit_raw(dir.path(), "meta", [](MDB_txn* txn, MDB_dbi meta) {
+    uint32_t other = 99;
+    MDB_val k{6, const_cast<char*>("format")}, v{4, &other};
+    REQUIRE(mdb_put(txn, meta, &k, &v, 0) == 0);
+  });
   auto j = store::open(dir.path());
   REQUIRE(!j);
   CHECK(code_of(j.error()) == errc::format_mismatch);

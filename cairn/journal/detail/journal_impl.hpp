@@ -30,7 +30,15 @@ struct journal::impl {
   MDB_dbi meta = 0;
   MDB_dbi streams = 0;
   MDB_dbi names = 0;
+  /// Index blocks of format 2, keyed by stream id and first version; read
+  /// for the versions of a stream below its row's `chain_first`.
   MDB_dbi index = 0;
+  /// Index blocks of format 3, keyed by a number that only grows (see
+  /// `chain_block`).
+  MDB_dbi chain = 0;
+  /// False for a journal of format 2 opened read-only, which has no
+  /// `chain` database.
+  bool has_chain = true;
   MDB_dbi log = 0;
   MDB_dbi snapshots = 0;
   MDB_dbi checkpoints = 0;
@@ -52,6 +60,9 @@ struct journal::impl {
   /// 1 + the index of the group of the next commit whose writes fail with
   /// MDB_BAD_VALSIZE after its appends; 0 for none. For tests.
   std::atomic<size_t> inject_bad_value{0};
+  /// Whether commits write index blocks and rows as format 2 did. For
+  /// tests of the upgrade from format 2.
+  std::atomic<bool> format2_writes{false};
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> map_growths{0};
 
@@ -140,16 +151,26 @@ private:
 } // namespace detail
 
 /// A stream's row in the `streams` database.
+///
+/// The positions of versions `first` to `version` are found in three
+/// places, in version order: the `index` blocks of format 2 (versions
+/// below `chain_first`), the stream's chain of blocks in `chain` (from
+/// `chain_first` to `tail_first() - 1`), then `recent`.
 struct stream_row {
   uint64_t id = 0;
   uint64_t version = 0;
   uint64_t first = 1;
+  /// The number of the stream's newest `chain` block; 0 if it has none.
+  uint64_t newest = 0;
+  /// The first version of the stream's chain, or where it will start:
+  /// `tail_first()` while `newest` is 0.
+  uint64_t chain_first = 1;
   /// Log positions of the stream's newest events, versions
-  /// `tail_first()` to `version`, not yet in an `index` block.
+  /// `tail_first()` to `version`, not yet in an index block.
   detail::recent_positions recent;
 
   /// The version of the first position in `recent`; `version + 1` when
-  /// `recent` is empty. The `index` blocks hold versions `first` to
+  /// `recent` is empty. The index blocks hold versions `first` to
   /// `tail_first() - 1`.
   uint64_t tail_first() const noexcept {
     return version + 1 - recent.size();
@@ -158,31 +179,112 @@ struct stream_row {
 
 namespace detail {
 
-/// Decodes a `streams` value: u64 id, u64 version, u64 first (big-endian),
-/// then the positions of `recent` (see `encode_positions`). False if it is
-/// malformed or inconsistent (`recent` longer than the stored versions).
+/// The bit of a row's `first` field that marks a row of format 3.
+constexpr uint64_t chained_row_bit = uint64_t{1} << 63;
+
+/// Decodes a `streams` value: u64 id, u64 version, u64 first (big-endian);
+/// if `first` carries `chained_row_bit`, varints `newest` and
+/// `chain_first`; then the positions of `recent` (see `encode_positions`).
+/// A row of format 2 (without the bit) has no chain: its `chain_first` is
+/// its `tail_first()`. False if it is malformed or inconsistent (`recent`
+/// longer than the stored versions, a chain outside them).
 bool decode_stream_row(std::string_view bytes, stream_row& out);
 
 /// Most bytes of an encoded `streams` value.
-constexpr size_t max_row_size = 24 + 10 * index_block_events;
+constexpr size_t max_row_size = 24 + 20 + 10 * index_block_events;
 
 /// Encodes `row` as a `streams` value at `out`, which has room for
-/// `max_row_size` bytes. Returns the size.
-size_t encode_stream_row(const stream_row& row, char* out) noexcept;
+/// `max_row_size` bytes: as format 3, or as format 2 if `format2` (for
+/// tests; REQUIRES `row.newest == 0`). Returns the size.
+size_t encode_stream_row(const stream_row& row, char* out,
+                         bool format2 = false) noexcept;
+
+// -- the chain of index blocks ----------------------------------------------
+//
+// A `chain` value holds up to `index_block_events` positions of one
+// stream, keyed by its block number (u64 big-endian), which grows with
+// every block written: a commit's blocks go to the end of the tree, onto
+// neighbouring pages, whatever streams they belong to. Each block names the
+// stream's block before it (`prev`) and one further back (`jump`, as in
+// Myers' skew-binary lists), so that the block of any version is found from
+// the newest in O(log n) lookups. All fields are varints:
+//
+// | field        |                                                       |
+// |--------------|-------------------------------------------------------|
+// | stream       | the stream id                                         |
+// | first        | the version of the first position                     |
+// | depth        | blocks of the chain before this one                   |
+// | prev         | the number of the block before; 0 for none            |
+// | jump         | the number of a block further back; 0 for none        |
+// | jump_first   | that block's `first`                                  |
+// | jump_depth   | that block's `depth`                                  |
+// | positions    | as `encode_positions`                                 |
+
+/// A decoded `chain` value; `positions` views its encoded positions.
+struct chain_block {
+  uint64_t number = 0;
+  uint64_t stream = 0;
+  uint64_t first = 0;
+  uint64_t depth = 0;
+  uint64_t prev = 0;
+  uint64_t jump = 0;
+  uint64_t jump_first = 0;
+  uint64_t jump_depth = 0;
+  /// The encoded positions.
+  std::string_view positions;
+  /// How many positions `positions` holds.
+  size_t count = 0;
+
+  /// One past the last version of the block.
+  uint64_t end() const noexcept {
+    return first + count;
+  }
+};
+
+/// Most bytes of an encoded `chain` value.
+constexpr size_t max_chain_block_size = 7 * 10 + 10 * index_block_events;
+
+/// Decodes the `chain` value `bytes` of block `number`. False if it is
+/// malformed: a truncated varint, no positions or more than
+/// `index_block_events`, links that do not point back.
+bool decode_chain_block(uint64_t number, std::string_view bytes,
+                        chain_block& out);
+
+/// Encodes block `b` with positions `xs[0..n)` at `out`, which has room
+/// for `max_chain_block_size` bytes. Returns the size.
+size_t encode_chain_block(const chain_block& b, const uint64_t* xs, size_t n,
+                          char* out) noexcept;
+
+/// Reads block `number` through cursor `c` of `chain`. Returns an LMDB
+/// error code; `ok` tells whether the block exists and decodes.
+int read_chain_block(MDB_cursor* c, uint64_t number, chain_block& out,
+                     bool& ok);
 
 /// Returns whether the `log` value `v` belongs to version `seq` of stream
 /// `id`.
 bool log_entry_is(const MDB_val& v, uint64_t id, uint64_t seq) noexcept;
 
 /// Appends to `out` the log positions of versions `from` to
-/// `from + count - 1` of the stream of `row`: from its `index` blocks, then
-/// from `row.recent`. Stops at the first version without a position and
-/// stores it in `missing` (else 0). Returns an LMDB error code.
+/// `from + count - 1` of the stream of `row`: from its `index` blocks, its
+/// chain, then from `row.recent`. Stops at the first version without a
+/// position and stores it in `missing` (else 0). Returns an LMDB error
+/// code.
 ///
 /// REQUIRES: `row.first <= from` and `from + count - 1 <= row.version`.
-int find_positions(MDB_txn* t, MDB_dbi index, const stream_row& row,
+int find_positions(MDB_txn* t, const journal::impl& self, const stream_row& row,
                    uint64_t from, uint64_t count, std::vector<uint64_t>& out,
                    uint64_t& missing);
+
+/// Collects in `out`, newest first, the chain blocks of `row` that hold
+/// versions `from` to `to - 1`: from the newest block back to the one that
+/// holds `to - 1` (by the jumps if `jumps`, else block by block), then
+/// block by block. False if one is missing or malformed, or the blocks
+/// leave a gap. Returns an LMDB error code through `rc`.
+///
+/// REQUIRES: `row.chain_first <= from < to <= row.tail_first()`.
+bool collect_chain(MDB_cursor* c, const stream_row& row, uint64_t from,
+                   uint64_t to, std::vector<chain_block>& out, int& rc,
+                   bool jumps = true);
 
 // -- the meta database
 // ----------------------------------------------------------

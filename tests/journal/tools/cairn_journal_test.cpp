@@ -1,7 +1,8 @@
-// Tests of the cairn-journal inspection CLI (cairn/journal/tools/cairn_journal.cpp):
-// journals are written through the journal API, then the program runs on
-// them as a child process. Also the corruption test: bytes of one record
-// flipped in data.mdb must be named by verify, by reads and by cat.
+// Tests of the cairn-journal inspection CLI
+// (cairn/journal/tools/cairn_journal.cpp): journals are written through the
+// journal API, then the program runs on them as a child process. Also the
+// corruption test: bytes of one record flipped in data.mdb must be named by
+// verify, by reads and by cat.
 
 #include <catch2/catch.hpp>
 
@@ -29,6 +30,7 @@
 #include "cairn/journal/journal.hpp"
 #include "cairn/journal/write_group.hpp"
 #include "tests/support/child_process.hpp"
+#include "tests/support/raw_lmdb.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace cj = cairn::journal;
@@ -751,20 +753,15 @@ TEST_CASE("a missing journal exits 1 with a clear message") {
 TEST_CASE("a journal of another format version exits 1 naming the versions") {
   temp_dir tmp;
   auto dir = tmp.path();
-  MDB_env* env = nullptr;
-  REQUIRE(mdb_env_create(&env) == 0);
-  mdb_env_set_maxdbs(env, 16);
-  REQUIRE(mdb_env_open(env, dir.c_str(), 0, 0644) == 0);
-  MDB_txn* txn = nullptr;
-  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
-  MDB_dbi dbi = 0;
-  REQUIRE(mdb_dbi_open(txn, "meta", MDB_CREATE, &dbi) == 0);
-  uint32_t version = 99;
-  MDB_val key{6, const_cast<char*>("format")};
-  MDB_val val{4, &version};
-  REQUIRE(mdb_put(txn, dbi, &key, &val, 0) == 0);
-  REQUIRE(mdb_txn_commit(txn) == 0);
-  mdb_env_close(env);
+  cairn::test::edit_raw(
+    dir, "meta",
+    [](MDB_txn* txn, MDB_dbi dbi) {
+      uint32_t version = 99;
+      MDB_val key{6, const_cast<char*>("format")};
+      MDB_val val{4, &version};
+      REQUIRE(mdb_put(txn, dbi, &key, &val, 0) == 0);
+    },
+    MDB_CREATE);
   auto res = cli({"ls", dir});
   INFO(res.output);
   CHECK(res.exit_code == 1);
