@@ -16,21 +16,23 @@ using detail::to_view;
 namespace detail {
 
 bool decode_stream_row(std::string_view bytes, stream_row& out) {
-  if (bytes.size() < 24)
-    return false;
-  out.id = get_be64(bytes.data());
-  out.version = get_be64(bytes.data() + 8);
-  auto first = get_be64(bytes.data() + 16);
-  out.first = first & ~chained_row_bit;
-  auto rest = bytes.substr(24);
-  bool chained = (first & chained_row_bit) != 0;
+  std::string_view rest;
+  bool chained = !bytes.empty() && static_cast<uint8_t>(bytes[0]) == row_layout;
   if (chained) {
-    auto pos = rest.data();
-    auto end = pos + rest.size();
-    if (!get_varint(pos, end, out.newest)
+    auto pos = bytes.data() + 1;
+    auto end = bytes.data() + bytes.size();
+    if (!get_varint(pos, end, out.id) || !get_varint(pos, end, out.version)
+        || !get_varint(pos, end, out.first) || !get_varint(pos, end, out.newest)
         || !get_varint(pos, end, out.chain_first))
       return false;
-    rest = rest.substr(static_cast<size_t>(pos - rest.data()));
+    rest = std::string_view{pos, static_cast<size_t>(end - pos)};
+  } else {
+    if (bytes.size() < 24)
+      return false;
+    out.id = get_be64(bytes.data());
+    out.version = get_be64(bytes.data() + 8);
+    out.first = get_be64(bytes.data() + 16);
+    rest = bytes.substr(24);
   }
   out.recent.clear();
   auto& recent = out.recent;
@@ -41,7 +43,8 @@ bool decode_stream_row(std::string_view bytes, stream_row& out) {
         return true;
       }))
     return false;
-  if (!(out.first >= 1 && out.first <= out.version + 1
+  if (!(out.first >= 1 && out.version < ~uint64_t{0}
+        && out.first <= out.version + 1
         && out.recent.size() <= out.version + 1 - out.first))
     return false;
   auto tail = out.tail_first();
@@ -57,11 +60,17 @@ bool decode_stream_row(std::string_view bytes, stream_row& out) {
 
 size_t encode_stream_row(const stream_row& row, char* out,
                          bool format2) noexcept {
-  put_be64(out, row.id);
-  put_be64(out + 8, row.version);
-  put_be64(out + 16, format2 ? row.first : row.first | chained_row_bit);
-  auto pos = out + 24;
-  if (!format2) {
+  char* pos;
+  if (format2) {
+    put_be64(out, row.id);
+    put_be64(out + 8, row.version);
+    put_be64(out + 16, row.first);
+    pos = out + 24;
+  } else {
+    out[0] = static_cast<char>(row_layout);
+    pos = put_varint(out + 1, row.id);
+    pos = put_varint(pos, row.version);
+    pos = put_varint(pos, row.first);
     pos = put_varint(pos, row.newest);
     pos = put_varint(pos, row.chain_first);
   }

@@ -51,7 +51,7 @@ void fuzz_row(std::string_view bytes) {
   CAIRN_FUZZ_CHECK(row.chain_first <= row.tail_first());
   CAIRN_FUZZ_CHECK((row.newest == 0) == (row.chain_first == row.tail_first()));
   // A row of format 2 encodes as such, one of format 3 as format 3.
-  auto format2 = (static_cast<uint8_t>(bytes[16]) & 0x80) == 0;
+  auto format2 = static_cast<uint8_t>(bytes[0]) != detail::row_layout;
   char buf[detail::max_row_size];
   auto n = detail::encode_stream_row(row, buf, format2);
   CAIRN_FUZZ_CHECK(n <= detail::max_row_size && n <= bytes.size());

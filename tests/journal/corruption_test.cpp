@@ -498,6 +498,33 @@ TEST_CASE("a log entry missing in the middle of a read: the events before it "
 
 // -- stream rows --------------------------------------------------------------
 
+namespace {
+
+/// Rewrites the row of `stream` through `f(row)`, encoded as the journal
+/// encodes rows.
+template <class F>
+void edit_row(const std::string& dir, const std::string& stream, F f) {
+  edit_raw(dir, "streams", [&](MDB_txn* txn, MDB_dbi dbi) {
+    stream_row row;
+    REQUIRE(detail::decode_stream_row(get_raw(txn, dbi, stream), row));
+    f(row);
+    char buf[detail::max_row_size];
+    put_raw(txn, dbi, stream,
+            std::string{buf, detail::encode_stream_row(row, buf)});
+  });
+}
+
+/// The bytes of the `streams` value `v` before its recent positions.
+size_t row_header_size(const std::string& v) {
+  stream_row row;
+  REQUIRE(detail::decode_stream_row(v, row));
+  row.recent.clear();
+  char buf[detail::max_row_size];
+  return detail::encode_stream_row(row, buf);
+}
+
+} // namespace
+
 TEST_CASE("a damaged stream row is named with its stream and the other "
           "streams read whole") {
   temp_dir dir;
@@ -505,10 +532,8 @@ TEST_CASE("a damaged stream row is named with its stream and the other "
   auto lay = read_layout(dir.path());
   auto rng = make_rng();
   SECTION("its id becomes one no stream has") {
-    edit_raw(dir.path(), "streams", [&](MDB_txn* txn, MDB_dbi dbi) {
-      auto v = get_raw(txn, dbi, "order-1");
-      v[0] ^= static_cast<char>(0x80 | random_mask(rng));
-      put_raw(txn, dbi, "order-1", v);
+    edit_row(dir.path(), "order-1", [&](stream_row& row) {
+      row.id += 1000 + static_cast<uint8_t>(random_mask(rng));
     });
     auto j = open_read_only(dir.path());
     auto report = verify_ok(*j);
@@ -521,10 +546,10 @@ TEST_CASE("a damaged stream row is named with its stream and the other "
     cli_names(dir.path(), "no name entry");
   }
   SECTION("its version grows") {
-    edit_raw(dir.path(), "streams", [&](MDB_txn* txn, MDB_dbi dbi) {
-      auto v = get_raw(txn, dbi, "order-1");
-      v[8 + 6] ^= static_cast<char>(0x10 | random_mask(rng));
-      put_raw(txn, dbi, "order-1", v);
+    edit_row(dir.path(), "order-1", [&](stream_row& row) {
+      row.version
+        += static_cast<uint64_t>(0x10 | static_cast<uint8_t>(random_mask(rng)))
+           << 8;
     });
     auto j = open_read_only(dir.path());
     auto report = verify_ok(*j);
@@ -535,10 +560,8 @@ TEST_CASE("a damaged stream row is named with its stream and the other "
     cli_names(dir.path(), "order-1");
   }
   SECTION("its first stored version is past its version") {
-    edit_raw(dir.path(), "streams", [&](MDB_txn* txn, MDB_dbi dbi) {
-      auto v = get_raw(txn, dbi, "order-1");
-      v[16 + 6] ^= static_cast<char>(0x10 | random_mask(rng));
-      put_raw(txn, dbi, "order-1", v);
+    edit_row(dir.path(), "order-1", [&](stream_row& row) {
+      row.first = row.version + 2 + static_cast<uint8_t>(random_mask(rng));
     });
     auto j = open_read_only(dir.path());
     auto report = verify_ok(*j);
@@ -553,8 +576,10 @@ TEST_CASE("a damaged stream row is named with its stream and the other "
   SECTION("a byte of its recent positions changes") {
     edit_raw(dir.path(), "streams", [&](MDB_txn* txn, MDB_dbi dbi) {
       auto v = get_raw(txn, dbi, "order-1");
-      REQUIRE(v.size() > 24);
-      auto at = std::uniform_int_distribution<size_t>{24, v.size() - 1}(rng);
+      auto header = row_header_size(v);
+      REQUIRE(v.size() > header);
+      auto at
+        = std::uniform_int_distribution<size_t>{header, v.size() - 1}(rng);
       v[at] ^= random_mask(rng);
       put_raw(txn, dbi, "order-1", v);
     });
@@ -569,7 +594,8 @@ TEST_CASE("a damaged stream row is named with its stream and the other "
   SECTION("it is cut short") {
     edit_raw(dir.path(), "streams", [&](MDB_txn* txn, MDB_dbi dbi) {
       auto v = get_raw(txn, dbi, "order-1");
-      v.resize(std::uniform_int_distribution<size_t>{0, 23}(rng));
+      v.resize(
+        std::uniform_int_distribution<size_t>{0, row_header_size(v) - 1}(rng));
       put_raw(txn, dbi, "order-1", v);
     });
     auto j = open_read_only(dir.path());
@@ -582,11 +608,8 @@ TEST_CASE("a damaged stream row is named with its stream and the other "
     cli_names(dir.path(), "stream row is malformed");
   }
   SECTION("its id becomes the id of another stream") {
-    edit_raw(dir.path(), "streams", [&](MDB_txn* txn, MDB_dbi dbi) {
-      auto v = get_raw(txn, dbi, "order-1");
-      detail::put_be64(v.data(), lay.ids.at("order-0"));
-      put_raw(txn, dbi, "order-1", v);
-    });
+    edit_row(dir.path(), "order-1",
+             [&](stream_row& row) { row.id = lay.ids.at("order-0"); });
     auto j = open_read_only(dir.path());
     auto report = verify_ok(*j);
     INFO(list(report.problems));

@@ -86,15 +86,20 @@ namespace detail {
 /// both big-endian.
 constexpr size_t log_prefix_size = 16;
 
-/// Most positions in one `index` block, and in a row's recent positions.
+/// Most positions in one index block, and in a row's recent positions.
 constexpr size_t index_block_events = 32;
+
+/// Positions that complete a block as this build writes them: a row holds
+/// fewer, and is smaller, than format 2's (whose rows may hold up to
+/// `index_block_events`).
+constexpr size_t block_events = 16;
 
 /// Returns whether appending version `seq` to the recent positions of
 /// stream `id`, which then hold `n` positions, completes an index block.
 /// Block boundaries are staggered by stream id so that streams written in
 /// step do not all fill their blocks in the same commit.
 constexpr bool block_complete(uint64_t id, uint64_t seq, size_t n) noexcept {
-  return n >= index_block_events || (seq + id) % index_block_events == 0;
+  return n >= block_events || (seq + id) % block_events == 0;
 }
 
 /// Up to `index_block_events` positions, stored inline.
@@ -179,19 +184,21 @@ struct stream_row {
 
 namespace detail {
 
-/// The bit of a row's `first` field that marks a row of format 3.
-constexpr uint64_t chained_row_bit = uint64_t{1} << 63;
+/// The first byte of a `streams` value of format 3. A value of format 2
+/// starts with the high byte of a stream id, 0.
+constexpr uint8_t row_layout = 0x83;
 
-/// Decodes a `streams` value: u64 id, u64 version, u64 first (big-endian);
-/// if `first` carries `chained_row_bit`, varints `newest` and
-/// `chain_first`; then the positions of `recent` (see `encode_positions`).
-/// A row of format 2 (without the bit) has no chain: its `chain_first` is
-/// its `tail_first()`. False if it is malformed or inconsistent (`recent`
-/// longer than the stored versions, a chain outside them).
+/// Decodes a `streams` value of format 3: `row_layout`, then varints id,
+/// version, first, `newest` and `chain_first`, then the positions of
+/// `recent` (see `encode_positions`); or of format 2: u64 id, u64
+/// version, u64 first (big-endian), then the positions of `recent`. A row
+/// of format 2 has no chain: its `chain_first` is its `tail_first()`.
+/// False if it is malformed or inconsistent (`recent` longer than the
+/// stored versions, a chain outside them).
 bool decode_stream_row(std::string_view bytes, stream_row& out);
 
 /// Most bytes of an encoded `streams` value.
-constexpr size_t max_row_size = 24 + 20 + 10 * index_block_events;
+constexpr size_t max_row_size = 1 + 5 * 10 + 10 * index_block_events;
 
 /// Encodes `row` as a `streams` value at `out`, which has room for
 /// `max_row_size` bytes: as format 3, or as format 2 if `format2` (for
