@@ -165,8 +165,22 @@ bool collect_chain(MDB_cursor* c, const stream_row& row, uint64_t from,
     auto expected_end = b.first;
     if (b.prev == 0)
       return false;
-    if (rc = read_chain_block(c, b.prev, b, ok); rc != MDB_SUCCESS)
+    if (b.prev + 1 == b.number) {
+      // The block just before, as a stream written alone has: the cursor
+      // steps back instead of searching.
+      MDB_val k, v;
+      rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+      if (rc == MDB_NOTFOUND)
+        rc = MDB_SUCCESS; // and no block
+      if (rc != MDB_SUCCESS)
+        return false;
+      auto number = b.prev;
+      ok = k.mv_size == 8 && k.mv_data != nullptr
+           && get_be64(static_cast<const char*>(k.mv_data)) == number
+           && decode_chain_block(number, to_view(v), b);
+    } else if (rc = read_chain_block(c, b.prev, b, ok); rc != MDB_SUCCESS) {
       return false;
+    }
     if (!ok || b.stream != row.id || b.end() != expected_end)
       return false;
     out.push_back(b);
