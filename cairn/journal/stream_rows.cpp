@@ -90,9 +90,13 @@ bool decode_chain_block(uint64_t number, std::string_view bytes,
       || !get_varint(pos, end, out.jump_depth))
     return false;
   out.positions = std::string_view{pos, static_cast<size_t>(end - pos)};
+  // Each varint ends in a byte below 0x80: counting those counts the
+  // positions without decoding them, which their readers do (and check).
   size_t n = 0;
-  if (!for_each_position(out.positions,
-                         [&n](uint64_t) { return ++n <= index_block_events; }))
+  for (auto ch : out.positions)
+    n += static_cast<uint8_t>(ch) < 0x80;
+  if (n > index_block_events || out.positions.empty()
+      || static_cast<uint8_t>(out.positions.back()) >= 0x80)
     return false;
   out.count = n;
   // Links point to older blocks only, so that every walk ends; a jump goes
@@ -258,6 +262,7 @@ int find_positions(MDB_txn* t, const journal::impl& self, const stream_row& row,
     if (auto rc = c.open(t, self.chain))
       return rc;
     std::vector<chain_block> blocks;
+    blocks.reserve((to - seq) / block_events + 2);
     int rc = MDB_SUCCESS;
     // A damaged jump may lead astray where the links before still hold.
     if (!collect_chain(c.get(), row, seq, to, blocks, rc, true)
@@ -268,14 +273,21 @@ int find_positions(MDB_txn* t, const journal::impl& self, const stream_row& row,
       missing = seq;
       return MDB_SUCCESS;
     }
+    auto before = out.size();
     for (auto i = blocks.rbegin(); i != blocks.rend(); ++i) {
       auto version = i->first;
-      for_each_position(i->positions, [&](uint64_t x) {
-        if (version >= seq && version < to)
-          out.push_back(x);
-        ++version;
-        return true;
-      });
+      if (!for_each_position(i->positions, [&](uint64_t x) {
+            if (version >= seq && version < to)
+              out.push_back(x);
+            ++version;
+            return true;
+          })) {
+        // Malformed positions: the versions before the block are found.
+        auto found = std::max(i->first, seq);
+        out.resize(before + (found - seq));
+        missing = found;
+        return MDB_SUCCESS;
+      }
     }
     seq = to;
   }

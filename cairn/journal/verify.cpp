@@ -687,7 +687,7 @@ private:
       }
       auto version = b.first;
       caf::error err;
-      detail::for_each_position(b.positions, [&](uint64_t pos) {
+      auto decoded = detail::for_each_position(b.positions, [&](uint64_t pos) {
         if (version >= s.next_indexed)
           err = check_position(s, version, pos);
         ++version;
@@ -695,6 +695,12 @@ private:
       });
       if (err)
         return err;
+      if (!decoded) {
+        add(s.name, version, 0,
+            named + " has malformed positions from version "
+              + std::to_string(version));
+        continue;
+      }
       s.next_indexed = std::max(s.next_indexed, b.end());
     }
     if (rc != MDB_NOTFOUND)

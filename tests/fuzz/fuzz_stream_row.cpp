@@ -79,8 +79,11 @@ void fuzz_block(std::string_view bytes) {
     return;
   CAIRN_FUZZ_CHECK(b.count >= 1 && b.count <= detail::index_block_events);
   CAIRN_FUZZ_CHECK(b.prev < 9 && b.jump <= b.prev);
+  // The block counts its positions without decoding them; those that
+  // decode are as many.
   std::vector<uint64_t> xs;
-  CAIRN_FUZZ_CHECK(detail::decode_positions(b.positions, xs));
+  if (!detail::decode_positions(b.positions, xs))
+    return;
   CAIRN_FUZZ_CHECK(xs.size() == b.count);
   char buf[detail::max_chain_block_size];
   auto n = detail::encode_chain_block(b, xs.data(), xs.size(), buf);

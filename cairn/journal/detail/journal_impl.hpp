@@ -251,9 +251,11 @@ struct chain_block {
 /// Most bytes of an encoded `chain` value.
 constexpr size_t max_chain_block_size = 7 * 10 + 10 * index_block_events;
 
-/// Decodes the `chain` value `bytes` of block `number`. False if it is
-/// malformed: a truncated varint, no positions or more than
-/// `index_block_events`, links that do not point back.
+/// Decodes the `chain` value `bytes` of block `number`, counting its
+/// positions without decoding them. False if it is malformed: a truncated
+/// varint, no positions or more than `index_block_events`, links that do
+/// not point back. Positions that do not decode (a zero difference, an
+/// overflow) are found by their readers.
 bool decode_chain_block(uint64_t number, std::string_view bytes,
                         chain_block& out);
 
