@@ -676,3 +676,68 @@ TEST_CASE_METHOD(fixture, "a failed commit answers every waiting command "
   for (int i = 0; i < 20; ++i)
     CHECK(*ask(accounts, std::to_string(i), charge{10}) == 10);
 }
+
+namespace {
+
+struct fragile_state {
+  int64_t total = 0;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(total);
+  }
+};
+
+/// An aggregate whose user code throws: its handler on a charge of 13
+/// cents, its `apply` on a charge of 99, its reply on a charge of 7.
+struct fragile {
+  static constexpr const char* category = "fragile";
+  using state = fragile_state;
+  using events = event_list<charged>;
+  using commands = command_list<charge>;
+
+  static state apply(state s, const charged& e) {
+    if (e.cents == 99)
+      throw std::runtime_error("cannot apply 99");
+    s.total += e.cents;
+    return s;
+  }
+
+  static effect<fragile> handle(const state&, const charge& c) {
+    if (c.cents == 13)
+      throw std::runtime_error("unlucky charge");
+    if (c.cents == 7)
+      return persist(charged{c.cents}).then_reply([](const state&) -> int64_t {
+        throw std::runtime_error("no reply today");
+      });
+    return persist(charged{c.cents}).then_reply([](const state& n) {
+      return n.total;
+    });
+  }
+};
+
+} // namespace
+
+TEST_CASE_METHOD(fixture, "a command whose handler or apply throws is "
+                          "rejected naming the exception, and the entity "
+                          "takes its next commands") {
+  auto f = rt->registry<fragile>();
+  CHECK(*ask(f, "1", charge{5}) == 5);
+  auto err = tell(f, "1", charge{13});
+  REQUIRE(err);
+  CHECK(code_of(err) == errc::rejected);
+  CHECK(describe(err).find("unlucky charge") != std::string::npos);
+  err = tell(f, "1", charge{99});
+  REQUIRE(err);
+  CHECK(code_of(err) == errc::rejected);
+  CHECK(describe(err).find("cannot apply 99") != std::string::npos);
+  CHECK(*rt->journal()->stream_version("fragile-1") == 1);
+  CHECK(*ask(f, "1", charge{6}) == 11);
+  // A reply that throws comes after the commit: the event is stored, and
+  // the error says so.
+  auto r = ask(f, "1", charge{7});
+  REQUIRE(!r);
+  CHECK(describe(r.error()).find("are stored") != std::string::npos);
+  CHECK(describe(r.error()).find("no reply today") != std::string::npos);
+  CHECK(*rt->journal()->stream_version("fragile-1") == 3);
+  CHECK(*ask(f, "1", charge{1}) == 19);
+}

@@ -27,7 +27,13 @@ void run_decide(aggregate_pointer<A> self,
                 const typename aggregate_state<A>::command_type& cmd,
                 caf::response_promise& rp, uint64_t step) {
   auto& st = self->state;
-  auto d = decide<A>(st, cmd);
+  auto decided = try_decide<A>(st, cmd);
+  if (!decided) {
+    rp.deliver(step_decision{
+      false, describe(decided.error()), {}, caf::actor_cast<caf::actor>(self)});
+    return;
+  }
+  auto& d = *decided;
   switch (d.eff.what()) {
     case effect<A>::kind::reject:
       rp.deliver(step_decision{

@@ -15,9 +15,9 @@
 namespace cairn::detail {
 
 template <class A>
-void send_to_coordinator(aggregate_pointer<A> self, journal::write_group g,
-                         std::unique_ptr<typename aggregate_state<A>::pending>
-                           p) {
+void send_to_coordinator(
+  aggregate_pointer<A> self, journal::write_group g,
+  std::unique_ptr<typename aggregate_state<A>::pending> p) {
   auto& st = self->state;
   st.phase = aggregate_phase::persisting;
   p->ticket = ++st.last_ticket;
@@ -27,14 +27,37 @@ void send_to_coordinator(aggregate_pointer<A> self, journal::write_group g,
   self->send(st.env->coordinator, commit_atom::value, std::move(g), ticket);
 }
 
+/// Answers the command of `p`, whose events have committed, with its
+/// reply to the state they led to. A reply function that throws gets the
+/// command an error that says the events are stored.
+template <class A>
+void deliver_reply(aggregate_state<A>& st,
+                   typename aggregate_state<A>::pending& p) {
+  caf::message reply;
+  try {
+    reply = p.reply(st.value);
+  } catch (const std::exception& e) {
+    p.rp.deliver(
+      caf::make_error(caf::sec::runtime_error,
+                      "the events of a command for " + st.stream
+                        + " are stored, but its reply threw: " + e.what()));
+    return;
+  } catch (...) {
+    p.rp.deliver(caf::make_error(caf::sec::runtime_error,
+                                 "the events of a command for " + st.stream
+                                   + " are stored, but its reply threw"));
+    return;
+  }
+  p.rp.deliver(std::move(reply));
+}
+
 /// The coordinator's answer to the group in flight: on success the entity
 /// takes the state the events lead to and replies; on failure the state
 /// stays as it was and the command gets the error. Only the coordinator's
 /// answer to the group in flight counts: a message from another sender is
 /// refused as forged, and an answer to an earlier ticket is ignored.
 template <class A>
-void on_committed(aggregate_pointer<A> self, uint64_t ticket,
-                  caf::error& err) {
+void on_committed(aggregate_pointer<A> self, uint64_t ticket, caf::error& err) {
   auto& st = self->state;
   if (self->current_sender().get()
       != caf::actor_cast<caf::actor_control_block*>(st.env->coordinator)) {
@@ -48,7 +71,7 @@ void on_committed(aggregate_pointer<A> self, uint64_t ticket,
   if (!err) {
     st.value = std::move(p->next);
     st.version = p->next_version;
-    p->rp.deliver(p->reply(st.value));
+    deliver_reply<A>(st, *p);
     enter_running<A>(self);
     return;
   }

@@ -73,6 +73,26 @@ decision<A> decide(aggregate_state<A>& st,
   return d;
 }
 
+/// Decides `cmd` as `decide` does, with an exception thrown by the
+/// user's `handle` or `apply` or by the codec turned into
+/// `errc::rejected` naming it: `decide` changes nothing, so the entity
+/// goes on with its next command as it was.
+template <class A>
+caf::expected<decision<A>>
+try_decide(aggregate_state<A>& st,
+           const typename aggregate_state<A>::command_type& cmd) {
+  try {
+    return decide<A>(st, cmd);
+  } catch (const std::exception& e) {
+    return make_error(errc::rejected, "deciding a command for " + st.stream
+                                        + " threw: " + e.what());
+  } catch (...) {
+    return make_error(errc::rejected,
+                      "deciding a command for " + st.stream
+                        + " threw an exception that is not a std::exception");
+  }
+}
+
 template <class A>
 void run_decide(aggregate_pointer<A> self,
                 const typename aggregate_state<A>::command_type& cmd,
@@ -105,7 +125,12 @@ void run_command(aggregate_pointer<A> self,
       return;
     }
   }
-  auto d = decide<A>(st, cmd);
+  auto decided = try_decide<A>(st, cmd);
+  if (!decided) {
+    rp.deliver(std::move(decided.error()));
+    return;
+  }
+  auto& d = *decided;
   switch (d.eff.what()) {
     case effect<A>::kind::reply:
       rp.deliver(std::move(d.eff.message()));
