@@ -106,13 +106,6 @@ public:
     if (auto rc = log_cursor_.open(txn_, self_.log); rc != MDB_SUCCESS)
       return detail::lmdb_error(rc, "mdb_cursor_open(log)");
     format2_ = self_.format2_writes.load();
-    if (auto rc = chain_cursor_.open(txn_, self_.chain); rc != MDB_SUCCESS)
-      return detail::lmdb_error(rc, "mdb_cursor_open(chain)");
-    rc = chain_cursor_.get(k, v, MDB_LAST);
-    if (rc == MDB_SUCCESS && k.mv_size == 8)
-      next_block_ = get_be64(static_cast<const char*>(k.mv_data)) + 1;
-    else if (rc != MDB_NOTFOUND && rc != MDB_SUCCESS)
-      return detail::lmdb_error(rc, "mdb_cursor_get(chain)");
     return caf::none;
   }
 
@@ -434,6 +427,19 @@ private:
   int flush_block(stream_row& row) {
     if (format2_)
       return flush_format2_block(row);
+    if (next_block_ == 0) {
+      // The first block of this commit: most commits flush none.
+      if (auto rc = chain_cursor_.open(txn_, self_.chain))
+        return rc;
+      MDB_val k, v;
+      auto rc = chain_cursor_.get(k, v, MDB_LAST);
+      if (rc == MDB_SUCCESS && k.mv_size == 8)
+        next_block_ = get_be64(static_cast<const char*>(k.mv_data)) + 1;
+      else if (rc == MDB_NOTFOUND || rc == MDB_SUCCESS)
+        next_block_ = 1;
+      else
+        return rc;
+    }
     detail::chain_block b;
     b.stream = row.id;
     b.first = row.tail_first();
@@ -536,8 +542,8 @@ private:
   detail::cursor log_cursor_;
   /// Appends to `chain`, and reads the blocks new ones link to.
   detail::cursor chain_cursor_;
-  /// The number of the next `chain` block.
-  uint64_t next_block_ = 1;
+  /// The number of the next `chain` block; 0 until the first is written.
+  uint64_t next_block_ = 0;
   /// Whether to write as format 2 (`journal::inject_format2_writes`).
   bool format2_ = false;
 };
