@@ -82,8 +82,28 @@ public:
     bad_group_ = index;
   }
 
-  /// Loads the counters this commit continues from.
+  /// Loads the counters this commit continues from: those the commit
+  /// before left when nothing was written since, else from the journal.
   caf::error init() {
+    format2_ = self_.format2_writes.load();
+    txn_id_ = mdb_txn_id(txn_);
+    if (auto& last = self_.after_commit;
+        last.txn_id != 0 && txn_id_ == last.txn_id + 1) {
+      next_position_ = last.next_position;
+      next_stream_id_ = last.next_stream_id;
+      next_block_ = last.next_block;
+    } else if (auto err = look_up_counters()) {
+      return err;
+    }
+    first_position_ = next_position_;
+    if (auto rc = log_cursor_.open(txn_, self_.log); rc != MDB_SUCCESS)
+      return detail::lmdb_error(rc, "mdb_cursor_open(log)");
+    return caf::none;
+  }
+
+  /// Reads the next position (after the log's last entry and the
+  /// position mark) and the next stream id from the journal.
+  caf::error look_up_counters() {
     detail::cursor c;
     if (auto rc = c.open(txn_, self_.log); rc != MDB_SUCCESS)
       return detail::lmdb_error(rc, "mdb_cursor_open(log)");
@@ -103,10 +123,20 @@ public:
       next_stream_id_ = get_be64(static_cast<const char*>(v.mv_data));
     else if (rc != MDB_NOTFOUND && rc != MDB_SUCCESS)
       return detail::lmdb_error(rc, "mdb_get(meta)");
-    if (auto rc = log_cursor_.open(txn_, self_.log); rc != MDB_SUCCESS)
-      return detail::lmdb_error(rc, "mdb_cursor_open(log)");
-    format2_ = self_.format2_writes.load();
     return caf::none;
+  }
+
+  /// Keeps the counters for the next commit. REQUIRES: the transaction
+  /// committed.
+  void committed() noexcept {
+    // Only a transaction that wrote surely took its id: LMDB commits one
+    // that wrote nothing without a number, and the next writer, perhaps
+    // another process, takes it.
+    if (next_position_ != first_position_)
+      self_.after_commit = {txn_id_, next_position_, next_stream_id_,
+                            next_block_};
+    else
+      self_.after_commit = {};
   }
 
   /// Loads the rows of every stream that `groups` append to, in name order
@@ -135,7 +165,11 @@ public:
         names.push_back(
           entry{{get_be64(buf), get_be64(buf + 8)}, a.stream, names.size()});
       }
-    std::sort(names.begin(), names.end(), [](const entry& x, const entry& y) {
+    // A merge sort: names that differ in their last characters only
+    // ("order-9", "order-10", ...) drive std::sort's quicksort into its
+    // heapsort fallback, at twice the time.
+    std::stable_sort(names.begin(), names.end(), [](const entry& x,
+                                                    const entry& y) {
       if (x.prefix[0] != y.prefix[0])
         return x.prefix[0] < y.prefix[0];
       if (x.prefix[1] != y.prefix[1])
@@ -147,6 +181,8 @@ public:
     detail::cursor c;
     if (auto rc = c.open(txn_, self_.streams))
       return detail::lmdb_error(rc, "mdb_cursor_open(streams)");
+    // Whether `c` sits on the row found last, whose name is below the next.
+    bool on_row = false;
     for (auto& [prefix, name, index] : names) {
       if (rows_.empty() || rows_.back().name != name) {
         auto& row = rows_.emplace_back();
@@ -154,22 +190,47 @@ public:
         // Empty names and names over the maximum fail validation; a name
         // over LMDB's key size would fail the lookup.
         if (!name.empty() && name.size() <= max_stream_name_size) {
-          MDB_val k = to_val(name), v;
-          auto rc = c.get(k, v, MDB_SET);
+          MDB_val v;
+          auto rc = seek_row(c, on_row, name, v);
+          on_row = rc == MDB_SUCCESS;
           if (rc == MDB_SUCCESS) {
             if (!detail::decode_stream_row(to_view(v), row.value))
               return make_error(errc::corrupt_record, "stream "
                                                         + std::string{name}
                                                         + ": bad stream row");
             row.exists = true;
+            row.stored = true;
           } else if (rc != MDB_NOTFOUND) {
             return detail::lmdb_error(rc, "mdb_cursor_get(streams)");
           }
+        } else {
+          on_row = false;
         }
       }
       slots_[index] = rows_.size() - 1;
     }
     return caf::none;
+  }
+
+  /// Finds the row of `name` with `c`, into `v`. When `on_row`, `c` sits on
+  /// a row whose name is below `name`: the row after it, the next in name
+  /// order, is tried first, and one past `name` means that `name` has no
+  /// row. Rows read in name order, as a commit's are, mostly neighbour.
+  static int seek_row(detail::cursor& c, bool on_row, std::string_view name,
+                      MDB_val& v) {
+    if (on_row) {
+      MDB_val nk;
+      auto rc = c.get(nk, v, MDB_NEXT);
+      if (rc != MDB_SUCCESS)
+        return rc; // MDB_NOTFOUND: past the last row
+      auto next = to_view(nk);
+      if (next == name)
+        return MDB_SUCCESS;
+      if (next > name)
+        return MDB_NOTFOUND;
+    }
+    MDB_val k = to_val(name);
+    return c.get(k, v, MDB_SET);
   }
 
   /// Validates `group`; returns its validation error, or an empty error.
@@ -388,6 +449,7 @@ public:
     detail::cursor c;
     if (auto rc = c.open(txn_, self_.streams))
       return rc;
+    bool on_row = false; // `c` sits on the row written last
     for (auto& row : rows_) {
       if (!row.dirty)
         continue;
@@ -395,8 +457,20 @@ public:
       MDB_val k = to_val(row.name);
       MDB_val v
         = to_val(buf, detail::encode_stream_row(row.value, buf, format2_));
-      if (auto rc = mdb_cursor_put(c.get(), &k, &v, 0))
+      // A stored row is replaced where the cursor finds it (mostly one
+      // step after the row written last), without a second search.
+      unsigned flags = 0;
+      if (row.stored) {
+        MDB_val old;
+        auto rc = seek_row(c, on_row, row.name, old);
+        if (rc == MDB_SUCCESS)
+          flags = MDB_CURRENT;
+        else if (rc != MDB_NOTFOUND)
+          return rc;
+      }
+      if (auto rc = mdb_cursor_put(c.get(), &k, &v, flags))
         return rc;
+      on_row = true;
     }
     c.close();
     if (ids_dirty_) {
@@ -415,6 +489,8 @@ private:
     std::string_view name;
     stream_row value;
     bool exists = false;
+    /// Whether the row was stored before this commit.
+    bool stored = false;
     bool dirty = false;
     /// The version after the appends to the stream of the group under
     /// validation, if `overlay_group` is 1 + that group's index.
@@ -427,10 +503,11 @@ private:
   int flush_block(stream_row& row) {
     if (format2_)
       return flush_format2_block(row);
-    if (next_block_ == 0) {
+    if (chain_cursor_.get() == nullptr)
       // The first block of this commit: most commits flush none.
       if (auto rc = chain_cursor_.open(txn_, self_.chain))
         return rc;
+    if (next_block_ == 0) {
       MDB_val k, v;
       auto rc = chain_cursor_.get(k, v, MDB_LAST);
       if (rc == MDB_SUCCESS && k.mv_size == 8)
@@ -546,6 +623,10 @@ private:
   uint64_t next_block_ = 0;
   /// Whether to write as format 2 (`journal::inject_format2_writes`).
   bool format2_ = false;
+  /// LMDB's id of the transaction.
+  size_t txn_id_ = 0;
+  /// `next_position_` at the start.
+  uint64_t first_position_ = 0;
 };
 
 } // namespace
@@ -639,6 +720,8 @@ journal::commit(const std::vector<write_group>& groups) {
         }
         op = "mdb_txn_commit";
         rc = t.commit();
+        if (rc == MDB_SUCCESS)
+          builder.committed();
       }
     } // releases the transaction before the map may grow
     if (rc == MDB_SUCCESS) {

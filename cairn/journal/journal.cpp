@@ -354,8 +354,9 @@ caf::expected<std::unique_ptr<journal>> journal::open(const std::string& dir,
                           + std::to_string(oldest_format_version) + " to "
                           + std::to_string(format_version));
     if (found < format_version && !opts.read_only) {
-      // Format 2 differs in where new index blocks go: mark the journal,
-      // so that builds that only know format 2 refuse it.
+      // Older formats differ in where new index blocks go (2) and in how
+      // rows end (2, 3): mark the journal, so that builds that only know
+      // an older format refuse it.
       char buf[4];
       detail::put_le<uint32_t>(buf, format_version);
       MDB_val v = to_val(buf, 4);
@@ -363,8 +364,8 @@ caf::expected<std::unique_ptr<journal>> journal::open(const std::string& dir,
           rc != MDB_SUCCESS)
         return detail::lmdb_error(rc, "mdb_put(meta)");
     }
-    if (found < format_version && opts.read_only)
-      self->has_chain = false;
+    if (found < 3 && opts.read_only)
+      self->has_chain = false; // format 2 has no `chain` database
   } else if (rc == MDB_NOTFOUND) {
     if (opts.read_only)
       return make_error(errc::format_mismatch,

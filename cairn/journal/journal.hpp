@@ -81,9 +81,15 @@
 /// recent version, without gap. Position lists are varints: the first
 /// position, then the differences to the position before.
 ///
+/// Format 4 pads each row with zero bytes to a multiple of 8 bytes, so
+/// that a row's size changes every few commits rather than at each and
+/// LMDB replaces it in place. Format 3 wrote rows unpadded; a journal of
+/// format 3 opens as format 4 and its rows are padded as they are
+/// rewritten (read-only, it is read as it is).
+///
 /// Format 2 kept the blocks in `index`, keyed by stream id and first
 /// version, which scattered a commit's blocks over the tree. A journal of
-/// format 2 opens as format 3 (read-only, it is read as it is): its rows
+/// format 2 opens as format 4 (read-only, it is read as it is): its rows
 /// read their older versions from `index` and start a chain with their
 /// next block.
 ///
@@ -96,7 +102,7 @@
 namespace cairn::journal {
 
 /// The format version this build writes and reads.
-constexpr uint32_t format_version = 3;
+constexpr uint32_t format_version = 4;
 
 /// The oldest format this build reads; a writable open of it marks the
 /// journal as `format_version`, nothing else needs rewriting.
@@ -281,8 +287,8 @@ public:
   void inject_bad_value(size_t group);
 
   /// Makes later commits write index blocks and stream rows as format 2
-  /// did (false: as format 3). For tests of journals written by earlier
-  /// builds.
+  /// did (false: as `format_version`). For tests of journals written by
+  /// earlier builds.
   void inject_format2_writes(bool on);
 
   /// Makes every later write transaction fail with `MDB_TXN_FULL` as soon

@@ -25,6 +25,18 @@ bool decode_stream_row(std::string_view bytes, stream_row& out) {
         || !get_varint(pos, end, out.first) || !get_varint(pos, end, out.newest)
         || !get_varint(pos, end, out.chain_first))
       return false;
+    // Zero bytes pad a row of format 4 to a multiple of `row_alignment`.
+    // No position's varint ends in one (positions and their differences
+    // are at least 1), so the padding is what trails the last nonzero
+    // byte.
+    size_t padding = 0;
+    while (end != pos && end[-1] == 0) {
+      --end;
+      ++padding;
+    }
+    if (padding > 0 && (padding >= row_alignment
+                        || bytes.size() % row_alignment != 0))
+      return false;
     rest = std::string_view{pos, static_cast<size_t>(end - pos)};
   } else {
     if (bytes.size() < 24)
@@ -75,6 +87,9 @@ size_t encode_stream_row(const stream_row& row, char* out,
     pos = put_varint(pos, row.chain_first);
   }
   auto end = encode_positions(row.recent.data(), row.recent.size(), pos);
+  if (!format2)
+    while ((end - out) % row_alignment != 0)
+      *end++ = 0;
   return static_cast<size_t>(end - out);
 }
 

@@ -4,9 +4,11 @@
 
 #include <lmdb.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <map>
+#include <random>
 #include <thread>
 
 #include "cairn/journal/detail/journal_impl.hpp"
@@ -556,6 +558,34 @@ TEST_CASE("streams written in turn read back across their index blocks") {
   m.check(*j);
 }
 
+TEST_CASE("a commit to streams old and new, neighbours in name order or "
+          "not, reads and writes each stream's own row") {
+  // Names that sort among each other in every way: prefixes of each other,
+  // neighbours, and new ones that fall between stored ones.
+  std::vector<std::string> pool{"s",   "s-1", "s-10", "s-2",  "s-20", "s-3",
+                                "s0",  "t",   "t-1",  "t-1-1", "u",   "u-9",
+                                "a",   "a-a", "a-b",  "b",    "zz",  "z"};
+  temp_dir dir;
+  auto j = open_or_fail(dir.path());
+  model m;
+  std::mt19937 rng{20261205};
+  for (size_t round = 0; round < 80; ++round) {
+    // Some of the pool in a random order, each once; later rounds take
+    // more of it, so that stored and new streams alternate.
+    auto names = pool;
+    std::shuffle(names.begin(), names.end(), rng);
+    names.resize(1 + rng() % std::min(pool.size(), 3 + round / 4));
+    std::vector<size_t> counts;
+    for (size_t i = 0; i < names.size(); ++i)
+      counts.push_back(1 + rng() % 3);
+    m.commit(*j, names, counts);
+  }
+  m.check(*j);
+  j.reset();
+  j = open_or_fail(dir.path());
+  m.check(*j);
+}
+
 TEST_CASE("retention cuts through index blocks and recent positions") {
   temp_dir dir;
   auto j = open_or_fail(dir.path());
@@ -625,25 +655,17 @@ void make_format2(const std::string& dir) {
 }
 
 uint32_t format_of(const std::string& dir) {
+  auto v = test::read_raw(dir, "meta", "format");
+  REQUIRE(v.size() == 4);
   uint32_t result = 0;
-  test::with_raw_txn(
-    dir,
-    [&result](MDB_txn* txn) {
-      MDB_dbi meta;
-      REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
-      MDB_val k{6, const_cast<char*>("format")}, v;
-      REQUIRE(mdb_get(txn, meta, &k, &v) == 0);
-      REQUIRE(v.mv_size == 4);
-      std::memcpy(&result, v.mv_data, 4);
-    },
-    true);
+  std::memcpy(&result, v.data(), 4);
   return result;
 }
 
 } // namespace
 
-TEST_CASE("a journal of format 2 reads as it is, and writes on as format 3 "
-          "without rewriting its index") {
+TEST_CASE("a journal of format 2 reads as it is, and writes on as the "
+          "current format without rewriting its index") {
   temp_dir dir;
   model m;
   {
@@ -680,6 +702,79 @@ TEST_CASE("a journal of format 2 reads as it is, and writes on as format 3 "
   m.commit(*j, {"c-1"}, {70});
   m.check(*j);
   j.reset();
+  j = open_or_fail(dir.path());
+  m.check(*j);
+}
+
+/// Makes the journal at `dir` one of format 3: its rows without the
+/// padding of format 4, and `meta` saying 3.
+void make_format3(const std::string& dir) {
+  test::with_raw_txn(dir, [](MDB_txn* txn) {
+    MDB_dbi meta, streams;
+    REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+    REQUIRE(mdb_dbi_open(txn, "streams", 0, &streams) == 0);
+    std::vector<std::pair<std::string, std::string>> rows;
+    MDB_cursor* c = nullptr;
+    REQUIRE(mdb_cursor_open(txn, streams, &c) == 0);
+    MDB_val k, v;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+      rows.emplace_back(std::string{static_cast<char*>(k.mv_data), k.mv_size},
+                        std::string{static_cast<char*>(v.mv_data), v.mv_size});
+    mdb_cursor_close(c);
+    size_t padded = 0;
+    for (auto& [name, row] : rows) {
+      REQUIRE(row.size() % detail::row_alignment == 0);
+      while (row.back() == 0)
+        row.pop_back();
+      padded += row.size() % detail::row_alignment != 0 ? 1 : 0;
+      MDB_val rk{name.size(), name.data()}, rv{row.size(), row.data()};
+      REQUIRE(mdb_put(txn, streams, &rk, &rv, 0) == 0);
+    }
+    REQUIRE(padded > 0);
+    uint32_t three = 3;
+    MDB_val fk{6, const_cast<char*>("format")}, fv{4, &three};
+    REQUIRE(mdb_put(txn, meta, &fk, &fv, 0) == 0);
+  });
+}
+
+/// The size of the row of `stream` in the journal at `dir`.
+size_t row_size(const std::string& dir, const std::string& stream) {
+  return test::read_raw(dir, "streams", stream).size();
+}
+
+TEST_CASE("a journal of format 3 reads as it is, and pads its rows as "
+          "the current format rewrites them") {
+  temp_dir dir;
+  model m;
+  std::vector<std::string> streams{"a-1", "b-1", "c-1", "d-1"};
+  {
+    auto j = open_or_fail(dir.path());
+    for (size_t round = 0; round < 23; ++round)
+      m.commit(*j, streams, {round % 3 + 1, 1, 2, 17});
+  }
+  make_format3(dir.path());
+  {
+    options ro;
+    ro.read_only = true;
+    auto j = open_or_fail(dir.path(), ro);
+    m.check(*j);
+  }
+  CHECK(format_of(dir.path()) == 3);
+  auto j = open_or_fail(dir.path());
+  CHECK(format_of(dir.path()) == format_version);
+  m.check(*j);
+  auto unpadded = row_size(dir.path(), "d-1");
+  for (size_t round = 0; round < 9; ++round)
+    m.commit(*j, {"a-1", "c-1", "e-1"}, {round % 3 + 1, 1, 2});
+  m.check(*j);
+  j.reset();
+  for (auto s : {"a-1", "c-1", "e-1"}) {
+    INFO(s);
+    CHECK(row_size(dir.path(), s) % detail::row_alignment == 0);
+  }
+  // A row no commit rewrote stays as format 3 wrote it.
+  CHECK(row_size(dir.path(), "d-1") == unpadded);
   j = open_or_fail(dir.path());
   m.check(*j);
 }

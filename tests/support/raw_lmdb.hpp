@@ -42,4 +42,22 @@ void edit_raw(const std::string& dir, const char* db, F f, unsigned flags = 0) {
   });
 }
 
+/// Returns the value of `key` in the database `db`, read in a read-only
+/// transaction; the key must be there.
+inline std::string read_raw(const std::string& dir, const char* db,
+                            const std::string& key) {
+  std::string result;
+  with_raw_txn(
+    dir,
+    [&](MDB_txn* txn) {
+      MDB_dbi dbi = 0;
+      REQUIRE(mdb_dbi_open(txn, db, 0, &dbi) == 0);
+      MDB_val k{key.size(), const_cast<char*>(key.data())}, v;
+      REQUIRE(mdb_get(txn, dbi, &k, &v) == 0);
+      result.assign(static_cast<const char*>(v.mv_data), v.mv_size);
+    },
+    true);
+  return result;
+}
+
 } // namespace cairn::test

@@ -66,6 +66,20 @@ struct journal::impl {
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> map_growths{0};
 
+  /// The counters that the last commit of this process left, for the write
+  /// transaction right after it: LMDB numbers write transactions, so a
+  /// transaction whose id is `txn_id + 1` follows it with no other write
+  /// between (retention's, another process's), and need not look them up.
+  /// Guarded by `write_mutex`.
+  struct commit_counters {
+    /// LMDB's id of the transaction that left these; 0 for none.
+    size_t txn_id = 0;
+    uint64_t next_position = 0;
+    uint64_t next_stream_id = 0;
+    /// The number of the next `chain` block; 0 when not looked up.
+    uint64_t next_block = 0;
+  } after_commit;
+
   /// Adopts a map size grown by another process. Takes `resize_mutex`
   /// exclusive: REQUIRES that the caller holds no transaction.
   void adopt_map_size() const;
@@ -184,13 +198,20 @@ struct stream_row {
 
 namespace detail {
 
-/// The first byte of a `streams` value of format 3. A value of format 2
-/// starts with the high byte of a stream id, 0.
+/// The first byte of a `streams` value of formats 3 and 4. A value of
+/// format 2 starts with the high byte of a stream id, 0.
 constexpr uint8_t row_layout = 0x83;
 
-/// Decodes a `streams` value of format 3: `row_layout`, then varints id,
+/// Format 4 pads a row with zero bytes to a multiple of this. A row grows
+/// by a position with each commit to its stream; padded, its size changes
+/// every few commits instead of at each, and LMDB replaces a row of the
+/// same size in place rather than deleting and inserting it.
+constexpr size_t row_alignment = 8;
+
+/// Decodes a `streams` value of format 4: `row_layout`, then varints id,
 /// version, first, `newest` and `chain_first`, then the positions of
-/// `recent` (see `encode_positions`); or of format 2: u64 id, u64
+/// `recent` (see `encode_positions`), then zero bytes up to a multiple of
+/// `row_alignment` bytes (format 3: none); or of format 2: u64 id, u64
 /// version, u64 first (big-endian), then the positions of `recent`. A row
 /// of format 2 has no chain: its `chain_first` is its `tail_first()`.
 /// False if it is malformed or inconsistent (`recent` longer than the
@@ -198,10 +219,11 @@ constexpr uint8_t row_layout = 0x83;
 bool decode_stream_row(std::string_view bytes, stream_row& out);
 
 /// Most bytes of an encoded `streams` value.
-constexpr size_t max_row_size = 1 + 5 * 10 + 10 * index_block_events;
+constexpr size_t max_row_size
+  = 1 + 5 * 10 + 10 * index_block_events + row_alignment - 1;
 
 /// Encodes `row` as a `streams` value at `out`, which has room for
-/// `max_row_size` bytes: as format 3, or as format 2 if `format2` (for
+/// `max_row_size` bytes: as format 4, or as format 2 if `format2` (for
 /// tests; REQUIRES `row.newest == 0`). Returns the size.
 size_t encode_stream_row(const stream_row& row, char* out,
                          bool format2 = false) noexcept;

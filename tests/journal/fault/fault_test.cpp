@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -23,6 +24,7 @@
 
 #include "cairn/journal/errc.hpp"
 #include "cairn/journal/journal.hpp"
+#include "cairn/journal/verify.hpp"
 #include "tests/journal/fault/fault_child.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -942,4 +944,74 @@ TEST_CASE("cairn-journal tail --follow keeps reading while a writer process "
   INFO("map growths after each phase: " << growths.front() << " ... "
                                         << growths.back());
   CHECK(growths.back() - growths.front() >= 3);
+}
+
+TEST_CASE("a journal open in this process goes on where another process's "
+          "commits left it, with positions and stream ids after the other's") {
+  temp_dir tmp;
+  auto dir = tmp.sub("journal");
+  journal::options opts;
+  opts.sync = journal::sync_mode::none;
+  auto opened = journal::journal::open(dir, opts);
+  REQUIRE(opened);
+  auto& j = **opened;
+  auto event = [](const std::string& text) {
+    journal::event_record e;
+    e.type = "noted";
+    e.payload = text;
+    return e;
+  };
+  auto group = [&](const std::string& stream, journal::expected_version exp,
+                   size_t events) {
+    journal::write_group g;
+    auto& a = g.appends.emplace_back();
+    a.stream = stream;
+    a.expected = exp;
+    for (size_t i = 0; i < events; ++i)
+      a.events.push_back(event(stream + " " + std::to_string(i)));
+    return g;
+  };
+  // This process commits first, then the writer process commits groups 1
+  // to 3 (streams f-1, f-2, f-3 and f-6, created there) while the journal
+  // stays open here.
+  auto before = j.commit(group("own-1", journal::expected_version::exact(0),
+                               2));
+  REQUIRE(before);
+  fault_child writer{{writer_path(), "journal", dir, "groups=3",
+                      "first-gid=1", "sync=none"},
+                     {}};
+  auto r = run_to_end(writer);
+  INFO(join(r.lines));
+  REQUIRE(r.problems.empty());
+  REQUIRE(r.acked.size() == 3);
+  uint64_t other_last = 0;
+  for (auto& [gid, a] : r.acked)
+    other_last = std::max(other_last, a.last);
+  REQUIRE(other_last > 2);
+  // Then this process again: to its own stream, to one the other created,
+  // and to a new one, which needs an id the other did not take.
+  auto after = j.commit(std::vector<journal::write_group>{
+    group("own-1", journal::expected_version::exact(2), 2),
+    group("f-1", journal::expected_version::any(), 1),
+    group("own-2", journal::expected_version::no_stream(), 1)});
+  REQUIRE(after);
+  for (auto& outcome : *after) {
+    INFO((outcome ? std::string{"ok"} : describe(outcome.error())));
+    REQUIRE(outcome);
+  }
+  CHECK(after->at(0)->appends.at(0).first_position == other_last + 1);
+  CHECK(after->at(2)->appends.at(0).first_position == other_last + 4);
+  auto own = j.read_stream("own-1", 1, 10);
+  REQUIRE(own);
+  REQUIRE(own->size() == 4);
+  CHECK(own->at(3).position == other_last + 2);
+  auto created = j.read_stream("own-2", 1, 10);
+  REQUIRE(created);
+  REQUIRE(created->size() == 1);
+  CHECK(created->at(0).record.payload == "own-2 0");
+  auto report = journal::verify(j);
+  REQUIRE(report);
+  for (auto& p : report->problems)
+    FAIL_CHECK(p.what);
+  CHECK(report->streams == 6);
 }
