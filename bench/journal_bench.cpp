@@ -28,8 +28,10 @@
 ///   journal costs beyond decoding. The journal's in-place read
 ///   (`visit_stream`, checksums verified, nothing copied or decoded) touches
 ///   one byte of each payload, as the raw scan does. Each read is warmed up
-///   by one untimed
-///   pass and then repeated until `--seconds` passed.
+///   by one untimed pass; then, `--rounds` times, each read in turn (raw
+///   scan, read, raw scan with decode, in-place read, log read) is repeated
+///   for its share of `--seconds`, so that the machine's drift moves the
+///   journal's reads and their baselines alike.
 
 #include <lmdb.h>
 
@@ -37,7 +39,6 @@
 #include <iostream>
 #include <memory>
 #include <string>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -358,19 +359,16 @@ struct read_result {
   }
 };
 
-/// Runs `pass` (which returns the events it read) once untimed, then until
-/// `seconds` passed.
+/// Runs `pass` (which returns the events it read) until `seconds` passed,
+/// adding to `r`.
 template <class F>
-read_result timed_passes(F&& pass, double seconds) {
-  pass();
-  read_result r;
+void timed_passes(F&& pass, double seconds, read_result& r) {
   stopwatch sw;
   do {
     r.events += pass();
     ++r.passes;
   } while (sw.seconds() < seconds);
-  r.seconds = sw.seconds();
-  return r;
+  r.seconds += sw.seconds();
 }
 
 void check_count(uint64_t n, const params& p) {
@@ -379,8 +377,8 @@ void check_count(uint64_t n, const params& p) {
                              + std::to_string(p.read_events));
 }
 
-/// The journal's read cases.
-struct journal_reads {
+/// The read cases.
+struct reads {
   /// `read_stream`, each event decoded.
   read_result read;
   /// `visit_stream` in place, one byte of each payload touched, as the raw
@@ -389,9 +387,16 @@ struct journal_reads {
   /// `read_all` from the start of the log, as a subscription catching up
   /// reads, each event decoded.
   read_result log;
+  /// The raw cursor scan, and the same decoding each value.
+  read_result scan;
+  read_result scan_decode;
 };
 
-journal_reads journal_read_cases(const std::string& dir, const params& p) {
+/// Fills a journal in `dir` and a raw environment in `raw_dir` with the
+/// same events, then times the reads of both in turn, `--rounds` times, so
+/// that the machine's drift moves both sides alike.
+reads read_cases(const std::string& dir, const std::string& raw_dir,
+                 const params& p) {
   auto j = open_journal(dir, jr::sync_mode::none);
   std::vector<jr::write_group> groups(1);
   auto& a = groups[0].appends.emplace_back();
@@ -432,9 +437,12 @@ journal_reads journal_read_cases(const std::string& dir, const params& p) {
     sink = sink + sum;
     return n;
   };
-  auto r = timed_passes(pass, p.seconds);
+  reads out;
   if (auto stats = j->stats())
-    r.bytes_per_event = static_cast<double>(stats->map_used) / p.read_events;
+    out.read.bytes_per_event
+      = static_cast<double>(stats->map_used) / p.read_events;
+  out.view.bytes_per_event = out.read.bytes_per_event;
+  out.log.bytes_per_event = out.read.bytes_per_event;
   auto view_pass = [&] {
     uint64_t n = 0;
     uint64_t sum = 0;
@@ -455,8 +463,6 @@ journal_reads journal_read_cases(const std::string& dir, const params& p) {
     sink = sink + sum;
     return n;
   };
-  auto v = timed_passes(view_pass, p.seconds);
-  v.bytes_per_event = r.bytes_per_event;
   auto log_pass = [&] {
     uint64_t n = 0;
     uint64_t sum = 0;
@@ -480,15 +486,7 @@ journal_reads journal_read_cases(const std::string& dir, const params& p) {
     sink = sink + sum;
     return n;
   };
-  auto l = timed_passes(log_pass, p.seconds);
-  l.bytes_per_event = r.bytes_per_event;
-  return {r, v, l};
-}
-
-/// Returns the plain scan and the scan that decodes each value.
-std::pair<read_result, read_result> raw_scan_cases(const std::string& dir,
-                                                   const params& p) {
-  raw_lmdb db{dir, map_size, MDB_NOSYNC};
+  raw_lmdb db{raw_dir, map_size, MDB_NOSYNC};
   std::vector<std::string> values;
   for (uint64_t done = 0; done < p.read_events;) {
     auto n = std::min<uint64_t>(fill_batch, p.read_events - done);
@@ -507,8 +505,9 @@ std::pair<read_result, read_result> raw_scan_cases(const std::string& dir,
     sink = sink + sum;
     return n;
   };
-  auto plain = timed_passes(scan, p.seconds);
-  plain.bytes_per_event = static_cast<double>(db.used_bytes()) / p.read_events;
+  out.scan.bytes_per_event
+    = static_cast<double>(db.used_bytes()) / p.read_events;
+  out.scan_decode.bytes_per_event = out.scan.bytes_per_event;
   std::string buf;
   auto decode = [&] {
     uint64_t sum = 0;
@@ -523,9 +522,22 @@ std::pair<read_result, read_result> raw_scan_cases(const std::string& dir,
     sink = sink + sum;
     return n;
   };
-  auto decoded = timed_passes(decode, p.seconds);
-  decoded.bytes_per_event = plain.bytes_per_event;
-  return {plain, decoded};
+  // Each read once untimed, then each in turn for its share of the time.
+  pass();
+  view_pass();
+  log_pass();
+  scan();
+  decode();
+  auto rounds = std::max<uint64_t>(p.rounds, 1);
+  auto share = p.seconds / static_cast<double>(rounds);
+  for (uint64_t i = 0; i < rounds; ++i) {
+    timed_passes(scan, share, out.scan);
+    timed_passes(pass, share, out.read);
+    timed_passes(decode, share, out.scan_decode);
+    timed_passes(view_pass, share, out.view);
+    timed_passes(log_pass, share, out.log);
+  }
+  return out;
 }
 
 // -- output -------------------------------------------------------------------
@@ -584,6 +596,7 @@ void print_json(const params& p, const figures& f) {
     .set("map_size", map_size)
     .set("append_commits", p.commits > 0 ? "fixed" : "calibrated")
     .set("append_rounds", p.rounds)
+    .set("read_rounds", p.rounds)
     .set("seconds_per_case", p.seconds)
     .set("warmup_commits", p.warmup_commits)
     .set("streams", "one per group, reused by every commit")
@@ -706,16 +719,16 @@ int run_journal(const settings& cfg) {
                     + " events/commit, raw lmdb and journal");
     f.appends.push_back(append_case(tmp, batch, p));
   }
-  progress(cfg, "journal read of " + std::to_string(p.read_events)
-                  + " events (filling first)");
-  auto reads = journal_read_cases(tmp.sub("journal-read"), p);
-  f.read = reads.read;
-  f.view = reads.view;
-  f.log = reads.log;
+  progress(cfg, "journal reads and raw lmdb cursor scans of "
+                  + std::to_string(p.read_events)
+                  + " events, in turn (filling first)");
+  auto r = read_cases(tmp.sub("journal-read"), tmp.sub("raw-read"), p);
+  f.read = r.read;
+  f.view = r.view;
+  f.log = r.log;
+  f.scan = r.scan;
+  f.scan_decode = r.scan_decode;
   remove_tree(tmp.sub("journal-read"));
-  progress(cfg, "raw lmdb cursor scans of " + std::to_string(p.read_events)
-                  + " records (filling first)");
-  std::tie(f.scan, f.scan_decode) = raw_scan_cases(tmp.sub("raw-read"), p);
   remove_tree(tmp.sub("raw-read"));
   if (cfg.json)
     print_json(p, f);
