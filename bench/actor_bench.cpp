@@ -50,6 +50,8 @@ struct params {
   uint64_t rounds = 3;
   /// CAF's `scheduler.policy`.
   std::string scheduler = "cairn";
+  /// `journal.commit-thread`: `"worker"` or `"own"`.
+  std::string commit_thread = "worker";
   /// How clients address entities: "ref" (entity_ref) or "registry".
   std::string via = "ref";
   bool quick = false;
@@ -128,7 +130,8 @@ k_figures k_case(const temp_dir& tmp, uint64_t k, const params& p) {
     caf::actor_system_config cfg;
     set_scheduler_policy(cfg, p.scheduler);
     caf::actor_system sys{cfg};
-    auto rt = start_bench_runtime(sys, dir, jr::sync_mode::none, map_size);
+    auto rt = start_bench_runtime(sys, dir, jr::sync_mode::none, map_size,
+                                  p.commit_thread);
     {
       caf::scoped_actor self{sys};
       exit_guard guard;
@@ -217,6 +220,7 @@ void print_json(const params& p, const std::vector<k_figures>& fs) {
                          : "one entity per client, through the registry")
     .set("via", p.via)
     .set("scheduler", p.scheduler)
+    .set("commit_thread", p.commit_thread)
     .set("allocator", CAIRN_ALLOCATOR)
     .set("hardware_threads",
          static_cast<uint64_t>(std::thread::hardware_concurrency()));
@@ -282,6 +286,7 @@ params make_params(const settings& cfg) {
     caf::actor_system_config probe;
     set_scheduler_policy(probe, p.scheduler); // throws for a bad name
   }
+  p.commit_thread = parse_commit_thread(cfg, p.commit_thread);
   p.via = parse_via(cfg, p.via);
   p.rounds = cfg.get_count("--rounds", p.rounds);
   if (cfg.has("--clients"))
@@ -355,6 +360,7 @@ subcommand actor_subcommand() {
           "(target 0.3x)",
           {{"--scheduler", "POLICY",
             "scheduler: cairn (default), stealing or sharing (CAF's)"},
+           {"--commit-thread", "WHERE", commit_thread_help},
            {"--via", "HOW", via_help},
            {"--seconds", "S", "timed seconds per case (default 1.5)"},
            {"--rounds", "N", "alternations of the three cases (default 3)"},

@@ -277,8 +277,10 @@ void set_scheduler_policy(caf::actor_system_config& cfg,
 std::unique_ptr<runtime> start_bench_runtime(caf::actor_system& sys,
                                              const std::string& dir,
                                              journal::sync_mode sync,
-                                             uint64_t map_size) {
+                                             uint64_t map_size,
+                                             const std::string& commit_thread) {
   runtime_options opts;
+  opts.coordinator.own_thread = commit_thread == "own";
   opts.journal_path = dir;
   opts.journal.sync = sync;
   opts.journal.map_size = map_size;
@@ -365,6 +367,17 @@ std::string parse_via(const settings& cfg, const std::string& fallback) {
   return v;
 }
 
+std::string parse_commit_thread(const settings& cfg,
+                                const std::string& fallback) {
+  if (!cfg.has("--commit-thread"))
+    return fallback;
+  auto& v = cfg.values.at("--commit-thread");
+  if (v != "worker" && v != "own")
+    throw usage_error("--commit-thread expects worker or own, got '" + v
+                      + "'");
+  return v;
+}
+
 registry_stats fetch_registry_stats(caf::scoped_actor& self,
                                     const caf::actor& reg) {
   registry_stats result;
@@ -389,7 +402,8 @@ persist_loop_result run_persist_loop(const std::string& dir, uint64_t entities,
     set_scheduler_policy(cfg, opts.scheduler);
     caf::actor_system sys{cfg};
     auto rt
-      = start_bench_runtime(sys, dir, journal::sync_mode::full, opts.map_size);
+      = start_bench_runtime(sys, dir, journal::sync_mode::full, opts.map_size,
+                            opts.commit_thread);
     {
       caf::scoped_actor self{sys};
       std::vector<std::shared_ptr<load_result>> results;

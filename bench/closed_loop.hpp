@@ -120,12 +120,15 @@ void set_scheduler_policy(caf::actor_system_config& cfg,
                           const std::string& policy);
 
 /// Starts a runtime on a fresh journal in `dir` with sync mode `sync`, no
-/// passivation (neither idle nor by count) and a map of `map_size` bytes.
-/// Throws `std::runtime_error` when the journal does not open.
+/// passivation (neither idle nor by count), a map of `map_size` bytes and
+/// commits on the workers, or on a thread of their own with
+/// `commit_thread == "own"`. Throws `std::runtime_error` when the journal
+/// does not open.
 std::unique_ptr<runtime> start_bench_runtime(caf::actor_system& sys,
                                              const std::string& dir,
                                              journal::sync_mode sync,
-                                             uint64_t map_size);
+                                             uint64_t map_size,
+                                             const std::string& commit_thread);
 
 /// Asks the coordinator for its counters. Throws `std::runtime_error` on
 /// an error.
@@ -157,6 +160,15 @@ inline constexpr const char* via_help
 /// absent. Throws `usage_error` naming the flag for anything else.
 std::string parse_via(const settings& cfg, const std::string& fallback);
 
+/// Help text of `--commit-thread`.
+inline constexpr const char* commit_thread_help
+  = "where commits run: worker (default) or own (journal.commit-thread)";
+
+/// Returns `--commit-thread` (`"worker"` or `"own"`), or `fallback` when
+/// it is absent. Throws `usage_error` for any other value.
+std::string parse_commit_thread(const settings& cfg,
+                                const std::string& fallback);
+
 /// Returns the counters of registry `reg`. Throws if it does not answer
 /// within a minute.
 registry_stats fetch_registry_stats(caf::scoped_actor& self,
@@ -176,6 +188,8 @@ struct persist_loop_options {
   std::string scheduler = "cairn";
   /// Commands through entity references (else through the registry).
   bool via_ref = true;
+  /// `journal.commit-thread`: `"worker"` or `"own"`.
+  std::string commit_thread = "worker";
   /// Bytes of the journal's map.
   uint64_t map_size = uint64_t{4} << 30;
 };

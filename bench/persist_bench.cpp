@@ -86,6 +86,8 @@ struct params {
   uint64_t rss_warmup = 2000;
   /// CAF's `scheduler.policy`.
   std::string scheduler = "cairn";
+  /// `journal.commit-thread`: `"worker"` or `"own"`.
+  std::string commit_thread = "worker";
   /// How clients address entities: "ref" (entity_ref) or "registry".
   std::string via = "ref";
   bool quick = false;
@@ -212,6 +214,7 @@ loop_result loop_case(const temp_dir& tmp, uint64_t n, const params& p) {
   opts.rounds = p.rounds;
   opts.max_clients = p.clients;
   opts.scheduler = p.scheduler;
+  opts.commit_thread = p.commit_thread;
   opts.via_ref = p.via == "ref";
   opts.map_size = map_size;
   auto rounds = std::max<uint64_t>(p.rounds, 1);
@@ -271,7 +274,8 @@ rss_result rss_case(const temp_dir& tmp, const params& p) {
     caf::actor_system_config cfg;
     set_scheduler_policy(cfg, p.scheduler);
     caf::actor_system sys{cfg};
-    auto rt = start_bench_runtime(sys, dir, jr::sync_mode::none, map_size);
+    auto rt = start_bench_runtime(sys, dir, jr::sync_mode::none, map_size,
+                                  p.commit_thread);
     {
       caf::scoped_actor self{sys};
       auto reg = rt->registry<counter>();
@@ -387,6 +391,7 @@ void print_json(const params& p, const figures& f) {
                           "alternated with the closed loop of each N")
     .set("max_batch_events", coordinator_settings{}.max_batch_events)
     .set("scheduler", p.scheduler)
+    .set("commit_thread", p.commit_thread)
     .set("via", p.via)
     .set("allocator", CAIRN_ALLOCATOR)
     .set("hardware_threads",
@@ -511,6 +516,7 @@ params make_params(const settings& cfg) {
     caf::actor_system_config probe;
     set_scheduler_policy(probe, p.scheduler); // throws for a bad name
   }
+  p.commit_thread = parse_commit_thread(cfg, p.commit_thread);
   p.via = parse_via(cfg, p.via);
   p.raw_seconds = cfg.get_number("--raw-seconds", p.raw_seconds);
   p.clients = cfg.get_count("--clients", p.clients);
@@ -591,6 +597,7 @@ subcommand persist_subcommand() {
     "(targets 0.35x, 50x, 10 ms, 2 KiB)",
     {{"--scheduler", "POLICY",
       "scheduler: cairn (default), stealing or sharing (CAF's)"},
+     {"--commit-thread", "WHERE", commit_thread_help},
      {"--via", "HOW", via_help},
      {"--seconds", "S", "timed seconds per entity count (default 2)"},
      {"--raw-seconds", "S", "seconds per raw LMDB case (default 1.5)"},

@@ -101,6 +101,8 @@ struct params {
   double fsync_seconds = 0.5;
   /// CAF's `scheduler.policy`.
   std::string scheduler = "cairn";
+  /// `journal.commit-thread`: `"worker"` or `"own"`.
+  std::string commit_thread = "worker";
   /// Instances of the memory case, and those started before it measures.
   uint64_t memory_instances = 20000;
   uint64_t memory_warmup = 2000;
@@ -335,7 +337,8 @@ saga_result saga_case(const temp_dir& tmp, uint64_t n, const params& p) {
     caf::actor_system_config cfg;
     set_scheduler_policy(cfg, p.scheduler);
     caf::actor_system sys{cfg};
-    auto rt = start_bench_runtime(sys, dir, jr::sync_mode::full, map_size);
+    auto rt = start_bench_runtime(sys, dir, jr::sync_mode::full, map_size,
+                                  p.commit_thread);
     {
       caf::scoped_actor self{sys};
       start_process_manager<chain_saga>(*rt);
@@ -436,7 +439,8 @@ memory_result memory_case(const temp_dir& tmp, const params& p) {
     caf::actor_system_config cfg;
     set_scheduler_policy(cfg, p.scheduler);
     caf::actor_system sys{cfg};
-    auto rt = start_bench_runtime(sys, dir, jr::sync_mode::none, map_size);
+    auto rt = start_bench_runtime(sys, dir, jr::sync_mode::none, map_size,
+                                  p.commit_thread);
     {
       caf::scoped_actor self{sys};
       auto reg = start_process_manager<chain_saga>(*rt);
@@ -573,6 +577,7 @@ void print_json(const params& p, const figures& f) {
     .set("fsync_probe", "raw LMDB, one 200-byte value per txn, full sync")
     .set("max_batch_events", coordinator_settings{}.max_batch_events)
     .set("scheduler", p.scheduler)
+    .set("commit_thread", p.commit_thread)
     .set("allocator", CAIRN_ALLOCATOR)
     .set("hardware_threads",
          static_cast<uint64_t>(std::thread::hardware_concurrency()));
@@ -697,6 +702,7 @@ params make_params(const settings& cfg) {
     caf::actor_system_config probe;
     set_scheduler_policy(probe, p.scheduler); // throws for a bad name
   }
+  p.commit_thread = parse_commit_thread(cfg, p.commit_thread);
   p.instance_counts = cfg.get_counts("--instances", p.instance_counts);
   p.memory_instances = cfg.get_count("--memory-instances", p.memory_instances);
   p.memory_warmup = cfg.get_count("--memory-warmup", p.memory_warmup);
@@ -761,6 +767,7 @@ int run_saga(const settings& cfg) {
   opts.rounds = 1;
   opts.max_clients = p.persist_clients;
   opts.scheduler = p.scheduler;
+  opts.commit_thread = p.commit_thread;
   opts.map_size = map_size;
   auto reference = [&](const char* half) {
     progress(cfg, std::string{"persist reference ("} + half + "), "
@@ -798,6 +805,7 @@ subcommand saga_subcommand() {
           "20 ms)",
           {{"--scheduler", "POLICY",
             "scheduler: cairn (default), stealing or sharing (CAF's)"},
+           {"--commit-thread", "WHERE", commit_thread_help},
            {"--seconds", "S", "timed seconds per instance count (default 4)"},
            {"--waves", "N", "waves the seconds are split into (default 2)"},
            {"--instances", "LIST", "instance counts (default 1,100,1000)"},

@@ -42,6 +42,7 @@ constexpr key_info keys[] = {
   {"journal", "max-batch-events", "a positive integer"},
   {"journal", "max-batch-bytes",
    "a positive byte count: an integer or a size such as 16MiB"},
+  {"journal", "commit-thread", "one of: worker, own"},
   {"aggregates", "snapshot-every", "a non-negative integer (0: never)"},
   {"aggregates", "passivate-after",
    "a timespan such as 2min, 30s or 500ms (0: never)"},
@@ -409,7 +410,9 @@ config::config() {
   opt_group{custom_options_, "journal"}
     .add(journal_path, "path", "directory of the journal (default cairn-data)")
     .add(journal_max_batch_events, "max-batch-events",
-         "events per commit at most (default 4096)");
+         "events per commit at most (default 4096)")
+    .add(journal_commit_thread, "commit-thread",
+         "worker or own: where commits run (default worker)");
   custom_options_
     .add(make_option<byte_size_option>(
       journal_map_size, "journal", "map-size",
@@ -590,6 +593,8 @@ caf::error config::validate() const {
     return bad_value("journal", "max-batch-events", "0");
   if (journal_max_batch_bytes == 0)
     return bad_value("journal", "max-batch-bytes", "0");
+  if (journal_commit_thread != "worker" && journal_commit_thread != "own")
+    return bad_value("journal", "commit-thread", journal_commit_thread);
   if (aggregates_passivate_after.count() < 0)
     return bad_value(
       "aggregates", "passivate-after",
@@ -640,6 +645,7 @@ cairn::runtime_options config::runtime_options() const {
   result.journal = journal_options();
   result.coordinator.max_batch_events = journal_max_batch_events;
   result.coordinator.max_batch_bytes = journal_max_batch_bytes;
+  result.coordinator.own_thread = journal_commit_thread == "own";
   result.aggregates.snapshot_every = aggregates_snapshot_every;
   result.aggregates.stash_capacity = aggregates_stash_capacity;
   result.aggregates.recovery_chunk = aggregates_recovery_chunk;

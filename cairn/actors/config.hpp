@@ -123,6 +123,11 @@ public:
   /// `journal.max-batch-bytes`: bytes per commit at most.
   uint64_t journal_max_batch_bytes = uint64_t{16} << 20;
 
+  /// `journal.commit-thread`: `"worker"` (commits run on the scheduler's
+  /// workers) or `"own"` (on a thread of their own); see
+  /// `coordinator_settings::own_thread`.
+  std::string journal_commit_thread = "worker";
+
   // -- aggregates.* -----------------------------------------------------------
 
   /// `aggregates.snapshot-every`: events between snapshots (0: never).

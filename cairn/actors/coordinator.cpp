@@ -600,8 +600,11 @@ coordinator_actor spawn_coordinator(caf::actor_system& sys,
                                     coordinator_settings settings,
                                     subscription_hub_actor hub,
                                     step_capability capability) {
-  return sys.spawn<caf::detached>(coordinator_impl, std::move(j), settings,
-                                  std::move(hub), capability);
+  if (settings.own_thread)
+    return sys.spawn<caf::detached>(coordinator_impl, std::move(j), settings,
+                                    std::move(hub), capability);
+  return sys.spawn(coordinator_impl, std::move(j), settings, std::move(hub),
+                   capability);
 }
 
 coordinator_actor spawn_coordinator(caf::actor_system& sys,

@@ -129,9 +129,18 @@ typename Inspector::result_type inspect(Inspector& f, coordinator_stats& x) {
 ///
 /// Group commit: every group that arrives while a commit runs joins the next
 /// commit, up to `max_batch_events` events and `max_batch_bytes` bytes, in
-/// the manner of LevelDB's `BuildBatchGroup`. The coordinator runs detached,
-/// on its own thread, because a commit blocks on fsync. After each commit it
+/// the manner of LevelDB's `BuildBatchGroup`. After each commit it
 /// publishes the committed events to the subscription hub, if it has one.
+///
+/// Threads: by default the coordinator is an actor like any other and
+/// commits on the scheduler's worker that runs it, blocking that worker
+/// for the commit's fsync; the writer that made it runnable runs it next on
+/// the same worker, and the entities it answers follow on that worker too,
+/// so a command round trip needs no thread to wake. CAF gives at least four
+/// workers, so the others run the actors meanwhile; with
+/// `scheduler.max-threads = 1` every actor waits for each commit.
+/// `coordinator_settings::own_thread` runs it on a thread of its own
+/// instead (CAF's `detached`).
 using coordinator_actor = caf::typed_actor<
   caf::replies_to<commit_atom,
                   journal::write_group>::with<journal::group_receipt>,
@@ -153,10 +162,17 @@ struct coordinator_settings {
   /// late decides every eighth of this time (between 1 ms and 1 s), so a
   /// step fails at most that much after its decide's time ran out.
   caf::timespan decide_timeout = std::chrono::seconds{10};
+  /// Whether the coordinator runs on a thread of its own (CAF's
+  /// `detached`) rather than on the scheduler's workers (the default; see
+  /// `coordinator_actor`). Its own thread keeps the fsync off the workers,
+  /// at the price of two thread wake-ups per commit: measured in
+  /// `cairn-bench actor` and `persist --commit-thread own|worker`.
+  bool own_thread = false;
 };
 
-/// Spawns a detached coordinator that owns the write side of `j`. `hub` may
-/// be invalid (no live feed). `capability` is the token of the step protocol
+/// Spawns a coordinator that owns the write side of `j`, on the workers or,
+/// with `settings.own_thread`, on a thread of its own. `hub` may be invalid
+/// (no live feed). `capability` is the token of the step protocol
 /// the coordinator shares with the entities it commands
 /// (`aggregate_env::capability`).
 coordinator_actor spawn_coordinator(caf::actor_system& sys,

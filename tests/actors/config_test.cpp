@@ -63,6 +63,8 @@ void check_defaults(const config& cfg) {
   CHECK(cfg.journal_sync == journal::sync_mode::full);
   CHECK(cfg.journal_max_batch_events == 4096);
   CHECK(cfg.journal_max_batch_bytes == uint64_t{16} << 20);
+  CHECK(cfg.journal_commit_thread == "worker");
+  CHECK(!cfg.runtime_options().coordinator.own_thread);
   CHECK(cfg.aggregates_snapshot_every == 100);
   CHECK(cfg.aggregates_passivate_after == caf::timespan{2min});
   CHECK(cfg.aggregates_max_active == 100000);
@@ -227,6 +229,17 @@ TEST_CASE_METHOD(fixture, "a zero stash capacity is refused") {
   CHECK_THAT(refused({"--journal.map-size=1KiB"}),
              Contains("journal.map-size: '1024' is not a byte count of at "
                       "least 1MiB"));
+}
+
+TEST_CASE_METHOD(fixture, "the commit thread is a worker or the writer's own") {
+  REQUIRE(!cfg.load({"--journal.commit-thread=own"}));
+  CHECK(cfg.runtime_options().coordinator.own_thread);
+  config from_file;
+  from_file.config_file_path = dir.sub("cairn.ini");
+  REQUIRE(!from_file.load({ini("[journal]\ncommit-thread = \"worker\"\n")}));
+  CHECK(!from_file.runtime_options().coordinator.own_thread);
+  CHECK(refused({"--journal.commit-thread=detached"})
+        == "journal.commit-thread: 'detached' is not one of: worker, own");
 }
 
 TEST_CASE_METHOD(fixture, "a bad cluster node is refused") {

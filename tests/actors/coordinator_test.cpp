@@ -29,16 +29,26 @@ journal::write_group one_event(std::string stream,
   return g;
 }
 
+/// An actor system's configuration with `threads` workers (0: CAF's
+/// default).
+struct threads_config : caf::actor_system_config {
+  explicit threads_config(size_t threads) {
+    if (threads > 0)
+      set("scheduler.max-threads", threads);
+  }
+};
+
 struct fixture {
   test::temp_dir dir;
-  caf::actor_system_config cfg;
+  threads_config cfg;
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
   std::shared_ptr<journal::journal> j;
   subscription_hub_actor hub;
   coordinator_actor coord;
 
-  explicit fixture(coordinator_settings s = {}) {
+  explicit fixture(coordinator_settings s = {}, size_t threads = 0)
+    : cfg(threads) {
     journal::options opts;
     opts.sync = journal::sync_mode::none;
     auto r = journal::journal::open(dir.path(), opts);
@@ -138,6 +148,26 @@ TEST_CASE("a commit holds at most max-batch-events events") {
   CHECK(st.groups == 200);
   CHECK(st.max_events_per_commit <= 10);
   CHECK(st.commits >= 20);
+}
+
+TEST_CASE("a coordinator on its own thread, or on the only worker that "
+          "its writers share, batches and answers every group") {
+  coordinator_settings s;
+  s.own_thread = GENERATE(false, true);
+  INFO("own_thread " << s.own_thread);
+  // One worker: in the default mode the coordinator's commits block the
+  // thread that runs its writers, and must still answer them all.
+  fixture f{s, 1};
+  std::vector<journal::write_group> groups;
+  for (int i = 0; i < 300; ++i)
+    groups.push_back(one_event("acct-" + std::to_string(i)));
+  f.self->spawn(burst_sender, f.coord, std::move(groups), caf::actor{f.self});
+  f.self->receive([](size_t failures) { CHECK(failures == 0); },
+                  caf::after(60s) >> [] { FAIL("the burst did not end"); });
+  auto st = f.stats();
+  CHECK(st.groups == 300);
+  CHECK(st.max_events_per_commit > 1);
+  CHECK(*f.j->last_position() == 300);
 }
 
 TEST_CASE_METHOD(fixture, "a conflicting group is refused alone") {

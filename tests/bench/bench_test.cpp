@@ -371,6 +371,28 @@ TEST_CASE("cairn-bench persist and actor name a bad --via and exit with 2") {
   }
 }
 
+TEST_CASE("cairn-bench persist, actor and saga run their commits where "
+          "--commit-thread says and refuse any other place") {
+  for (auto sub : {"persist", "actor", "saga"}) {
+    INFO(sub);
+    auto bad = test::run({test::bin_path("cairn-bench"), sub, "--quick",
+                          "--commit-thread", "detached"});
+    CHECK(bad.exit_code == 2);
+    CHECK(bad.output.find("--commit-thread expects worker or own, got "
+                          "'detached'")
+          != std::string::npos);
+  }
+  test::temp_dir tmp;
+  auto res = test::run({test::bin_path("cairn-bench"), "actor", "--quick",
+                        "--json", "--dir", tmp.path(), "--commit-thread",
+                        "own"},
+                       120000);
+  INFO(res.output);
+  REQUIRE(res.exit_code == 0);
+  CHECK(res.output.find("\"commit_thread\": \"own\"") != std::string::npos);
+  CHECK(dir_is_empty(tmp.path()));
+}
+
 TEST_CASE("cairn-bench names an unknown subcommand and exits with 2") {
   auto res = test::run({test::bin_path("cairn-bench"), "no-such-bench"});
   CHECK(res.exit_code == 2);
