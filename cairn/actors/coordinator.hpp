@@ -110,7 +110,7 @@ typename Inspector::result_type inspect(Inspector& f, coordinator_stats& x) {
 ///   after the call: deletes the events of `stream` below `version` with
 ///   `journal::truncate_before` (typically after a snapshot at `version - 1`
 ///   or later; the journal clips the cut so that no stored checkpoint loses
-///   events it has not read), on the coordinator's thread, after the groups
+///   events it has not read), by the coordinator itself, after the groups
 ///   that arrived before it have committed. Errors: those of
 ///   `truncate_before` (`not_found`, `invalid_argument`, write errors).
 /// - `(stats_atom)` -> counters.

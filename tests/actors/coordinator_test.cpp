@@ -106,6 +106,18 @@ caf::behavior burst_sender(caf::event_based_actor* self,
   return {};
 }
 
+/// Sends `n` single-event groups to streams of their own at once, from an
+/// actor of `f`'s system, and waits until every one is answered; fails
+/// the test if any is refused.
+void send_at_once(fixture& f, int n) {
+  std::vector<journal::write_group> groups;
+  for (int i = 0; i < n; ++i)
+    groups.push_back(one_event("acct-" + std::to_string(i)));
+  f.self->spawn(burst_sender, f.coord, std::move(groups), caf::actor{f.self});
+  f.self->receive([](size_t failures) { CHECK(failures == 0); },
+                  caf::after(60s) >> [] { FAIL("the burst did not end"); });
+}
+
 } // namespace
 
 TEST_CASE_METHOD(fixture, "a writer is answered after its group committed") {
@@ -119,12 +131,7 @@ TEST_CASE_METHOD(fixture, "a writer is answered after its group committed") {
 
 TEST_CASE_METHOD(fixture, "groups that arrive during a commit share the next "
                           "commit") {
-  std::vector<journal::write_group> groups;
-  for (int i = 0; i < 500; ++i)
-    groups.push_back(one_event("acct-" + std::to_string(i)));
-  self->spawn(burst_sender, coord, std::move(groups), caf::actor{self});
-  self->receive([](size_t failures) { CHECK(failures == 0); },
-                caf::after(60s) >> [] { FAIL("the burst did not end"); });
+  send_at_once(*this, 500);
   auto s = stats();
   CHECK(s.groups == 500);
   CHECK(s.events == 500);
@@ -138,12 +145,7 @@ TEST_CASE("a commit holds at most max-batch-events events") {
   coordinator_settings s;
   s.max_batch_events = 10;
   fixture f{s};
-  std::vector<journal::write_group> groups;
-  for (int i = 0; i < 200; ++i)
-    groups.push_back(one_event("acct-" + std::to_string(i)));
-  f.self->spawn(burst_sender, f.coord, std::move(groups), caf::actor{f.self});
-  f.self->receive([](size_t failures) { CHECK(failures == 0); },
-                  caf::after(60s) >> [] { FAIL("the burst did not end"); });
+  send_at_once(f, 200);
   auto st = f.stats();
   CHECK(st.groups == 200);
   CHECK(st.max_events_per_commit <= 10);
@@ -158,12 +160,7 @@ TEST_CASE("a coordinator on its own thread, or on the only worker that "
   // One worker: in the default mode the coordinator's commits block the
   // thread that runs its writers, and must still answer them all.
   fixture f{s, 1};
-  std::vector<journal::write_group> groups;
-  for (int i = 0; i < 300; ++i)
-    groups.push_back(one_event("acct-" + std::to_string(i)));
-  f.self->spawn(burst_sender, f.coord, std::move(groups), caf::actor{f.self});
-  f.self->receive([](size_t failures) { CHECK(failures == 0); },
-                  caf::after(60s) >> [] { FAIL("the burst did not end"); });
+  send_at_once(f, 300);
   auto st = f.stats();
   CHECK(st.groups == 300);
   CHECK(st.max_events_per_commit > 1);
@@ -288,8 +285,8 @@ TEST_CASE_METHOD(fixture, "a record delivered live equals the same record "
   CHECK(live[1].record.timestamp_ns == 1234567);
 }
 
-TEST_CASE_METHOD(fixture, "the coordinator truncates a stream on its own "
-                          "thread") {
+TEST_CASE_METHOD(fixture, "the coordinator truncates a stream among its "
+                          "own writes and goes on") {
   for (int i = 0; i < 5; ++i)
     REQUIRE(burst({one_event("order-1")})[0]);
   uint64_t from = 0;

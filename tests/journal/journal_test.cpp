@@ -662,6 +662,24 @@ uint32_t format_of(const std::string& dir) {
   return result;
 }
 
+/// Checks that the journal at `dir`, of format `old`, reads as `m` says
+/// when opened read-only and stays `old`; then opens it writable, which
+/// marks it `format_version` and reads the same. Returns that journal.
+std::unique_ptr<store> upgrade(const std::string& dir, const model& m,
+                               uint32_t old) {
+  {
+    options ro;
+    ro.read_only = true;
+    auto j = open_or_fail(dir, ro);
+    m.check(*j);
+  }
+  CHECK(format_of(dir) == old);
+  auto j = open_or_fail(dir);
+  CHECK(format_of(dir) == format_version);
+  m.check(*j);
+  return j;
+}
+
 } // namespace
 
 TEST_CASE("a journal of format 2 reads as it is, and writes on as the "
@@ -676,16 +694,7 @@ TEST_CASE("a journal of format 2 reads as it is, and writes on as the "
     m.check(*j);
   }
   make_format2(dir.path());
-  {
-    options ro;
-    ro.read_only = true;
-    auto j = open_or_fail(dir.path(), ro);
-    m.check(*j);
-  }
-  CHECK(format_of(dir.path()) == 2);
-  auto j = open_or_fail(dir.path());
-  CHECK(format_of(dir.path()) == format_version);
-  m.check(*j);
+  auto j = upgrade(dir.path(), m, 2);
   // New blocks go to the chain; older versions stay in the index.
   for (size_t round = 0; round < 30; ++round)
     m.commit(*j, {"a-1", "b-1", "d-1"}, {round % 4 + 1, 3, 5});
@@ -754,16 +763,7 @@ TEST_CASE("a journal of format 3 reads as it is, and pads its rows as "
       m.commit(*j, streams, {round % 3 + 1, 1, 2, 17});
   }
   make_format3(dir.path());
-  {
-    options ro;
-    ro.read_only = true;
-    auto j = open_or_fail(dir.path(), ro);
-    m.check(*j);
-  }
-  CHECK(format_of(dir.path()) == 3);
-  auto j = open_or_fail(dir.path());
-  CHECK(format_of(dir.path()) == format_version);
-  m.check(*j);
+  auto j = upgrade(dir.path(), m, 3);
   auto unpadded = row_size(dir.path(), "d-1");
   for (size_t round = 0; round < 9; ++round)
     m.commit(*j, {"a-1", "c-1", "e-1"}, {round % 3 + 1, 1, 2});
