@@ -194,10 +194,9 @@ public:
           auto rc = seek_row(c, on_row, name, v);
           on_row = rc == MDB_SUCCESS;
           if (rc == MDB_SUCCESS) {
-            if (!detail::decode_stream_row(to_view(v), row.value))
-              return make_error(errc::corrupt_record, "stream "
-                                                        + std::string{name}
-                                                        + ": bad stream row");
+            // A row that does not decode refuses the groups that append to
+            // its stream (see `validate`); the other streams go on.
+            row.damaged = !detail::decode_stream_row(to_view(v), row.value);
             row.exists = true;
             row.stored = true;
           } else if (rc != MDB_NOTFOUND) {
@@ -244,6 +243,13 @@ public:
     for (auto& a : group.appends) {
       // An earlier append of this group to the same stream counts.
       auto& row = rows_[*slot++];
+      if (row.damaged)
+        return make_error(errc::corrupt_record,
+                          "stream " + a.stream
+                            + ": its row in the streams database does not "
+                              "decode, so its version is unknown; appends "
+                              "to it are refused, the other streams go on "
+                              "(verify names the damage)");
       auto current = row.overlay_group == index + 1
                        ? row.overlay
                        : (row.exists ? row.value.version : 0);
@@ -491,6 +497,8 @@ private:
     bool exists = false;
     /// Whether the row was stored before this commit.
     bool stored = false;
+    /// Whether the stored row does not decode.
+    bool damaged = false;
     bool dirty = false;
     /// The version after the appends to the stream of the group under
     /// validation, if `overlay_group` is 1 + that group's index.

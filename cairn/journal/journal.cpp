@@ -119,6 +119,10 @@ std::string table_key(const std::string& table, const std::string& key) {
 
 namespace {
 
+/// The first format with a `chain` database (format 2 kept index blocks
+/// in `index` only).
+constexpr uint32_t first_chain_format = 3;
+
 /// Returns 128 random bits as 32 lowercase hex digits.
 std::string make_journal_id() {
   std::random_device rd;
@@ -364,7 +368,7 @@ caf::expected<std::unique_ptr<journal>> journal::open(const std::string& dir,
           rc != MDB_SUCCESS)
         return detail::lmdb_error(rc, "mdb_put(meta)");
     }
-    if (found < 3 && opts.read_only)
+    if (found < first_chain_format && opts.read_only)
       self->has_chain = false; // format 2 has no `chain` database
   } else if (rc == MDB_NOTFOUND) {
     if (opts.read_only)

@@ -624,6 +624,102 @@ TEST_CASE("a damaged stream row is named with its stream and the other "
   }
 }
 
+TEST_CASE("a stream row whose padding is malformed does not decode") {
+  // A row of format 4 ends in fewer than `row_alignment` zero bytes, and a
+  // padded row's size is a multiple of it.
+  stream_row row;
+  row.id = 9;
+  row.version = 3;
+  row.first = 1;
+  row.chain_first = 1;
+  for (uint64_t x : {40, 170, 1000})
+    row.recent.push_back(x);
+  char buf[detail::max_row_size];
+  std::string v{buf, detail::encode_stream_row(row, buf)};
+  REQUIRE(v.size() % detail::row_alignment == 0);
+  stream_row out;
+  REQUIRE(detail::decode_stream_row(v, out));
+  CHECK(out.version == 3);
+  CHECK(out.recent.size() == 3);
+  // A whole `row_alignment` of zero bytes more.
+  CHECK_FALSE(
+    detail::decode_stream_row(v + std::string(detail::row_alignment, '\0'),
+                              out));
+  // Padding that leaves the size off the alignment.
+  CHECK_FALSE(detail::decode_stream_row(v + std::string(1, '\0'), out));
+  auto unpadded = v;
+  while (unpadded.back() == '\0')
+    unpadded.pop_back();
+  if (unpadded.size() + 1 < v.size())
+    CHECK_FALSE(detail::decode_stream_row(
+      unpadded + std::string(v.size() - unpadded.size() - 1, '\0'), out));
+}
+
+TEST_CASE("a damaged stream row refuses the appends to its stream alone, "
+          "and the journal goes on writing the others") {
+  temp_dir dir;
+  fill(dir.path());
+  edit_raw(dir.path(), "streams", [&](MDB_txn* txn, MDB_dbi dbi) {
+    auto v = get_raw(txn, dbi, "order-1");
+    put_raw(txn, dbi, "order-1",
+            v + std::string(detail::row_alignment, '\0'));
+  });
+  options opts;
+  opts.sync = sync_mode::none;
+  auto j = journal::journal::open(dir.path(), opts);
+  REQUIRE(j);
+  auto group_of = [](std::vector<std::string> streams) {
+    write_group g;
+    for (auto& s : streams) {
+      append a;
+      a.stream = s;
+      event_record r;
+      r.type = "order_line_added";
+      r.payload = "after the damage";
+      a.events.push_back(r);
+      g.appends.push_back(std::move(a));
+    }
+    return g;
+  };
+  // One commit: a group to the damaged stream, one to it and a sound one,
+  // and one to sound streams only.
+  std::vector<write_group> groups{group_of({"order-1"}),
+                                  group_of({"order-0", "order-1"}),
+                                  group_of({"order-2", "order-3"})};
+  auto res = (*j)->commit(groups);
+  REQUIRE(res);
+  REQUIRE(res->size() == 3);
+  for (size_t i = 0; i < 2; ++i) {
+    REQUIRE(!(*res)[i]);
+    CHECK(code_of((*res)[i].error()) == errc::corrupt_record);
+    CHECK_THAT(describe((*res)[i].error()), Catch::Contains("order-1"));
+  }
+  REQUIRE((*res)[2]);
+  CHECK_FALSE((*j)->failed());
+  // Nothing of the refused groups was written; the sound streams go on.
+  auto next = (*j)->commit(group_of({"order-0"}));
+  REQUIRE(next);
+  CHECK(next->appends.front().first_version == events_per_stream + 1);
+  for (auto s : {"order-2", "order-3"}) {
+    auto evs = (*j)->read_stream(s);
+    REQUIRE(evs);
+    CHECK(evs->size() == events_per_stream + 1);
+  }
+  auto evs = (*j)->read_stream("order-0");
+  REQUIRE(evs);
+  CHECK(evs->size() == events_per_stream + 1);
+  CHECK(evs->back().record.payload == "after the damage");
+  // The damaged row is as it was: still refused, still named by verify.
+  auto again = (*j)->commit(group_of({"order-1"}));
+  REQUIRE(!again);
+  CHECK(code_of(again.error()) == errc::corrupt_record);
+  j->reset();
+  auto ro = open_read_only(dir.path());
+  auto report = verify_ok(*ro);
+  INFO(list(report.problems));
+  CHECK(names(report, "order-1", 0, 0, "stream row is malformed"));
+}
+
 // -- chain blocks
 // ---------------------------------------------------------------
 
