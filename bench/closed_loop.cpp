@@ -281,6 +281,7 @@ std::unique_ptr<runtime> start_bench_runtime(caf::actor_system& sys,
                                              const std::string& commit_thread) {
   runtime_options opts;
   opts.coordinator.own_thread = commit_thread == "own";
+  opts.coordinator.measure_commit_cpu = true;
   opts.journal_path = dir;
   opts.journal.sync = sync;
   opts.journal.map_size = map_size;
@@ -315,6 +316,7 @@ coordinator_stats stats_delta(const coordinator_stats& before,
   d.events -= before.events;
   d.bytes -= before.bytes;
   d.commit_ns_total -= before.commit_ns_total;
+  d.commit_cpu_ns_total -= before.commit_cpu_ns_total;
   return d;
 }
 
@@ -460,6 +462,7 @@ persist_loop_result merge(const persist_loop_result& a,
   r.stats.events += b.stats.events;
   r.stats.bytes += b.stats.bytes;
   r.stats.commit_ns_total += b.stats.commit_ns_total;
+  r.stats.commit_cpu_ns_total += b.stats.commit_cpu_ns_total;
   r.stats.max_events_per_commit
     = std::max(a.stats.max_events_per_commit, b.stats.max_events_per_commit);
   r.latency_us.insert(r.latency_us.end(), b.latency_us.begin(),

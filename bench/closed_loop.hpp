@@ -244,6 +244,13 @@ struct persist_loop_result {
   double cpu_us_per_event() const {
     return commands > 0 ? cpu_seconds * 1e6 / commands : 0;
   }
+
+  /// The CPU time of the coordinator's thread in commits per committed
+  /// event (`coordinator_stats::commit_cpu_ns_total`), µs.
+  double commit_cpu_us_per_event() const {
+    return stats.events > 0 ? stats.commit_cpu_ns_total / 1e3 / stats.events
+                            : 0;
+  }
 };
 
 /// The figures of two closed loops of the same N taken as one: counts,

@@ -273,6 +273,13 @@ struct saga_result {
   double cpu_us_per_step() const {
     return steps > 0 ? cpu_seconds * 1e6 / steps : 0;
   }
+
+  /// The CPU time of the coordinator's thread in commits per committed
+  /// step, µs.
+  double commit_cpu_us_per_step() const {
+    return stats.steps > 0 ? stats.commit_cpu_ns_total / 1e3 / stats.steps
+                           : 0;
+  }
 };
 
 /// Subscribes observer `obs` to the live feed of every category.
@@ -555,7 +562,8 @@ void print_json(const params& p, const figures& f) {
       .set("ms_per_commit", x.ms_per_commit())
       .set("max_ms_per_commit_since_start", x.stats.commit_ns_max / 1e6)
       .set("commit_busy_fraction", x.busy_fraction())
-      .set("cpu_us_per_step", x.cpu_us_per_step());
+      .set("cpu_us_per_step", x.cpu_us_per_step())
+      .set("commit_cpu_us_per_step", x.commit_cpu_us_per_step());
     per_n.set(std::to_string(x.instances), o);
   }
   json_object conditions;

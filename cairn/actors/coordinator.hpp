@@ -40,6 +40,10 @@ struct coordinator_stats {
   /// Sum and maximum of the time spent in `journal::commit`, nanoseconds.
   uint64_t commit_ns_total = 0;
   uint64_t commit_ns_max = 0;
+  /// The CPU time of the coordinator's thread in `journal::commit`,
+  /// nanoseconds, the kernel's side of its writes and syncs included:
+  /// counted only with `coordinator_settings::measure_commit_cpu`, else 0.
+  uint64_t commit_cpu_ns_total = 0;
   /// Atomic steps committed, and commands of steps that were rejected.
   uint64_t steps = 0;
   uint64_t rejected_commands = 0;
@@ -72,7 +76,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, coordinator_stats& x) {
   return f(caf::meta::type_name("cairn.coordinator_stats"), x.commits, x.groups,
            x.rejected_groups, x.failed_groups, x.events, x.bytes,
-           x.max_events_per_commit, x.commit_ns_total, x.commit_ns_max, x.steps,
+           x.max_events_per_commit, x.commit_ns_total, x.commit_ns_max,
+           x.commit_cpu_ns_total, x.steps,
            x.rejected_commands, x.failed_commits, x.events_hist,
            x.latency_hist);
 }
@@ -168,6 +173,10 @@ struct coordinator_settings {
   /// at the price of two thread wake-ups per commit: measured in
   /// `cairn-bench actor` and `persist --commit-thread own|worker`.
   bool own_thread = false;
+  /// Whether the coordinator counts the CPU time of its thread in each
+  /// commit (`coordinator_stats::commit_cpu_ns_total`), at the price of two
+  /// `clock_gettime` system calls per commit. `cairn-bench` turns it on.
+  bool measure_commit_cpu = false;
 };
 
 /// Spawns a coordinator that owns the write side of `j`, on the workers or,

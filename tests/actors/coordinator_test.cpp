@@ -167,6 +167,26 @@ TEST_CASE("a coordinator on its own thread, or on the only worker that "
   CHECK(*f.j->last_position() == 300);
 }
 
+TEST_CASE("the coordinator counts the CPU time of its commits only when "
+          "asked to") {
+  coordinator_settings s;
+  s.measure_commit_cpu = GENERATE(false, true);
+  INFO("measure_commit_cpu " << s.measure_commit_cpu);
+  fixture f{s};
+  send_at_once(f, 300);
+  auto st = f.stats();
+  REQUIRE(st.groups == 300);
+  if (!s.measure_commit_cpu) {
+    CHECK(st.commit_cpu_ns_total == 0);
+    return;
+  }
+  // Encoding and writing 300 events takes CPU time; one thread cannot
+  // spend more of it than the time that passed (plus one tick of the
+  // clocks' granularity per commit).
+  CHECK(st.commit_cpu_ns_total > 0);
+  CHECK(st.commit_cpu_ns_total <= st.commit_ns_total + st.commits * 1'000'000);
+}
+
 TEST_CASE_METHOD(fixture, "a conflicting group is refused alone") {
   REQUIRE(burst({one_event("order-1")})[0]);
   auto res = burst({one_event("order-2"),

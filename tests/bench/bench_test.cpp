@@ -206,6 +206,18 @@ TEST_CASE("cairn-bench persist --quick --json prints every figure and "
   // Each N tells the bytes its commits wrote per event, and raw LMDB's in
   // the same batches.
   check_bytes_written(res.output);
+  // ... and the CPU time of the coordinator's thread in commits, per event:
+  // positive at every N (the quick run has three).
+  {
+    std::string key = "\"commit_cpu_us_per_event\": ";
+    size_t found = 0;
+    for (auto at = res.output.find(key); at != std::string::npos;
+         at = res.output.find(key, at + 1)) {
+      ++found;
+      CHECK(std::strtod(res.output.c_str() + at + key.size(), nullptr) > 0);
+    }
+    CHECK(found >= 3);
+  }
   for (auto chart : {"persist-throughput", "persist-latency"}) {
     INFO("chart " << chart);
     CHECK(svg_has_lines(charts.sub(std::string{chart} + ".svg")));
