@@ -278,10 +278,11 @@ std::unique_ptr<runtime> start_bench_runtime(caf::actor_system& sys,
                                              const std::string& dir,
                                              journal::sync_mode sync,
                                              uint64_t map_size,
-                                             const std::string& commit_thread) {
+                                             const std::string& commit_thread,
+                                             bool measure_commit_cpu) {
   runtime_options opts;
   opts.coordinator.own_thread = commit_thread == "own";
-  opts.coordinator.measure_commit_cpu = true;
+  opts.coordinator.measure_commit_cpu = measure_commit_cpu;
   opts.journal_path = dir;
   opts.journal.sync = sync;
   opts.journal.map_size = map_size;

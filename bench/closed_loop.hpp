@@ -122,13 +122,15 @@ void set_scheduler_policy(caf::actor_system_config& cfg,
 /// Starts a runtime on a fresh journal in `dir` with sync mode `sync`, no
 /// passivation (neither idle nor by count), a map of `map_size` bytes and
 /// commits on the workers, or on a thread of their own with
-/// `commit_thread == "own"`. Throws `std::runtime_error` when the journal
+/// `commit_thread == "own"`; the coordinator counts its commits' CPU time
+/// if `measure_commit_cpu`. Throws `std::runtime_error` when the journal
 /// does not open.
 std::unique_ptr<runtime> start_bench_runtime(caf::actor_system& sys,
                                              const std::string& dir,
                                              journal::sync_mode sync,
                                              uint64_t map_size,
-                                             const std::string& commit_thread);
+                                             const std::string& commit_thread,
+                                             bool measure_commit_cpu = true);
 
 /// Asks the coordinator for its counters. Throws `std::runtime_error` on
 /// an error.
