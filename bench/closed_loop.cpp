@@ -318,6 +318,9 @@ coordinator_stats stats_delta(const coordinator_stats& before,
   d.bytes -= before.bytes;
   d.commit_ns_total -= before.commit_ns_total;
   d.commit_cpu_ns_total -= before.commit_cpu_ns_total;
+  d.steps -= before.steps;
+  d.rejected_commands -= before.rejected_commands;
+  d.failed_commits -= before.failed_commits;
   return d;
 }
 

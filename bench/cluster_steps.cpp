@@ -247,6 +247,7 @@ void add_stats(coordinator_stats& sum, const coordinator_stats& x) {
   sum.max_events_per_commit
     = std::max(sum.max_events_per_commit, x.max_events_per_commit);
   sum.commit_ns_total += x.commit_ns_total;
+  sum.commit_cpu_ns_total += x.commit_cpu_ns_total;
   sum.commit_ns_max = std::max(sum.commit_ns_max, x.commit_ns_max);
   sum.steps += x.steps;
   sum.rejected_commands += x.rejected_commands;

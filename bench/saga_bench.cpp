@@ -274,11 +274,10 @@ struct saga_result {
     return steps > 0 ? cpu_seconds * 1e6 / steps : 0;
   }
 
-  /// The CPU time of the coordinator's thread in commits per committed
-  /// step, µs.
+  /// The CPU time of the coordinator's thread in commits per step, µs, per
+  /// step as `cpu_us_per_step` counts them.
   double commit_cpu_us_per_step() const {
-    return stats.steps > 0 ? stats.commit_cpu_ns_total / 1e3 / stats.steps
-                           : 0;
+    return steps > 0 ? stats.commit_cpu_ns_total / 1e3 / steps : 0;
   }
 };
 

@@ -86,10 +86,10 @@ typename Inspector::result_type inspect(Inspector& f, coordinator_stats& x) {
 ///
 /// - `(commit_atom, group)` -> the group's receipt once the transaction that
 ///   holds it has committed (durability before acknowledgement), or its
-///   error: `conflict`, `duplicate`, `invalid_argument` for the group alone;
-///   `storage_error` / `journal_failed` when its commit failed. Events
-///   without a timestamp get the commit time here, before the commit, so the
-///   record the live feed carries equals the one the journal stores.
+///   error: `conflict`, `duplicate`, `invalid_argument`, `corrupt_record`
+///   for the group alone; `storage_error` / `journal_failed` when its commit
+///   failed. Events without a timestamp get the commit time here, before the
+///   commit, so the live feed carries the record the journal stores.
 /// - `(commit_atom, group, ticket)`: the same commit for an entity, without
 ///   a response: once the commit is over, the coordinator sends the sender
 ///   `(committed_atom, ticket, error)`, with an empty error when the group

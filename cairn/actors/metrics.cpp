@@ -127,7 +127,8 @@ private:
     counter("cairn_steps_total", "Atomic process steps committed", s.steps);
     auto& groups = family("cairn_groups_total",
                           "Write groups by outcome: committed, rejected by "
-                          "validation (conflict, duplicate), failed commit",
+                          "validation (conflict, duplicate, damaged stream "
+                          "row, ...), failed commit",
                           MetricType::Counter);
     add(groups, {{"outcome", "committed"}}, static_cast<double>(s.groups));
     add(groups, {{"outcome", "rejected"}},

@@ -183,7 +183,7 @@ public:
   // -- member types ----------------------------------------------------------
 
   /// The result of one group in a commit: its receipt, or its validation
-  /// error (`errc::conflict`, `errc::duplicate`, `errc::invalid_argument`).
+  /// error (`conflict`, `duplicate`, `invalid_argument`, `corrupt_record`).
   using group_outcome = caf::expected<group_receipt>;
 
   // -- construction ----------------------------------------------------------
@@ -219,8 +219,9 @@ public:
 
   /// Commits `groups` in one LMDB write transaction. Each group is validated
   /// and applied in order; a group that fails validation is skipped and gets
-  /// its error, the others commit. Events without timestamp get the commit
-  /// time.
+  /// its error, the others commit; so is a group that appends to a stream
+  /// whose stored row is damaged (`errc::corrupt_record`, naming it). Events
+  /// without timestamp get the commit time.
   ///
   /// Invalid input refuses its own group, never the journal: a name or key
   /// over its maximum (see the size limits above) or empty gets
@@ -229,13 +230,12 @@ public:
   /// (`MDB_BAD_VALSIZE`, `EINVAL`), the transaction is aborted and retried
   /// without that group, which gets `errc::invalid_argument`.
   ///
-  /// When the transaction outgrows LMDB's dirty page limit
-  /// (`MDB_TXN_FULL`), it is aborted and retried with the groups before
-  /// the one that overflowed; the rest commit in the transactions that
-  /// follow, and the outcomes are returned once all of them have
-  /// committed. A group that does not fit in one transaction alone gets
-  /// `errc::invalid_argument` ("write group too large for one transaction:
-  /// N events, B bytes"). Neither turns the journal fail-stop.
+  /// When the transaction outgrows LMDB's dirty page limit (`MDB_TXN_FULL`),
+  /// it is aborted and retried with the groups before the one that overflowed;
+  /// the rest commit in the transactions that follow, and the outcomes are
+  /// returned once all of them have committed. A group that does not fit in
+  /// one transaction alone gets `errc::invalid_argument` ("write group too
+  /// large for one transaction: N events, B bytes"). Neither is fail-stop.
   ///
   /// Returns one outcome per group, in order, once the transaction is
   /// durable per the sync mode. Returns an error for the whole commit when
