@@ -141,6 +141,21 @@ void check_bytes_written(const std::string& output) {
   }
 }
 
+/// Checks that `output` has JSON key `key` at least `count` times (once
+/// per case of a bench), each with a positive number.
+void check_positive_at_each(const std::string& output, const std::string& key,
+                            size_t count) {
+  INFO("key " << key);
+  auto quoted = "\"" + key + "\": ";
+  size_t found = 0;
+  for (auto at = output.find(quoted); at != std::string::npos;
+       at = output.find(quoted, at + 1)) {
+    ++found;
+    CHECK(std::strtod(output.c_str() + at + quoted.size(), nullptr) > 0);
+  }
+  CHECK(found >= count);
+}
+
 } // namespace
 
 TEST_CASE("cairn-bench journal --quick --json prints every figure") {
@@ -208,16 +223,7 @@ TEST_CASE("cairn-bench persist --quick --json prints every figure and "
   check_bytes_written(res.output);
   // ... and the CPU time of the coordinator's thread in commits, per event:
   // positive at every N (the quick run has three).
-  {
-    std::string key = "\"commit_cpu_us_per_event\": ";
-    size_t found = 0;
-    for (auto at = res.output.find(key); at != std::string::npos;
-         at = res.output.find(key, at + 1)) {
-      ++found;
-      CHECK(std::strtod(res.output.c_str() + at + key.size(), nullptr) > 0);
-    }
-    CHECK(found >= 3);
-  }
+  check_positive_at_each(res.output, "commit_cpu_us_per_event", 3);
   for (auto chart : {"persist-throughput", "persist-latency"}) {
     INFO("chart " << chart);
     CHECK(svg_has_lines(charts.sub(std::string{chart} + ".svg")));
@@ -275,6 +281,9 @@ TEST_CASE("cairn-bench saga --quick --json prints every figure and "
         == Approx(numbers["steps_per_s"] / numbers["persist_events_per_s"]));
   // --quick starts 200 instances for the memory case.
   CHECK(numbers["memory_instances"] == 200);
+  // The CPU time of the coordinator's thread in commits, per step, at both
+  // instance counts of the quick run.
+  check_positive_at_each(res.output, "commit_cpu_us_per_step", 2);
   for (auto key :
        {"\"ratio_target_met\"", "\"p99_target_met\"", "\"per_instances\"",
         "\"conditions\"", "\"rss_bytes_per_instance\"",
