@@ -307,6 +307,23 @@ coordinator_stats fetch_stats(caf::scoped_actor& self,
   return result;
 }
 
+void add_stats(coordinator_stats& sum, const coordinator_stats& x) {
+  sum.commits += x.commits;
+  sum.groups += x.groups;
+  sum.rejected_groups += x.rejected_groups;
+  sum.failed_groups += x.failed_groups;
+  sum.events += x.events;
+  sum.bytes += x.bytes;
+  sum.max_events_per_commit
+    = std::max(sum.max_events_per_commit, x.max_events_per_commit);
+  sum.commit_ns_total += x.commit_ns_total;
+  sum.commit_cpu_ns_total += x.commit_cpu_ns_total;
+  sum.commit_ns_max = std::max(sum.commit_ns_max, x.commit_ns_max);
+  sum.steps += x.steps;
+  sum.rejected_commands += x.rejected_commands;
+  sum.failed_commits += x.failed_commits;
+}
+
 coordinator_stats stats_delta(const coordinator_stats& before,
                               const coordinator_stats& after) {
   coordinator_stats d = after;
@@ -459,16 +476,7 @@ persist_loop_result merge(const persist_loop_result& a,
   r.seconds += b.seconds;
   r.cpu_seconds += b.cpu_seconds;
   r.written += b.written;
-  r.stats.commits += b.stats.commits;
-  r.stats.groups += b.stats.groups;
-  r.stats.rejected_groups += b.stats.rejected_groups;
-  r.stats.failed_groups += b.stats.failed_groups;
-  r.stats.events += b.stats.events;
-  r.stats.bytes += b.stats.bytes;
-  r.stats.commit_ns_total += b.stats.commit_ns_total;
-  r.stats.commit_cpu_ns_total += b.stats.commit_cpu_ns_total;
-  r.stats.max_events_per_commit
-    = std::max(a.stats.max_events_per_commit, b.stats.max_events_per_commit);
+  add_stats(r.stats, b.stats);
   r.latency_us.insert(r.latency_us.end(), b.latency_us.begin(),
                       b.latency_us.end());
   r.p50_us = percentile(r.latency_us, 50);

@@ -137,6 +137,9 @@ std::unique_ptr<runtime> start_bench_runtime(caf::actor_system& sys,
 coordinator_stats fetch_stats(caf::scoped_actor& self,
                               const coordinator_actor& c);
 
+/// Adds the counters of `x` to `sum` (maxima: the larger).
+void add_stats(coordinator_stats& sum, const coordinator_stats& x);
+
 /// Returns `after - before`, counter by counter; maxima are `after`'s.
 coordinator_stats stats_delta(const coordinator_stats& before,
                               const coordinator_stats& after);

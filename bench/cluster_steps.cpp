@@ -236,24 +236,6 @@ caf::behavior step_observer(caf::stateful_actor<step_observer_state>* self,
 
 // -- the driver ---------------------------------------------------------------
 
-/// Adds the counters of `x` to `sum` (maxima: the larger).
-void add_stats(coordinator_stats& sum, const coordinator_stats& x) {
-  sum.commits += x.commits;
-  sum.groups += x.groups;
-  sum.rejected_groups += x.rejected_groups;
-  sum.failed_groups += x.failed_groups;
-  sum.events += x.events;
-  sum.bytes += x.bytes;
-  sum.max_events_per_commit
-    = std::max(sum.max_events_per_commit, x.max_events_per_commit);
-  sum.commit_ns_total += x.commit_ns_total;
-  sum.commit_cpu_ns_total += x.commit_cpu_ns_total;
-  sum.commit_ns_max = std::max(sum.commit_ns_max, x.commit_ns_max);
-  sum.steps += x.steps;
-  sum.rejected_commands += x.rejected_commands;
-  sum.failed_commits += x.failed_commits;
-}
-
 /// One kind of steps: its instances and what their runs measured.
 struct step_kind {
   std::string name;
