@@ -11,6 +11,7 @@
 #include "caf/all.hpp"
 
 #include "cairn/actors/aggregate.hpp"
+#include "cairn/actors/scheduler.hpp"
 #include "cairn/journal/codec.hpp"
 #include "cairn/journal/errc.hpp"
 #include "cairn/journal/log.hpp"
@@ -183,7 +184,12 @@ void flush(pointer self) {
   auto measure_cpu = st.settings.measure_commit_cpu;
   auto cpu0 = measure_cpu ? thread_cpu_ns() : 0;
   auto t0 = std::chrono::steady_clock::now();
-  auto res = st.j->commit(groups);
+  auto res = [&] {
+    if (st.j->opts().sync == journal::sync_mode::none)
+      return st.j->commit(groups);
+    disk_wait wait;
+    return st.j->commit(groups);
+  }();
   auto ns = static_cast<uint64_t>(
     std::chrono::duration_cast<std::chrono::nanoseconds>(
       std::chrono::steady_clock::now() - t0)

@@ -25,6 +25,12 @@ namespace cairn {
 
 namespace {
 
+/// Threads in a commit's wait for the disk (see `disk_wait`).
+std::atomic<int> disk_waits{0};
+
+/// `disk_wait` objects made so far.
+std::atomic<uint64_t> disk_waits_made{0};
+
 /// Pauses the CPU for a moment inside a spin loop.
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
@@ -208,6 +214,10 @@ public:
       // common; a worker blocked on its condition variable takes longer to
       // wake than a napping one to look, on virtual machines most of all.
       for (int nap = 0; nap < nap_rounds; ++nap) {
+        // A commit waits for the disk: its end makes the next work, and
+        // wakes a sleeper for it. Napping through the sync only slows it.
+        if (disk_waits.load(std::memory_order_relaxed) > 0)
+          break;
         std::this_thread::sleep_for(nap_duration);
         auto job = d(self).queue.pop_front();
         if (job == nullptr)
@@ -222,6 +232,17 @@ public:
       cd.searching.fetch_sub(1, std::memory_order_seq_cst);
       counted = sleep(self);
     }
+  }
+
+  // -- blocking ---------------------------------------------------------------
+
+  /// Before `self` blocks for the disk: wakes a sleeping worker, unless one
+  /// searches, if actors wait in `self`'s deque. They would wait for the
+  /// whole sync otherwise, since idle workers sleep through it.
+  template <class Worker>
+  static void before_disk_wait(Worker* self) {
+    if (d(self).queue.size.load(std::memory_order_seq_cst) > 0)
+      wake_if_needed(self->parent());
   }
 
   // -- shutdown ---------------------------------------------------------------
@@ -259,7 +280,7 @@ private:
   }
 
   template <class Coordinator>
-  bool work_visible(Coordinator* parent) {
+  static bool work_visible(Coordinator* parent) {
     for (size_t i = 0; i < parent->num_workers(); ++i)
       if (d(parent->worker_by_id(i)).queue.size.load(std::memory_order_seq_cst)
           > 0)
@@ -270,7 +291,7 @@ private:
   /// Wakes a sleeping worker when nobody searches: the job just enqueued
   /// may wait otherwise while a worker sleeps.
   template <class Coordinator>
-  void wake_if_needed(Coordinator* parent) {
+  static void wake_if_needed(Coordinator* parent) {
     auto& cd = d(parent);
     // The push stored the deque's size with seq_cst before these seq_cst
     // loads; a sleeper stores `sleepers` before it loads the sizes: one of
@@ -281,7 +302,7 @@ private:
   }
 
   template <class Coordinator>
-  void wake_one(Coordinator* parent) {
+  static void wake_one(Coordinator* parent) {
     auto& cd = d(parent);
     std::lock_guard<std::mutex> guard{cd.sleep_mtx};
     for (size_t i = 0; i < parent->num_workers(); ++i) {
@@ -321,6 +342,9 @@ private:
   }
 };
 
+/// The worker of Cairn's scheduler that runs on this thread, if any.
+thread_local caf::scheduler::worker<stealing_policy>* current_worker = nullptr;
+
 } // namespace
 
 } // namespace cairn
@@ -332,6 +356,7 @@ private:
 /// `cairn-bench persist` at 1,000 entities.
 template <>
 void caf::scheduler::worker<cairn::stealing_policy>::run() {
+  cairn::current_worker = this;
   for (;;) {
     auto job = policy_.dequeue(this);
     policy_.before_resume(this, job);
@@ -384,6 +409,25 @@ namespace {
 using coordinator = caf::scheduler::coordinator<stealing_policy>;
 
 } // namespace
+
+disk_wait::disk_wait() noexcept {
+  disk_waits.fetch_add(1, std::memory_order_relaxed);
+  disk_waits_made.fetch_add(1, std::memory_order_relaxed);
+  if (auto w = current_worker)
+    stealing_policy::before_disk_wait(w);
+}
+
+disk_wait::~disk_wait() {
+  disk_waits.fetch_sub(1, std::memory_order_relaxed);
+}
+
+int disk_wait::active() noexcept {
+  return disk_waits.load(std::memory_order_relaxed);
+}
+
+uint64_t disk_wait::made() noexcept {
+  return disk_waits_made.load(std::memory_order_relaxed);
+}
 
 void use_cairn_scheduler(caf::actor_system_config& cfg) {
   cfg.module_factories.push_back(

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 
 #include "caf/actor_system_config.hpp"
@@ -27,7 +28,37 @@
 /// no worker is searching. Configure it with `scheduler.policy = "cairn"`
 /// (the default of `cairn::config`); `scheduler.max-threads` and
 /// `scheduler.max-throughput` apply as for CAF's schedulers.
+///
+/// Between the search and the sleep, an idle worker naps: it looks again
+/// after each of a few sleeps of 50 µs, so that short gaps of work cost no
+/// wake-up. While a thread waits for the disk in a commit (`disk_wait`),
+/// idle workers skip the naps and sleep at once: the work that follows
+/// comes from that commit's end, which wakes a sleeper if it makes more
+/// than its own worker can run next, and on a virtual machine the naps'
+/// timer wake-ups slow the sync itself (round 14 of
+/// docs/performance-rounds.md).
 namespace cairn {
+
+/// Marks, while it lives, that the calling thread waits for the disk in a
+/// commit whose end makes work for the workers. Cairn's coordinator holds
+/// one around each commit of a journal that syncs. Made on a worker of
+/// Cairn's scheduler whose deque holds actors, it first wakes a sleeping
+/// worker to run them (unless a worker searches): they would wait for the
+/// whole sync otherwise. Costs a few atomic operations; affects only
+/// Cairn's scheduler, in every actor system of the process.
+class disk_wait {
+public:
+  disk_wait() noexcept;
+  ~disk_wait();
+  disk_wait(const disk_wait&) = delete;
+  disk_wait& operator=(const disk_wait&) = delete;
+
+  /// The number of `disk_wait` objects alive in the process.
+  static int active() noexcept;
+
+  /// The number of `disk_wait` objects made since the process started.
+  static uint64_t made() noexcept;
+};
 
 /// Makes the actor system built from `cfg` use Cairn's scheduler, whatever
 /// `scheduler.policy` says. Call it before the actor system is constructed.

@@ -6,6 +6,7 @@
 
 #include "caf/all.hpp"
 
+#include "cairn/actors/scheduler.hpp"
 #include "cairn/journal/errc.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -47,10 +48,11 @@ struct fixture {
   subscription_hub_actor hub;
   coordinator_actor coord;
 
-  explicit fixture(coordinator_settings s = {}, size_t threads = 0)
+  explicit fixture(coordinator_settings s = {}, size_t threads = 0,
+                   journal::sync_mode sync = journal::sync_mode::none)
     : cfg(threads) {
     journal::options opts;
-    opts.sync = journal::sync_mode::none;
+    opts.sync = sync;
     auto r = journal::journal::open(dir.path(), opts);
     REQUIRE(r);
     j = std::move(*r);
@@ -186,6 +188,29 @@ TEST_CASE("the coordinator counts the CPU time of its commits only when "
   // system call): 1 ms per commit covers it.
   CHECK(st.commit_cpu_ns_total > 0);
   CHECK(st.commit_cpu_ns_total <= st.commit_ns_total + st.commits * 1'000'000);
+}
+
+TEST_CASE("the coordinator marks each commit of a journal that syncs as a "
+          "wait for the disk, and no commit of one that does not") {
+  auto sync = GENERATE(journal::sync_mode::full, journal::sync_mode::none);
+  INFO("sync " << journal::to_string(sync));
+  fixture f{{}, 2, sync};
+  auto made = disk_wait::made();
+  for (int i = 0; i < 20; ++i)
+    REQUIRE(f.burst({one_event("order-" + std::to_string(i))})[0]);
+  send_at_once(f, 100);
+  // Inject a failure: the wait ends with the failed commit as well.
+  f.self
+    ->request(f.coord, 10s, inject_atom::value, injected_failure::next_commit)
+    .receive([](bool) {}, [](caf::error& err) { FAIL(describe(err)); });
+  CHECK(!f.burst({one_event("order-x")})[0]);
+  auto commits = f.stats().commits;
+  CHECK(commits >= 21);
+  if (sync == journal::sync_mode::none)
+    CHECK(disk_wait::made() == made);
+  else
+    CHECK(disk_wait::made() == made + commits); // the failed one counts
+  CHECK(disk_wait::active() == 0);
 }
 
 TEST_CASE_METHOD(fixture, "a conflicting group is refused alone") {

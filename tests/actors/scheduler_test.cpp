@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <future>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -65,6 +67,29 @@ caf::behavior player(caf::stateful_actor<player_state>* self, caf::actor peer,
   };
 }
 
+/// Runs `pairs` players of `rounds` rounds each against an echo of their
+/// own, side by side, and checks that every one finishes within a minute.
+/// Returns the echos, still running.
+std::vector<caf::actor> play_pairs(caf::actor_system& sys,
+                                   caf::scoped_actor& self, int pairs,
+                                   int64_t rounds) {
+  std::vector<caf::actor> echos;
+  for (int i = 0; i < pairs; ++i) {
+    echos.push_back(sys.spawn(echo));
+    sys.spawn(player, echos.back(), rounds, caf::actor{self});
+  }
+  int done = 0;
+  bool timed_out = false;
+  self->receive_while([&] { return done < pairs && !timed_out; })(
+    [&](int64_t x) {
+      CHECK(x == rounds);
+      ++done;
+    },
+    caf::after(60s) >> [&] { timed_out = true; });
+  CHECK_FALSE(timed_out);
+  return echos;
+}
+
 double cpu_seconds() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -111,23 +136,7 @@ TEST_CASE("on Cairn's scheduler, pairs of actors play long request/reply "
   system_config cfg{2};
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
-  constexpr int64_t rounds = 20000;
-  constexpr int pairs = 8;
-  std::vector<caf::actor> echos;
-  for (int i = 0; i < pairs; ++i) {
-    echos.push_back(sys.spawn(echo));
-    sys.spawn(player, echos.back(), rounds, caf::actor{self});
-  }
-  int done = 0;
-  bool timed_out = false;
-  self->receive_while([&] { return done < pairs && !timed_out; })(
-    [&](int64_t x) {
-      CHECK(x == rounds);
-      ++done;
-    },
-    caf::after(60s) >> [&] { timed_out = true; });
-  CHECK_FALSE(timed_out);
-  for (auto& e : echos)
+  for (auto& e : play_pairs(sys, self, 8, 20000))
     self->send_exit(e, caf::exit_reason::user_shutdown);
 }
 
@@ -159,6 +168,68 @@ TEST_CASE("on Cairn's scheduler, idle workers sleep instead of polling, and "
   auto used = cpu_seconds() - before;
   CHECK(used < 0.1);
   CHECK(ask(41) == 42);
+}
+
+TEST_CASE("while a thread waits for the disk, idle workers sleep at once and "
+          "still wake for every message") {
+  auto active = disk_wait::active();
+  auto made = disk_wait::made();
+  {
+    disk_wait outer;
+    CHECK(disk_wait::active() == active + 1);
+    {
+      disk_wait inner;
+      CHECK(disk_wait::active() == active + 2);
+    }
+    CHECK(disk_wait::active() == active + 1);
+    CHECK(disk_wait::made() == made + 2);
+    // Request/reply chains leave a worker idle between messages again and
+    // again; each time it skips the naps and sleeps, and must be woken.
+    system_config cfg{2};
+    caf::actor_system sys{cfg};
+    caf::scoped_actor self{sys};
+    auto echos = play_pairs(sys, self, 4, 5000);
+    // Asked one at a time from outside the workers: every ask finds them
+    // asleep.
+    for (int64_t i = 0; i < 200; ++i) {
+      int64_t answer = -1;
+      self->request(echos[0], 10s, ping_atom::value, i)
+        .receive([&](int64_t y) { answer = y; },
+                 [&](caf::error& err) { FAIL(caf::to_string(err)); });
+      REQUIRE(answer == i + 1);
+    }
+    for (auto& e : echos)
+      self->send_exit(e, caf::exit_reason::user_shutdown);
+  }
+  CHECK(disk_wait::active() == active);
+}
+
+TEST_CASE("a worker about to wait for the disk hands the actor waiting in "
+          "its deque to another worker") {
+  system_config cfg{2};
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto ran = std::make_shared<std::promise<void>>();
+  std::shared_future<void> done = ran->get_future().share();
+  auto y = sys.spawn([ran](caf::event_based_actor*) -> caf::behavior {
+    return {[ran](ping_atom, int64_t) { ran->set_value(); }};
+  });
+  // `x` makes `y` runnable on its own worker, alone in its deque, then
+  // blocks that worker until `y` has run: only another worker can run it.
+  auto x = sys.spawn([y, done](caf::event_based_actor* me) -> caf::behavior {
+    return {[me, y, done](ping_atom, int64_t) {
+      me->send(y, ping_atom::value, int64_t{1});
+      disk_wait wait;
+      return done.wait_for(10s) == std::future_status::ready;
+    }};
+  });
+  bool ok = false;
+  self->request(x, 20s, ping_atom::value, int64_t{0})
+    .receive([&](bool b) { ok = b; },
+             [&](caf::error& err) { FAIL(caf::to_string(err)); });
+  CHECK(ok); // `y` ran while `x` held its worker
+  self->send_exit(x, caf::exit_reason::user_shutdown);
+  self->send_exit(y, caf::exit_reason::user_shutdown);
 }
 
 TEST_CASE("apply_scheduler_policy installs Cairn's scheduler for 'cairn', "
