@@ -168,7 +168,7 @@ void wake_sleepers(caf::event_based_actor* self, const journal::journal& j,
 }
 
 void send_input(subscription_context ctx, const core_ptr& core,
-                const std::string& id, uint32_t bounces);
+                const std::string& id, uint32_t bounces, bool resolved = false);
 
 /// The lane of `id` if its attempt under way is still `attempt`, else null.
 lane* live_lane(const core_ptr& core, const std::string& id, uint64_t attempt) {
@@ -203,11 +203,36 @@ void finish_input(subscription_context ctx, const core_ptr& core,
   send_input(ctx, core, id, 0);
 }
 
-/// Sends the input under way on the lane of `id` (a new attempt): directly
-/// to the instance that took the last input, else through the registry,
-/// again after a delay while it bounces off stopping instances.
+/// The input under way on the lane of `id` bounced off a stopping instance
+/// (`err`): routes it again after a delay that doubles with each bounce,
+/// or, after `max_bounces`, ends it with `err`.
+void bounce_later(subscription_context ctx, const core_ptr& core,
+                  const std::string& id, uint64_t attempt, uint32_t bounces,
+                  const caf::error& err) {
+  if (bounces >= core->settings.max_bounces) {
+    finish_input(ctx, core, id, err);
+    return;
+  }
+  ++core->bounces;
+  auto delay = core->settings.bounce_delay * (int64_t{1} << bounces);
+  auto ticket = core->next_ticket++;
+  core->delayed.emplace(ticket, [ctx, core, id, attempt, bounces] {
+    if (live_lane(core, id, attempt))
+      send_input(ctx, core, id, bounces + 1);
+  });
+  ctx.self()->delayed_send(ctx.self(), delay, tick_atom::value, ticket);
+}
+
+/// Sends the input under way on the lane of `id` (a new attempt) to the
+/// instance that took the last input; with none known, asks the registry
+/// for the instance first (`resolved`: the instance known was named by the
+/// registry for this input). The router watches every instance it sends
+/// to: one that stops holding the input has it sent again. An input that
+/// bounces off a stopping instance goes to the registry again at once if
+/// the instance was known from before, after a delay if the registry had
+/// just named it.
 void send_input(subscription_context ctx, const core_ptr& core,
-                const std::string& id, uint32_t bounces) {
+                const std::string& id, uint32_t bounces, bool resolved) {
   auto self = ctx.self();
   auto& l = core->lanes[id];
   auto attempt = ++l.attempt;
@@ -219,7 +244,7 @@ void send_input(subscription_context ctx, const core_ptr& core,
           if (live_lane(core, id, attempt))
             finish_input(ctx, core, id, caf::none);
         },
-        [ctx, core, id, attempt, bounces, hdl](caf::error& err) {
+        [ctx, core, id, attempt, bounces, resolved, hdl](caf::error& err) {
           auto l = live_lane(core, id, attempt);
           if (!l)
             return;
@@ -227,43 +252,44 @@ void send_input(subscription_context ctx, const core_ptr& core,
             finish_input(ctx, core, id, err);
             return;
           }
-          // Stopped or stopping since: through the registry, which hands
-          // the input to the successor.
+          // Stopped or stopping since: the registry names its successor.
           if (l->instance == hdl)
             l->instance = nullptr;
-          send_input(ctx, core, id, bounces);
+          if (resolved)
+            bounce_later(ctx, core, id, attempt, bounces, err);
+          else
+            send_input(ctx, core, id, bounces);
         });
     return;
   }
+  // An input delegated through the registry would be answered by an
+  // instance the router does not know: if that instance stopped before it
+  // answered, the router would wait forever. So the registry only names
+  // the instance (starting it if need be).
   l.sent_to = caf::actor_addr{};
   self
-    ->request(core->registry, caf::infinite,
-              caf::make_message(entity_id{id}) + l.current.msg)
+    ->request(core->registry, caf::infinite, resolve_atom::value,
+              entity_id{id})
     .then(
-      [ctx, core, id, attempt]() {
+      [ctx, core, id, attempt, bounces](caf::actor& hdl) {
         if (!live_lane(core, id, attempt))
           return;
-        // The registry delegated the input: its instance answered.
-        auto hdl = caf::actor_cast<caf::actor>(ctx.self()->current_sender());
-        if (hdl && hdl != core->registry)
-          remember_instance(ctx.self(), core, id, std::move(hdl));
-        finish_input(ctx, core, id, caf::none);
+        if (!hdl) {
+          bounce_later(ctx, core, id, attempt, bounces,
+                       make_error(errc::entity_unavailable,
+                                  "the registry named no instance for " + id));
+          return;
+        }
+        remember_instance(ctx.self(), core, id, std::move(hdl));
+        send_input(ctx, core, id, bounces, true);
       },
       [ctx, core, id, attempt, bounces](caf::error& err) {
         if (!live_lane(core, id, attempt))
           return;
-        if (!bounced(err) || bounces >= core->settings.max_bounces) {
+        if (!bounced(err))
           finish_input(ctx, core, id, err);
-          return;
-        }
-        ++core->bounces;
-        auto delay = core->settings.bounce_delay * (int64_t{1} << bounces);
-        auto ticket = core->next_ticket++;
-        core->delayed.emplace(ticket, [ctx, core, id, attempt, bounces] {
-          if (live_lane(core, id, attempt))
-            send_input(ctx, core, id, bounces + 1);
-        });
-        ctx.self()->delayed_send(ctx.self(), delay, tick_atom::value, ticket);
+        else
+          bounce_later(ctx, core, id, attempt, bounces, err);
       });
 }
 

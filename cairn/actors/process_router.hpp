@@ -97,7 +97,11 @@ using input_dispatch = std::function<
   caf::expected<std::optional<std::pair<std::string, caf::message>>>(
     const journal::stored_event&)>;
 
-/// Spawns a router that feeds `registry` (instances of `category`).
+/// Spawns a router that feeds `registry` (instances of `category`). The
+/// router asks `registry` for an instance's actor (`resolve_atom`, as
+/// `spawn_registry`'s registries answer), sends the instance its inputs
+/// directly from then on, and watches it: an input held by an instance
+/// that stops unanswered, however it stops, goes to its successor.
 /// Errors: `errc::invalid_argument` for zero `max_in_flight` or
 /// `read_chunk`, or a category whose checkpoint name would be over
 /// `journal::max_checkpoint_name_size`.
