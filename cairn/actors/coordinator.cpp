@@ -5,6 +5,7 @@
 #include <ctime>
 #include <functional>
 #include <numeric>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -184,12 +185,11 @@ void flush(pointer self) {
   auto measure_cpu = st.settings.measure_commit_cpu;
   auto cpu0 = measure_cpu ? thread_cpu_ns() : 0;
   auto t0 = std::chrono::steady_clock::now();
-  auto res = [&] {
-    if (st.j->opts().sync == journal::sync_mode::none)
-      return st.j->commit(groups);
-    disk_wait wait;
-    return st.j->commit(groups);
-  }();
+  std::optional<disk_wait> wait;
+  if (st.j->opts().sync != journal::sync_mode::none)
+    wait.emplace();
+  auto res = st.j->commit(groups);
+  wait.reset();
   auto ns = static_cast<uint64_t>(
     std::chrono::duration_cast<std::chrono::nanoseconds>(
       std::chrono::steady_clock::now() - t0)

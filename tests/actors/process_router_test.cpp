@@ -856,6 +856,25 @@ TEST_CASE_METHOD(direct_fixture, "an input that an instance held when it "
   check_nothing_parked();
 }
 
+TEST_CASE_METHOD(direct_fixture, "an input whose registry names no "
+                                 "instance is parked after its bounces, "
+                                 "naming why") {
+  start_router(sys.spawn([]() -> caf::behavior {
+    return {[](resolve_atom, entity_id&) { return caf::actor{}; }};
+  }));
+  auto p1 = commit();
+  CHECK(await_caught_up(sys, router, p1, 20s) == p1);
+  auto rows = dead_letters(*rt->journal());
+  REQUIRE(rows);
+  REQUIRE(rows->size() == 1);
+  auto& row = rows->front().second;
+  CHECK(row.position == p1);
+  CHECK(row.error.find("entity_unavailable") != std::string::npos);
+  CHECK(row.error.find("the registry named no instance for x")
+        != std::string::npos);
+  CHECK(taken().empty());
+}
+
 TEST_CASE("a router refuses bad settings") {
   temp_dir dir;
   caf::actor_system_config cfg;
