@@ -385,16 +385,23 @@ public:
         // in order instead of touching one page per stream.
         detail::u64_key pk{pos};
         MDB_val k = to_val(pk.bytes, 8);
-        MDB_val v{detail::log_prefix_size + detail::encoded_size(e), nullptr};
+        auto stamp = e.timestamp_ns != 0 ? e.timestamp_ns : now;
+        MDB_val v{format2_ ? detail::prefixed_value_header
+                               + detail::encoded_size(e)
+                           : detail::log_value_size(e, row.value.id, seq, pos),
+                  nullptr};
         if (auto rc = mdb_cursor_put(log_cursor_.get(), &k, &v,
                                      MDB_RESERVE | MDB_APPEND))
           return rc;
         auto out = static_cast<char*>(v.mv_data);
-        put_be64(out, row.value.id);
-        put_be64(out + 8, seq);
-        detail::encode_record(e, pos,
-                              e.timestamp_ns != 0 ? e.timestamp_ns : now,
-                              out + detail::log_prefix_size);
+        if (format2_) {
+          put_be64(out, row.value.id);
+          put_be64(out + 8, seq);
+          detail::encode_record(e, pos, stamp,
+                                out + detail::prefixed_value_header);
+        } else {
+          detail::encode_log_value(e, row.value.id, seq, pos, stamp, out);
+        }
         row.value.recent.push_back(pos);
         if (detail::block_complete(row.value.id, seq, row.value.recent.size()))
           if (auto rc = flush_block(row.value))

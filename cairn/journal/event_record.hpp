@@ -11,8 +11,27 @@ namespace cairn::journal {
 /// interpret `payload`: the codec (`cairn/journal/codec.hpp`) produces and
 /// reads it.
 ///
-/// Stored byte format (little-endian integers); in the `log` database it
-/// follows a 16-byte (stream id, sequence number) prefix:
+/// Stored byte format: the `log` value of an event, in journal format 5
+/// and later (varints as in journal.hpp, other integers little-endian):
+///
+/// ```
+/// u8  record format (2)
+/// u32 crc32c          over every byte after this field
+/// varint stream id
+/// varint sequence number in the stream
+/// varint global position
+/// i64 timestamp       nanoseconds since the Unix epoch
+/// varint schema version
+/// varint length + bytes  type name (at most 65,535 bytes)
+/// varint length + bytes  correlation id (at most 65,535 bytes)
+/// varint length + bytes  causation id (at most 65,535 bytes)
+/// varint length + bytes  metadata (under 4 GiB)
+/// bytes payload       the rest of the value (under 4 GiB)
+/// ```
+///
+/// Formats 2 to 4 wrote a 16-byte prefix, u64 stream id and u64 sequence
+/// number (big-endian, so that the value's first byte is 0), then a record
+/// of format 1, which later builds still read:
 ///
 /// ```
 /// u32 crc32c        over every byte after this field

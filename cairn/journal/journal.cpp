@@ -358,9 +358,10 @@ caf::expected<std::unique_ptr<journal>> journal::open(const std::string& dir,
                           + std::to_string(oldest_format_version) + " to "
                           + std::to_string(format_version));
     if (found < format_version && !opts.read_only) {
-      // Older formats differ in where new index blocks go (2) and in how
-      // rows end (2, 3): mark the journal, so that builds that only know
-      // an older format refuse it.
+      // Older formats differ in where new index blocks go (2), in how
+      // rows end (2, 3) and in how `log` values are laid out (2 to 4):
+      // mark the journal, so that builds that only know an older format
+      // refuse it.
       char buf[4];
       detail::put_le<uint32_t>(buf, format_version);
       MDB_val v = to_val(buf, 4);

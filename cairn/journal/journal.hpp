@@ -51,7 +51,7 @@
 /// | `streams`   | stream name       | u64 id, version, first; chain; |
 /// |             |                   | recent positions               |
 /// | `names`     | u64 stream id     | stream name                    |
-/// | `log`       | u64 position      | u64 stream id, u64 seq, record |
+/// | `log`       | u64 position      | record with stream id and seq  |
 /// | `chain`     | u64 block number  | stream id, first seq, links,   |
 /// |             |                   | positions                      |
 /// | `index`     | u64 stream id,    | positions of seq, seq + 1, ... |
@@ -62,8 +62,8 @@
 /// | `dedup`     | key               | u64 position of the commit     |
 /// | `tables`    | table, 0, key     | CRC32C of key and value, value |
 ///
-/// Each event is stored once, in `log`, as its stream id and sequence
-/// number followed by its record (see event_record.hpp). Positions only
+/// Each event is stored once, in `log`, as a record that names its stream
+/// id and sequence number (see event_record.hpp). Positions only
 /// grow, so a commit appends to the end of the log and touches few pages
 /// however many streams it writes.
 ///
@@ -81,15 +81,23 @@
 /// recent version, without gap. Position lists are varints: the first
 /// position, then the differences to the position before.
 ///
+/// Format 5 writes each `log` value as one compact record: the stream id,
+/// sequence number, position and lengths as varints, under one checksum.
+/// Formats 2 to 4 wrote a 16-byte prefix (u64 stream id, u64 seq,
+/// big-endian) and a record of format 1 with fixed-size fields, about 30
+/// bytes more per event. The first byte tells the two apart; a journal of
+/// an older format opens as format 5, keeps its older values and reads
+/// both (read-only, it is read as it is).
+///
 /// Format 4 pads each row with zero bytes to a multiple of 8 bytes, so
 /// that a row's size changes every few commits rather than at each and
 /// LMDB replaces it in place. Format 3 wrote rows unpadded; a journal of
-/// format 3 opens as format 4 and its rows are padded as they are
+/// format 3 opens as format 5 and its rows are padded as they are
 /// rewritten (read-only, it is read as it is).
 ///
 /// Format 2 kept the blocks in `index`, keyed by stream id and first
 /// version, which scattered a commit's blocks over the tree. A journal of
-/// format 2 opens as format 4 (read-only, it is read as it is): its rows
+/// format 2 opens as format 5 (read-only, it is read as it is): its rows
 /// read their older versions from `index` and start a chain with their
 /// next block.
 ///
@@ -102,7 +110,7 @@
 namespace cairn::journal {
 
 /// The format version this build writes and reads.
-constexpr uint32_t format_version = 4;
+constexpr uint32_t format_version = 5;
 
 /// The oldest format this build reads; a writable open of it marks the
 /// journal as `format_version`, nothing else needs rewriting.
@@ -386,7 +394,8 @@ public:
 
   // -- raw access for tools --------------------------------------------------
 
-  /// Raw stored bytes of one event, unchecked; for verification tools.
+  /// Raw stored bytes of one event, unchecked: its whole `log` value, of
+  /// either layout (see event_record.hpp); for verification tools.
   /// Returns none if the stream or version is not stored.
   caf::expected<std::optional<std::string>> raw_event(const std::string& stream,
                                                       uint64_t version) const;

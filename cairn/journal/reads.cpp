@@ -79,14 +79,15 @@ private:
 };
 
 /// Decodes the `log` value `v` at position `pos`, which holds version `seq`
-/// of `stream`, into `out`. REQUIRES: `v` is longer than the log prefix.
+/// of `stream`, into `out`.
 caf::error decode_into(const std::string& stream, uint64_t seq, uint64_t pos,
                        const MDB_val& v, stored_event& out) {
   out.stream = stream;
   out.version = seq;
-  auto why = detail::decode_record(
-    static_cast<const char*>(v.mv_data) + detail::log_prefix_size,
-    v.mv_size - detail::log_prefix_size, out.record, out.position);
+  uint64_t id = 0, stored_seq = 0;
+  auto why = detail::decode_log_value(static_cast<const char*>(v.mv_data),
+                                      v.mv_size, id, stored_seq, out.record,
+                                      out.position);
   if (!why.empty())
     return corrupt(stream, seq, why);
   if (out.position != pos)
@@ -237,9 +238,10 @@ journal::visit_stream(const std::string& stream, uint64_t from,
     rs, *impl_, stream, from, max_count,
     [&](uint64_t seq, uint64_t pos, const MDB_val& v) -> caf::error {
       ev.version = seq;
-      auto why = detail::decode_record(
-        static_cast<const char*>(v.mv_data) + detail::log_prefix_size,
-        v.mv_size - detail::log_prefix_size, ev.record, ev.position);
+      uint64_t id = 0, stored_seq = 0;
+      auto why = detail::decode_log_value(static_cast<const char*>(v.mv_data),
+                                          v.mv_size, id, stored_seq,
+                                          ev.record, ev.position);
       if (!why.empty())
         return corrupt(stream, seq, why);
       if (ev.position != pos)
@@ -301,12 +303,12 @@ caf::expected<log_slice> journal::read_all(uint64_t from, size_t max_count,
       auto& val = vals[j];
       auto pos = get_be64(static_cast<const char*>(keys[j].mv_data));
       result.next_position = pos + 1;
-      if (val.mv_size <= detail::log_prefix_size)
+      uint64_t id = 0, seq = 0;
+      if (!detail::log_value_key(static_cast<const char*>(val.mv_data),
+                                 val.mv_size, id, seq))
         return make_error(errc::corrupt_record, "log position "
                                                   + std::to_string(pos)
                                                   + ": bad log entry");
-      auto id = get_be64(static_cast<const char*>(val.mv_data));
-      auto seq = get_be64(static_cast<const char*>(val.mv_data) + 8);
       auto i = names.find(id);
       if (i == names.end()) {
         detail::u64_key idk{id};
@@ -571,8 +573,7 @@ journal::raw_event(const std::string& stream, uint64_t version) const {
     return std::optional<std::string>{};
   if (rc != MDB_SUCCESS)
     return detail::lmdb_error(rc, "mdb_get(log)");
-  return std::optional<std::string>{
-    std::string{to_view(v).substr(detail::log_prefix_size)}};
+  return std::optional<std::string>{std::string{to_view(v)}};
 }
 
 } // namespace cairn::journal

@@ -5,6 +5,7 @@
 
 #include "cairn/journal/detail/bytes.hpp"
 #include "cairn/journal/detail/journal_impl.hpp"
+#include "cairn/journal/detail/record_format.hpp"
 #include "cairn/journal/errc.hpp"
 
 namespace cairn::journal {
@@ -130,8 +131,10 @@ int cut_stream(const journal::impl& self, MDB_txn* t, stream_row& row,
       continue;
     if (rc != MDB_SUCCESS)
       return rc;
-    if (v.mv_size < detail::log_prefix_size
-        || get_be64(static_cast<const char*>(v.mv_data)) != row.id)
+    uint64_t id = 0, seq = 0;
+    if (!detail::log_value_key(static_cast<const char*>(v.mv_data), v.mv_size,
+                               id, seq)
+        || id != row.id)
       continue;
     if (rc = mdb_cursor_del(c.get(), 0); rc != MDB_SUCCESS)
       return rc;

@@ -5,6 +5,7 @@
 
 #include "cairn/journal/detail/bytes.hpp"
 #include "cairn/journal/detail/journal_impl.hpp"
+#include "cairn/journal/detail/record_format.hpp"
 
 namespace cairn::journal {
 
@@ -210,9 +211,10 @@ bool collect_chain(MDB_cursor* c, const stream_row& row, uint64_t from,
 /// Returns whether the `log` value `v` belongs to version `seq` of stream
 /// `id`.
 bool log_entry_is(const MDB_val& v, uint64_t id, uint64_t seq) noexcept {
-  auto data = static_cast<const char*>(v.mv_data);
-  return v.mv_size >= detail::log_prefix_size && get_be64(data) == id
-         && get_be64(data + 8) == seq;
+  uint64_t stored_id = 0, stored_seq = 0;
+  return log_value_key(static_cast<const char*>(v.mv_data), v.mv_size,
+                       stored_id, stored_seq)
+         && stored_id == id && stored_seq == seq;
 }
 
 /// Appends to `out` the log positions of versions `from` to

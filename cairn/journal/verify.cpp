@@ -473,13 +473,16 @@ private:
         continue;
       }
       auto pos = get_be64(static_cast<const char*>(k.mv_data));
-      if (v.mv_size < detail::log_prefix_size) {
-        add("", 0, pos, "log entry has a bad size");
+      auto data = static_cast<const char*>(v.mv_data);
+      uint64_t id = 0, seq = 0;
+      if (!detail::log_value_key(data, v.mv_size, id, seq)) {
+        auto layout = v.mv_size > 0 ? static_cast<uint8_t>(data[0]) : 0;
+        add("", 0, pos,
+            layout != 0 && layout != detail::compact_record_format
+              ? "log entry of unknown format " + std::to_string(layout)
+              : std::string{"log entry has a bad size"});
         continue;
       }
-      auto data = static_cast<const char*>(v.mv_data);
-      auto id = get_be64(data);
-      auto seq = get_be64(data + 8);
       auto i = by_id_.find(id);
       if (i == by_id_.end()) {
         add("", seq, pos,
@@ -488,9 +491,9 @@ private:
       }
       auto& s = i->second;
       uint64_t recorded = 0;
-      auto why = detail::decode_record(data + detail::log_prefix_size,
-                                       v.mv_size - detail::log_prefix_size, rec,
-                                       recorded);
+      uint64_t checked_id = 0, checked_seq = 0;
+      auto why = detail::decode_log_value(data, v.mv_size, checked_id,
+                                          checked_seq, rec, recorded);
       if (!why.empty())
         add(s.name, seq, pos, why);
       else if (recorded != pos)
@@ -533,9 +536,10 @@ private:
       return detail::lmdb_error(
         rc, "mdb_get(log) of position " + std::to_string(pos) + ", stream "
               + s.name + " version " + std::to_string(seq));
-    auto data = static_cast<const char*>(v.mv_data);
-    if (v.mv_size < detail::log_prefix_size || get_be64(data) != s.row.id
-        || get_be64(data + 8) != seq) {
+    uint64_t id = 0, stored_seq = 0;
+    if (!detail::log_value_key(static_cast<const char*>(v.mv_data), v.mv_size,
+                               id, stored_seq)
+        || id != s.row.id || stored_seq != seq) {
       add(s.name, seq, pos,
           "the log entry at its position belongs to "
           "another event");

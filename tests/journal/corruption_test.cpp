@@ -28,8 +28,10 @@
 #include "cairn/journal/detail/bytes.hpp"
 #include "cairn/journal/detail/crc32c.hpp"
 #include "cairn/journal/detail/journal_impl.hpp"
+#include "cairn/journal/detail/record_format.hpp"
 #include "cairn/journal/errc.hpp"
 #include "tests/support/child_process.hpp"
+#include "tests/support/prefixed_log.hpp"
 #include "tests/support/raw_lmdb.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -166,9 +168,11 @@ layout read_layout(const std::string& dir, size_t streams = stream_count) {
     MDB_val k, v;
     for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-      auto data = static_cast<const char*>(v.mv_data);
-      auto& xs = result.positions[names.at(detail::get_be64(data))];
-      REQUIRE(detail::get_be64(data + 8) == xs.size() + 1);
+      uint64_t id = 0, seq = 0;
+      REQUIRE(detail::log_value_key(static_cast<const char*>(v.mv_data),
+                                    v.mv_size, id, seq));
+      auto& xs = result.positions[names.at(id)];
+      REQUIRE(seq == xs.size() + 1);
       xs.push_back(detail::get_be64(static_cast<const char*>(k.mv_data)));
     }
     mdb_cursor_close(c);
@@ -296,12 +300,52 @@ void fix_crc(std::string& v) {
   detail::put_le<uint32_t>(rec, detail::crc32c(rec + 4, v.size() - prefix - 4));
 }
 
+/// Rewrites every `log` value of the journal at `dir` as formats 2 to 4
+/// stored events. A journal upgraded to format 5 keeps such values.
+void make_prefixed(const std::string& dir) {
+  edit_raw(dir, "log", [](MDB_txn* txn, MDB_dbi dbi) {
+    test::rewrite_log_prefixed(txn, dbi);
+  });
+}
+
+/// The compact `log` value `v` with its checksum made right again.
+void fix_compact_crc(std::string& v) {
+  detail::put_le<uint32_t>(v.data() + 1,
+                           detail::crc32c(v.data() + 5, v.size() - 5));
+}
+
+/// Offsets in a compact `log` value: where its position, timestamp, schema
+/// version and type length start, and its payload.
+struct compact_offsets {
+  size_t position, timestamp, schema, type_length, payload;
+};
+
+compact_offsets offsets_of(const std::string& v) {
+  auto varint_end = [&](size_t at) {
+    while (static_cast<uint8_t>(v.at(at)) >= 0x80)
+      ++at;
+    return at + 1;
+  };
+  compact_offsets o;
+  o.position = varint_end(varint_end(5));   // after stream id and version
+  o.timestamp = varint_end(o.position);
+  o.schema = o.timestamp + 8;
+  o.type_length = varint_end(o.schema);
+  // The fixture's events have short strings: one length byte each.
+  o.payload = o.type_length;
+  for (int i = 0; i < 4; ++i)
+    o.payload += 1 + static_cast<uint8_t>(v.at(o.payload));
+  return o;
+}
+
 } // namespace
 
 TEST_CASE("a flipped byte in any field of a record header is named with its "
           "stream, version and position, and the other streams read whole") {
+  // Records as formats 2 to 4 stored them, which format 5 still reads.
   temp_dir dir;
   fill(dir.path());
+  make_prefixed(dir.path());
   auto lay = read_layout(dir.path());
   auto rng = make_rng();
   // Field n of order-1's header damaged at version n + 1.
@@ -344,8 +388,10 @@ TEST_CASE("a flipped byte in any field of a record header is named with its "
 
 TEST_CASE("a record header with a valid checksum but a bad format, position "
           "or length is named, never read out of bounds") {
+  // Records as formats 2 to 4 stored them, which format 5 still reads.
   temp_dir dir;
   fill(dir.path());
+  make_prefixed(dir.path());
   auto lay = read_layout(dir.path());
   auto rng = make_rng();
   auto& pos = lay.positions.at("order-2");
@@ -395,21 +441,104 @@ TEST_CASE("a record header with a valid checksum but a bad format, position "
   cli_names(dir.path(), "order-2");
 }
 
-TEST_CASE("a damaged stream id or version in a log entry's prefix is named") {
+TEST_CASE("a damaged compact record is named with its stream, version and "
+          "position, never read out of bounds") {
   temp_dir dir;
   fill(dir.path());
   auto lay = read_layout(dir.path());
+  auto rng = make_rng();
+  auto& pos = lay.positions.at("order-1");
+  // Version n + 1 gets damage n: a flipped byte that the checksum catches,
+  // or a field made wrong under a checksum made right again.
+  struct damage {
+    const char* what;
+    const char* named;
+  };
+  const damage damages[] = {
+    {"checksum", "checksum mismatch"},
+    {"position", "checksum mismatch"},
+    {"timestamp", "checksum mismatch"},
+    {"payload", "checksum mismatch"},
+    {"layout byte", "belongs to another event"},
+    {"position, resealed", "says position"},
+    {"type length, resealed", "a field length runs past the end"},
+    {"truncated, resealed", "a field length runs past the end"},
+  };
+  edit_raw(dir.path(), "log", [&](MDB_txn* txn, MDB_dbi dbi) {
+    for (size_t n = 0; n < std::size(damages); ++n) {
+      auto key = be64(pos[n]);
+      auto v = get_raw(txn, dbi, key);
+      REQUIRE(static_cast<uint8_t>(v[0]) == detail::compact_record_format);
+      auto o = offsets_of(v);
+      auto pick = [&](size_t from, size_t to) {
+        return std::uniform_int_distribution<size_t>{from, to - 1}(rng);
+      };
+      switch (n) {
+        case 0: v[pick(1, 5)] ^= random_mask(rng); break;
+        case 1: v[o.position] ^= 0x01; break;
+        case 2: v[pick(o.timestamp, o.schema)] ^= random_mask(rng); break;
+        case 3: v[pick(o.payload, v.size())] ^= random_mask(rng); break;
+        case 4: v[0] = 0x7F; break;
+        case 5:
+          v[o.position] ^= 0x01;
+          fix_compact_crc(v);
+          break;
+        case 6:
+          v[o.type_length] = 0x7F; // 127 bytes: past the end
+          fix_compact_crc(v);
+          break;
+        case 7:
+          v.resize(o.type_length + 3); // the type's bytes cut short
+          fix_compact_crc(v);
+          break;
+      }
+      put_raw(txn, dbi, key, v);
+    }
+  });
+  auto j = open_read_only(dir.path());
+  auto report = verify_ok(*j);
+  INFO(list(report.problems));
+  for (size_t n = 0; n < std::size(damages); ++n) {
+    INFO("damage: " << damages[n].what);
+    CHECK(names(report, "order-1", n + 1, pos[n], damages[n].named));
+  }
+  // A value of an unknown layout names no stream: its position does.
+  CHECK(names(report, "", 0, pos[4], "log entry of unknown format 127"));
+  auto evs = j->read_stream("order-1");
+  REQUIRE(!evs);
+  CHECK(evs.error() == make_error(errc::corrupt_record));
+  CHECK(describe(evs.error()).find("order-1") != std::string::npos);
+  others_read_whole(*j, {"order-1"});
+  cli_names(dir.path(), "checksum mismatch");
+}
+
+TEST_CASE("a damaged stream id or version in a log entry is named") {
+  // In a compact value (format 5) or in the prefix of formats 2 to 4.
+  auto compact = GENERATE(true, false);
+  INFO((compact ? "compact" : "prefixed"));
+  temp_dir dir;
+  fill(dir.path());
+  if (!compact)
+    make_prefixed(dir.path());
+  auto lay = read_layout(dir.path());
   auto& pos = lay.positions.at("order-3");
+  // The stream id (4) and version (6) are one varint byte each in a
+  // compact value, the last bytes of big-endian u64s in the prefix.
+  size_t id_at = compact ? 5 : 7;
+  size_t seq_at = compact ? 6 : 15;
+  char seq_mask = compact ? 0x40 : static_cast<char>(0x80);
   edit_raw(dir.path(), "log", [&](MDB_txn* txn, MDB_dbi dbi) {
     // Version 5: its stream id becomes one no stream has.
     auto key = be64(pos[4]);
     auto v = get_raw(txn, dbi, key);
-    v[0] ^= 0x40;
+    REQUIRE(v[id_at] == 4);
+    v[id_at] ^= 0x40;
     put_raw(txn, dbi, key, v);
     // Version 6: its version becomes one the stream does not have.
     key = be64(pos[5]);
     v = get_raw(txn, dbi, key);
-    v[15] ^= 0x80;
+    REQUIRE(v[seq_at] == 6);
+    v[seq_at] ^= seq_mask;
     put_raw(txn, dbi, key, v);
   });
   auto j = open_read_only(dir.path());
@@ -417,7 +546,8 @@ TEST_CASE("a damaged stream id or version in a log entry's prefix is named") {
   INFO(list(report.problems));
   CHECK(names(report, "", 0, pos[4], "log entry of unknown stream id"));
   CHECK(names(report, "order-3", 5, pos[4], "belongs to another event"));
-  CHECK(names(report, "order-3", 6 ^ 0x80, pos[5], "outside the stored"));
+  CHECK(names(report, "order-3", 6 ^ static_cast<uint8_t>(seq_mask), pos[5],
+              "outside the stored"));
   CHECK(names(report, "order-3", 6, pos[5], "belongs to another event"));
   auto evs = j->read_stream("order-3");
   REQUIRE(!evs);

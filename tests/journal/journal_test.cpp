@@ -12,9 +12,11 @@
 #include <thread>
 
 #include "cairn/journal/detail/journal_impl.hpp"
+#include "cairn/journal/detail/record_format.hpp"
 #include "cairn/journal/errc.hpp"
 #include "cairn/journal/verify.hpp"
 #include "tests/support/child_process.hpp"
+#include "tests/support/prefixed_log.hpp"
 #include "tests/support/raw_lmdb.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -715,9 +717,67 @@ TEST_CASE("a journal of format 2 reads as it is, and writes on as the "
   m.check(*j);
 }
 
-/// Makes the journal at `dir` one of format 3: its rows without the
-/// padding of format 4, and `meta` saying 3.
+/// Rewrites every `log` value of the journal at `dir` as formats 2 to 4
+/// wrote it (stream id and version prefix, record of format 1) and marks
+/// the journal as format `format`. Returns how many values it rewrote.
+size_t make_prefixed(const std::string& dir, uint32_t format) {
+  size_t rewritten = 0;
+  test::with_raw_txn(dir, [&](MDB_txn* txn) {
+    MDB_dbi meta, log;
+    REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+    REQUIRE(mdb_dbi_open(txn, "log", 0, &log) == 0);
+    rewritten = test::rewrite_log_prefixed(txn, log);
+    MDB_val fk{6, const_cast<char*>("format")}, fv{4, &format};
+    REQUIRE(mdb_put(txn, meta, &fk, &fv, 0) == 0);
+  });
+  return rewritten;
+}
+
+/// The first byte of the `log` value at `position` in the journal at `dir`.
+uint8_t value_layout(const std::string& dir, uint64_t position) {
+  detail::u64_key k{position};
+  auto v = test::read_raw(dir, "log", std::string{k.bytes, 8});
+  REQUIRE(!v.empty());
+  return static_cast<uint8_t>(v[0]);
+}
+
+TEST_CASE("a journal of format 4 reads as it is, and appends compact "
+          "values after its prefixed ones") {
+  temp_dir dir;
+  model m;
+  std::vector<std::string> streams{"a-1", "b-1", "c-1"};
+  {
+    auto j = open_or_fail(dir.path());
+    for (size_t round = 0; round < 12; ++round)
+      m.commit(*j, streams, {round % 3 + 1, 1, 40});
+  }
+  auto old_values = make_prefixed(dir.path(), 4);
+  REQUIRE(old_values > 0);
+  auto j = upgrade(dir.path(), m, 4);
+  for (size_t round = 0; round < 12; ++round)
+    m.commit(*j, {"a-1", "c-1", "d-1"}, {round % 3 + 1, 2, 3});
+  m.check(*j);
+  auto all = j->read_all(1, 1'000'000);
+  REQUIRE(all);
+  CHECK(all->events.size() > old_values);
+  auto last = all->events.back().position;
+  auto report = verify(*j);
+  REQUIRE(report);
+  CHECK(report->ok());
+  j.reset();
+  CHECK(value_layout(dir.path(), 1) == 0);
+  CHECK(value_layout(dir.path(), old_values) == 0);
+  CHECK(value_layout(dir.path(), old_values + 1)
+        == detail::compact_record_format);
+  CHECK(value_layout(dir.path(), last) == detail::compact_record_format);
+  j = open_or_fail(dir.path());
+  m.check(*j);
+}
+
+/// Makes the journal at `dir` one of format 3: its `log` values prefixed,
+/// its rows without the padding of format 4, and `meta` saying 3.
 void make_format3(const std::string& dir) {
+  make_prefixed(dir, 3);
   test::with_raw_txn(dir, [](MDB_txn* txn) {
     MDB_dbi meta, streams;
     REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);

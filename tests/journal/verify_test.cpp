@@ -69,9 +69,11 @@ TEST_CASE("verify names a stream and version whose event is missing") {
     detail::u64_key k{11};
     MDB_val key{8, k.bytes}, val;
     REQUIRE(mdb_get(txn, dbi, &key, &val) == 0);
-    REQUIRE(val.mv_size > 16);
-    REQUIRE(detail::get_be64(static_cast<const char*>(val.mv_data)) == 4);
-    REQUIRE(detail::get_be64(static_cast<const char*>(val.mv_data) + 8) == 2);
+    uint64_t id = 0, seq = 0;
+    REQUIRE(detail::log_value_key(static_cast<const char*>(val.mv_data),
+                                  val.mv_size, id, seq));
+    REQUIRE(id == 4);
+    REQUIRE(seq == 2);
     REQUIRE(mdb_del(txn, dbi, &key, nullptr) == 0);
   });
   auto j = open_fast(dir.path());
@@ -96,15 +98,23 @@ TEST_CASE("verify reports a log entry without its event") {
     fill(*j);
   }
   // A well-formed record at position 100 for order-0 (stream id 1)
-  // version 99, which the stream does not have.
-  edit_raw(dir.path(), "log", [](MDB_txn* txn, MDB_dbi dbi) {
+  // version 99, which the stream does not have: a compact one, or one as
+  // formats 2 to 4 wrote it.
+  auto compact = GENERATE(true, false);
+  edit_raw(dir.path(), "log", [compact](MDB_txn* txn, MDB_dbi dbi) {
     event_record r;
     r.type = "e";
     r.payload = "stray";
-    std::string bytes(16 + detail::encoded_size(r), '\0');
-    detail::event_key target{1, 99};
-    std::memcpy(bytes.data(), target.bytes, 16);
-    detail::encode_record(r, 100, 1, bytes.data() + 16);
+    std::string bytes;
+    if (compact) {
+      bytes.resize(detail::log_value_size(r, 1, 99, 100));
+      detail::encode_log_value(r, 1, 99, 100, 1, bytes.data());
+    } else {
+      bytes.resize(16 + detail::encoded_size(r));
+      detail::event_key target{1, 99};
+      std::memcpy(bytes.data(), target.bytes, 16);
+      detail::encode_record(r, 100, 1, bytes.data() + 16);
+    }
     detail::u64_key k{100};
     MDB_val key{8, k.bytes}, val{bytes.size(), bytes.data()};
     REQUIRE(mdb_put(txn, dbi, &key, &val, 0) == 0);

@@ -96,10 +96,6 @@ struct journal::impl {
 
 namespace detail {
 
-/// Bytes before the event record in a `log` value: u64 stream id, u64 seq,
-/// both big-endian.
-constexpr size_t log_prefix_size = 16;
-
 /// Most positions in one index block, and in a row's recent positions.
 constexpr size_t index_block_events = 32;
 
