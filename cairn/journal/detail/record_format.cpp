@@ -161,11 +161,15 @@ constexpr size_t compact_fixed = 1 + 4;
 
 /// Reads a varint written as `put_varint` writes it: a longer encoding of
 /// the same number (trailing zero groups) is refused, so that a value that
-/// decodes is the one encoding of what it holds.
-bool get_canonical(const char*& pos, const char* end, uint64_t& x) noexcept {
-  auto start = pos;
-  return get_varint(pos, end, x)
-         && static_cast<size_t>(pos - start) == varint_size(x);
+/// decodes is the one encoding of what it holds. A multi-byte encoding is
+/// the shortest exactly when its last byte is not 0.
+inline bool get_canonical(const char*& pos, const char* end,
+                          uint64_t& x) noexcept {
+  if (pos != end && static_cast<uint8_t>(*pos) < 0x80) {
+    x = static_cast<uint8_t>(*pos++);
+    return true;
+  }
+  return get_varint(pos, end, x) && pos[-1] != 0;
 }
 
 void assign(std::string& out, const char* data, size_t size) {
@@ -290,7 +294,7 @@ bool log_value_key(const char* data, size_t size, uint64_t& id,
       return false;
     auto pos = data + compact_fixed;
     auto end = data + size;
-    return get_varint(pos, end, id) && get_varint(pos, end, seq);
+    return get_canonical(pos, end, id) && get_canonical(pos, end, seq);
   }
   if (layout != 0 || size < prefixed_value_header)
     return false;
