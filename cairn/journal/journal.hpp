@@ -294,9 +294,9 @@ public:
   /// tests of the safety net: the group alone is refused.
   void inject_bad_value(size_t group);
 
-  /// Makes later commits write index blocks and stream rows as format 2
-  /// did (false: as `format_version`). For tests of journals written by
-  /// earlier builds.
+  /// Makes later commits write index blocks, stream rows and `log` values
+  /// as format 2 did (false: as `format_version`). For tests of journals
+  /// written by earlier builds.
   void inject_format2_writes(bool on);
 
   /// Makes every later write transaction fail with `MDB_TXN_FULL` as soon

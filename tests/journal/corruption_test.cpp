@@ -463,6 +463,7 @@ TEST_CASE("a damaged compact record is named with its stream, version and "
     {"position, resealed", "says position"},
     {"type length, resealed", "a field length runs past the end"},
     {"truncated, resealed", "a field length runs past the end"},
+    {"cut to 3 bytes", "belongs to another event"},
   };
   edit_raw(dir.path(), "log", [&](MDB_txn* txn, MDB_dbi dbi) {
     for (size_t n = 0; n < std::size(damages); ++n) {
@@ -491,6 +492,9 @@ TEST_CASE("a damaged compact record is named with its stream, version and "
           v.resize(o.type_length + 3); // the type's bytes cut short
           fix_compact_crc(v);
           break;
+        case 8:
+          v.resize(3); // not even a checksum
+          break;
       }
       put_raw(txn, dbi, key, v);
     }
@@ -504,6 +508,8 @@ TEST_CASE("a damaged compact record is named with its stream, version and "
   }
   // A value of an unknown layout names no stream: its position does.
   CHECK(names(report, "", 0, pos[4], "log entry of unknown format 127"));
+  CHECK(names(report, "", 0, pos[8], "log entry has a bad size"));
+  CHECK(report.problems.size() == std::size(damages) + 2);
   auto evs = j->read_stream("order-1");
   REQUIRE(!evs);
   CHECK(evs.error() == make_error(errc::corrupt_record));

@@ -60,8 +60,8 @@ struct journal::impl {
   /// 1 + the index of the group of the next commit whose writes fail with
   /// MDB_BAD_VALSIZE after its appends; 0 for none. For tests.
   std::atomic<size_t> inject_bad_value{0};
-  /// Whether commits write index blocks and rows as format 2 did. For
-  /// tests of the upgrade from format 2.
+  /// Whether commits write index blocks, rows and `log` values as format
+  /// 2 did. For tests of the upgrade from format 2.
   std::atomic<bool> format2_writes{false};
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> map_growths{0};

@@ -272,3 +272,41 @@ TEST_CASE("an oversized field makes the log value unencodable") {
   r.correlation_id.assign(70000, 'c');
   CHECK(log_value_size(r, 1, 1, 1) == 0);
 }
+
+TEST_CASE("a damaged log value is refused with what is wrong with it") {
+  event_record out;
+  uint64_t id = 0, seq = 0, pos = 0;
+  auto why = [&](const std::string& bytes) {
+    return decode_log_value(bytes.data(), bytes.size(), id, seq, out, pos);
+  };
+  auto good = encode_value(sample());
+  CHECK(why("") == "empty log value");
+  CHECK(why(good.substr(0, 3)) == "log value of 3 bytes is shorter than its "
+                                  "header");
+  CHECK(why(std::string(9, '\0'))
+        == "log value of 9 bytes is shorter than its stream prefix");
+  // Cut right after the checksum, then inside the timestamp; resealed, so
+  // that the checksum passes and the fields are what fails.
+  auto cut = good.substr(0, 5);
+  reseal(cut);
+  CHECK(why(cut) == "a bad stream id, version or position in the record");
+  cut = good.substr(0, 5 + 3 + 4);
+  reseal(cut);
+  CHECK(why(cut) == "the record ends before its timestamp");
+  // A schema version over 32 bits: 2^35 as a varint.
+  auto big_schema = good.substr(0, 5 + 3 + 8);
+  big_schema += std::string{"\x80\x80\x80\x80\x80\x01", 6};
+  big_schema += std::string(5, '\0');
+  reseal(big_schema);
+  CHECK(why(big_schema) == "a bad schema version in the record");
+  // A type length past the end.
+  auto long_type = good.substr(0, 5 + 3 + 8 + 1);
+  long_type += '\x7F';
+  reseal(long_type);
+  CHECK(why(long_type) == "a field length runs past the end of the record");
+  // A value of the older layout too short for its record.
+  auto prefixed = encode_prefixed(sample());
+  prefixed.resize(prefixed_value_header + 3);
+  CHECK(why(prefixed) == "record of 3 bytes is shorter than "
+                           + std::to_string(record_header_size));
+}
