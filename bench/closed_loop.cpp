@@ -16,8 +16,6 @@ namespace cairn::bench {
 
 namespace {
 
-/// Adds to a counter actor's value.
-using bench_add_atom = caf::atom_constant<caf::atom("b_add")>;
 /// Starts a sweep of a client.
 using sweep_atom = caf::atom_constant<caf::atom("b_sweep")>;
 /// Starts a timed run of a client.

@@ -9,6 +9,7 @@
 #include "caf/actor.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
+#include "caf/atom.hpp"
 #include "caf/scoped_actor.hpp"
 
 #include "bench/bench.hpp"
@@ -31,9 +32,14 @@
 ///   stops issuing at the deadline; it reports once all have answered.
 namespace cairn::bench {
 
+/// The command of `command_kind::raw_counter`: `(bench_add_atom, int64_t x)`
+/// adds `x` and is answered with the sum.
+using bench_add_atom = caf::atom_constant<caf::atom("b_add")>;
+
 /// What a client sends for each command. Every reply is an `int64_t`.
 enum class command_kind {
-  /// `(add_atom, int64_t{1})` to a counter actor of its own per entity.
+  /// `(bench_add_atom, int64_t{1})` to an actor of its own per entity: a
+  /// counter (`spawn_counter`) or a raw store entity (bench/raw_actors.hpp).
   raw_counter,
   /// `(entity_id, record_event)` to a registry of `counter`.
   persist,

@@ -25,6 +25,11 @@
 ///   is this one), so that `speedup_vs_txn_per_event` compares two rates of
 ///   the same minutes: fsync on a shared disk drifts by several times within
 ///   a run.
+/// - **Raw actors** (the architecture's floor): the same closed loop right
+///   after it, at the same N, with plain CAF actors and a plain CAF store
+///   group-committing to raw LMDB instead of the runtime
+///   (bench/raw_actors.hpp). `ratio_vs_raw_actors` is the share of that
+///   floor the runtime reaches: what Cairn's own code costs.
 /// - **Memory.** A runtime (sync `none`: memory does not depend on it; no
 ///   passivation) warmed up with `--rss-warmup` entities, then `--rss-entities`
 ///   more entities each get one command (at most 256 in flight per client),
@@ -50,6 +55,7 @@
 #include "bench/bench_aggregate.hpp"
 #include "bench/closed_loop.hpp"
 #include "bench/plot.hpp"
+#include "bench/raw_actors.hpp"
 #include "cairn/actors/registry.hpp"
 #include "cairn/actors/runtime.hpp"
 #include "cairn/journal/errc.hpp"
@@ -191,6 +197,8 @@ struct loop_result : persist_loop_result {
   /// Raw LMDB, one transaction per event, alternated with the same rounds
   /// (`raw` itself when its batch is 1).
   raw_result txn;
+  /// The same closed loop with raw actors and raw LMDB.
+  raw_actors_result actors;
 
   double ratio_vs_raw() const {
     return events_per_s() / raw.events_per_s();
@@ -198,6 +206,10 @@ struct loop_result : persist_loop_result {
 
   double speedup_vs_txn_per_event() const {
     return events_per_s() / txn.events_per_s();
+  }
+
+  double ratio_vs_raw_actors() const {
+    return events_per_s() / actors.events_per_s();
   }
 };
 
@@ -240,6 +252,8 @@ loop_result loop_case(const temp_dir& tmp, uint64_t n, const params& p) {
   txn.reset();
   remove_tree(raw_dir);
   remove_tree(txn_dir);
+  r.actors = run_raw_actors(tmp.sub("raw-actors-" + std::to_string(n)), n,
+                            opts, event_payload());
   return r;
 }
 
@@ -371,7 +385,12 @@ void print_json(const params& p, const figures& f) {
       .set("speedup_vs_txn_per_event", x.speedup_vs_txn_per_event())
       .set("txn_per_event_events_per_s", x.txn.events_per_s())
       .set("write_bytes_per_event", x.written_per_event())
-      .set("raw_write_bytes_per_event", x.raw.written_per_event());
+      .set("raw_write_bytes_per_event", x.raw.written_per_event())
+      .set("raw_actors_events_per_s", x.actors.events_per_s())
+      .set("ratio_vs_raw_actors", x.ratio_vs_raw_actors())
+      .set("raw_actors_cpu_us_per_event", x.actors.cpu_us_per_event())
+      .set("raw_actors_events_per_commit", x.actors.events_per_commit())
+      .set("raw_actors_p99_ms", x.actors.p99_us / 1000);
     per_n.set(std::to_string(x.entities), o);
   }
   json_object conditions;
@@ -391,6 +410,11 @@ void print_json(const params& p, const figures& f) {
     .set("txn_per_event", "raw LMDB, one write txn + fsync per event, "
                           "alternated with the closed loop of each N")
     .set("max_batch_events", coordinator_settings{}.max_batch_events)
+    .set("raw_actors",
+         "the same closed loop right after, plain CAF actors: each command "
+         "copies a 200-byte event and requests a plain CAF store, which "
+         "commits everything in its mailbox to raw LMDB (full sync, "
+         "MDB_APPEND) and answers after the commit")
     .set("scheduler", p.scheduler)
     .set("commit_thread", p.commit_thread)
     .set("via", p.via)
@@ -415,6 +439,8 @@ void print_json(const params& p, const figures& f) {
     .set("ratio_vs_raw", h.ratio_vs_raw())
     .set("ratio_vs_raw_batch_1000",
          h.events_per_s() / f.raw_1000.events_per_s())
+    .set("raw_actors_events_per_s", h.actors.events_per_s())
+    .set("ratio_vs_raw_actors", h.ratio_vs_raw_actors())
     .set("speedup_vs_txn_per_event", f.speedup())
     .set("events_per_commit", h.events_per_commit())
     .set("ms_per_commit", h.ms_per_commit())
@@ -461,6 +487,17 @@ void print_tables(const params& p, const figures& f) {
          "coordinator's thread in commits per event, us; "
       << f.loops.front().clients << " to " << f.loops.back().clients
       << " client actors\n";
+  out << "\nthe floor: the same closed loop with plain CAF actors and a "
+         "plain CAF store committing to raw LMDB (full sync), right after\n\n";
+  table a{{"entities", "events/s", "events/commit", "cpu us/event", "p99 ms",
+           "Cairn's share"}};
+  for (auto& x : f.loops)
+    a.add_row({std::to_string(x.entities), fmt_count(x.actors.events_per_s()),
+               fmt_fixed(x.actors.events_per_commit(), 1),
+               fmt_fixed(x.actors.cpu_us_per_event(), 1),
+               fmt_fixed(x.actors.p99_us / 1000, 2),
+               fmt_fixed(x.ratio_vs_raw_actors(), 2)});
+  a.print(out);
   auto& h = f.headline();
   out << "\nbaselines (raw LMDB, full sync, " << p.raw_seconds
       << " s each)\n\n";
@@ -575,8 +612,8 @@ int run_persist(const settings& cfg) {
   for (auto n : p.entity_counts) {
     progress(cfg,
              "closed loop, " + std::to_string(n)
-               + " entities, raw lmdb in the batches it achieved and one txn"
-                 " per event");
+               + " entities, raw lmdb in the batches it achieved, one txn"
+                 " per event, raw actors");
     f.loops.push_back(loop_case(tmp, n, p));
   }
   progress(cfg, "raw lmdb, 1000 events/txn");

@@ -224,6 +224,15 @@ TEST_CASE("cairn-bench persist --quick --json prints every figure and "
   // ... and the CPU time of the coordinator's thread in commits, per event:
   // positive at every N (the quick run has three).
   check_positive_at_each(res.output, "commit_cpu_us_per_event", 3);
+  // ... and the same closed loop with raw actors and raw LMDB (the floor):
+  // its events per second, CPU per event, and the runtime's share of it.
+  for (auto key : {"raw_actors_events_per_s", "raw_actors_cpu_us_per_event",
+                   "raw_actors_events_per_commit", "ratio_vs_raw_actors"}) {
+    INFO("key " << key);
+    check_positive_at_each(res.output, key, 3);
+  }
+  REQUIRE(numbers.count("ratio_vs_raw_actors") == 1);
+  CHECK(numbers["ratio_vs_raw_actors"] > 0);
   for (auto chart : {"persist-throughput", "persist-latency"}) {
     INFO("chart " << chart);
     CHECK(svg_has_lines(charts.sub(std::string{chart} + ".svg")));
