@@ -11,10 +11,16 @@
 ///   a command persists one 200-byte event (journal sync mode `none`) and
 ///   is answered after its commit;
 /// - **read-only**: the same entities get a command that persists nothing,
-///   which shows what the registry and the entity cost without the journal.
+///   which shows what the registry and the entity cost without the journal;
+/// - **raw store** (the floor): each client has its own plain CAF actor
+///   that copies a 200-byte event per request and requests a plain CAF
+///   store to append it, which commits everything in its mailbox to raw
+///   LMDB (`MDB_NOSYNC`, as sync `none`) and answers after the commit
+///   (bench/raw_actors.hpp): the same four messages and a group commit,
+///   with nothing of Cairn on the path.
 ///
-/// For each K, one actor system with a fresh journal holds all three; one
-/// untimed request per client warms them up, then the three cases run in
+/// For each K, one actor system with a fresh journal holds all four; one
+/// untimed request per client warms them up, then the four cases run in
 /// turn, `--rounds` times, `--seconds` per case in all, so that each sees
 /// the same drift of the shared machine. `ratio` is persistent / raw round
 /// trips per second at the largest K.
@@ -31,6 +37,7 @@
 #include "bench/bench_aggregate.hpp"
 #include "bench/closed_loop.hpp"
 #include "bench/plot.hpp"
+#include "bench/raw_actors.hpp"
 #include "cairn/actors/runtime.hpp"
 
 namespace cairn::bench {
@@ -88,6 +95,9 @@ struct k_figures {
   case_result raw;
   case_result persistent;
   case_result read_only;
+  /// Raw actors and a raw store: the floor of a persisting round trip.
+  case_result raw_store;
+  uint64_t raw_store_commits = 0;
 
   double ratio() const {
     return persistent.per_s() / raw.per_s();
@@ -95,6 +105,17 @@ struct k_figures {
 
   double read_ratio() const {
     return read_only.per_s() / raw.per_s();
+  }
+
+  /// The floor's round trips over plain CAF's: the most `ratio` could be
+  /// with a commit as cheap as raw LMDB's and nothing else of Cairn.
+  double raw_store_ratio() const {
+    return raw_store.per_s() / raw.per_s();
+  }
+
+  /// Cairn's round trips over the floor's.
+  double ratio_vs_raw_store() const {
+    return persistent.per_s() / raw_store.per_s();
   }
 };
 
@@ -126,6 +147,7 @@ k_figures k_case(const temp_dir& tmp, uint64_t k, const params& p) {
   k_figures f;
   f.clients = k;
   auto dir = tmp.sub("actor-" + std::to_string(k));
+  auto raw_dir = tmp.sub("actor-raw-store-" + std::to_string(k));
   {
     caf::actor_system_config cfg;
     set_scheduler_policy(cfg, p.scheduler);
@@ -157,26 +179,48 @@ k_figures k_case(const temp_dir& tmp, uint64_t k, const params& p) {
       load readers;
       readers.clients = spawn_entity_clients(sys, reg, command_kind::read, "",
                                              k, k, readers.results, via_ref);
-      for (auto* x : {&raw, &writers, &readers})
+      load floor;
+      auto store = spawn_raw_store(
+        sys, std::make_shared<raw_lmdb>(raw_dir, map_size, MDB_NOSYNC),
+        p.commit_thread == "own", false);
+      guard.add(store);
+      auto event = std::make_shared<const std::string>(event_payload());
+      for (uint64_t i = 0; i < k; ++i) {
+        auto e = spawn_raw_entity(sys, store, event);
+        guard.add(e);
+        load_spec spec;
+        spec.kind = command_kind::raw_counter;
+        spec.targets.push_back(e);
+        floor.results.push_back(std::make_shared<load_result>());
+        floor.clients.push_back(
+          spawn_client(sys, std::move(spec), floor.results.back()));
+      }
+      auto all = {&raw, &writers, &readers, &floor};
+      for (auto* x : all)
         guard.add(x->clients);
-      for (auto* x : {&raw, &writers, &readers})
+      for (auto* x : all)
         sweep(self, x->clients, 1);
       auto rounds = std::max<uint64_t>(p.rounds, 1);
       auto before = fetch_stats(self, rt->coordinator());
+      auto floor_before = fetch_raw_store_stats(self, store);
       for (uint64_t i = 0; i < rounds; ++i)
-        for (auto* x : {&raw, &writers, &readers})
+        for (auto* x : all)
           x->run(self, p.seconds / rounds);
       writers.figures.stats
         = stats_delta(before, fetch_stats(self, rt->coordinator()));
-      for (auto* x : {&raw, &writers, &readers})
+      f.raw_store_commits
+        = fetch_raw_store_stats(self, store).first - floor_before.first;
+      for (auto* x : all)
         x->finish();
       f.raw = raw.figures;
       f.persistent = writers.figures;
       f.read_only = readers.figures;
+      f.raw_store = floor.figures;
     }
     rt->stop();
   }
   remove_tree(dir);
+  remove_tree(raw_dir);
   return f;
 }
 
@@ -205,6 +249,15 @@ void print_json(const params& p, const std::vector<k_figures>& fs) {
                                           / f.persistent.stats.commits
                                       : 0.0))
       .set("read_only", case_json(f.read_only))
+      .set("raw_store",
+           case_json(f.raw_store)
+             .set("events_per_commit",
+                  f.raw_store_commits > 0 ? static_cast<double>(
+                    f.raw_store.round_trips)
+                                              / f.raw_store_commits
+                                          : 0.0))
+      .set("raw_store_ratio", f.raw_store_ratio())
+      .set("ratio_vs_raw_store", f.ratio_vs_raw_store())
       .set("ratio", f.ratio())
       .set("read_only_ratio", f.read_ratio())
       .set("ratio_target_met", f.ratio() >= ratio_target);
@@ -217,6 +270,10 @@ void print_json(const params& p, const std::vector<k_figures>& fs) {
     .set("rounds", p.rounds)
     .set("in_flight", "one request per client")
     .set("raw", "one plain event-based counter actor per client")
+    .set("raw_store", "one plain actor per client copying a 200-byte event "
+                      "per request to a plain store actor that commits its "
+                      "mailbox's events to raw LMDB (MDB_NOSYNC) and "
+                      "answers after the commit")
     .set("persistent", p.via == "ref"
                          ? "one entity per client, through an entity_ref"
                          : "one entity per client, through the registry")
@@ -236,6 +293,9 @@ void print_json(const params& p, const std::vector<k_figures>& fs) {
     .set("ratio", h.ratio())
     .set("read_only_ratio", h.read_ratio())
     .set("ratio_1_client", fs.front().ratio())
+    .set("raw_store_per_s", h.raw_store.per_s())
+    .set("raw_store_ratio", h.raw_store_ratio())
+    .set("ratio_vs_raw_store", h.ratio_vs_raw_store())
     .set("ratio_target", ratio_target)
     .set("ratio_target_met", h.ratio() >= ratio_target)
     .set("per_clients", per_k)
@@ -263,6 +323,12 @@ void print_tables(const params& p, const std::vector<k_figures>& fs) {
     add("persistent aggregate", f.persistent, f.ratio(),
         fmt_fixed(f.persistent.stats.events_per_commit(), 1));
     add("read-only command", f.read_only, f.read_ratio(), "");
+    add("raw actors + raw LMDB", f.raw_store, f.raw_store_ratio(),
+        f.raw_store_commits > 0
+          ? fmt_fixed(static_cast<double>(f.raw_store.round_trips)
+                        / f.raw_store_commits,
+                      1)
+          : "");
   }
   t.print(out);
   out << '\n';
@@ -302,6 +368,7 @@ void plot(const settings& cfg, const std::vector<k_figures>& fs) {
   plot_series raw{"raw CAF actor", {}};
   plot_series persistent{"Cairn, persisting entity", {}};
   plot_series read_only{"Cairn, entity, read only", {}};
+  plot_series floor{"raw actors + raw LMDB, persisting", {}};
   plot_series raw_p99{"raw CAF actor, p99", {}};
   plot_series persistent_p99{"Cairn, persisting entity, p99", {}};
   for (auto& f : fs) {
@@ -309,6 +376,7 @@ void plot(const settings& cfg, const std::vector<k_figures>& fs) {
     raw.points.emplace_back(k, f.raw.per_s());
     persistent.points.emplace_back(k, f.persistent.per_s());
     read_only.points.emplace_back(k, f.read_only.per_s());
+    floor.points.emplace_back(k, f.raw_store.per_s());
     raw_p99.points.emplace_back(k, f.raw.p99_us);
     persistent_p99.points.emplace_back(k, f.persistent.p99_us);
   }
@@ -320,7 +388,7 @@ void plot(const settings& cfg, const std::vector<k_figures>& fs) {
                   "round trips/s",
                   true,
                   true,
-                  {raw, read_only, persistent}},
+                  {raw, read_only, floor, persistent}},
         plot_spec{"actor-latency",
                   "cairn-bench actor: p99 per round trip",
                   "clients (one request in flight each)",

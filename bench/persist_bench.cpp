@@ -105,20 +105,6 @@ void progress(const settings& cfg, const std::string& what) {
     std::cerr << "  " << what << "...\n";
 }
 
-/// The 200 bytes of a `recorded` event as the codec stores them.
-std::string event_payload() {
-  recorded e;
-  e.seq = 1;
-  e.kind = 1;
-  e.text.fill('x');
-  auto rec = codec_of<counter>().encode(e);
-  if (rec.payload.size() != recorded_bytes)
-    throw std::logic_error("the bench event encodes to "
-                           + std::to_string(rec.payload.size()) + " bytes, not "
-                           + std::to_string(recorded_bytes));
-  return rec.payload;
-}
-
 // -- raw LMDB -----------------------------------------------------------------
 
 /// The figures of one raw LMDB case.
@@ -573,12 +559,14 @@ void plot(const settings& cfg, const figures& f) {
   auto dir = cfg.values.at("--plot");
   plot_series cairn{"Cairn, durable persist", {}};
   plot_series raw{"raw LMDB, same events per commit", {}};
+  plot_series floor{"raw actors + raw LMDB, same closed loop", {}};
   plot_series p99{"Cairn, p99", {}};
   plot_series p50{"Cairn, p50", {}};
   for (auto& x : f.loops) {
     auto n = static_cast<double>(x.entities);
     cairn.points.emplace_back(n, x.events_per_s());
     raw.points.emplace_back(n, x.raw.events_per_s());
+    floor.points.emplace_back(n, x.actors.events_per_s());
     p99.points.emplace_back(n, x.p99_us / 1000);
     p50.points.emplace_back(n, x.p50_us / 1000);
   }
@@ -589,7 +577,7 @@ void plot(const settings& cfg, const figures& f) {
                   "events/s",
                   true,
                   false,
-                  {cairn, raw}},
+                  {cairn, floor, raw}},
         plot_spec{"persist-latency",
                   "cairn-bench persist: latency per command, full sync",
                   "entities (one command in flight each)",

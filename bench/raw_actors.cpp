@@ -9,6 +9,7 @@
 #include "caf/all.hpp"
 
 #include "bench/bench.hpp"
+#include "bench/bench_aggregate.hpp"
 #include "cairn/actors/scheduler.hpp"
 
 namespace cairn::bench {
@@ -29,6 +30,7 @@ constexpr size_t max_batch_events = 4096;
 
 struct store_state {
   std::shared_ptr<raw_lmdb> db;
+  bool syncs = true;
   std::vector<std::string> events;
   std::vector<caf::typed_response_promise<bool>> waiting;
   bool flush_pending = false;
@@ -51,7 +53,9 @@ void flush(store_pointer self) {
   st.waiting.clear();
   caf::error err;
   {
-    disk_wait wait;
+    std::optional<disk_wait> wait;
+    if (st.syncs)
+      wait.emplace();
     try {
       st.db->append(events);
     } catch (const std::exception& e) {
@@ -70,8 +74,10 @@ void flush(store_pointer self) {
       rp.deliver(true);
 }
 
-caf::behavior store_impl(store_pointer self, std::shared_ptr<raw_lmdb> db) {
+caf::behavior store_impl(store_pointer self, std::shared_ptr<raw_lmdb> db,
+                         bool syncs) {
   self->state.db = std::move(db);
+  self->state.syncs = syncs;
   return {
     [self](raw_append_atom, std::string& event) -> caf::result<bool> {
       auto& st = self->state;
@@ -131,8 +137,35 @@ caf::behavior entity_impl(entity_pointer self, caf::actor store,
   };
 }
 
-std::pair<uint64_t, uint64_t> fetch_store_stats(caf::scoped_actor& self,
-                                                const caf::actor& store) {
+} // namespace
+
+std::string event_payload() {
+  recorded e;
+  e.seq = 1;
+  e.kind = 1;
+  e.text.fill('x');
+  auto rec = codec_of<counter>().encode(e);
+  if (rec.payload.size() != recorded_bytes)
+    throw std::logic_error("the bench event encodes to "
+                           + std::to_string(rec.payload.size()) + " bytes, not "
+                           + std::to_string(recorded_bytes));
+  return rec.payload;
+}
+
+caf::actor spawn_raw_store(caf::actor_system& sys, std::shared_ptr<raw_lmdb> db,
+                           bool own_thread, bool syncs) {
+  if (own_thread)
+    return sys.spawn<caf::detached>(store_impl, std::move(db), syncs);
+  return sys.spawn(store_impl, std::move(db), syncs);
+}
+
+caf::actor spawn_raw_entity(caf::actor_system& sys, const caf::actor& store,
+                            std::shared_ptr<const std::string> event) {
+  return sys.spawn(entity_impl, store, std::move(event));
+}
+
+std::pair<uint64_t, uint64_t> fetch_raw_store_stats(caf::scoped_actor& self,
+                                                    const caf::actor& store) {
   std::pair<uint64_t, uint64_t> result;
   caf::error err;
   self->request(store, std::chrono::seconds{60}, raw_stats_atom::value)
@@ -146,8 +179,6 @@ std::pair<uint64_t, uint64_t> fetch_store_stats(caf::scoped_actor& self,
   return result;
 }
 
-} // namespace
-
 raw_actors_result run_raw_actors(const std::string& dir, uint64_t entities,
                                  const persist_loop_options& opts,
                                  const std::string& event) {
@@ -159,9 +190,8 @@ raw_actors_result run_raw_actors(const std::string& dir, uint64_t entities,
     caf::actor_system sys{cfg};
     // Full sync: LMDB's default, without MDB_NOSYNC or MDB_NOMETASYNC.
     auto db = std::make_shared<raw_lmdb>(dir, opts.map_size, 0);
-    auto store = opts.commit_thread == "own"
-                   ? sys.spawn<caf::detached>(store_impl, std::move(db))
-                   : sys.spawn(store_impl, std::move(db));
+    auto store = spawn_raw_store(sys, std::move(db),
+                                 opts.commit_thread == "own", true);
     exit_guard guard;
     guard.add(store);
     auto shared_event = std::make_shared<const std::string>(event);
@@ -172,7 +202,7 @@ raw_actors_result run_raw_actors(const std::string& dir, uint64_t entities,
       spec.kind = command_kind::raw_counter;
     std::vector<caf::actor> actors;
     for (uint64_t i = 0; i < entities; ++i) {
-      actors.push_back(sys.spawn(entity_impl, store, shared_event));
+      actors.push_back(spawn_raw_entity(sys, store, shared_event));
       specs[i % clients_n].targets.push_back(actors.back());
     }
     guard.add(actors);
@@ -188,13 +218,13 @@ raw_actors_result run_raw_actors(const std::string& dir, uint64_t entities,
       for (int i = 0; i < 2; ++i)
         sweep(self, clients, entities);
       auto rounds = std::max<uint64_t>(opts.rounds, 1);
-      auto before = fetch_store_stats(self, store);
+      auto before = fetch_raw_store_stats(self, store);
       for (uint64_t i = 0; i < rounds; ++i) {
         auto cpu = process_cpu_seconds();
         r.seconds += timed_run(self, clients, opts.seconds / rounds);
         r.cpu_seconds += process_cpu_seconds() - cpu;
       }
-      auto after = fetch_store_stats(self, store);
+      auto after = fetch_raw_store_stats(self, store);
       r.commits = after.first - before.first;
       r.events = after.second - before.second;
       auto sum = merge_results(results);

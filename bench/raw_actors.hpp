@@ -1,8 +1,15 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
 
+#include "caf/actor.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/scoped_actor.hpp"
+
+#include "bench/bench.hpp"
 #include "bench/closed_loop.hpp"
 
 /// The floor of Cairn's architecture, measured in the same run as the
@@ -25,6 +32,28 @@
 /// checks, the subscription hub. `persist`'s `ratio_vs_raw_actors` is the
 /// runtime's events per second over this one's.
 namespace cairn::bench {
+
+/// The 200 bytes of the bench aggregate's `recorded` event as the codec
+/// stores them (bench/bench_aggregate.hpp). Throws `std::logic_error` if
+/// they are not 200.
+std::string event_payload();
+
+/// Spawns the raw store over `db`: it buffers the events its raw entities
+/// send and answers each after the commit that holds it.
+/// Detached with `own_thread`; `syncs` says whether `db` syncs its commits
+/// (then each commit holds a `cairn::disk_wait`, as the coordinator does).
+caf::actor spawn_raw_store(caf::actor_system& sys, std::shared_ptr<raw_lmdb> db,
+                           bool own_thread, bool syncs);
+
+/// Spawns a raw entity: `(bench_add_atom, int64_t x)` appends a copy of
+/// `*event` through `store` and, after its commit, answers its new sum.
+caf::actor spawn_raw_entity(caf::actor_system& sys, const caf::actor& store,
+                            std::shared_ptr<const std::string> event);
+
+/// The commits and events of `store` so far. Throws `std::runtime_error`
+/// if it does not answer within a minute.
+std::pair<uint64_t, uint64_t> fetch_raw_store_stats(caf::scoped_actor& self,
+                                                    const caf::actor& store);
 
 /// What `run_raw_actors` measured.
 struct raw_actors_result {

@@ -253,13 +253,19 @@ TEST_CASE("cairn-bench actor --quick --json prints every figure and "
   json_reader reader{res.output};
   REQUIRE(reader.parse_object(numbers));
   for (auto key :
-       {"ratio", "raw_per_s", "persistent_per_s", "read_only_per_s"}) {
+       {"ratio", "raw_per_s", "persistent_per_s", "read_only_per_s",
+        "raw_store_per_s", "raw_store_ratio", "ratio_vs_raw_store"}) {
     INFO("key " << key);
     REQUIRE(numbers.count(key) == 1);
     CHECK(numbers[key] > 0);
   }
   CHECK(res.output.find("\"ratio_target_met\"") != std::string::npos);
   CHECK(res.output.find("\"per_clients\"") != std::string::npos);
+  // The floor (raw actors, raw LMDB) at each client count (the quick run
+  // has two), with its commits.
+  check_positive_at_each(res.output, "raw_store_ratio", 2);
+  check_positive_at_each(res.output, "ratio_vs_raw_store", 2);
+  CHECK(res.output.find("\"raw_store\": {") != std::string::npos);
   for (auto chart : {"actor-throughput", "actor-latency"}) {
     INFO("chart " << chart);
     CHECK(svg_has_lines(charts.sub(std::string{chart} + ".svg")));
