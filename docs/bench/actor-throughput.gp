@@ -11,4 +11,5 @@ set logscale x 10
 set logscale y 10
 plot "actor-throughput.dat" index 0 using 1:2 with linespoints lw 2 pt 7 title "raw CAF actor", \
      "actor-throughput.dat" index 1 using 1:2 with linespoints lw 2 pt 7 title "Cairn, entity, read only", \
-     "actor-throughput.dat" index 2 using 1:2 with linespoints lw 2 pt 7 title "Cairn, persisting entity"
+     "actor-throughput.dat" index 2 using 1:2 with linespoints lw 2 pt 7 title "raw actors + raw LMDB, persisting", \
+     "actor-throughput.dat" index 3 using 1:2 with linespoints lw 2 pt 7 title "Cairn, persisting entity"

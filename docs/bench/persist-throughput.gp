@@ -9,4 +9,5 @@ set grid
 set yrange [0:*]
 set logscale x 10
 plot "persist-throughput.dat" index 0 using 1:2 with linespoints lw 2 pt 7 title "Cairn, durable persist", \
-     "persist-throughput.dat" index 1 using 1:2 with linespoints lw 2 pt 7 title "raw LMDB, same events per commit"
+     "persist-throughput.dat" index 1 using 1:2 with linespoints lw 2 pt 7 title "raw actors + raw LMDB, same closed loop", \
+     "persist-throughput.dat" index 2 using 1:2 with linespoints lw 2 pt 7 title "raw LMDB, same events per commit"
