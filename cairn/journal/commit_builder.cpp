@@ -123,6 +123,19 @@ public:
       next_stream_id_ = get_be64(static_cast<const char*>(v.mv_data));
     else if (rc != MDB_NOTFOUND && rc != MDB_SUCCESS)
       return detail::lmdb_error(rc, "mdb_get(meta)");
+    // The names database's last id bounds it from below: a counter that is
+    // damaged (too low, of a bad size, gone) must not make a new stream
+    // reuse an id, nor fail the commit (the names' append would), which
+    // would stop the journal for a record that `verify` names.
+    detail::cursor names;
+    if (auto nrc = names.open(txn_, self_.names); nrc != MDB_SUCCESS)
+      return detail::lmdb_error(nrc, "mdb_cursor_open(names)");
+    rc = names.get(k, v, MDB_LAST);
+    if (rc == MDB_SUCCESS && k.mv_size == 8)
+      next_stream_id_ = std::max(
+        next_stream_id_, get_be64(static_cast<const char*>(k.mv_data)) + 1);
+    else if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+      return detail::lmdb_error(rc, "mdb_cursor_get(names)");
     return caf::none;
   }
 

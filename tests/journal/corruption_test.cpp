@@ -979,14 +979,51 @@ TEST_CASE("a damaged meta database is named, key by key") {
     others_read_whole(*j, {});
     cli_names(dir.path(), what);
   };
+  // A damaged counter of stream ids stops nothing: the next new stream
+  // takes the id after the names database's last, the commit stores the
+  // counter again, and verify finds nothing left to name.
+  auto new_stream_takes_the_next_id = [&] {
+    {
+      options opts;
+      opts.sync = sync_mode::none;
+      auto j = journal::journal::open(dir.path(), opts);
+      REQUIRE(j);
+      write_group g;
+      append a;
+      a.stream = "order-new";
+      event_record r;
+      r.type = "order_line_added";
+      r.payload = "fresh";
+      a.events.push_back(r);
+      g.appends.push_back(std::move(a));
+      auto res = (*j)->commit(g);
+      INFO("commit: " << (res ? std::string{} : describe(res.error())));
+      REQUIRE(res);
+      CHECK_FALSE((*j)->failed());
+    }
+    edit_raw(dir.path(), "names", [&](MDB_txn* txn, MDB_dbi dbi) {
+      CHECK(get_raw(txn, dbi, be64(stream_count + 1)) == "order-new");
+    });
+    auto j = open_read_only(dir.path());
+    auto report = verify_ok(*j);
+    INFO(list(report.problems));
+    CHECK(report.problems.empty());
+    auto got = j->read_stream("order-new");
+    REQUIRE(got);
+    REQUIRE(got->size() == 1);
+    CHECK(got->front().record.payload == "fresh");
+    others_read_whole(*j, {});
+  };
   SECTION("the next stream id falls to an id in use") {
     damage("next-stream-id",
            be64(std::uniform_int_distribution<uint64_t>{0, stream_count}(rng)));
     expect("not above the stream id 4: a new stream would reuse an id");
+    new_stream_takes_the_next_id();
   }
   SECTION("the next stream id has a bad size") {
     damage("next-stream-id", be64(5).substr(1));
     expect("meta database: next-stream-id has 7 bytes instead of 8");
+    new_stream_takes_the_next_id();
   }
   SECTION("the next stream id is gone") {
     edit_raw(dir.path(), "meta", [&](MDB_txn* txn, MDB_dbi dbi) {
@@ -994,6 +1031,7 @@ TEST_CASE("a damaged meta database is named, key by key") {
       REQUIRE(mdb_del(txn, dbi, &k, nullptr) == 0);
     });
     expect("next-stream-id is missing, with stream ids up to 4");
+    new_stream_takes_the_next_id();
   }
   SECTION("the position mark has a bad size") {
     damage("next-position", "xyz");
