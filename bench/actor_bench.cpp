@@ -99,6 +99,12 @@ struct k_figures {
   case_result raw_store;
   uint64_t raw_store_commits = 0;
 
+  double raw_store_events_per_commit() const {
+    return raw_store_commits > 0
+             ? static_cast<double>(raw_store.round_trips) / raw_store_commits
+             : 0;
+  }
+
   double ratio() const {
     return persistent.per_s() / raw.per_s();
   }
@@ -160,16 +166,11 @@ k_figures k_case(const temp_dir& tmp, uint64_t k, const params& p) {
       caf::scoped_actor self{sys};
       exit_guard guard;
       load raw;
-      for (uint64_t i = 0; i < k; ++i) {
-        auto c = spawn_counter(sys);
-        guard.add(c);
-        load_spec spec;
-        spec.kind = command_kind::raw_counter;
-        spec.targets.push_back(c);
-        raw.results.push_back(std::make_shared<load_result>());
-        raw.clients.push_back(
-          spawn_client(sys, std::move(spec), raw.results.back()));
-      }
+      std::vector<caf::actor> counters;
+      for (uint64_t i = 0; i < k; ++i)
+        counters.push_back(spawn_counter(sys));
+      guard.add(counters);
+      raw.clients = spawn_target_clients(sys, counters, k, raw.results);
       auto reg = rt->registry<counter>();
       load writers;
       auto via_ref = p.via == "ref";
@@ -185,16 +186,11 @@ k_figures k_case(const temp_dir& tmp, uint64_t k, const params& p) {
         p.commit_thread == "own", false);
       guard.add(store);
       auto event = std::make_shared<const std::string>(event_payload());
-      for (uint64_t i = 0; i < k; ++i) {
-        auto e = spawn_raw_entity(sys, store, event);
-        guard.add(e);
-        load_spec spec;
-        spec.kind = command_kind::raw_counter;
-        spec.targets.push_back(e);
-        floor.results.push_back(std::make_shared<load_result>());
-        floor.clients.push_back(
-          spawn_client(sys, std::move(spec), floor.results.back()));
-      }
+      std::vector<caf::actor> raw_entities;
+      for (uint64_t i = 0; i < k; ++i)
+        raw_entities.push_back(spawn_raw_entity(sys, store, event));
+      guard.add(raw_entities);
+      floor.clients = spawn_target_clients(sys, raw_entities, k, floor.results);
       auto all = {&raw, &writers, &readers, &floor};
       for (auto* x : all)
         guard.add(x->clients);
@@ -251,11 +247,7 @@ void print_json(const params& p, const std::vector<k_figures>& fs) {
       .set("read_only", case_json(f.read_only))
       .set("raw_store",
            case_json(f.raw_store)
-             .set("events_per_commit",
-                  f.raw_store_commits > 0 ? static_cast<double>(
-                    f.raw_store.round_trips)
-                                              / f.raw_store_commits
-                                          : 0.0))
+             .set("events_per_commit", f.raw_store_events_per_commit()))
       .set("raw_store_ratio", f.raw_store_ratio())
       .set("ratio_vs_raw_store", f.ratio_vs_raw_store())
       .set("ratio", f.ratio())
@@ -324,11 +316,7 @@ void print_tables(const params& p, const std::vector<k_figures>& fs) {
         fmt_fixed(f.persistent.stats.events_per_commit(), 1));
     add("read-only command", f.read_only, f.read_ratio(), "");
     add("raw actors + raw LMDB", f.raw_store, f.raw_store_ratio(),
-        f.raw_store_commits > 0
-          ? fmt_fixed(static_cast<double>(f.raw_store.round_trips)
-                        / f.raw_store_commits,
-                      1)
-          : "");
+        fmt_fixed(f.raw_store_events_per_commit(), 1));
   }
   t.print(out);
   out << '\n';

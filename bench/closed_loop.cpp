@@ -361,6 +361,24 @@ std::vector<caf::actor> spawn_entity_clients(
   return result;
 }
 
+std::vector<caf::actor>
+spawn_target_clients(caf::actor_system& sys,
+                     const std::vector<caf::actor>& targets, uint64_t clients,
+                     std::vector<std::shared_ptr<load_result>>& results) {
+  clients = std::max<uint64_t>(1, std::min<uint64_t>(clients, targets.size()));
+  std::vector<load_spec> specs(clients);
+  for (auto& spec : specs)
+    spec.kind = command_kind::raw_counter;
+  for (size_t i = 0; i < targets.size(); ++i)
+    specs[i % clients].targets.push_back(targets[i]);
+  std::vector<caf::actor> result;
+  for (auto& spec : specs) {
+    results.push_back(std::make_shared<load_result>());
+    result.push_back(spawn_client(sys, std::move(spec), results.back()));
+  }
+  return result;
+}
+
 load_result
 merge_results(const std::vector<std::shared_ptr<load_result>>& results) {
   load_result sum;

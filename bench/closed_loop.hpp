@@ -158,6 +158,14 @@ std::vector<caf::actor> spawn_entity_clients(
   const std::string& prefix, uint64_t entities, uint64_t clients,
   std::vector<std::shared_ptr<load_result>>& results, bool via_ref = false);
 
+/// Spawns `clients` clients (at most one per target) that send
+/// `(bench_add_atom, 1)` to `targets`, target i going to client i mod
+/// `clients`; each measures into its own entry of `results`.
+std::vector<caf::actor>
+spawn_target_clients(caf::actor_system& sys,
+                     const std::vector<caf::actor>& targets, uint64_t clients,
+                     std::vector<std::shared_ptr<load_result>>& results);
+
 /// Sums the counters and joins the latencies of `results`. Throws
 /// `std::runtime_error` with the first error text if a command failed.
 load_result

@@ -23,9 +23,6 @@ using raw_flush_atom = caf::atom_constant<caf::atom("b_rflush")>;
 /// Asks the store for its commits and events so far.
 using raw_stats_atom = caf::atom_constant<caf::atom("b_rstats")>;
 
-/// The most events per commit, as `coordinator_settings::max_batch_events`.
-constexpr size_t max_batch_events = 4096;
-
 // -- the store ----------------------------------------------------------------
 
 struct store_state {
@@ -81,7 +78,8 @@ caf::behavior store_impl(store_pointer self, std::shared_ptr<raw_lmdb> db,
   return {
     [self](raw_append_atom, std::string& event) -> caf::result<bool> {
       auto& st = self->state;
-      if (st.events.size() >= max_batch_events)
+      // As many events per commit as the coordinator takes at most.
+      if (st.events.size() >= coordinator_settings{}.max_batch_events)
         flush(self);
       st.events.push_back(std::move(event));
       st.waiting.push_back(self->make_response_promise<bool>());
@@ -195,23 +193,13 @@ raw_actors_result run_raw_actors(const std::string& dir, uint64_t entities,
     exit_guard guard;
     guard.add(store);
     auto shared_event = std::make_shared<const std::string>(event);
-    auto clients_n = std::max<uint64_t>(
-      1, std::min<uint64_t>(opts.max_clients, entities));
-    std::vector<load_spec> specs(clients_n);
-    for (auto& spec : specs)
-      spec.kind = command_kind::raw_counter;
     std::vector<caf::actor> actors;
-    for (uint64_t i = 0; i < entities; ++i) {
+    for (uint64_t i = 0; i < entities; ++i)
       actors.push_back(spawn_raw_entity(sys, store, shared_event));
-      specs[i % clients_n].targets.push_back(actors.back());
-    }
     guard.add(actors);
     std::vector<std::shared_ptr<load_result>> results;
-    std::vector<caf::actor> clients;
-    for (auto& spec : specs) {
-      results.push_back(std::make_shared<load_result>());
-      clients.push_back(spawn_client(sys, std::move(spec), results.back()));
-    }
+    auto clients
+      = spawn_target_clients(sys, actors, opts.max_clients, results);
     guard.add(clients);
     {
       caf::scoped_actor self{sys};

@@ -21,8 +21,8 @@
 /// in its mailbox (a flush message to itself queues up behind them, as
 /// Cairn's coordinator does), puts them with `MDB_APPEND` under 16-byte
 /// big-endian keys into raw LMDB with full sync, in one write transaction
-/// of at most 4,096 events, and answers each entity after the commit; the
-/// entity then answers its client. Same clients, scheduler, commit thread
+/// of at most `coordinator_settings::max_batch_events` events, and answers
+/// each entity after the commit; the entity then answers its client. Same clients, scheduler, commit thread
 /// (`own`: the store is detached), `cairn::disk_wait` around each commit,
 /// sweeps, rounds and seconds as the runtime's closed loop.
 ///
